@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+// Command recording: one command buffer with its fence, descriptor pool (when the
+// device lacks push descriptors) and timestamp queries. Several contexts in a ring
+// let the host record the next layer while the GPU runs this one.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buffer.h"
+#include "pipeline.h"
+
+#define CMD_MAX_TIMESTAMPS 1024
+
+typedef struct cmd_ctx cmd_ctx;
+
+int cmd_create(device *d, cmd_ctx **out);
+void cmd_destroy(cmd_ctx *c);
+
+// Waits for this context's last submission, then starts recording anew.
+int cmd_begin(cmd_ctx *c);
+// Records one dispatch: bindings 0..n-1 are the views, push constants are copied
+// (their size must equal the pipeline's), groups are workgroup counts.
+void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
+                  uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
+// Makes every earlier shader write visible to later shaders (and transfers).
+void cmd_barrier(cmd_ctx *c);
+void cmd_copy(cmd_ctx *c, const gpu_buffer *src, uint64_t src_off, const gpu_buffer *dst, uint64_t dst_off, uint64_t size);
+void cmd_fill_zero(cmd_ctx *c, const gpu_buffer *dst, uint64_t offset, uint64_t size);
+// A GPU timestamp labelled `label` (a string literal: the pointer is kept). Ignored
+// when the device has no timestamps or the query pool is full.
+void cmd_timestamp(cmd_ctx *c, const char *label);
+// Ends recording and submits; with wait, blocks until the GPU is done.
+int cmd_submit(cmd_ctx *c, bool wait);
+int cmd_wait(cmd_ctx *c);
+
+// After cmd_wait: the timestamps of the last submission, in milliseconds since the
+// first one. Returns the count.
+uint32_t cmd_timestamps(cmd_ctx *c, const char **labels, double *ms, uint32_t max);
+device *cmd_device(const cmd_ctx *c);

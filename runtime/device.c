@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: MIT
+#include "device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "common.h"
+
+struct device {
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice physical;
+    VkDevice vk;
+    VkQueue queue;
+    uint32_t queue_family;
+    device_info info;
+    uint32_t validation_messages;
+    void *staging; // owned by buffer.c
+};
+
+const char *vk_result_name(VkResult r) {
+    switch (r) {
+#define R(x) case x: return #x;
+        R(VK_SUCCESS) R(VK_NOT_READY) R(VK_TIMEOUT) R(VK_INCOMPLETE)
+        R(VK_ERROR_OUT_OF_HOST_MEMORY) R(VK_ERROR_OUT_OF_DEVICE_MEMORY)
+        R(VK_ERROR_INITIALIZATION_FAILED) R(VK_ERROR_DEVICE_LOST) R(VK_ERROR_MEMORY_MAP_FAILED)
+        R(VK_ERROR_LAYER_NOT_PRESENT) R(VK_ERROR_EXTENSION_NOT_PRESENT)
+        R(VK_ERROR_FEATURE_NOT_PRESENT) R(VK_ERROR_INCOMPATIBLE_DRIVER)
+        R(VK_ERROR_TOO_MANY_OBJECTS) R(VK_ERROR_FORMAT_NOT_SUPPORTED)
+        R(VK_ERROR_FRAGMENTED_POOL) R(VK_ERROR_OUT_OF_POOL_MEMORY) R(VK_ERROR_UNKNOWN)
+#undef R
+    default: return "VK_ERROR_(unknown)";
+    }
+}
+
+int vk_check_fail(VkResult r, const char *call, const char *file, int line) {
+    const char *base = strrchr(file, '/');
+    int code = (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
+                   ? VKPHI_ERR_NOMEM
+                   : VKPHI_ERR_VULKAN;
+    return vkphi_fail(code, "Vulkan call %s failed with %s (%s:%d)", call, vk_result_name(r),
+                      base ? base + 1 : file, line);
+}
+
+const char *device_type_name(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
+    default: return "other";
+    }
+}
+
+const char *device_vendor_name(uint32_t vendor_id) {
+    switch (vendor_id) {
+    case 0x1002: return "AMD";
+    case 0x10de: return "NVIDIA";
+    case 0x8086: return "Intel";
+    case 0x13b5: return "ARM";
+    case 0x5143: return "Qualcomm";
+    case 0x106b: return "Apple";
+    case 0x10005: return "Mesa";
+    default: return "unknown";
+    }
+}
+
+void device_driver_version_str(const device_info *info, char *buf, size_t len) {
+    uint32_t v = info->driver_version;
+    if (info->vendor_id == 0x10de) // NVIDIA: 10.8.8.6 bits
+        snprintf(buf, len, "%u.%u.%u.%u", v >> 22, (v >> 14) & 0xff, (v >> 6) & 0xff, v & 0x3f);
+    else
+        snprintf(buf, len, "%u.%u.%u", VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v),
+                 VK_API_VERSION_PATCH(v));
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                     VkDebugUtilsMessageTypeFlagsEXT types,
+                                                     const VkDebugUtilsMessengerCallbackDataEXT *data,
+                                                     void *user) {
+    (void)types;
+    device *d = user;
+    if (severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
+        if (d) d->validation_messages++;
+        vkphi_log(VKPHI_LOG_ERROR, "validation: %s", data->pMessage);
+    }
+    return VK_FALSE;
+}
+
+static bool has_extension(const VkExtensionProperties *exts, uint32_t n, const char *name) {
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(exts[i].extensionName, name) == 0) return true;
+    return false;
+}
+
+static bool validation_requested(void) {
+    const char *v = getenv("VKPHI_VALIDATE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+// Creates the instance; with validation requested, also the layer and a messenger
+// that counts into d (which may be NULL while only listing devices).
+static int instance_create(device *d, VkInstance *out, VkDebugUtilsMessengerEXT *messenger) {
+    static int volk_status = 1;
+    if (volk_status == 1) volk_status = volkInitialize() == VK_SUCCESS ? 0 : -1;
+    if (volk_status != 0)
+        return vkphi_fail(VKPHI_ERR_VULKAN, "no Vulkan loader found (install libvulkan1 and a Vulkan driver, "
+                                            "e.g. mesa-vulkan-drivers)");
+    uint32_t loader_version = volkGetInstanceVersion();
+    if (loader_version < VK_API_VERSION_1_2)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the Vulkan loader is version %u.%u; vkphi needs 1.2 or newer",
+                          VK_API_VERSION_MAJOR(loader_version), VK_API_VERSION_MINOR(loader_version));
+
+    uint32_t n_ext = 0;
+    vkEnumerateInstanceExtensionProperties(NULL, &n_ext, NULL);
+    VkExtensionProperties *exts = calloc(n_ext + 1, sizeof *exts);
+    vkEnumerateInstanceExtensionProperties(NULL, &n_ext, exts);
+    const char *enabled_ext[4];
+    uint32_t n_enabled = 0;
+    VkInstanceCreateFlags flags = 0;
+    if (has_extension(exts, n_ext, VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
+        enabled_ext[n_enabled++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
+        flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    }
+    bool validate = validation_requested();
+    const char *layer = "VK_LAYER_KHRONOS_validation";
+    bool have_layer = false;
+    if (validate) {
+        uint32_t n_layers = 0;
+        vkEnumerateInstanceLayerProperties(&n_layers, NULL);
+        VkLayerProperties *layers = calloc(n_layers + 1, sizeof *layers);
+        vkEnumerateInstanceLayerProperties(&n_layers, layers);
+        for (uint32_t i = 0; i < n_layers; i++)
+            if (strcmp(layers[i].layerName, layer) == 0) have_layer = true;
+        free(layers);
+        if (!have_layer)
+            vkphi_log(VKPHI_LOG_WARN, "VKPHI_VALIDATE is set but %s is not installed "
+                                      "(Debian: vulkan-validationlayers)", layer);
+        if (have_layer && has_extension(exts, n_ext, VK_EXT_DEBUG_UTILS_EXTENSION_NAME))
+            enabled_ext[n_enabled++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+        else
+            have_layer = false;
+    }
+    free(exts);
+
+    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.pApplicationName = "vkphi";
+    app.pEngineName = "vkphi";
+    app.apiVersion = loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
+    VkInstanceCreateInfo info = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    info.flags = flags;
+    info.pApplicationInfo = &app;
+    info.enabledExtensionCount = n_enabled;
+    info.ppEnabledExtensionNames = enabled_ext;
+    info.enabledLayerCount = have_layer ? 1 : 0;
+    info.ppEnabledLayerNames = &layer;
+    VkResult r = vkCreateInstance(&info, NULL, out);
+    if (r != VK_SUCCESS)
+        return vkphi_fail(VKPHI_ERR_VULKAN, "could not create a Vulkan instance (%s): is a Vulkan driver installed?",
+                          vk_result_name(r));
+    volkLoadInstanceOnly(*out);
+    *messenger = VK_NULL_HANDLE;
+    if (have_layer) {
+        VkDebugUtilsMessengerCreateInfoEXT mi = {VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+        mi.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+        mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                         VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+        mi.pfnUserCallback = debug_callback;
+        mi.pUserData = d;
+        VK_CHECK(vkCreateDebugUtilsMessengerEXT(*out, &mi, NULL, messenger));
+    }
+    return VKPHI_OK;
+}
+
+static void probe(VkPhysicalDevice pd, uint32_t index, device_info *info) {
+    memset(info, 0, sizeof *info);
+    info->index = index;
+    uint32_t n_ext = 0;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n_ext, NULL);
+    VkExtensionProperties *exts = calloc(n_ext + 1, sizeof *exts);
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n_ext, exts);
+    info->has_budget = has_extension(exts, n_ext, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    info->coopmat = has_extension(exts, n_ext, "VK_KHR_cooperative_matrix");
+    info->push_descriptor = has_extension(exts, n_ext, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+    bool ext_int_dot = has_extension(exts, n_ext, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    bool ext_sg_control = has_extension(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    free(exts);
+
+    VkPhysicalDeviceProperties base;
+    vkGetPhysicalDeviceProperties(pd, &base);
+    bool v13 = base.apiVersion >= VK_API_VERSION_1_3;
+
+    VkPhysicalDeviceSubgroupSizeControlProperties sgc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
+    VkPhysicalDeviceVulkan12Properties p12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES};
+    VkPhysicalDeviceVulkan11Properties p11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES};
+    VkPhysicalDeviceProperties2 props = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    props.pNext = &p11;
+    p11.pNext = &p12;
+    if (v13 || ext_sg_control) p12.pNext = &sgc;
+    vkGetPhysicalDeviceProperties2(pd, &props);
+    const VkPhysicalDeviceLimits *lim = &props.properties.limits;
+
+    snprintf(info->name, sizeof info->name, "%s", props.properties.deviceName);
+    info->vendor_id = props.properties.vendorID;
+    info->device_id = props.properties.deviceID;
+    info->driver_version = props.properties.driverVersion;
+    info->api_version = props.properties.apiVersion;
+    info->type = props.properties.deviceType;
+    memcpy(info->pipeline_cache_uuid, props.properties.pipelineCacheUUID, VK_UUID_SIZE);
+    snprintf(info->driver_name, sizeof info->driver_name, "%s", p12.driverName);
+    snprintf(info->driver_info, sizeof info->driver_info, "%s", p12.driverInfo);
+    info->max_storage_buffer_range = lim->maxStorageBufferRange;
+    info->min_storage_offset_align = lim->minStorageBufferOffsetAlignment;
+    info->max_push_constants = lim->maxPushConstantsSize;
+    info->max_shared_memory = lim->maxComputeSharedMemorySize;
+    info->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
+    memcpy(info->max_workgroup_count, lim->maxComputeWorkGroupCount, sizeof info->max_workgroup_count);
+    info->timestamps = lim->timestampComputeAndGraphics;
+    info->timestamp_period_ns = lim->timestampPeriod;
+    info->max_alloc_size = p11.maxMemoryAllocationSize;
+    info->subgroup_size = p11.subgroupSize;
+    info->subgroup_arith = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                           (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+    info->subgroup_min = info->subgroup_max = p11.subgroupSize;
+    if (v13 || ext_sg_control) {
+        info->subgroup_min = sgc.minSubgroupSize;
+        info->subgroup_max = sgc.maxSubgroupSize;
+    }
+
+    VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    VkPhysicalDeviceSubgroupSizeControlFeatures fsgc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+    VkPhysicalDeviceVulkan12Features f12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceVulkan11Features f11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceFeatures2 feats = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    feats.pNext = &f11;
+    f11.pNext = &f12;
+    void **tail = &f12.pNext;
+    if (v13 || ext_sg_control) { *tail = &fsgc; tail = &fsgc.pNext; }
+    if (v13 || ext_int_dot) { *tail = &fdot; tail = &fdot.pNext; }
+    vkGetPhysicalDeviceFeatures2(pd, &feats);
+    info->fp16 = f12.shaderFloat16;
+    info->int8 = f12.shaderInt8;
+    info->storage16 = f11.storageBuffer16BitAccess;
+    info->storage8 = f12.storageBuffer8BitAccess;
+    info->subgroup_size_control = fsgc.subgroupSizeControl;
+    info->compute_full_subgroups = fsgc.computeFullSubgroups;
+    info->int_dot = fdot.shaderIntegerDotProduct;
+
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+    VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+    if (info->has_budget) mem.pNext = &budget;
+    vkGetPhysicalDeviceMemoryProperties2(pd, &mem);
+    const VkPhysicalDeviceMemoryProperties *mp = &mem.memoryProperties;
+    info->n_heaps = mp->memoryHeapCount < DEVICE_MAX_HEAPS ? mp->memoryHeapCount : DEVICE_MAX_HEAPS;
+    for (uint32_t i = 0; i < info->n_heaps; i++) {
+        info->heaps[i].size = mp->memoryHeaps[i].size;
+        info->heaps[i].device_local = mp->memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
+        info->heaps[i].budget = info->has_budget ? budget.heapBudget[i] : 0;
+    }
+    // Unified: the largest device-local heap is also host-visible (no separate VRAM).
+    uint64_t biggest = 0;
+    for (uint32_t t = 0; t < mp->memoryTypeCount; t++) {
+        VkMemoryPropertyFlags f = mp->memoryTypes[t].propertyFlags;
+        uint64_t sz = mp->memoryHeaps[mp->memoryTypes[t].heapIndex].size;
+        if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && sz > biggest) {
+            biggest = sz;
+            info->unified_memory = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) != 0;
+        } else if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && sz == biggest &&
+                   (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
+            info->unified_memory = true;
+        }
+    }
+    // A 256 MiB host-visible window into VRAM (ReBAR off) is not unified memory.
+    if (info->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) info->unified_memory = false;
+}
+
+int device_list(device_info **out, uint32_t *count) {
+    *out = NULL;
+    *count = 0;
+    VkInstance inst;
+    VkDebugUtilsMessengerEXT messenger;
+    int rc = instance_create(NULL, &inst, &messenger);
+    if (rc) return rc;
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(inst, &n, NULL);
+    VkPhysicalDevice *pds = calloc(n + 1, sizeof *pds);
+    device_info *infos = calloc(n + 1, sizeof *infos);
+    vkEnumeratePhysicalDevices(inst, &n, pds);
+    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, &infos[i]);
+    free(pds);
+    if (messenger) vkDestroyDebugUtilsMessengerEXT(inst, messenger, NULL);
+    vkDestroyInstance(inst, NULL);
+    *out = infos;
+    *count = n;
+    return VKPHI_OK;
+}
+
+static uint64_t device_local_bytes(const device_info *info) {
+    uint64_t s = 0;
+    for (uint32_t i = 0; i < info->n_heaps; i++)
+        if (info->heaps[i].device_local) s += info->heaps[i].size;
+    return s;
+}
+
+static int type_rank(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 1;
+    default: return 0;
+    }
+}
+
+int device_create(int index, device **out) {
+    *out = NULL;
+    device *d = calloc(1, sizeof *d);
+    if (!d) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    int rc = instance_create(d, &d->instance, &d->messenger);
+    if (rc) { free(d); return rc; }
+
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(d->instance, &n, NULL);
+    if (n == 0) {
+        device_destroy(d);
+        return vkphi_fail(VKPHI_ERR_VULKAN, "no Vulkan device found (for a CPU fallback install mesa-vulkan-drivers)");
+    }
+    VkPhysicalDevice *pds = calloc(n, sizeof *pds);
+    device_info *infos = calloc(n, sizeof *infos);
+    vkEnumeratePhysicalDevices(d->instance, &n, pds);
+    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, &infos[i]);
+
+    const char *env = getenv("VKPHI_DEVICE");
+    if (index < 0 && env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 0) {
+            free(pds); free(infos); device_destroy(d);
+            return vkphi_fail(VKPHI_ERR_ARG, "VKPHI_DEVICE=%s is not a device number", env);
+        }
+        index = (int)v;
+    }
+    if (index >= (int)n) {
+        free(pds); free(infos); device_destroy(d);
+        return vkphi_fail(VKPHI_ERR_ARG, "device %d does not exist: there %s %u Vulkan device%s (see `vkphi devices`)",
+                          index, n == 1 ? "is" : "are", n, n == 1 ? "" : "s");
+    }
+    if (index < 0) {
+        index = 0;
+        for (uint32_t i = 1; i < n; i++) {
+            int ri = type_rank(infos[i].type), rb = type_rank(infos[index].type);
+            if (ri > rb || (ri == rb && device_local_bytes(&infos[i]) > device_local_bytes(&infos[index])))
+                index = (int)i;
+        }
+    }
+    d->physical = pds[index];
+    d->info = infos[index];
+    free(pds);
+    free(infos);
+    if (d->info.api_version < VK_API_VERSION_1_2) {
+        device_destroy(d);
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s supports Vulkan %u.%u; vkphi needs 1.2 or newer", d->info.name,
+                          VK_API_VERSION_MAJOR(d->info.api_version), VK_API_VERSION_MINOR(d->info.api_version));
+    }
+
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d->physical, &nq, NULL);
+    VkQueueFamilyProperties *qf = calloc(nq + 1, sizeof *qf);
+    vkGetPhysicalDeviceQueueFamilyProperties(d->physical, &nq, qf);
+    int family = -1;
+    for (uint32_t i = 0; i < nq && family < 0; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
+    if (family >= 0 && qf[family].timestampValidBits == 0) d->info.timestamps = false;
+    free(qf);
+    if (family < 0) {
+        device_destroy(d);
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no compute queue", d->info.name);
+    }
+    d->queue_family = (uint32_t)family;
+
+    const char *exts[8];
+    uint32_t n_exts = 0;
+    if (d->info.has_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    if (d->info.push_descriptor) exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    bool v13 = d->info.api_version >= VK_API_VERSION_1_3;
+    if (!v13 && d->info.subgroup_size_control) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    if (!v13 && d->info.int_dot) exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+
+    // Enable only what the device has; shaders pick paths by specialization constants.
+    VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    fdot.shaderIntegerDotProduct = d->info.int_dot;
+    VkPhysicalDeviceSubgroupSizeControlFeatures fsgc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+    fsgc.subgroupSizeControl = d->info.subgroup_size_control;
+    fsgc.computeFullSubgroups = d->info.compute_full_subgroups;
+    VkPhysicalDeviceVulkan12Features f12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    f12.shaderFloat16 = d->info.fp16;
+    f12.shaderInt8 = d->info.int8;
+    f12.storageBuffer8BitAccess = d->info.storage8;
+    VkPhysicalDeviceVulkan11Features f11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    f11.storageBuffer16BitAccess = d->info.storage16;
+    VkPhysicalDeviceFeatures2 feats = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    feats.pNext = &f11;
+    f11.pNext = &f12;
+    void **tail = &f12.pNext;
+    if (d->info.subgroup_size_control) { *tail = &fsgc; tail = &fsgc.pNext; }
+    if (d->info.int_dot) { *tail = &fdot; tail = &fdot.pNext; }
+
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qi.queueFamilyIndex = d->queue_family;
+    qi.queueCount = 1;
+    qi.pQueuePriorities = &prio;
+    VkDeviceCreateInfo di = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    di.pNext = &feats;
+    di.queueCreateInfoCount = 1;
+    di.pQueueCreateInfos = &qi;
+    di.enabledExtensionCount = n_exts;
+    di.ppEnabledExtensionNames = exts;
+    VkResult r = vkCreateDevice(d->physical, &di, NULL, &d->vk);
+    if (r != VK_SUCCESS) {
+        device_destroy(d);
+        return vkphi_fail(VKPHI_ERR_VULKAN, "could not create a Vulkan device on %s (%s)", d->info.name, vk_result_name(r));
+    }
+    volkLoadDevice(d->vk);
+    vkGetDeviceQueue(d->vk, d->queue_family, 0, &d->queue);
+    *out = d;
+    return VKPHI_OK;
+}
+
+void device_destroy(device *d) {
+    if (!d) return;
+    if (d->vk) {
+        vkDeviceWaitIdle(d->vk);
+        buffer_staging_release(d);
+    }
+    if (d->vk) vkDestroyDevice(d->vk, NULL);
+    if (d->messenger) vkDestroyDebugUtilsMessengerEXT(d->instance, d->messenger, NULL);
+    if (d->instance) vkDestroyInstance(d->instance, NULL);
+    free(d);
+}
+
+const device_info *device_get_info(const device *d) { return &d->info; }
+VkDevice device_vk(const device *d) { return d->vk; }
+VkPhysicalDevice device_physical(const device *d) { return d->physical; }
+VkQueue device_queue(const device *d) { return d->queue; }
+uint32_t device_queue_family(const device *d) { return d->queue_family; }
+uint32_t device_validation_messages(const device *d) { return d->validation_messages; }
+void **device_staging_slot(device *d) { return &d->staging; }
+
+uint64_t device_budget(const device *d) {
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+    VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+    if (d->info.has_budget) mem.pNext = &budget;
+    vkGetPhysicalDeviceMemoryProperties2(d->physical, &mem);
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < mem.memoryProperties.memoryHeapCount; i++) {
+        if (!(mem.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+        uint64_t free_bytes = mem.memoryProperties.memoryHeaps[i].size;
+        if (d->info.has_budget)
+            free_bytes = budget.heapBudget[i] > budget.heapUsage[i] ? budget.heapBudget[i] - budget.heapUsage[i] : 0;
+        if (free_bytes > best) best = free_bytes;
+    }
+    return best;
+}

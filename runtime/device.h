@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// The Vulkan device layer: instance (with the validation layer when VKPHI_VALIDATE=1),
+// physical-device enumeration and choice, feature probing, one compute queue.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <volk.h>
+
+#define DEVICE_MAX_HEAPS 16
+
+typedef struct device_heap {
+    uint64_t size;
+    uint64_t budget; // bytes the driver says we may use now; 0 when unknown
+    bool device_local;
+} device_heap;
+
+// What a physical device offers, as `vkphi devices` prints it.
+typedef struct device_info {
+    uint32_t index;
+    char name[256];
+    uint32_t vendor_id, device_id;
+    char driver_name[256], driver_info[256];
+    uint32_t driver_version, api_version;
+    VkPhysicalDeviceType type;
+    uint8_t pipeline_cache_uuid[VK_UUID_SIZE];
+    uint32_t n_heaps;
+    device_heap heaps[DEVICE_MAX_HEAPS];
+    bool has_budget;          // VK_EXT_memory_budget
+    bool unified_memory;      // a device-local memory type is also host-visible (iGPU, Deck, lavapipe)
+    uint64_t max_storage_buffer_range, max_alloc_size, min_storage_offset_align;
+    uint32_t max_push_constants, max_shared_memory, max_workgroup_invocations, max_workgroup_count[3];
+    uint32_t subgroup_size, subgroup_min, subgroup_max;
+    bool subgroup_arith;      // subgroupAdd etc. in compute shaders
+    bool subgroup_size_control, compute_full_subgroups;
+    bool fp16;                // shaderFloat16
+    bool int8;                // shaderInt8
+    bool storage16, storage8; // 16/8-bit storage buffer access
+    bool int_dot;             // VK_KHR_shader_integer_dot_product
+    bool coopmat;             // VK_KHR_cooperative_matrix
+    bool push_descriptor;     // VK_KHR_push_descriptor
+    bool timestamps;
+    float timestamp_period_ns;
+} device_info;
+
+typedef struct device device;
+
+// Lists every physical device. *out is malloc'ed; free() it.
+int device_list(device_info **out, uint32_t *count);
+
+// Creates a logical device. index < 0 picks: VKPHI_DEVICE if set, else the discrete
+// GPU with the most device-local memory, else an integrated GPU, else any other.
+int device_create(int index, device **out);
+void device_destroy(device *d);
+
+const device_info *device_get_info(const device *d);
+VkDevice device_vk(const device *d);
+VkPhysicalDevice device_physical(const device *d);
+VkQueue device_queue(const device *d);
+uint32_t device_queue_family(const device *d);
+// Messages the validation layer reported as warnings or errors since creation.
+uint32_t device_validation_messages(const device *d);
+// Where buffer.c keeps its staging buffer for this device.
+void **device_staging_slot(device *d);
+// Device-local bytes still free by the budget (or the heap size when no budget).
+uint64_t device_budget(const device *d);
+
+const char *device_type_name(VkPhysicalDeviceType t);
+const char *device_vendor_name(uint32_t vendor_id);
+// Driver version as the vendor writes it (NVIDIA's 10.8.8.6 packing, Mesa's major.minor.patch).
+void device_driver_version_str(const device_info *info, char *buf, size_t len);
+
+// "VK_ERROR_OUT_OF_DEVICE_MEMORY" etc.
+const char *vk_result_name(VkResult r);
+
+// Checks a Vulkan call; on failure records "<call> failed: <result> (file:line)" and
+// returns VKPHI_ERR_VULKAN (or VKPHI_ERR_NOMEM for the out-of-memory results) from the
+// enclosing function. Active in release builds too.
+#define VK_CHECK(call)                                                                     \
+    do {                                                                                   \
+        VkResult vk_check_r_ = (call);                                                     \
+        if (vk_check_r_ != VK_SUCCESS)                                                     \
+            return vk_check_fail(vk_check_r_, #call, __FILE__, __LINE__);                  \
+    } while (0)
+int vk_check_fail(VkResult r, const char *call, const char *file, int line);

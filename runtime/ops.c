@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+#include "ops.h"
+
+#include <math.h>
+
+#include "common.h"
+#include "gguf.h"
+
+// Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
+struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
+struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens; };
+struct push_softmax { uint32_t n, stride; };
+struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
+struct push_add { uint32_t n; };
+struct push_matvec { uint32_t K, M, row0; };
+struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0; };
+_Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
+_Static_assert(sizeof(struct push_rope) == 28, "rope.comp push constants");
+_Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
+_Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
+_Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
+_Static_assert(sizeof(struct push_matvec) == 12, "matvec push constants");
+_Static_assert(sizeof(struct push_matmul) == 24, "matmul push constants");
+
+#define MAX_GROUPS_X 65535u
+
+static uint32_t div_up(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+// Dispatches n_groups workgroups over a 2D grid (x at most 65535): shaders use flat_group().
+static void dispatch_flat(cmd_ctx *c, const pipeline *p, const buf_view *v, uint32_t nv, const void *push,
+                          uint32_t push_size, uint32_t n_groups) {
+    uint32_t gx = n_groups < MAX_GROUPS_X ? n_groups : MAX_GROUPS_X;
+    cmd_dispatch(c, p, v, nv, push, push_size, gx, div_up(n_groups, gx), 1);
+}
+
+#define GET_PIPE(p, k, id)                                                                 \
+    const pipeline *p = kernels_get(k, id);                                                \
+    if (!p) return VKPHI_ERR_VULKAN
+
+int op_rmsnorm(cmd_ctx *c, kernels *k, buf_view x, buf_view w, buf_view out, uint32_t n_rows, uint32_t n,
+               uint32_t x_stride, uint32_t out_stride, float eps) {
+    GET_PIPE(p, k, KERNEL_RMSNORM);
+    if (n_rows > MAX_GROUPS_X) return vkphi_fail(VKPHI_ERR_ARG, "rmsnorm over %u rows: at most %u", n_rows, MAX_GROUPS_X);
+    struct push_rmsnorm pc = {n, x_stride, out_stride, eps};
+    buf_view v[] = {x, w, out};
+    cmd_dispatch(c, p, v, 3, &pc, sizeof pc, n_rows, 1, 1);
+    return VKPHI_OK;
+}
+
+void rope_table_fill(float *table, uint32_t n_pos, uint32_t n_rot, double base) {
+    uint32_t half = n_rot / 2;
+    for (uint32_t i = 0; i < half; i++) {
+        double inv_freq = pow(base, -2.0 * i / n_rot);
+        for (uint32_t pos = 0; pos < n_pos; pos++) {
+            double a = pos * inv_freq;
+            table[2 * ((size_t)pos * half + i)] = (float)cos(a);
+            table[2 * ((size_t)pos * half + i) + 1] = (float)sin(a);
+        }
+    }
+}
+
+int op_rope(cmd_ctx *c, kernels *k, buf_view x, buf_view table, uint32_t n_tokens, uint32_t n_heads,
+            uint32_t head_dim, uint32_t n_rot, uint32_t x_stride, uint32_t head_offset, uint32_t pos0) {
+    GET_PIPE(p, k, KERNEL_ROPE);
+    if ((uint64_t)(pos0 + n_tokens) * (n_rot / 2) * 8 > table.range)
+        return vkphi_fail(VKPHI_ERR_ARG, "rope: position %u is past the end of the table", pos0 + n_tokens - 1);
+    struct push_rope pc = {n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens};
+    buf_view v[] = {x, table};
+    cmd_dispatch(c, p, v, 2, &pc, sizeof pc, div_up((uint64_t)n_heads * (n_rot / 2), p->local_size), n_tokens, 1);
+    return VKPHI_OK;
+}
+
+int op_softmax(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_rows, uint32_t n, uint32_t stride) {
+    GET_PIPE(p, k, KERNEL_SOFTMAX);
+    if (n_rows > MAX_GROUPS_X) return vkphi_fail(VKPHI_ERR_ARG, "softmax over %u rows: at most %u", n_rows, MAX_GROUPS_X);
+    struct push_softmax pc = {n, stride};
+    buf_view v[] = {x, out};
+    cmd_dispatch(c, p, v, 2, &pc, sizeof pc, n_rows, 1, 1);
+    return VKPHI_OK;
+}
+
+int op_swiglu(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_tokens, uint32_t ff, uint32_t x_stride,
+              uint32_t out_stride) {
+    GET_PIPE(p, k, KERNEL_SWIGLU);
+    struct push_swiglu pc = {ff, n_tokens, x_stride, out_stride};
+    buf_view v[] = {x, out};
+    cmd_dispatch(c, p, v, 2, &pc, sizeof pc, div_up(ff, p->local_size), n_tokens, 1);
+    return VKPHI_OK;
+}
+
+int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_t n) {
+    GET_PIPE(p, k, KERNEL_ADD);
+    struct push_add pc = {n};
+    buf_view v[] = {a, b, out};
+    dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(n, p->local_size));
+    return VKPHI_OK;
+}
+
+static bool matmul_kernel_ids(uint32_t type, enum kernel_id *mv, enum kernel_id *mm) {
+    switch (type) {
+    case GGML_TYPE_F32: *mv = KERNEL_MATVEC_F32; *mm = KERNEL_MATMUL_F32; return true;
+    case GGML_TYPE_F16: *mv = KERNEL_MATVEC_F16; *mm = KERNEL_MATMUL_F16; return true;
+    case GGML_TYPE_BF16: *mv = KERNEL_MATVEC_BF16; *mm = KERNEL_MATMUL_BF16; return true;
+    default: return false;
+    }
+}
+
+bool op_matmul_supports(uint32_t type) {
+    enum kernel_id mv, mm;
+    return matmul_kernel_ids(type, &mv, &mm);
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b) {
+    while (b) { uint64_t t = a % b; a = b; b = t; }
+    return a;
+}
+
+int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+              uint32_t x_stride, uint32_t y_stride) {
+    enum kernel_id mv, mm;
+    if (!matmul_kernel_ids(w->type, &mv, &mm))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %u", w->type);
+    const pipeline *p = kernels_get(k, n_tokens == 1 ? mv : mm);
+    if (!p) return VKPHI_ERR_VULKAN;
+    const device_info *info = device_get_info(cmd_device(c));
+
+    // Rows per slice: as many as fit in one storage-buffer range, a multiple of the
+    // count that keeps each slice's byte offset aligned for binding.
+    uint64_t align = info->min_storage_offset_align ? info->min_storage_offset_align : 1;
+    uint64_t row_step = align / gcd64(w->row_bytes, align);
+    uint64_t max_rows = info->max_storage_buffer_range / w->row_bytes;
+    max_rows -= max_rows % row_step;
+    if (max_rows == 0)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a weight row of %llu bytes exceeds the device's storage-buffer range",
+                          (unsigned long long)w->row_bytes);
+    if ((w->offset % align) != 0)
+        return vkphi_fail(VKPHI_ERR_ARG, "weight offset %llu is not aligned to %llu bytes",
+                          (unsigned long long)w->offset, (unsigned long long)align);
+    for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
+        uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
+        buf_view wv = buf_sub(w->buf, w->offset + row0 * w->row_bytes, rows * w->row_bytes);
+        // Bind whole multiples of 4 bytes: shaders read packed types as uints.
+        wv.range = (wv.range + 3) & ~3ull;
+        if (wv.offset + wv.range > w->buf->size) wv.range = w->buf->size - wv.offset;
+        buf_view v[] = {wv, x, y};
+        if (n_tokens == 1) {
+            struct push_matvec pc = {w->n_in, rows, (uint32_t)row0};
+            dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
+        } else {
+            struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, (uint32_t)row0};
+            cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
+        }
+    }
+    return VKPHI_OK;
+}

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// Recording of each kernel: one function per op, with the buffer layout it expects.
+// Shapes are given as (rows x row length); strides are in elements (floats).
+// Each op records one or more dispatches into c and returns 0 or an error (a
+// pipeline that could not be made, a shape beyond the device's limits).
+#pragma once
+#include <stdint.h>
+
+#include "buffer.h"
+#include "commands.h"
+#include "kernels.h"
+
+// A weight matrix resident on the device: n_out rows of n_in values, each row
+// quantized in blocks along n_in (type: enum ggml_type), starting at offset.
+typedef struct gpu_weight {
+    const gpu_buffer *buf;
+    uint64_t offset;
+    uint32_t type;
+    uint32_t n_in, n_out;
+    uint64_t row_bytes;
+} gpu_weight;
+
+// out[r,:] = x[r,:] / sqrt(mean(x[r,:]^2) + eps) * w  (w: n floats)
+int op_rmsnorm(cmd_ctx *c, kernels *k, buf_view x, buf_view w, buf_view out, uint32_t n_rows, uint32_t n,
+               uint32_t x_stride, uint32_t out_stride, float eps);
+
+// NEOX RoPE in place on n_heads heads of head_dim floats per token row (rows x_stride
+// apart, heads starting at head_offset); positions pos0 .. pos0+n_tokens-1. table
+// holds (cos, sin) pairs [pos][n_rot/2] as written by rope_table_fill.
+int op_rope(cmd_ctx *c, kernels *k, buf_view x, buf_view table, uint32_t n_tokens, uint32_t n_heads,
+            uint32_t head_dim, uint32_t n_rot, uint32_t x_stride, uint32_t head_offset, uint32_t pos0);
+// Fills table[pos][i] = (cos, sin)(pos * base^(-2i/n_rot)) for pos < n_pos, computed in double.
+void rope_table_fill(float *table, uint32_t n_pos, uint32_t n_rot, double base);
+
+// Row-wise softmax; out may be x.
+int op_softmax(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_rows, uint32_t n, uint32_t stride);
+
+// out[t,i] = SiLU(x[t,i]) * x[t,ff+i]: the fused gate/up layout of ffn_up.
+int op_swiglu(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_tokens, uint32_t ff, uint32_t x_stride,
+              uint32_t out_stride);
+
+// out = a + b over n floats; out may be a.
+int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_t n);
+
+// y[t, :] = W . x[t, :] for t < n_tokens: the matrix-vector kernel for one token,
+// the tiled matrix-matrix kernel for more. A weight larger than the device's
+// storage-buffer range is bound and dispatched in slices of rows.
+int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+              uint32_t x_stride, uint32_t y_stride);
+// True when op_matmul has kernels for this weight type.
+bool op_matmul_supports(uint32_t type);

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// Compute pipelines from the embedded SPIR-V, with specialization and push
+// constants, through a VkPipelineCache kept on disk per device and driver.
+#pragma once
+#include <stdint.h>
+
+#include "device.h"
+#include "shaders.h"
+
+#define PIPELINE_MAX_SPEC 8
+
+// Specialization constant i of the shader gets spec[i] (constant_id = i). By
+// convention constant 0 is the workgroup size (local_size_x_id = 0).
+typedef struct pipeline_desc {
+    enum shader_id shader;
+    uint32_t n_bindings;  // storage buffers at bindings 0..n-1 of set 0
+    uint32_t push_size;   // bytes of push constants
+    uint32_t n_spec;
+    uint32_t spec[PIPELINE_MAX_SPEC];
+    uint32_t subgroup_size; // require this subgroup size (0: the driver's choice)
+} pipeline_desc;
+
+typedef struct pipeline {
+    VkPipeline vk;
+    VkPipelineLayout layout;
+    VkDescriptorSetLayout set_layout;
+    uint32_t n_bindings, push_size;
+    uint32_t local_size; // spec[0]
+    uint32_t spec[PIPELINE_MAX_SPEC];
+    bool push_descriptor;
+    const char *name;
+} pipeline;
+
+typedef struct pipeline_cache pipeline_cache;
+// Loads $XDG_CACHE_HOME/vkphi/pipelines-<device>-<driver>.bin when present.
+pipeline_cache *pipeline_cache_open(device *d);
+// Saves the cache back to disk (best effort) and frees it.
+void pipeline_cache_close(device *d, pipeline_cache *c);
+
+int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pipeline *out);
+void pipeline_destroy(device *d, pipeline *p);
+
+// Directory for vkphi's cached files ($XDG_CACHE_HOME/vkphi or ~/.cache/vkphi),
+// created if missing. Returns 0 or an error.
+int vkphi_cache_dir(char *buf, size_t len);

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+#include "ref.h"
+
+#include <math.h>
+
+void ref_rmsnorm(const float *x, const float *w, float *out, uint32_t n_rows, uint32_t n, float eps) {
+    for (uint32_t r = 0; r < n_rows; r++) {
+        const float *xr = x + (uint64_t)r * n;
+        double ss = 0;
+        for (uint32_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        float scale = (float)(1.0 / sqrt(ss / n + eps));
+        for (uint32_t i = 0; i < n; i++) out[(uint64_t)r * n + i] = xr[i] * scale * w[i];
+    }
+}
+
+void ref_rope(float *x, uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, uint32_t x_stride,
+              uint32_t head_offset, uint32_t pos0, double base) {
+    uint32_t half = n_rot / 2;
+    for (uint32_t t = 0; t < n_tokens; t++)
+        for (uint32_t h = 0; h < n_heads; h++) {
+            float *v = x + (uint64_t)t * x_stride + head_offset + (uint64_t)h * head_dim;
+            for (uint32_t i = 0; i < half; i++) {
+                double angle = (double)(pos0 + t) * pow(base, -2.0 * i / n_rot);
+                double c = cos(angle), s = sin(angle), a = v[i], b = v[i + half];
+                v[i] = (float)(a * c - b * s);
+                v[i + half] = (float)(a * s + b * c);
+            }
+        }
+}
+
+void ref_softmax(const float *x, float *out, uint32_t n_rows, uint32_t n) {
+    for (uint32_t r = 0; r < n_rows; r++) {
+        const float *xr = x + (uint64_t)r * n;
+        float m = -INFINITY;
+        for (uint32_t i = 0; i < n; i++) m = xr[i] > m ? xr[i] : m;
+        double s = 0;
+        for (uint32_t i = 0; i < n; i++) s += exp((double)xr[i] - m);
+        for (uint32_t i = 0; i < n; i++) out[(uint64_t)r * n + i] = (float)(exp((double)xr[i] - m) / s);
+    }
+}
+
+void ref_swiglu(const float *x, float *out, uint32_t n_tokens, uint32_t ff) {
+    for (uint32_t t = 0; t < n_tokens; t++)
+        for (uint32_t i = 0; i < ff; i++) {
+            double g = x[(uint64_t)t * 2 * ff + i], u = x[(uint64_t)t * 2 * ff + ff + i];
+            out[(uint64_t)t * ff + i] = (float)(g / (1.0 + exp(-g)) * u);
+        }
+}
+
+void ref_add(const float *a, const float *b, float *out, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ref_matmul(const float *w, const float *x, float *y, uint32_t n_in, uint32_t n_out, uint32_t n_tokens) {
+    for (uint32_t t = 0; t < n_tokens; t++)
+        for (uint32_t r = 0; r < n_out; r++) {
+            double s = 0;
+            const float *wr = w + (uint64_t)r * n_in, *xt = x + (uint64_t)t * n_in;
+            for (uint32_t k = 0; k < n_in; k++) s += (double)wr[k] * xt[k];
+            y[(uint64_t)t * n_out + r] = (float)s;
+        }
+}

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+// NEOX ("rotate half") RoPE in place: dimension i pairs with i + n_rot/2. The angles
+// come from a cos/sin table computed on the host in double precision, so large
+// positions lose nothing to GPU sin/cos. x holds n_tokens rows of x_stride floats;
+// the heads to rotate start at head_offset, head_dim floats apart.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common/common.glsl"
+
+layout(binding = 0) buffer X { float x[]; };
+layout(binding = 1) readonly buffer T { vec2 cs[]; }; // [pos][n_rot/2] = (cos, sin)
+layout(push_constant) uniform P {
+    uint n_heads; uint head_dim; uint n_rot; uint x_stride; uint head_offset; uint pos0; uint n_tokens;
+} p;
+
+void main() {
+    uint half_rot = p.n_rot / 2;
+    uint id = gl_GlobalInvocationID.x; // over n_heads * half_rot
+    uint t = gl_GlobalInvocationID.y;
+    if (id >= p.n_heads * half_rot || t >= p.n_tokens) return;
+    uint h = id / half_rot, i = id % half_rot;
+    uint base = t * p.x_stride + p.head_offset + h * p.head_dim;
+    vec2 c = cs[(p.pos0 + t) * half_rot + i];
+    float a = x[base + i], b = x[base + i + half_rot];
+    x[base + i] = a * c.x - b * c.y;
+    x[base + i + half_rot] = a * c.y + b * c.x;
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+#include "harness.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+int test_passed, test_failed;
+
+int test_finish(void) {
+    printf("%d passed, %d failed\n", test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
+
+int test_skip(const char *why) {
+    printf("skipped: %s\n", why);
+    return 77;
+}
+
+const char *test_shared_dir(void) {
+    const char *d = getenv("VKPHI_SHARED_DIR");
+    struct stat st;
+    if (!d || stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return d;
+}
+
+const char *test_data_dir(void) {
+    const char *d = getenv("VKPHI_TEST_DATA");
+    return d ? d : "tests/data";
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+void test_seed(uint64_t seed) { rng_state = seed * 0x9e3779b97f4a7c15ull + 1; }
+
+uint32_t test_rand_u32(void) { // xorshift64*
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+float test_rand_uniform(float lo, float hi) {
+    return lo + (hi - lo) * (float)((test_rand_u32() >> 8) * (1.0 / 16777216.0));
+}
+
+float test_rand_normal(void) {
+    double u1 = ((test_rand_u32() >> 8) + 0.5) / 16777216.0;
+    double u2 = ((test_rand_u32() >> 8) + 0.5) / 16777216.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+double test_max_rel_err(const float *a, const float *b, size_t n, double atol, double rtol) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]) / (atol + rtol * fabs((double)b[i]));
+        if (!(e <= worst)) worst = e; // NaN propagates as worst
+        if (isnan(e)) return INFINITY;
+    }
+    return worst;
+}
+
+// ---- GPU tests ----
+#include "common.h"
+
+bool test_gpu_open(test_gpu *g) {
+    if (device_create(-1, &g->dev) != VKPHI_OK) {
+        fprintf(stderr, "no Vulkan device: %s\n", vkphi_last_error());
+        return false;
+    }
+    g->k = kernels_create(g->dev);
+    if (cmd_create(g->dev, &g->cmd) != VKPHI_OK) {
+        fprintf(stderr, "cmd_create: %s\n", vkphi_last_error());
+        return false;
+    }
+    return g->k != NULL;
+}
+
+void test_gpu_close(test_gpu *g) {
+    cmd_destroy(g->cmd);
+    kernels_destroy(g->k);
+    CHECK(device_validation_messages(g->dev) == 0, "the validation layer reported %u messages",
+          device_validation_messages(g->dev));
+    device_destroy(g->dev);
+}
+
+gpu_buffer test_upload(test_gpu *g, const void *data, uint64_t bytes) {
+    gpu_buffer b;
+    int rc = buffer_create(g->dev, bytes, BUFFER_DEVICE, "a test buffer", &b);
+    if (rc) { fprintf(stderr, "buffer_create: %s\n", vkphi_last_error()); abort(); }
+    if (data && buffer_write(g->dev, &b, 0, data, bytes)) { fprintf(stderr, "%s\n", vkphi_last_error()); abort(); }
+    return b;
+}
+
+void test_download(test_gpu *g, const gpu_buffer *b, void *out, uint64_t bytes) {
+    if (buffer_read(g->dev, b, 0, out, bytes)) { fprintf(stderr, "%s\n", vkphi_last_error()); abort(); }
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+// Each elementwise/row kernel and the float matrix kernels against the CPU
+// reference (runtime/ref.c) on random inputs, at ragged shapes and Phi-4's sizes.
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "gguf.h"
+#include "harness.h"
+#include "ops.h"
+#include "ref.h"
+
+static test_gpu g;
+
+static float *rand_vec(size_t n, float scale) {
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = test_rand_normal() * scale;
+    return v;
+}
+
+static void run(void) {
+    if (cmd_submit(g.cmd, true) != VKPHI_OK) {
+        fprintf(stderr, "submit: %s\n", vkphi_last_error());
+        abort();
+    }
+}
+
+static void begin(void) { cmd_begin(g.cmd); }
+
+static void test_rmsnorm(uint32_t rows, uint32_t n) {
+    float *x = rand_vec((size_t)rows * n, 2.0f), *w = rand_vec(n, 1.0f);
+    float *ref = malloc((size_t)rows * n * 4), *out = malloc((size_t)rows * n * 4);
+    ref_rmsnorm(x, w, ref, rows, n, 1e-5f);
+    gpu_buffer bx = test_upload(&g, x, (size_t)rows * n * 4), bw = test_upload(&g, w, n * 4),
+               bo = test_upload(&g, NULL, (size_t)rows * n * 4);
+    begin();
+    CHECK(op_rmsnorm(g.cmd, g.k, buf_all(&bx), buf_all(&bw), buf_all(&bo), rows, n, n, n, 1e-5f) == 0, "%s",
+          vkphi_last_error());
+    run();
+    test_download(&g, &bo, out, (size_t)rows * n * 4);
+    double e = test_max_rel_err(out, ref, (size_t)rows * n, 1e-6, 1e-5);
+    CHECK(e <= 1, "rmsnorm %u x %u: error %.3g of tolerance (1e-6 + 1e-5 rel)", rows, n, e);
+    buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bo);
+    free(x), free(w), free(ref), free(out);
+}
+
+// RoPE on the Q heads of a fused QKV row (heads start at head_offset).
+static void test_rope(uint32_t tokens, uint32_t heads, uint32_t head_dim, uint32_t n_rot, uint32_t pos0, double base) {
+    uint32_t head_offset = head_dim; // skip one head, as if rotating K inside [Q;K;V]
+    uint32_t stride = head_offset + heads * head_dim + 3;
+    size_t n = (size_t)tokens * stride;
+    float *x = rand_vec(n, 1.0f), *ref = malloc(n * 4), *out = malloc(n * 4);
+    memcpy(ref, x, n * 4);
+    ref_rope(ref, tokens, heads, head_dim, n_rot, stride, head_offset, pos0, base);
+    uint32_t n_pos = pos0 + tokens;
+    float *table = malloc((size_t)n_pos * n_rot * 4);
+    rope_table_fill(table, n_pos, n_rot, base);
+    gpu_buffer bx = test_upload(&g, x, n * 4), bt = test_upload(&g, table, (size_t)n_pos * n_rot * 4);
+    begin();
+    CHECK(op_rope(g.cmd, g.k, buf_all(&bx), buf_all(&bt), tokens, heads, head_dim, n_rot, stride, head_offset, pos0) == 0,
+          "%s", vkphi_last_error());
+    run();
+    test_download(&g, &bx, out, n * 4);
+    double e = test_max_rel_err(out, ref, n, 1e-6, 1e-5);
+    CHECK(e <= 1, "rope %u tokens x %u heads (dim %u, rot %u) at %u: error %.3g of tolerance", tokens, heads, head_dim,
+          n_rot, pos0, e);
+    buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bt);
+    free(x), free(ref), free(out), free(table);
+}
+
+static void test_softmax(uint32_t rows, uint32_t n, float scale) {
+    float *x = rand_vec((size_t)rows * n, scale), *ref = malloc((size_t)rows * n * 4), *out = malloc((size_t)rows * n * 4);
+    if (n > 1) x[1] = scale * 3; // a dominant value near the range limit
+    ref_softmax(x, ref, rows, n);
+    gpu_buffer bx = test_upload(&g, x, (size_t)rows * n * 4), bo = test_upload(&g, NULL, (size_t)rows * n * 4);
+    begin();
+    CHECK(op_softmax(g.cmd, g.k, buf_all(&bx), buf_all(&bo), rows, n, n) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, &bo, out, (size_t)rows * n * 4);
+    double e = test_max_rel_err(out, ref, (size_t)rows * n, 1e-7, 1e-4);
+    bool finite = true;
+    for (size_t i = 0; i < (size_t)rows * n; i++) finite = finite && isfinite(out[i]);
+    CHECK(finite && e <= 1, "softmax %u x %u (inputs ~%g): error %.3g of tolerance", rows, n, scale, e);
+    buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bo);
+    free(x), free(ref), free(out);
+}
+
+static void test_swiglu(uint32_t tokens, uint32_t ff) {
+    size_t n_in = (size_t)tokens * 2 * ff, n_out = (size_t)tokens * ff;
+    float *x = rand_vec(n_in, 3.0f), *ref = malloc(n_out * 4), *out = malloc(n_out * 4);
+    ref_swiglu(x, ref, tokens, ff);
+    gpu_buffer bx = test_upload(&g, x, n_in * 4), bo = test_upload(&g, NULL, n_out * 4);
+    begin();
+    CHECK(op_swiglu(g.cmd, g.k, buf_all(&bx), buf_all(&bo), tokens, ff, 2 * ff, ff) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, &bo, out, n_out * 4);
+    double e = test_max_rel_err(out, ref, n_out, 1e-6, 1e-5);
+    CHECK(e <= 1, "swiglu %u x %u: error %.3g of tolerance", tokens, ff, e);
+    buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bo);
+    free(x), free(ref), free(out);
+}
+
+static void test_add(uint32_t n) {
+    float *a = rand_vec(n, 1.0f), *b = rand_vec(n, 1.0f), *ref = malloc((size_t)n * 4), *out = malloc((size_t)n * 4);
+    ref_add(a, b, ref, n);
+    gpu_buffer ba = test_upload(&g, a, (size_t)n * 4), bb = test_upload(&g, b, (size_t)n * 4);
+    begin();
+    CHECK(op_add(g.cmd, g.k, buf_all(&ba), buf_all(&bb), buf_all(&ba), n) == 0, "%s", vkphi_last_error()); // in place
+    run();
+    test_download(&g, &ba, out, (size_t)n * 4);
+    CHECK(memcmp(out, ref, (size_t)n * 4) == 0, "add of %u floats differs from a + b", n);
+    buffer_destroy(g.dev, &ba), buffer_destroy(g.dev, &bb);
+    free(a), free(b), free(ref), free(out);
+}
+
+// Float weights of `type` (F32, F16, BF16), n_out x n_in, times n_tokens vectors.
+// Tolerance per output: 2e-6 * sum |w x| (f32 accumulation in any order) + 1e-6.
+static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n_tokens) {
+    size_t nw = (size_t)n_in * n_out;
+    size_t esize = type == GGML_TYPE_F32 ? 4 : 2;
+    float *w = rand_vec(nw, 1.0f), *x = rand_vec((size_t)n_tokens * n_in, 1.0f);
+    uint16_t *w16 = NULL;
+    if (type != GGML_TYPE_F32) { // round the weights to the stored type first
+        w16 = malloc(nw * 2);
+        for (size_t i = 0; i < nw; i++) {
+            w16[i] = type == GGML_TYPE_F16 ? vkphi_f32_to_f16(w[i]) : vkphi_f32_to_bf16(w[i]);
+            w[i] = type == GGML_TYPE_F16 ? vkphi_f16_to_f32(w16[i]) : vkphi_bf16_to_f32(w16[i]);
+        }
+    }
+    float *ref = malloc((size_t)n_tokens * n_out * 4), *out = malloc((size_t)n_tokens * n_out * 4);
+    ref_matmul(w, x, ref, n_in, n_out, n_tokens);
+    gpu_buffer bw = test_upload(&g, w16 ? (void *)w16 : (void *)w, nw * esize);
+    gpu_buffer bx = test_upload(&g, x, (size_t)n_tokens * n_in * 4), by = test_upload(&g, NULL, (size_t)n_tokens * n_out * 4);
+    gpu_weight gw = {&bw, 0, type, n_in, n_out, (uint64_t)n_in * esize};
+    begin();
+    CHECK(op_matmul(g.cmd, g.k, &gw, buf_all(&bx), buf_all(&by), n_tokens, n_in, n_out) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, &by, out, (size_t)n_tokens * n_out * 4);
+    double worst = 0;
+    for (uint32_t t = 0; t < n_tokens; t++)
+        for (uint32_t r = 0; r < n_out; r++) {
+            double mag = 0;
+            for (uint32_t k = 0; k < n_in; k++) mag += fabs((double)w[(size_t)r * n_in + k] * x[(size_t)t * n_in + k]);
+            double e = fabs((double)out[(size_t)t * n_out + r] - ref[(size_t)t * n_out + r]) / (2e-6 * mag + 1e-6);
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    CHECK(worst <= 1, "matmul type %u: %u x %u times %u tokens: error %.3g of tolerance", type, n_out, n_in, n_tokens, worst);
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    free(w), free(w16), free(x), free(ref), free(out);
+}
+
+int main(void) {
+    if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
+    test_seed(1);
+    test_rmsnorm(1, 1);
+    test_rmsnorm(3, 7);
+    test_rmsnorm(2, 1000);
+    test_rmsnorm(5, 5120);
+    test_rmsnorm(1, 17920);
+
+    test_rope(1, 1, 128, 128, 0, 250000.0);
+    test_rope(7, 4, 128, 128, 3, 250000.0);
+    test_rope(3, 10, 128, 128, 16000, 250000.0); // Phi-4's K heads, far into the context
+    test_rope(2, 40, 128, 128, 511, 250000.0);   // Phi-4's Q heads
+    test_rope(5, 3, 96, 32, 77, 10000.0);        // partial rotary dims, another base
+
+    test_softmax(1, 1, 1.0f);
+    test_softmax(3, 7, 10.0f);
+    test_softmax(2, 1000, 1e4f / 3); // inputs up to about 1e4
+    test_softmax(1, 100352, 3.0f);   // Phi-4's vocabulary
+
+    test_swiglu(1, 1);
+    test_swiglu(3, 13);
+    test_swiglu(2, 17920);
+
+    test_add(1);
+    test_add(1000);
+    test_add(5120);
+    test_add(517 * 5120);
+
+    uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16};
+    for (int i = 0; i < 3; i++) {
+        uint32_t t = types[i];
+        test_matmul(t, 1, 1, 1);
+        test_matmul(t, 7, 3, 1);
+        test_matmul(t, 130, 33, 1);
+        test_matmul(t, 130, 33, 5);
+        test_matmul(t, 200, 67, 33);
+        test_matmul(t, 5120, 7680, 1);   // Phi-4's attn_qkv, decode
+        test_matmul(t, 17920, 96, 3);    // ffn_down's row length
+    }
+    test_matmul(GGML_TYPE_F16, 5120, 7680, 2); // attn_qkv, prefill
+    // A matrix larger than lavapipe's 128 MiB storage-buffer range: bound in slices.
+    test_matmul(GGML_TYPE_F32, 8192, 4200, 1);
+    test_matmul(GGML_TYPE_F32, 8192, 4200, 2);
+    test_gpu_close(&g);
+    return test_finish();
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+// vkphi devices: what each Vulkan device offers.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "vkphi.h"
+
+static const char *yn(bool b) { return b ? "yes" : "no"; }
+
+int cmd_devices(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: vkphi devices\n\nLists every Vulkan device: name, vendor, driver, memory heaps and budget,\n"
+                   "storage-buffer and allocation limits, subgroup sizes, and which of fp16, int8,\n"
+                   "integer dot product and cooperative matrix it supports. Pick one for other\n"
+                   "commands with --device N or VKPHI_DEVICE=N.\n");
+            return 0;
+        }
+        fprintf(stderr, "vkphi: error: unknown option '%s' for devices\n", argv[i]);
+        return 1;
+    }
+    device_info *infos;
+    uint32_t n;
+    if (device_list(&infos, &n) != VKPHI_OK) {
+        fprintf(stderr, "vkphi: error: %s\n", vkphi_last_error());
+        return 1;
+    }
+    if (n == 0) printf("no Vulkan devices found\n");
+    for (uint32_t i = 0; i < n; i++) {
+        const device_info *d = &infos[i];
+        char drv[64];
+        device_driver_version_str(d, drv, sizeof drv);
+        printf("device %u: %s\n", d->index, d->name);
+        printf("  vendor:                  %s (0x%04x), device id 0x%04x\n", device_vendor_name(d->vendor_id), d->vendor_id,
+               d->device_id);
+        printf("  driver:                  %s %s (%s)\n", d->driver_name, d->driver_info, drv);
+        printf("  type:                    %s\n", device_type_name(d->type));
+        printf("  vulkan:                  %u.%u.%u\n", VK_API_VERSION_MAJOR(d->api_version),
+               VK_API_VERSION_MINOR(d->api_version), VK_API_VERSION_PATCH(d->api_version));
+        for (uint32_t h = 0; h < d->n_heaps; h++) {
+            printf("  memory heap %u:           %.2f GiB%s", h, d->heaps[h].size / 1073741824.0,
+                   d->heaps[h].device_local ? ", device-local" : ", host");
+            if (d->heaps[h].budget) printf(", budget %.2f GiB", d->heaps[h].budget / 1073741824.0);
+            printf("\n");
+        }
+        printf("  unified memory:          %s\n", yn(d->unified_memory));
+        printf("  maxStorageBufferRange:   %llu bytes\n", (unsigned long long)d->max_storage_buffer_range);
+        printf("  maxMemoryAllocationSize: %llu bytes\n", (unsigned long long)d->max_alloc_size);
+        printf("  subgroup size:           %u (min %u, max %u%s)\n", d->subgroup_size, d->subgroup_min, d->subgroup_max,
+               d->subgroup_size_control ? ", controllable" : "");
+        printf("  shared memory:           %u bytes per workgroup\n", d->max_shared_memory);
+        printf("  fp16 arithmetic:         %s\n", yn(d->fp16));
+        printf("  int8 arithmetic:         %s\n", yn(d->int8));
+        printf("  16/8-bit storage:        %s / %s\n", yn(d->storage16), yn(d->storage8));
+        printf("  integer dot product:     %s\n", yn(d->int_dot));
+        printf("  cooperative matrix:      %s\n", yn(d->coopmat));
+        printf("  timestamps:              %s\n", d->timestamps ? "yes" : "no");
+        if (i + 1 < n) printf("\n");
+    }
+    free(infos);
+    return 0;
+}

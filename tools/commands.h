@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+// The vkphi subcommands: each is `int cmd_NAME(int argc, char **argv)` with
+// argv[0] the command name; returns the process exit code.
+#pragma once
+
+int cmd_devices(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// vkphi: run Microsoft's Phi-4 on any GPU with a Vulkan driver.
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+struct command {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"devices", cmd_devices, "list the Vulkan devices and what they support"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vkphi COMMAND [options]   (vkphi COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nenvironment: VKPHI_DEVICE=N picks a device, VKPHI_VALIDATE=1 turns on the Vulkan validation layer\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("vkphi %s\n", VKPHI_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].main(argc - 1, argv + 1);
+    fprintf(stderr, "vkphi: error: unknown command '%s' (see vkphi --help)\n", argv[1]);
+    return 1;
+}
