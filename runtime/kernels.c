@@ -37,6 +37,22 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         d.shader = id == KERNEL_MATMUL_F32 ? SHADER_MATMUL_F : id == KERNEL_MATMUL_F16 ? SHADER_MATMUL_F16 : SHADER_MATMUL_BF16;
         d.n_bindings = 3; d.push_size = 24; d.spec[0] = 128;
         break;
+    case KERNEL_KV_STORE_F16:
+    case KERNEL_KV_STORE_Q8:
+        d.shader = id == KERNEL_KV_STORE_F16 ? SHADER_KV_STORE : SHADER_KV_STORE_Q8;
+        d.n_bindings = 3; d.push_size = 24; d.spec[0] = 64;
+        break;
+    case KERNEL_ATTN_DECODE_F16:
+    case KERNEL_ATTN_DECODE_Q8:
+        d.shader = id == KERNEL_ATTN_DECODE_F16 ? SHADER_ATTN_DECODE : SHADER_ATTN_DECODE_Q8;
+        d.n_bindings = 4; d.push_size = 40; d.spec[0] = 128; // one thread per head dimension
+        break;
+    case KERNEL_ATTN_COMBINE: d.shader = SHADER_ATTN_COMBINE; d.n_bindings = 2; d.push_size = 8; d.spec[0] = 128; break;
+    case KERNEL_ATTN_PREFILL_F16:
+    case KERNEL_ATTN_PREFILL_Q8:
+        d.shader = id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8;
+        d.n_bindings = 4; d.push_size = 44; d.spec[0] = 128;
+        break;
     case KERNEL_COUNT: break;
     }
     return d;

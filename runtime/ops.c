@@ -153,3 +153,78 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
     }
     return VKPHI_OK;
 }
+
+// ---- attention ----
+struct push_kv_store { uint32_t kv_dim, qkv_stride, k_offset, n_tokens, row0, n_rows; };
+struct push_attn_decode { uint32_t n_head, n_head_kv, head_dim, kv_dim, kv_len, row0, n_rows, chunk, n_chunks; float scale; };
+struct push_attn_combine { uint32_t head_dim, n_chunks; };
+struct push_attn_prefill {
+    uint32_t n_head, n_head_kv, head_dim, kv_dim, qkv_stride, o_stride, n_tokens, pos0, row0, n_rows;
+    float scale;
+};
+_Static_assert(sizeof(struct push_kv_store) == 24, "kv_store.comp push constants");
+_Static_assert(sizeof(struct push_attn_decode) == 40, "attn_decode.comp push constants");
+_Static_assert(sizeof(struct push_attn_combine) == 8, "attn_combine.comp push constants");
+_Static_assert(sizeof(struct push_attn_prefill) == 44, "attn_prefill.comp push constants");
+
+// KV positions per decode workgroup: small enough that a long context spreads over
+// many workgroups, large enough that the merge stays cheap.
+#define ATTN_CHUNK 256u
+
+uint64_t kv_layer_bytes(uint32_t kv_dim, uint32_t n_rows, bool q8) {
+    if (!q8) return (uint64_t)n_rows * kv_dim * 2;
+    uint64_t n_scales = (uint64_t)n_rows * (kv_dim / 32);
+    return (uint64_t)n_rows * kv_dim + ((n_scales + 1) / 2) * 4;
+}
+
+static int kv_check(const kv_layer *kv, const attn_shape *a) {
+    if (a->head_dim > 128 || a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > 8)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "attention with head dim %u and %u query heads per KV head is not supported "
+                          "(at most 128 and 8)", a->head_dim, a->n_head / a->n_head_kv);
+    (void)kv;
+    return VKPHI_OK;
+}
+
+int op_kv_store(cmd_ctx *c, kernels *k, const kv_layer *kv, buf_view qkv, uint32_t qkv_stride, uint32_t k_offset,
+                uint32_t n_tokens, uint32_t row0) {
+    GET_PIPE(p, k, kv->q8 ? KERNEL_KV_STORE_Q8 : KERNEL_KV_STORE_F16);
+    struct push_kv_store pc = {kv->kv_dim, qkv_stride, k_offset, n_tokens, row0, kv->n_rows};
+    buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v)};
+    uint64_t items = (uint64_t)n_tokens * (kv->q8 ? kv->kv_dim / 32 : kv->kv_dim / 2);
+    dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(items, p->local_size));
+    return VKPHI_OK;
+}
+
+uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len) {
+    return (uint64_t)a->n_head * div_up(max_kv_len, ATTN_CHUNK) * (a->head_dim + 2) * 4;
+}
+
+int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view q, buf_view part,
+                   buf_view out, uint32_t kv_len, uint32_t row0) {
+    int rc = kv_check(kv, a);
+    if (rc) return rc;
+    GET_PIPE(p, k, kv->q8 ? KERNEL_ATTN_DECODE_Q8 : KERNEL_ATTN_DECODE_F16);
+    GET_PIPE(pc2, k, KERNEL_ATTN_COMBINE);
+    uint32_t n_chunks = div_up(kv_len, ATTN_CHUNK);
+    struct push_attn_decode pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, kv_len, row0, kv->n_rows,
+                                  ATTN_CHUNK, n_chunks, a->scale};
+    buf_view v[] = {q, buf_all(kv->k), buf_all(kv->v), part};
+    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, n_chunks, a->n_head_kv, 1);
+    cmd_barrier(c);
+    struct push_attn_combine cc = {a->head_dim, n_chunks};
+    buf_view v2[] = {part, out};
+    cmd_dispatch(c, pc2, v2, 2, &cc, sizeof cc, a->n_head, 1, 1);
+    return VKPHI_OK;
+}
+
+int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
+                    buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0) {
+    int rc = kv_check(kv, a);
+    if (rc) return rc;
+    GET_PIPE(p, k, kv->q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16);
+    struct push_attn_prefill pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, qkv_stride, out_stride,
+                                   n_tokens, pos0, row0, kv->n_rows, a->scale};
+    buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v), out};
+    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, 16), a->n_head, 1);
+    return VKPHI_OK;
+}

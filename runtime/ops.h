@@ -49,3 +49,36 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
               uint32_t x_stride, uint32_t y_stride);
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
+
+// ---- attention over the KV cache ----
+// The KV cache of one layer: K and V buffers of n_rows rows (sequence s, position i
+// is row s*n_ctx + i) of kv_dim values, f16 or 8-bit (kv.glsl has the layout).
+typedef struct kv_layer {
+    const gpu_buffer *k, *v;
+    uint32_t kv_dim, n_rows;
+    bool q8;
+} kv_layer;
+// Bytes one K (or V) buffer of n_rows rows needs.
+uint64_t kv_layer_bytes(uint32_t kv_dim, uint32_t n_rows, bool q8);
+
+// Writes the K and V parts of n_tokens rows of fused [Q;K;V] (K at column k_offset,
+// V right after it) into cache rows row0 .. row0+n_tokens-1.
+int op_kv_store(cmd_ctx *c, kernels *k, const kv_layer *kv, buf_view qkv, uint32_t qkv_stride, uint32_t k_offset,
+                uint32_t n_tokens, uint32_t row0);
+
+typedef struct attn_shape {
+    uint32_t n_head, n_head_kv, head_dim;
+    float scale; // 1/sqrt(head_dim)
+} attn_shape;
+
+// Decode: the one query (heads at the start of q) attends to cache rows row0 ..
+// row0+kv_len-1; out receives n_head*head_dim floats. part is scratch of at least
+// attn_decode_part_bytes(). Split over the KV length in chunks.
+int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view q, buf_view part,
+                   buf_view out, uint32_t kv_len, uint32_t row0);
+uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len);
+
+// Prefill: n_tokens queries at positions pos0.. (Q heads at the start of each qkv
+// row) attend causally to cache rows row0 .. row0+pos0+n_tokens-1.
+int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
+                    buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0);

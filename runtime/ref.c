@@ -2,6 +2,7 @@
 #include "ref.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void ref_rmsnorm(const float *x, const float *w, float *out, uint32_t n_rows, uint32_t n, float eps) {
     for (uint32_t r = 0; r < n_rows; r++) {
@@ -59,4 +60,29 @@ void ref_matmul(const float *w, const float *x, float *y, uint32_t n_in, uint32_
             for (uint32_t k = 0; k < n_in; k++) s += (double)wr[k] * xt[k];
             y[(uint64_t)t * n_out + r] = (float)s;
         }
+}
+
+void ref_attention(const float *q, uint32_t q_stride, const float *k, const float *v, uint32_t kv_dim, float *out,
+                   uint32_t n_tokens, uint32_t pos0, uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim) {
+    uint32_t G = n_head / n_head_kv, n_kv = pos0 + n_tokens;
+    double *p = malloc(sizeof(double) * n_kv);
+    for (uint32_t t = 0; t < n_tokens; t++)
+        for (uint32_t h = 0; h < n_head; h++) {
+            const float *qh = q + (uint64_t)t * q_stride + h * head_dim;
+            uint32_t g = h / G, len = pos0 + t + 1;
+            double m = -INFINITY, sum = 0;
+            for (uint32_t j = 0; j < len; j++) {
+                double s = 0;
+                for (uint32_t d = 0; d < head_dim; d++) s += (double)qh[d] * k[(uint64_t)j * kv_dim + g * head_dim + d];
+                p[j] = s / sqrt((double)head_dim);
+                if (p[j] > m) m = p[j];
+            }
+            for (uint32_t j = 0; j < len; j++) sum += (p[j] = exp(p[j] - m));
+            for (uint32_t d = 0; d < head_dim; d++) {
+                double o = 0;
+                for (uint32_t j = 0; j < len; j++) o += p[j] * v[(uint64_t)j * kv_dim + g * head_dim + d];
+                out[(uint64_t)t * n_head * head_dim + h * head_dim + d] = (float)(o / sum);
+            }
+        }
+    free(p);
 }
