@@ -76,6 +76,10 @@ void device_driver_version_str(const device_info *info, char *buf, size_t len) {
                  VK_API_VERSION_PATCH(v));
 }
 
+static uint32_t validation_total; // every device of the process
+
+uint32_t device_validation_total(void) { return __atomic_load_n(&validation_total, __ATOMIC_RELAXED); }
+
 static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                      VkDebugUtilsMessageTypeFlagsEXT types,
                                                      const VkDebugUtilsMessengerCallbackDataEXT *data,
@@ -84,6 +88,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverity
     device *d = user;
     if (severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
         if (d) d->validation_messages++;
+        __atomic_fetch_add(&validation_total, 1, __ATOMIC_RELAXED);
         vkphi_log(VKPHI_LOG_ERROR, "validation: %s", data->pMessage);
     }
     return VK_FALSE;

@@ -59,6 +59,8 @@ VkQueue device_queue(const device *d);
 uint32_t device_queue_family(const device *d);
 // Messages the validation layer reported as warnings or errors since creation.
 uint32_t device_validation_messages(const device *d);
+// The same, summed over every device this process made (tests fail on any).
+uint32_t device_validation_total(void);
 // Where buffer.c keeps its staging buffer for this device.
 void **device_staging_slot(device *d);
 // Device-local bytes still free by the budget (or the heap size when no budget).

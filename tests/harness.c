@@ -6,7 +6,13 @@
 
 int test_passed, test_failed;
 
+uint32_t device_validation_total(void);
+
 int test_finish(void) {
+    if (device_validation_total() > 0) {
+        test_failed++;
+        fprintf(stderr, "FAIL: the Vulkan validation layer reported %u messages\n", device_validation_total());
+    }
     printf("%d passed, %d failed\n", test_passed, test_failed);
     return test_failed ? 1 : 0;
 }
