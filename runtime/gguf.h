@@ -27,7 +27,7 @@ typedef struct gguf_file gguf_file;
 
 typedef struct gguf_tensor {
     const char *name;  // NUL-terminated copy
-    uint32_t type;     // enum ggml_type (may be one we do not know: check quant_type_known)
+    uint32_t type;     // enum ggml_type: always one ggml defines (vkphi may not run it: quant_type_supported)
     uint32_t n_dims;   // 1..4
     uint64_t ne[4];    // ne[0] innermost (row length); unused dims are 1
     uint64_t offset;   // from the start of the tensor data section
@@ -36,8 +36,12 @@ typedef struct gguf_tensor {
 } gguf_tensor;
 
 // Opens and validates the whole header: every count, length, offset and size is
-// checked against the file size and against overflow. On failure returns NULL and
-// vkphi_last_error() holds one sentence naming the file and the problem.
+// checked against the file size and against overflow; tensors need 1..4 dims,
+// rows of whole blocks, a type number ggml defines (types vkphi does not run are
+// accepted: model_check refuses them) and aligned data inside the file. On failure
+// returns NULL and vkphi_last_error() holds one sentence naming the file and the
+// problem, e.g. "m.gguf: truncated: tensor info 12 runs past the end of the file
+// (4096 bytes)".
 gguf_file *gguf_open(const char *path);
 // The same over bytes the caller owns and keeps alive until gguf_close; `name`
 // stands for the file in error messages. Tensor data pointers point into `data`
@@ -59,15 +63,16 @@ int64_t gguf_n_kv(const gguf_file *f);
 const char *gguf_key_name(const gguf_file *f, int64_t i);
 enum gguf_type gguf_key_type(const gguf_file *f, int64_t i);
 
-// Typed getters: return true and store the value when the key exists and its type
-// converts losslessly (any integer type to a wider or equal one of the same
-// signedness or to signed when in range, float32 to double). Strings point into a
-// NUL-terminated copy owned by the file.
+// Typed getters: return true and store the value when the key exists and its value
+// converts exactly: an integer of any width or signedness whose value fits the
+// asked type; for the float getters also float32, float64 and integers that the
+// float type holds exactly. Booleans and strings only from their own type.
+// Strings point into a NUL-terminated copy owned by the file.
 bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
 bool gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out);
 bool gguf_get_i32(const gguf_file *f, const char *key, int32_t *out);
 bool gguf_get_i64(const gguf_file *f, const char *key, int64_t *out);
-bool gguf_get_f32(const gguf_file *f, const char *key, float *out); // also from exactly representable float64 / integers
+bool gguf_get_f32(const gguf_file *f, const char *key, float *out);
 bool gguf_get_f64(const gguf_file *f, const char *key, double *out);
 bool gguf_get_bool(const gguf_file *f, const char *key, bool *out);
 bool gguf_get_str(const gguf_file *f, const char *key, const char **out);

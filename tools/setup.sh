@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools libstb-dev
       mesa-vulkan-drivers vulkan-validationlayers libpcre2-dev libcjson-dev libmicrohttpd-dev
-      curl clang libclang-rt-14-dev)
+      curl clang libclang-rt-14-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "device.h"
 
 struct command {
     const char *name;
@@ -13,6 +14,9 @@ struct command {
 
 static const struct command commands[] = {
     {"devices", cmd_devices, "list the Vulkan devices and what they support"},
+    {"info", cmd_info, "describe a GGUF model and whether vkphi can run it"},
+    {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to Q8_0, Q4_K_M, ..."},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
 };
 
 static void usage(FILE *f) {
@@ -31,8 +35,16 @@ int main(int argc, char **argv) {
         printf("vkphi %s\n", VKPHI_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].main(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        int rc = commands[i].main(argc - 1, argv + 1);
+        // Under VKPHI_VALIDATE=1 (the test suite) any validation message is a failure.
+        if (rc == 0 && device_validation_total() > 0) {
+            fprintf(stderr, "vkphi: error: the Vulkan validation layer reported %u messages\n", device_validation_total());
+            return 3;
+        }
+        return rc;
+    }
     fprintf(stderr, "vkphi: error: unknown command '%s' (see vkphi --help)\n", argv[1]);
     return 1;
 }

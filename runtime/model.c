@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT
+// Phi-4 on Vulkan: load, memory plan, resident weights, KV cache, forward pass.
+// The forward pass reads like the math in PHI4.md, one commented dispatch per op.
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "commands.h"
+#include "common.h"
+#include "device.h"
+#include "kernels.h"
+#include "model_check.h"
+#include "ops.h"
+#include "quant.h"
+
+// Command buffers in flight: the host records layer i+1 while the GPU runs layer i.
+#define RING 3
+#define MAX_PROFILE 64
+
+typedef struct layer {
+    gpu_buffer attn_norm, ffn_norm;      // (n_embd) f32
+    gpu_weight qkv[3];                   // fused: qkv[0] is (n_embd, n_embd + 2 kv_dim); split: q, k, v
+    uint32_t n_qkv;                      // 1 (fused) or 3
+    gpu_weight attn_output;              // (n_embd, n_embd)
+    gpu_weight up[2];                    // fused: up[0] is (n_embd, 2 n_ff) = [G;U]; split: gate, up
+    uint32_t n_up;
+    gpu_weight ffn_down;                 // (n_ff, n_embd)
+    gpu_buffer k_cache, v_cache;         // (n_seq * n_ctx rows, kv_dim)
+    kv_layer kv;
+} layer;
+
+struct model {
+    gguf_file *f;
+    model_config cfg;
+    model_params params;
+    uint32_t n_ctx, n_seq, n_ubatch, kv_dim, qkv_dim;
+    device *dev;
+    kernels *k;
+    cmd_ctx *ring[RING];
+    bool ring_fresh[RING]; // submitted since its timestamps were last collected
+    uint32_t ring_next;
+
+    gpu_buffer *tensors; // one device buffer per uploaded tensor
+    uint32_t n_tensors;
+    layer *layers;
+    gpu_buffer output_norm;
+    gpu_weight output;
+    const gguf_tensor *tok_embd; // looked up on the host, from the mapped file
+    uint64_t weight_bytes;
+
+    // Activations for one ubatch of B = n_ubatch tokens, rows of the given width.
+    gpu_buffer x;       // (B, n_embd) residual stream
+    gpu_buffer xn;      // (B, n_embd) normed
+    gpu_buffer qkv;     // (B, n_embd + 2 kv_dim)
+    gpu_buffer attn;    // (B, n_embd)
+    gpu_buffer up;      // (B, 2 n_ff)
+    gpu_buffer act;     // (B, n_ff)
+    gpu_buffer tmp;     // (B, n_embd)
+    gpu_buffer part;    // decode attention partials
+    gpu_buffer rope;    // (n_ctx, n_rot/2) cos, sin
+    gpu_buffer logits;  // (logit_rows, n_vocab)
+    gpu_buffer in_host;     // (B, n_embd) host-visible: token embeddings in
+    gpu_buffer logits_host; // (logit_rows, n_vocab) host-visible: logits out
+    uint32_t logit_rows;
+
+    bool profiling;
+    uint32_t n_prof;
+    const char *prof_name[MAX_PROFILE];
+    double prof_ms[MAX_PROFILE];
+};
+
+// ---- configuration ----
+
+int model_config_read(const gguf_file *f, model_config *c) {
+    int rc = model_check(f);
+    if (rc) return rc;
+    memset(c, 0, sizeof *c);
+    gguf_get_u32(f, "phi3.block_count", &c->n_layer);
+    gguf_get_u32(f, "phi3.embedding_length", &c->n_embd);
+    gguf_get_u32(f, "phi3.feed_forward_length", &c->n_ff);
+    gguf_get_u32(f, "phi3.attention.head_count", &c->n_head);
+    c->n_head_kv = c->n_head;
+    gguf_get_u32(f, "phi3.attention.head_count_kv", &c->n_head_kv);
+    c->head_dim = c->n_embd / c->n_head;
+    c->n_rot = c->head_dim;
+    gguf_get_u32(f, "phi3.rope.dimension_count", &c->n_rot);
+    c->rope_base = 10000.0f;
+    gguf_get_f32(f, "phi3.rope.freq_base", &c->rope_base);
+    c->rms_eps = 1e-5f;
+    gguf_get_f32(f, "phi3.attention.layer_norm_rms_epsilon", &c->rms_eps);
+    c->n_ctx_train = 4096;
+    gguf_get_u32(f, "phi3.context_length", &c->n_ctx_train);
+    c->n_vocab = (uint32_t)gguf_find_tensor(f, "token_embd.weight")->ne[1];
+    return VKPHI_OK;
+}
+
+// ---- load ----
+
+static int upload_tensor(model *m, const gguf_tensor *t, gpu_buffer *out) {
+    int rc = buffer_create(m->dev, t->size, BUFFER_DEVICE, t->name, out);
+    if (rc) return rc;
+    rc = buffer_write(m->dev, out, 0, t->data, t->size);
+    if (rc) return rc;
+    // On unified memory the device buffer is the only copy we need: drop the
+    // file's pages from host memory (they are clean and come back if read).
+    if (device_get_info(m->dev)->unified_memory) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1), b = ((uintptr_t)t->data + t->size) & ~(page - 1);
+        if (b > a) posix_madvise((void *)a, b - a, POSIX_MADV_DONTNEED);
+    }
+    m->weight_bytes += t->size;
+    return VKPHI_OK;
+}
+
+static int load_weight(model *m, const char *name, gpu_weight *w, uint32_t *done, uint32_t total) {
+    const gguf_tensor *t = gguf_find_tensor(m->f, name);
+    gpu_buffer *b = &m->tensors[m->n_tensors++];
+    int rc = upload_tensor(m, t, b);
+    if (rc) return rc;
+    *w = (gpu_weight){b, 0, t->type, (uint32_t)t->ne[0], (uint32_t)t->ne[1], quant_row_bytes(t->type, t->ne[0])};
+    if (!op_matmul_supports(t->type))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "tensor %s has type %s, which the GPU kernels do not run yet", name,
+                          quant_type_name(t->type));
+    if (m->params.on_progress) m->params.on_progress((double)++*done / total, m->params.progress_user);
+    return VKPHI_OK;
+}
+
+static int load_norm(model *m, const char *name, gpu_buffer *b) {
+    const gguf_tensor *t = gguf_find_tensor(m->f, name);
+    if (t->type != GGML_TYPE_F32)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "norm tensor %s is %s; vkphi expects F32", name, quant_type_name(t->type));
+    return upload_tensor(m, t, b);
+}
+
+static uint64_t scratch_bytes(const model *m, uint32_t logit_rows) {
+    const model_config *c = &m->cfg;
+    uint64_t B = m->n_ubatch;
+    attn_shape a = {c->n_head, c->n_head_kv, c->head_dim, 0};
+    return 4 * B * (3ull * c->n_embd + m->qkv_dim + c->n_embd + 3ull * c->n_ff) +
+           attn_decode_part_bytes(&a, m->n_ctx) + 4ull * m->n_ctx * c->n_rot / 2 * 2 +
+           4ull * logit_rows * c->n_vocab;
+}
+
+static int plan_memory(model *m, const char *path) {
+    const model_config *c = &m->cfg;
+    uint64_t weights = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(m->f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->f, i);
+        if (strcmp(t->name, "token_embd.weight") != 0 || !gguf_find_tensor(m->f, "output.weight")) weights += t->size;
+    }
+    uint64_t kv = 2ull * c->n_layer * kv_layer_bytes(m->kv_dim, m->n_seq * m->n_ctx, m->params.kv == KV_Q8_0);
+    uint64_t scratch = scratch_bytes(m, 1);
+    uint64_t total = weights + kv + scratch, budget = device_budget(m->dev);
+    if (!m->params.quiet)
+        vkphi_log(VKPHI_LOG_INFO,
+                  "memory plan on %s: weights %.2f GiB + KV cache %.2f GiB (%u x %u tokens, %s) + scratch %.2f GiB = "
+                  "%.2f GiB of %.2f GiB free",
+                  device_get_info(m->dev)->name, weights / 1073741824.0, kv / 1073741824.0, m->n_seq, m->n_ctx,
+                  m->params.kv == KV_Q8_0 ? "q8_0" : "f16", scratch / 1073741824.0, total / 1073741824.0,
+                  budget / 1073741824.0);
+    if (budget && total > budget)
+        return vkphi_fail(VKPHI_ERR_NOMEM,
+                          "%s does not fit on %s: it needs %.2f GiB (weights %.2f, KV cache %.2f, scratch %.2f) and "
+                          "%.2f GiB are free; try a smaller context (-c), --kv q8_0, or a smaller quantization",
+                          path, device_get_info(m->dev)->name, total / 1073741824.0, weights / 1073741824.0,
+                          kv / 1073741824.0, scratch / 1073741824.0, budget / 1073741824.0);
+    uint64_t kv_one = kv_layer_bytes(m->kv_dim, m->n_seq * m->n_ctx, m->params.kv == KV_Q8_0);
+    if (kv_one > device_get_info(m->dev)->max_storage_buffer_range)
+        return vkphi_fail(VKPHI_ERR_NOMEM, "a KV cache of %u x %u tokens needs %.1f MiB per layer, more than this "
+                          "device binds at once (%.1f MiB); use a smaller context (-c) or --kv q8_0",
+                          m->n_seq, m->n_ctx, kv_one / 1048576.0,
+                          device_get_info(m->dev)->max_storage_buffer_range / 1048576.0);
+    return VKPHI_OK;
+}
+
+static int alloc_scratch(model *m) {
+    const model_config *c = &m->cfg;
+    uint64_t B = m->n_ubatch;
+    struct { gpu_buffer *b; uint64_t bytes; enum buffer_kind kind; const char *what; } s[] = {
+        {&m->x, 4 * B * c->n_embd, BUFFER_DEVICE, "the residual stream"},
+        {&m->xn, 4 * B * c->n_embd, BUFFER_DEVICE, "the normed activations"},
+        {&m->qkv, 4 * B * m->qkv_dim, BUFFER_DEVICE, "the QKV activations"},
+        {&m->attn, 4 * B * c->n_embd, BUFFER_DEVICE, "the attention output"},
+        {&m->up, 8 * B * c->n_ff, BUFFER_DEVICE, "the FFN gate/up activations"},
+        {&m->act, 4 * B * c->n_ff, BUFFER_DEVICE, "the FFN activations"},
+        {&m->tmp, 4 * B * c->n_embd, BUFFER_DEVICE, "a scratch buffer"},
+        {&m->in_host, 4 * B * c->n_embd, BUFFER_HOST, "the input embeddings"},
+    };
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        int rc = buffer_create(m->dev, s[i].bytes, s[i].kind, s[i].what, s[i].b);
+        if (rc) return rc;
+    }
+    attn_shape a = {c->n_head, c->n_head_kv, c->head_dim, 0};
+    int rc = buffer_create(m->dev, attn_decode_part_bytes(&a, m->n_ctx), BUFFER_DEVICE, "the attention partials", &m->part);
+    if (rc) return rc;
+    // RoPE angles for every position, computed once in double precision.
+    uint64_t rope_bytes = 4ull * m->n_ctx * c->n_rot;
+    float *table = malloc(rope_bytes);
+    if (!table) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    rope_table_fill(table, m->n_ctx, c->n_rot, c->rope_base);
+    rc = buffer_create(m->dev, rope_bytes, BUFFER_DEVICE, "the RoPE table", &m->rope);
+    if (!rc) rc = buffer_write(m->dev, &m->rope, 0, table, rope_bytes);
+    free(table);
+    return rc;
+}
+
+// The logits buffers grow on demand: one row normally, a whole ubatch when every
+// position's logits are asked for.
+static int ensure_logit_rows(model *m, uint32_t rows) {
+    if (rows <= m->logit_rows) return VKPHI_OK;
+    buffer_destroy(m->dev, &m->logits);
+    buffer_destroy(m->dev, &m->logits_host);
+    m->logit_rows = 0;
+    uint64_t bytes = 4ull * rows * m->cfg.n_vocab;
+    int rc = buffer_create(m->dev, bytes, BUFFER_DEVICE, "the logits", &m->logits);
+    if (!rc) rc = buffer_create(m->dev, bytes, BUFFER_HOST, "the logits readback", &m->logits_host);
+    if (!rc) m->logit_rows = rows;
+    return rc;
+}
+
+int model_load(const char *path, const model_params *params, model **out) {
+    *out = NULL;
+    model *m = calloc(1, sizeof *m);
+    if (!m) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    m->params = *params;
+    m->f = gguf_open(path);
+    int rc = m->f ? model_config_read(m->f, &m->cfg) : VKPHI_ERR_FORMAT;
+    if (rc) {
+        model_free(m);
+        return rc ? rc : VKPHI_ERR_FORMAT;
+    }
+    const model_config *c = &m->cfg;
+    m->n_ctx = params->n_ctx ? params->n_ctx : c->n_ctx_train;
+    if (m->n_ctx > c->n_ctx_train) {
+        model_free(m);
+        return vkphi_fail(VKPHI_ERR_ARG, "a context of %u tokens is more than %s was trained for (%u)", params->n_ctx,
+                          path, c->n_ctx_train);
+    }
+    m->n_seq = params->n_seq ? params->n_seq : 1;
+    m->n_ubatch = params->n_ubatch ? params->n_ubatch : 512;
+    if (m->n_ubatch > m->n_ctx) m->n_ubatch = m->n_ctx;
+    m->kv_dim = c->n_head_kv * c->head_dim;
+    m->qkv_dim = c->n_embd + 2 * m->kv_dim;
+    if (params->kv == KV_Q8_0 && m->kv_dim % 32) {
+        model_free(m);
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "--kv q8_0 needs KV rows of a multiple of 32 values; %s has %u", path,
+                          m->kv_dim);
+    }
+
+    rc = device_create(params->device, &m->dev);
+    if (!rc) rc = plan_memory(m, path);
+    if (!rc) m->k = kernels_create(m->dev);
+    if (!rc && !m->k) rc = VKPHI_ERR_VULKAN;
+    for (int i = 0; !rc && i < RING; i++) rc = cmd_create(m->dev, &m->ring[i]);
+    if (rc) { model_free(m); return rc; }
+
+    // Weights: per layer norms, QKV, output, FFN; then the output head.
+    m->tok_embd = gguf_find_tensor(m->f, "token_embd.weight");
+    m->tensors = calloc((size_t)c->n_layer * 10 + 4, sizeof *m->tensors);
+    m->layers = calloc(c->n_layer, sizeof *m->layers);
+    if (!m->tensors || !m->layers) { model_free(m); return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); }
+    uint32_t done = 0, total = c->n_layer * 5 + 1;
+    char name[96];
+#define LAYER_TENSOR(fmt) (snprintf(name, sizeof name, "blk.%u." fmt ".weight", l), name)
+    for (uint32_t l = 0; !rc && l < c->n_layer; l++) {
+        layer *L = &m->layers[l];
+        rc = load_norm(m, LAYER_TENSOR("attn_norm"), &L->attn_norm);
+        if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), &L->ffn_norm);
+        if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"))) {
+            L->n_qkv = 1;
+            rc = load_weight(m, name, &L->qkv[0], &done, total);
+        } else if (!rc) {
+            L->n_qkv = 3;
+            const char *parts[] = {"attn_q", "attn_k", "attn_v"};
+            for (int i = 0; !rc && i < 3; i++) {
+                snprintf(name, sizeof name, "blk.%u.%s.weight", l, parts[i]);
+                rc = load_weight(m, name, &L->qkv[i], &done, total);
+            }
+            total += 2;
+        }
+        if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), &L->attn_output, &done, total);
+        if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate"))) {
+            L->n_up = 2;
+            rc = load_weight(m, name, &L->up[0], &done, total);
+            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), &L->up[1], &done, total);
+            total += 1;
+        } else if (!rc) {
+            L->n_up = 1;
+            rc = load_weight(m, LAYER_TENSOR("ffn_up"), &L->up[0], &done, total);
+        }
+        if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), &L->ffn_down, &done, total);
+        // KV cache for this layer.
+        uint32_t rows = m->n_seq * m->n_ctx;
+        uint64_t kv_bytes = kv_layer_bytes(m->kv_dim, rows, params->kv == KV_Q8_0);
+        if (!rc) rc = buffer_create(m->dev, kv_bytes, BUFFER_DEVICE, "the KV cache", &L->k_cache);
+        if (!rc) rc = buffer_create(m->dev, kv_bytes, BUFFER_DEVICE, "the KV cache", &L->v_cache);
+        L->kv = (kv_layer){&L->k_cache, &L->v_cache, m->kv_dim, rows, params->kv == KV_Q8_0};
+    }
+#undef LAYER_TENSOR
+    if (!rc) rc = load_norm(m, "output_norm.weight", &m->output_norm);
+    if (!rc) // a tied output head reuses the token embedding
+        rc = load_weight(m, gguf_find_tensor(m->f, "output.weight") ? "output.weight" : "token_embd.weight", &m->output,
+                         &done, total);
+    if (!rc) rc = alloc_scratch(m);
+    if (!rc) rc = ensure_logit_rows(m, 1);
+    if (rc) { model_free(m); return rc; }
+    *out = m;
+    return VKPHI_OK;
+}
+
+void model_free(model *m) {
+    if (!m) return;
+    if (m->dev) {
+        for (int i = 0; i < RING; i++) cmd_destroy(m->ring[i]);
+        for (uint32_t i = 0; i < m->n_tensors; i++) buffer_destroy(m->dev, &m->tensors[i]);
+        for (uint32_t l = 0; m->layers && l < m->cfg.n_layer; l++) {
+            buffer_destroy(m->dev, &m->layers[l].attn_norm);
+            buffer_destroy(m->dev, &m->layers[l].ffn_norm);
+            buffer_destroy(m->dev, &m->layers[l].k_cache);
+            buffer_destroy(m->dev, &m->layers[l].v_cache);
+        }
+        gpu_buffer *s[] = {&m->output_norm, &m->x, &m->xn, &m->qkv, &m->attn, &m->up, &m->act, &m->tmp, &m->part,
+                           &m->rope, &m->logits, &m->in_host, &m->logits_host};
+        for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) buffer_destroy(m->dev, s[i]);
+        kernels_destroy(m->k);
+        device_destroy(m->dev);
+    }
+    free(m->tensors);
+    free(m->layers);
+    gguf_close(m->f);
+    free(m);
+}
+
+const model_config *model_get_config(const model *m) { return &m->cfg; }
+const gguf_file *model_gguf(const model *m) { return m->f; }
+uint32_t model_n_ctx(const model *m) { return m->n_ctx; }
+uint32_t model_n_seq(const model *m) { return m->n_seq; }
+const char *model_device_name(const model *m) { return device_get_info(m->dev)->name; }
+uint64_t model_weight_bytes(const model *m) { return m->weight_bytes; }
+uint64_t model_kv_bytes_per_token(const model *m) {
+    return 2ull * m->cfg.n_layer * kv_layer_bytes(m->kv_dim, 1, m->params.kv == KV_Q8_0);
+}
+void model_set_profiling(model *m, bool on) { m->profiling = on; }
+
+// ---- profiling ----
+
+static void profile_collect(model *m, cmd_ctx *c) {
+    const char *labels[CMD_MAX_TIMESTAMPS];
+    double ms[CMD_MAX_TIMESTAMPS];
+    uint32_t n = cmd_timestamps(c, labels, ms, CMD_MAX_TIMESTAMPS);
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t j = 0;
+        while (j < m->n_prof && m->prof_name[j] != labels[i]) j++;
+        if (j == m->n_prof) {
+            if (m->n_prof == MAX_PROFILE) continue;
+            m->prof_name[m->n_prof] = labels[i];
+            m->prof_ms[m->n_prof++] = 0;
+        }
+        m->prof_ms[j] += ms[i] - ms[i - 1];
+    }
+}
+
+uint32_t model_kernel_times(model *m, const char **names, double *ms, uint32_t max) {
+    uint32_t n = m->n_prof < max ? m->n_prof : max;
+    for (uint32_t i = 0; i < n; i++) {
+        names[i] = m->prof_name[i];
+        ms[i] = m->prof_ms[i];
+    }
+    return n;
+}
+
+// ---- forward pass ----
+
+// The next command context of the ring, its previous work finished and collected.
+static int ring_begin(model *m, cmd_ctx **out) {
+    uint32_t i = m->ring_next;
+    cmd_ctx *c = m->ring[i];
+    m->ring_next = (i + 1) % RING;
+    int rc = cmd_wait(c);
+    if (rc) return rc;
+    if (m->profiling && m->ring_fresh[i]) profile_collect(m, c);
+    m->ring_fresh[i] = true;
+    rc = cmd_begin(c);
+    if (rc) return rc;
+    cmd_barrier(c); // orders this buffer after the previous submission's writes
+    if (m->profiling) cmd_timestamp(c, "begin");
+    *out = c;
+    return VKPHI_OK;
+}
+
+static int ring_finish(model *m) {
+    int rc = VKPHI_OK;
+    for (int i = 0; i < RING; i++) {
+        int r = cmd_wait(m->ring[i]);
+        if (!rc) rc = r;
+        if (m->profiling && m->ring_fresh[i]) profile_collect(m, m->ring[i]);
+        m->ring_fresh[i] = false;
+    }
+    return rc;
+}
+
+static const char *matmul_label(uint32_t type, bool decode) {
+    static char labels[2][GGML_TYPE_COUNT][24];
+    char *l = labels[decode][type % GGML_TYPE_COUNT];
+    if (!l[0]) snprintf(l, 24, "%s %s", decode ? "matvec" : "matmul", quant_type_name(type));
+    return l;
+}
+
+#define TRY(call)                                                                          \
+    do {                                                                                   \
+        int rc_ = (call);                                                                  \
+        if (rc_) return rc_;                                                               \
+    } while (0)
+#define STAMP(label)                                                                       \
+    do {                                                                                   \
+        if (m->profiling) cmd_timestamp(c, label);                                         \
+    } while (0)
+
+// y = W x over B tokens, W fused or split into parts that fill consecutive columns of y.
+static int matmul_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, const gpu_buffer *x, uint32_t x_stride,
+                        const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
+    uint64_t col = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        buf_view yv = buf_sub(y, col * 4, y->size - col * 4);
+        TRY(op_matmul(c, m->k, &w[i], buf_all(x), yv, B, x_stride, y_stride));
+        STAMP(matmul_label(w[i].type, B == 1));
+        col += w[i].n_out;
+    }
+    return VKPHI_OK;
+}
+
+// One transformer layer over B tokens at positions pos.., sequence rows from row0.
+static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32_t pos, uint32_t row0) {
+    const model_config *cf = &m->cfg;
+    uint32_t E = cf->n_embd, F = cf->n_ff;
+    attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
+
+    // xn = RMSNorm(x) * attn_norm
+    TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->attn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
+    STAMP("rmsnorm");
+    cmd_barrier(c);
+    // [Q;K;V] = W_qkv xn
+    TRY(matmul_parts(m, c, L->qkv, L->n_qkv, &m->xn, E, &m->qkv, m->qkv_dim, B));
+    cmd_barrier(c);
+    // RoPE on the Q and K heads, which lie side by side at the start of each row.
+    TRY(op_rope(c, m->k, buf_all(&m->qkv), buf_all(&m->rope), B, cf->n_head + cf->n_head_kv, cf->head_dim, cf->n_rot,
+                m->qkv_dim, 0, pos));
+    STAMP("rope");
+    cmd_barrier(c);
+    // K and V of these tokens into the cache.
+    TRY(op_kv_store(c, m->k, &L->kv, buf_all(&m->qkv), m->qkv_dim, E, B, row0 + pos));
+    STAMP("kv_store");
+    cmd_barrier(c);
+    // attn = softmax(Q K^T / sqrt(d)) V, causal, over positions 0 .. pos+B-1
+    if (B == 1)
+        TRY(op_attn_decode(c, m->k, &L->kv, &a, buf_all(&m->qkv), buf_all(&m->part), buf_all(&m->attn), pos + 1, row0));
+    else
+        TRY(op_attn_prefill(c, m->k, &L->kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, B, pos, row0));
+    STAMP("attention");
+    cmd_barrier(c);
+    // x += W_o attn
+    TRY(matmul_parts(m, c, &L->attn_output, 1, &m->attn, E, &m->tmp, E, B));
+    cmd_barrier(c);
+    TRY(op_add(c, m->k, buf_all(&m->x), buf_all(&m->tmp), buf_all(&m->x), B * E));
+    STAMP("add");
+    cmd_barrier(c);
+    // xn = RMSNorm(x) * ffn_norm
+    TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
+    STAMP("rmsnorm");
+    cmd_barrier(c);
+    // [G;U] = W_up xn;  act = SiLU(G) * U
+    TRY(matmul_parts(m, c, L->up, L->n_up, &m->xn, E, &m->up, 2 * F, B));
+    cmd_barrier(c);
+    TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), B, F, 2 * F, F));
+    STAMP("swiglu");
+    cmd_barrier(c);
+    // x += W_down act
+    TRY(matmul_parts(m, c, &L->ffn_down, 1, &m->act, F, &m->tmp, E, B));
+    cmd_barrier(c);
+    TRY(op_add(c, m->k, buf_all(&m->x), buf_all(&m->tmp), buf_all(&m->x), B * E));
+    STAMP("add");
+    return VKPHI_OK;
+}
+
+// One ubatch: embeddings in, every layer, logits for `rows` last positions out.
+static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B, uint32_t pos, uint32_t rows) {
+    const model_config *cf = &m->cfg;
+    uint32_t E = cf->n_embd;
+    // Token embeddings, dequantized on the host from the mapped file: this keeps the
+    // (n_embd x n_vocab) table out of device memory.
+    for (uint32_t t = 0; t < B; t++) {
+        const uint8_t *row = (const uint8_t *)m->tok_embd->data + (uint64_t)tokens[t] * quant_row_bytes(m->tok_embd->type, E);
+        TRY(quant_dequantize_row(m->tok_embd->type, row, (float *)m->in_host.mapped + (uint64_t)t * E, E));
+    }
+    uint32_t row0 = seq * m->n_ctx;
+    cmd_ctx *c;
+    for (uint32_t l = 0; l < cf->n_layer; l++) {
+        TRY(ring_begin(m, &c));
+        if (l == 0) {
+            cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
+            cmd_barrier(c);
+        }
+        TRY(record_layer(m, c, &m->layers[l], B, pos, row0));
+        TRY(cmd_submit(c, false));
+    }
+    if (rows == 0) return ring_finish(m);
+    // logits = W_out RMSNorm(x[last rows]) * output_norm
+    TRY(ring_begin(m, &c));
+    cmd_copy(c, &m->x, 4ull * (B - rows) * E, &m->tmp, 0, 4ull * rows * E);
+    cmd_barrier(c);
+    TRY(op_rmsnorm(c, m->k, buf_all(&m->tmp), buf_all(&m->output_norm), buf_all(&m->xn), rows, E, E, E, cf->rms_eps));
+    STAMP("rmsnorm");
+    cmd_barrier(c);
+    TRY(op_matmul(c, m->k, &m->output, buf_all(&m->xn), buf_all(&m->logits), rows, E, cf->n_vocab));
+    STAMP(matmul_label(m->output.type, rows == 1));
+    cmd_barrier(c);
+    cmd_copy(c, &m->logits, 0, &m->logits_host, 0, 4ull * rows * cf->n_vocab);
+    TRY(cmd_submit(c, false));
+    return ring_finish(m);
+}
+
+int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
+               float *logits_all) {
+    const model_config *cf = &m->cfg;
+    if (seq >= m->n_seq) return vkphi_fail(VKPHI_ERR_ARG, "sequence %u does not exist (%u sequences)", seq, m->n_seq);
+    if (n == 0) return VKPHI_OK;
+    if ((uint64_t)pos + n > m->n_ctx)
+        return vkphi_fail(VKPHI_ERR_ARG, "%u tokens at position %u do not fit in the context of %u tokens", n, pos, m->n_ctx);
+    for (uint32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= cf->n_vocab)
+            return vkphi_fail(VKPHI_ERR_ARG, "token id %d is outside the vocabulary (0..%u)", tokens[i], cf->n_vocab - 1);
+    m->n_prof = 0;
+    for (uint32_t off = 0; off < n; off += m->n_ubatch) {
+        uint32_t B = n - off < m->n_ubatch ? n - off : m->n_ubatch;
+        bool last = off + B == n;
+        uint32_t rows = logits_all ? B : last ? 1 : 0; // positions whose logits we need
+        TRY(ensure_logit_rows(m, rows));
+        TRY(eval_ubatch(m, seq, tokens + off, B, pos + off, rows));
+        uint64_t row_bytes = 4ull * cf->n_vocab;
+        if (logits_all) TRY(buffer_read(m->dev, &m->logits_host, 0, logits_all + (uint64_t)off * cf->n_vocab, rows * row_bytes));
+        if (last && logits) TRY(buffer_read(m->dev, &m->logits_host, (uint64_t)(rows - 1) * row_bytes, logits, row_bytes));
+    }
+    return VKPHI_OK;
+}

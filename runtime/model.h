@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+// Phi-4 (GGUF architecture "phi3") on Vulkan: configuration from the file's
+// metadata, weights resident on the device, the KV cache on the device, and the
+// forward pass. Also the CPU reference forward pass used by the tests.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gguf.h"
+
+typedef struct model_config {
+    uint32_t n_layer, n_embd, n_ff, n_head, n_head_kv, head_dim, n_rot, n_vocab, n_ctx_train;
+    float rope_base, rms_eps;
+} model_config;
+
+// Reads and checks the hyperparameters and tensors of a phi3 file (model_check.c).
+int model_config_read(const gguf_file *f, model_config *cfg);
+
+enum kv_type { KV_F16, KV_Q8_0 };
+
+typedef struct model_params {
+    int device;            // -1: VKPHI_DEVICE or the best device
+    uint32_t n_ctx;        // tokens per sequence; 0: the model's context length
+    uint32_t n_seq;        // sequences (server slots), each with n_ctx tokens of KV cache; 0 means 1
+    uint32_t n_ubatch;     // most tokens per forward step (prefill); 0: 512
+    enum kv_type kv;
+    bool quiet;            // do not log the memory plan (it goes to vkphi_log at INFO level)
+    // Called while the weights upload, with the fraction done (0..1); may be NULL.
+    void (*on_progress)(double fraction, void *user);
+    void *progress_user;
+} model_params;
+
+typedef struct model model;
+
+// Loads path onto the device. Prints (unless quiet) a memory plan and refuses with
+// a clear error when it cannot fit. On failure *out is NULL and vkphi_last_error()
+// says why.
+int model_load(const char *path, const model_params *params, model **out);
+void model_free(model *m);
+
+const model_config *model_get_config(const model *m);
+const gguf_file *model_gguf(const model *m); // the open file (tokenizer metadata)
+uint32_t model_n_ctx(const model *m);        // per sequence
+uint32_t model_n_seq(const model *m);
+const char *model_device_name(const model *m);
+
+// Runs tokens[0..n) at positions pos..pos+n-1 of sequence seq, in ubatches of at
+// most n_ubatch tokens (one token goes through the matrix-vector path). The KV
+// cache of seq beyond pos is overwritten. logits (n_vocab floats) receives the
+// logits after the last token; logits_all (n * n_vocab, may be NULL) after each.
+int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
+               float *logits_all);
+
+// Turns per-kernel GPU timestamps on or off (off by default: they cost a little).
+void model_set_profiling(model *m, bool on);
+// Per-kernel GPU time of the last model_eval, when the device has timestamps:
+// fills up to max (name, milliseconds) pairs summed by kernel; returns the count.
+uint32_t model_kernel_times(model *m, const char **names, double *ms, uint32_t max);
+// Bytes of weights read by one decode step, and the KV cache bytes per token.
+uint64_t model_weight_bytes(const model *m);
+uint64_t model_kv_bytes_per_token(const model *m);
+
+// ---- CPU reference (ref_model.c): f32, weights dequantized on the fly ----
+typedef struct ref_model ref_model;
+ref_model *ref_model_load(const char *path); // NULL and an error on failure
+void ref_model_free(ref_model *r);
+const model_config *ref_model_config(const ref_model *r);
+// Evaluates token at position pos (positions must come in order from 0);
+// writes n_vocab logits.
+int ref_model_eval(ref_model *r, int32_t token, uint32_t pos, float *logits);

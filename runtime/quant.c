@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: MIT
+// CPU block formats. The quantizers follow the searches of ggml's reference
+// quantizer (same candidate scales, same weights, same packing), so a file we
+// write is as good as one written by llama-quantize; test_quant measures that
+// against the reference files in ../shared/reference.
+#include "quant.h"
+
+#include "common.h"
+#include "gguf.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+// ---- type table ----
+
+struct type_info {
+    const char *name;
+    uint32_t blck;  // values per block
+    uint32_t bytes; // bytes per block
+};
+
+// Every type ggml can put in a GGUF file. Holes (4, 5, 31..33, 36..38) are types
+// ggml removed; they stay unknown.
+static const struct type_info types[GGML_TYPE_COUNT] = {
+    [GGML_TYPE_F32] = {"F32", 1, 4},
+    [GGML_TYPE_F16] = {"F16", 1, 2},
+    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18},
+    [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20},
+    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22},
+    [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24},
+    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34},
+    [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36},
+    [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84},
+    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110},
+    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144},
+    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176},
+    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210},
+    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292},
+    [16] = {"IQ2_XXS", 256, 66},
+    [17] = {"IQ2_XS", 256, 74},
+    [18] = {"IQ3_XXS", 256, 98},
+    [19] = {"IQ1_S", 256, 50},
+    [20] = {"IQ4_NL", 32, 18},
+    [21] = {"IQ3_S", 256, 110},
+    [22] = {"IQ2_S", 256, 82},
+    [23] = {"IQ4_XS", 256, 136},
+    [24] = {"I8", 1, 1},
+    [25] = {"I16", 1, 2},
+    [26] = {"I32", 1, 4},
+    [27] = {"I64", 1, 8},
+    [28] = {"F64", 1, 8},
+    [29] = {"IQ1_M", 256, 56},
+    [GGML_TYPE_BF16] = {"BF16", 1, 2},
+    [34] = {"TQ1_0", 256, 54},
+    [35] = {"TQ2_0", 256, 66},
+    [39] = {"MXFP4", 32, 17},
+};
+
+bool quant_type_known(uint32_t type) { return type < GGML_TYPE_COUNT && types[type].blck != 0; }
+
+bool quant_type_supported(uint32_t type) {
+    switch (type) {
+    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q4_0: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K:
+    case GGML_TYPE_Q6_K:
+        return true;
+    default:
+        return false;
+    }
+}
+
+const char *quant_type_name(uint32_t type) { return quant_type_known(type) ? types[type].name : "unknown"; }
+
+int quant_type_from_name(const char *name) {
+    if (!name) return -1;
+    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+        const char *a = types[t].name, *b = name;
+        if (!a) continue;
+        while (*a && *b && toupper((unsigned char)*a) == toupper((unsigned char)*b)) a++, b++;
+        if (!*a && !*b) return t;
+    }
+    return -1;
+}
+
+uint32_t quant_block_elems(uint32_t type) { return quant_type_known(type) ? types[type].blck : 0; }
+uint32_t quant_block_bytes(uint32_t type) { return quant_type_known(type) ? types[type].bytes : 0; }
+
+double quant_bits_per_weight(uint32_t type) {
+    return quant_type_known(type) ? 8.0 * types[type].bytes / types[type].blck : 0;
+}
+
+uint64_t quant_row_bytes(uint32_t type, uint64_t n) {
+    if (!quant_type_known(type) || n % types[type].blck) return 0;
+    uint64_t blocks = n / types[type].blck;
+    if (blocks > UINT64_MAX / types[type].bytes) return 0;
+    return blocks * types[type].bytes;
+}
+
+// ---- small helpers: byte access and rounding ----
+
+static inline float ld_f16(const uint8_t *p) { return vkphi_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static inline uint16_t st_f16(uint8_t *p, float f) {
+    uint16_t h = vkphi_f32_to_f16(f);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+    return h;
+}
+
+// Round to nearest, ties to even (as ggml's nearest_int), saturating far outside
+// any quant range so that inf and nan inputs stay defined behaviour.
+static inline int nearest(float x) {
+    if (!(x <= 4194303.f && x >= -4194303.f)) return x > 0 ? 4194303 : x < 0 ? -4194303 : 0; // inf, nan
+    // Adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits.
+    const float v = x + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+// ---- dequantization ----
+
+static void dequant_q4_0(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 18, y += 32) {
+        const float d = ld_f16(b);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[2 + j] & 15) - 8) * d;
+            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void dequant_q8_0(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 34, y += 32) {
+        const float d = ld_f16(b);
+        for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+    }
+}
+
+// Q4_K/Q5_K: 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit min packed
+// into 12 bytes: bytes 0..3 hold scales 0..3 (low 6 bits) and the top 2 bits of
+// scales 4..7; bytes 4..7 the same for mins; bytes 8..11 the low 4 bits of scale
+// (low nibble) and min (high nibble) of sub-blocks 4..7.
+static inline void k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+static void k_pack_scale_min(uint8_t *s, int j, int sc, int m) {
+    if (j < 4) {
+        s[j] = (uint8_t)sc;
+        s[j + 4] = (uint8_t)m;
+    } else {
+        s[j + 4] = (uint8_t)((sc & 15) | (m & 15) << 4);
+        s[j - 4] |= (uint8_t)((sc >> 4) << 6);
+        s[j] |= (uint8_t)((m >> 4) << 6);
+    }
+}
+
+static void dequant_q4_k(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 144) {
+        const float d = ld_f16(b), dmin = ld_f16(b + 2);
+        const uint8_t *q = b + 16;
+        for (int c = 0; c < 4; c++, q += 32, y += 64) { // 64 values: low nibbles, then high
+            int sc, m;
+            k_scale_min(b + 4, 2 * c, &sc, &m);
+            const float d1 = d * (float)sc, m1 = dmin * (float)m;
+            k_scale_min(b + 4, 2 * c + 1, &sc, &m);
+            const float d2 = d * (float)sc, m2 = dmin * (float)m;
+            for (int l = 0; l < 32; l++) y[l] = d1 * (float)(q[l] & 15) - m1;
+            for (int l = 0; l < 32; l++) y[l + 32] = d2 * (float)(q[l] >> 4) - m2;
+        }
+    }
+}
+
+static void dequant_q5_k(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 176) {
+        const float d = ld_f16(b), dmin = ld_f16(b + 2);
+        const uint8_t *qh = b + 16, *q = b + 48;
+        for (int c = 0; c < 4; c++, q += 32, y += 64) {
+            const int u1 = 1 << (2 * c), u2 = 2 << (2 * c); // 5th bits of this chunk's halves
+            int sc, m;
+            k_scale_min(b + 4, 2 * c, &sc, &m);
+            const float d1 = d * (float)sc, m1 = dmin * (float)m;
+            k_scale_min(b + 4, 2 * c + 1, &sc, &m);
+            const float d2 = d * (float)sc, m2 = dmin * (float)m;
+            for (int l = 0; l < 32; l++) y[l] = d1 * (float)((q[l] & 15) + (qh[l] & u1 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++) y[l + 32] = d2 * (float)((q[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+        }
+    }
+}
+
+static void dequant_q6_k(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 210) {
+        const float d = ld_f16(b + 208);
+        for (int h = 0; h < 2; h++, y += 128) { // two halves of 128 values
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
+                const int q2 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
+                const int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                y[l] = d * (float)sc[is] * (float)q1;
+                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            }
+        }
+    }
+}
+
+// Q3_K: 16 sub-blocks of 16 with signed 6-bit scales (stored +32): low 4 bits in
+// the nibbles of bytes 0..7 (scale j<8 low nibble of byte j, j>=8 high nibble of
+// byte j-8), top 2 bits in bytes 8..11 (scale j at byte 8 + j%4, bits 2*(j/4)).
+static inline int q3_scale(const uint8_t *s, int j) {
+    const int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+    const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+static void dequant_q3_k(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 110) {
+        const float d = ld_f16(b + 108);
+        const uint8_t *hm = b, *s = b + 96;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *q = b + 32 + 32 * h;
+            for (int j = 0; j < 4; j++) { // 32 values at bits 2j of q[0..31]
+                const int shift = 2 * j, bit = 1 << (4 * h + j);
+                for (int k = 0; k < 2; k++, y += 16) {
+                    const float dl = d * (float)q3_scale(s, 8 * h + 2 * j + k);
+                    for (int l = 0; l < 16; l++) {
+                        const int hl = hm[16 * k + l] & bit ? 0 : 4;
+                        y[l] = dl * (float)(((q[16 * k + l] >> shift) & 3) - hl);
+                    }
+                }
+            }
+        }
+    }
+}
+
+int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n) {
+    if (!quant_type_supported(type))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "cannot dequantize tensor type %s (%u)", quant_type_name(type), type);
+    const uint32_t blck = types[type].blck;
+    if (n % blck)
+        return vkphi_fail(VKPHI_ERR_ARG, "a %s row of %llu values is not a whole number of %u-value blocks",
+                          types[type].name, (unsigned long long)n, blck);
+    const uint8_t *b = src;
+    const uint64_t nb = n / blck;
+    switch (type) {
+    case GGML_TYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case GGML_TYPE_F16:
+        for (uint64_t i = 0; i < n; i++) dst[i] = ld_f16(b + 2 * i);
+        break;
+    case GGML_TYPE_BF16:
+        for (uint64_t i = 0; i < n; i++) dst[i] = vkphi_bf16_to_f32((uint16_t)(b[2 * i] | b[2 * i + 1] << 8));
+        break;
+    case GGML_TYPE_Q4_0: dequant_q4_0(b, dst, nb); break;
+    case GGML_TYPE_Q8_0: dequant_q8_0(b, dst, nb); break;
+    case GGML_TYPE_Q3_K: dequant_q3_k(b, dst, nb); break;
+    case GGML_TYPE_Q4_K: dequant_q4_k(b, dst, nb); break;
+    case GGML_TYPE_Q5_K: dequant_q5_k(b, dst, nb); break;
+    case GGML_TYPE_Q6_K: dequant_q6_k(b, dst, nb); break;
+    }
+    return VKPHI_OK;
+}
+
+// ---- scale searches ----
+
+// Symmetric fit (n <= 32) x[i] ~ scale * (L[i] - nmax), L in 0..2*nmax-1, minimizing
+// sum w (x - scale*l)^2 with w = importance (or x^2 without it). The first guess
+// maps the value of largest magnitude to -nmax (one level more than +nmax-1 has);
+// then 18 nearby inverse scales are tried and the best least-squares fit kept.
+static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, const float *imp) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0;
+    }
+    float w[32];
+    for (int i = 0; i < n; i++) w[i] = imp ? imp[i] : x[i] * x[i];
+    float scale = 0, best = 0;
+    for (int k = 0; k <= 18; k++) {
+        // k = 0: the plain guess -nmax/max, kept whatever its fit; then inverse
+        // scales 0.1 level apart on either side (steps -9..-1, 1..9).
+        const int step = k == 0 ? 0 : k <= 9 ? k - 10 : k - 9;
+        const float iscale = -((float)nmax + 0.1f * (float)step) / max;
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            const int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+            sumlx += w[i] * x[i] * (float)l;
+            suml2 += w[i] * (float)l * (float)l;
+        }
+        if (k > 0 && !(suml2 > 0 && sumlx * sumlx > best * suml2)) continue;
+        scale = suml2 > 0 ? sumlx / suml2 : 0;
+        best = scale * sumlx;
+        for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + clampi(nearest(iscale * x[i]), -nmax, nmax - 1));
+    }
+    return scale;
+}
+
+// Q3_K's symmetric fit without importance (n <= 16): first guess as above, then up
+// to five sweeps of coordinate descent, re-choosing one value's level at a time
+// as the least-squares scale of the others asks, kept when the fit improves.
+// Weights are x^2. L comes back in 0..2*nmax-1. (ggml sweeps only when the
+// block's largest value is negative; sweeping for either sign lowers Q3_K's
+// error on Gaussian data by about 0.3%.)
+static float fit_symmetric_iter(int n, int nmax, const float *x, int8_t *L) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0;
+    }
+    const float iscale = -(float)nmax / max;
+    float sumlx = 0, suml2 = 0;
+    int l_cur[16];
+    for (int i = 0; i < n; i++) {
+        l_cur[i] = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        const float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l_cur[i];
+        suml2 += w * (float)l_cur[i] * (float)l_cur[i];
+    }
+    for (int sweep = 0; sweep < 5; sweep++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * (float)l_cur[i];
+            if (slx == 0) continue;
+            float sl2 = suml2 - w * (float)l_cur[i] * (float)l_cur[i];
+            const int nl = clampi(nearest(x[i] * sl2 / slx), -nmax, nmax - 1);
+            if (nl == l_cur[i]) continue;
+            slx += w * x[i] * (float)nl;
+            sl2 += w * (float)nl * (float)nl;
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) { // better fit: keep it
+                l_cur[i] = nl;
+                sumlx = slx;
+                suml2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(l_cur[i] + nmax);
+    return suml2 > 0 ? sumlx / suml2 : 0;
+}
+
+// Asymmetric fit (n <= 32) x[i] ~ scale * L[i] - min, L in 0..nmax, min >= 0, weighted
+// least squares. Starts from the full range [min(x,0), max(x)], then tries
+// nstep+1 inverse scales (nmax + rmin + rdelta*k) / range, solving the 2x2 normal
+// equations for scale and min at each and keeping the lowest weighted error.
+static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L, float *min_out,
+                           float rmin, float rdelta, int nstep) {
+    float lo = x[0], hi = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (lo > 0) lo = 0;
+    if (!(hi > lo)) {
+        memset(L, 0, (size_t)n);
+        *min_out = -lo;
+        return 0;
+    }
+    float iscale = (float)nmax / (hi - lo), scale = 1 / iscale, min = lo;
+    float best = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clampi(nearest(iscale * (x[i] - lo)), 0, nmax);
+        const float diff = scale * (float)L[i] + lo - x[i];
+        best += w[i] * (diff * diff);
+    }
+    uint8_t cand[32];
+    for (int k = 0; k <= nstep; k++) {
+        iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - lo);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            const int l = clampi(nearest(iscale * (x[i] - lo)), 0, nmax);
+            cand[i] = (uint8_t)l;
+            sum_l += w[i] * (float)l;
+            sum_l2 += w[i] * (float)l * (float)l;
+            sum_xl += w[i] * (float)l * x[i];
+        }
+        const float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (!(det > 0)) continue;
+        float s = (sum_w * sum_xl - sum_x * sum_l) / det;
+        float m = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+        if (m > 0) { // the offset may only lower values: refit the scale alone
+            m = 0;
+            s = sum_xl / sum_l2;
+        }
+        float err = 0;
+        for (int i = 0; i < n; i++) {
+            const float diff = s * (float)cand[i] + m - x[i];
+            err += w[i] * (diff * diff);
+        }
+        if (err < best) {
+            memcpy(L, cand, (size_t)n);
+            best = err;
+            scale = s;
+            min = m;
+        }
+    }
+    *min_out = -min;
+    return scale;
+}
+
+// Quantizes n non-negative values (sub-block scales or mins) to 0..nmax with one
+// shared scale, weighted by w: tries nine scales around max/nmax, then sweeps of
+// coordinate descent on the levels. Returns the shared scale.
+static float fit_positive(int n, int nmax, const float *x, uint8_t *L, const float *w) {
+    float max = 0;
+    for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    if (max < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0;
+    }
+    float iscale = (float)nmax / max, best = 0;
+    const float scale0 = 1 / iscale;
+    for (int i = 0; i < n; i++) {
+        const float diff = x[i] - scale0 * (float)clampi(nearest(iscale * x[i]), 0, nmax);
+        best += w[i] * diff * diff;
+    }
+    for (int k = -4; k <= 4; k++) {
+        if (k == 0) continue;
+        const float is = (0.1f * (float)k + (float)nmax) / max, sc = 1 / is;
+        float err = 0;
+        for (int i = 0; i < n; i++) {
+            const float diff = x[i] - sc * (float)clampi(nearest(is * x[i]), 0, nmax);
+            err += w[i] * diff * diff;
+        }
+        if (err < best) {
+            best = err;
+            iscale = is;
+        }
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clampi(nearest(iscale * x[i]), 0, nmax);
+        sumlx += w[i] * x[i] * (float)L[i];
+        suml2 += w[i] * (float)L[i] * (float)L[i];
+    }
+    for (int sweep = 0; sweep < 5; sweep++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            float slx = sumlx - w[i] * x[i] * (float)L[i], sl2 = suml2 - w[i] * (float)L[i] * (float)L[i];
+            if (!(slx > 0 && sl2 > 0)) continue;
+            const int nl = clampi(nearest(x[i] * sl2 / slx), 0, nmax);
+            if (nl == L[i]) continue;
+            slx += w[i] * x[i] * (float)nl;
+            sl2 += w[i] * (float)nl * (float)nl;
+            if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = (uint8_t)nl;
+                sumlx = slx;
+                suml2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    return suml2 > 0 ? sumlx / suml2 : 0;
+}
+
+// ---- quantization ----
+
+static void quant_q4_0(const float *x, uint8_t *b, uint64_t n, const float *imp) {
+    float sigma2 = 0;
+    if (imp) {
+        for (uint64_t i = 0; i < n; i++) sigma2 += x[i] * x[i];
+        sigma2 /= (float)n;
+    }
+    for (uint64_t i = 0; i < n / 32; i++, x += 32, b += 18) {
+        if (imp) { // weighted symmetric fit over 16 levels
+            float w[32];
+            int8_t L[32];
+            for (int j = 0; j < 32; j++) w[j] = imp[32 * i + j] * sqrtf(sigma2 + x[j] * x[j]);
+            st_f16(b, fit_symmetric(32, 8, x, L, w));
+            for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(L[j] | L[j + 16] << 4);
+            continue;
+        }
+        float amax = 0, max = 0; // the value of largest magnitude maps to level 0 (-8)
+        for (int j = 0; j < 32; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -8, id = d ? 1 / d : 0;
+        st_f16(b, d);
+        for (int j = 0; j < 16; j++) {
+            const float v0 = x[j] * id + 8.5f, v1 = x[j + 16] * id + 8.5f; // truncation = round half up
+            const int q0 = v0 >= 0 ? (v0 < 15 ? (int)v0 : 15) : 0;
+            const int q1 = v1 >= 0 ? (v1 < 15 ? (int)v1 : 15) : 0;
+            b[2 + j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+
+static void quant_q8_0(const float *x, uint8_t *b, uint64_t n) {
+    for (uint64_t i = 0; i < n / 32; i++, x += 32, b += 34) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        const float d = amax / 127, id = d ? 1 / d : 0;
+        st_f16(b, d);
+        for (int j = 0; j < 32; j++) {
+            const float v = roundf(x[j] * id); // ties away from zero
+            b[2 + j] = (uint8_t)(int8_t)(v >= -127 ? (v <= 127 ? (int)v : 127) : -127);
+        }
+    }
+}
+
+// Q4_K and Q5_K share everything but the level count and the packing of the
+// fifth bit: nmax = 15 or 31.
+static void quant_q45_k(const float *x, uint8_t *b, uint64_t n, const float *imp, int nmax) {
+    const size_t bsize = nmax == 15 ? 144 : 176;
+    for (uint64_t i = 0; i < n / QUANT_QK_K; i++, x += QUANT_QK_K, b += bsize) {
+        uint8_t L[QUANT_QK_K], Ls[8], Lm[8];
+        float scales[8], mins[8], w[32], sw[8];
+        memset(b, 0, bsize);
+        if (!imp) { // reference search; scales and mins to 6 bits by their maxima
+            float max_scale = 0, max_min = 0;
+            for (int j = 0; j < 8; j++) {
+                const float *xs = x + 32 * j;
+                float sum_x2 = 0;
+                for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
+                const float av_x = sqrtf(sum_x2 / 32);
+                for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
+                scales[j] = nmax == 15 ? fit_scale_min(32, 15, xs, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20)
+                                       : fit_scale_min(32, 31, xs, w, L + 32 * j, &mins[j], -0.5f, 0.1f, 15);
+                if (scales[j] > max_scale) max_scale = scales[j];
+                if (mins[j] > max_min) max_min = mins[j];
+            }
+            const float inv_scale = max_scale > 0 ? 63 / max_scale : 0, inv_min = max_min > 0 ? 63 / max_min : 0;
+            for (int j = 0; j < 8; j++) {
+                Ls[j] = (uint8_t)clampi(nearest(inv_scale * scales[j]), 0, 63);
+                Lm[j] = (uint8_t)clampi(nearest(inv_min * mins[j]), 0, 63);
+            }
+            st_f16(b, max_scale / 63);
+            st_f16(b + 2, max_min / 63);
+        } else { // importance-weighted search, then a weighted fit of the 6-bit scales
+            float sum_x2 = 0;
+            for (int l = 0; l < QUANT_QK_K; l++) sum_x2 += x[l] * x[l];
+            const float sigma2 = 2 * sum_x2 / QUANT_QK_K;
+            for (int j = 0; j < 8; j++) {
+                const float *xs = x + 32 * j, *qw = imp + QUANT_QK_K * i + 32 * j;
+                sw[j] = 0;
+                for (int l = 0; l < 32; l++) {
+                    w[l] = qw[l] * sqrtf(sigma2 + xs[l] * xs[l]);
+                    sw[j] += w[l];
+                }
+                scales[j] = fit_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], -0.9f, 0.05f, 36);
+            }
+            st_f16(b, fit_positive(8, 63, scales, Ls, sw));
+            st_f16(b + 2, fit_positive(8, 63, mins, Lm, sw));
+        }
+        for (int j = 0; j < 8; j++) k_pack_scale_min(b + 4, j, Ls[j], Lm[j]);
+        // Requantize against the scales as stored (6-bit, times an f16 d).
+        const float d = ld_f16(b), dmin = ld_f16(b + 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            k_scale_min(b + 4, j, &sc, &m);
+            const float ds = d * (float)sc;
+            if (!ds) continue;
+            const float dm = dmin * (float)m;
+            for (int l = 0; l < 32; l++) L[32 * j + l] = (uint8_t)clampi(nearest((x[32 * j + l] + dm) / ds), 0, nmax);
+        }
+        if (nmax == 15) {
+            uint8_t *q = b + 16;
+            for (int c = 0; c < 4; c++)
+                for (int l = 0; l < 32; l++) q[32 * c + l] = (uint8_t)(L[64 * c + l] | L[64 * c + 32 + l] << 4);
+        } else {
+            uint8_t *qh = b + 16, *q = b + 48;
+            for (int c = 0; c < 4; c++) {
+                for (int l = 0; l < 32; l++) {
+                    const int l1 = L[64 * c + l], l2 = L[64 * c + 32 + l];
+                    q[32 * c + l] = (uint8_t)((l1 & 15) | (l2 & 15) << 4);
+                    qh[l] |= (uint8_t)((l1 >> 4) << (2 * c) | (l2 >> 4) << (2 * c + 1));
+                }
+            }
+        }
+    }
+}
+
+static void quant_q6_k(const float *x, uint8_t *b, uint64_t n, const float *imp) {
+    for (uint64_t i = 0; i < n / QUANT_QK_K; i++, x += QUANT_QK_K, b += 210) {
+        int8_t L[QUANT_QK_K];
+        float scales[16], max_scale = 0, amax = 0;
+        memset(b, 0, 210);
+        for (int j = 0; j < 16; j++) {
+            scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j, imp ? imp + QUANT_QK_K * i + 16 * j : NULL);
+            if (fabsf(scales[j]) > amax) {
+                amax = fabsf(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        if (amax < 1e-15f) continue; // all zero: an all-zero block
+        // 8-bit sub-block scales; the largest maps to -128, which int8 holds.
+        const float iscale = -128 / max_scale;
+        st_f16(b + 208, 1 / iscale);
+        int8_t *sc = (int8_t *)(b + 192);
+        for (int j = 0; j < 16; j++) sc[j] = (int8_t)clampi(nearest(iscale * scales[j]), -128, 127);
+        const float d = ld_f16(b + 208);
+        for (int j = 0; j < 16; j++) {
+            const float ds = d * (float)sc[j];
+            if (!ds) continue;
+            for (int l = 0; l < 16; l++) L[16 * j + l] = (int8_t)(clampi(nearest(x[16 * j + l] / ds), -32, 31) + 32);
+        }
+        for (int h = 0; h < 2; h++) {
+            uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            const int8_t *Lh = L + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                ql[l] = (uint8_t)((Lh[l] & 15) | (Lh[l + 64] & 15) << 4);
+                ql[l + 32] = (uint8_t)((Lh[l + 32] & 15) | (Lh[l + 96] & 15) << 4);
+                qh[l] = (uint8_t)((Lh[l] >> 4) | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 | (Lh[l + 96] >> 4) << 6);
+            }
+        }
+    }
+}
+
+static void q3_pack_scale(uint8_t *s, int j, int l) { // l in 0..63
+    if (j < 8)
+        s[j] |= (uint8_t)(l & 15);
+    else
+        s[j - 8] |= (uint8_t)((l & 15) << 4);
+    s[8 + j % 4] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+}
+
+static void quant_q3_k(const float *x, uint8_t *b, uint64_t n, const float *imp) {
+    for (uint64_t i = 0; i < n / QUANT_QK_K; i++, x += QUANT_QK_K, b += 110) {
+        int8_t L[QUANT_QK_K];
+        float scales[16];
+        memset(b, 0, 110);
+        uint8_t *s = b + 96;
+        if (!imp) { // reference: per sub-block iterative fit, scales by their maximum
+            float max_scale = 0, amax = 0;
+            for (int j = 0; j < 16; j++) {
+                scales[j] = fit_symmetric_iter(16, 4, x + 16 * j, L + 16 * j);
+                if (fabsf(scales[j]) > amax) {
+                    amax = fabsf(scales[j]);
+                    max_scale = scales[j];
+                }
+            }
+            if (max_scale != 0) {
+                const float iscale = -32 / max_scale;
+                for (int j = 0; j < 16; j++) q3_pack_scale(s, j, clampi(nearest(iscale * scales[j]), -32, 31) + 32);
+                st_f16(b + 108, 1 / iscale);
+            }
+        } else {
+            float sum_x2 = 0, w[16], sw[16];
+            for (int l = 0; l < QUANT_QK_K; l++) sum_x2 += x[l] * x[l];
+            const float sigma2 = 2 * sum_x2 / QUANT_QK_K;
+            for (int j = 0; j < 16; j++) {
+                const float *xs = x + 16 * j, *qw = imp + QUANT_QK_K * i + 16 * j;
+                sw[j] = 0;
+                for (int l = 0; l < 16; l++) {
+                    w[l] = qw[l] * sqrtf(sigma2 + xs[l] * xs[l]);
+                    sw[j] += w[l];
+                }
+                scales[j] = fit_symmetric(16, 4, xs, L + 16 * j, w);
+            }
+            int8_t Ls[16];
+            st_f16(b + 108, fit_symmetric(16, 32, scales, Ls, sw));
+            for (int j = 0; j < 16; j++) q3_pack_scale(s, j, Ls[j]);
+        }
+        const float d = ld_f16(b + 108);
+        for (int j = 0; j < 16; j++) {
+            const float ds = d * (float)q3_scale(s, j);
+            if (!ds) continue;
+            for (int l = 0; l < 16; l++) L[16 * j + l] = (int8_t)(clampi(nearest(x[16 * j + l] / ds), -4, 3) + 4);
+        }
+        // Value e: third bit in hmask[e % 32] bit e / 32; low two bits in
+        // qs[32 * (e / 128) + e % 32] at bits 2 * ((e % 128) / 32).
+        uint8_t *hm = b, *q = b + 32;
+        for (int e = 0; e < QUANT_QK_K; e++) {
+            int l = L[e];
+            if (l > 3) {
+                hm[e % 32] |= (uint8_t)(1 << (e / 32));
+                l -= 4;
+            }
+            q[32 * (e / 128) + e % 32] |= (uint8_t)(l << (2 * ((e % 128) / 32)));
+        }
+    }
+}
+
+int quant_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, const float *importance) {
+    if (!quant_type_supported(type))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "cannot quantize to tensor type %s (%u)", quant_type_name(type), type);
+    const uint32_t blck = types[type].blck;
+    if (n % blck)
+        return vkphi_fail(VKPHI_ERR_ARG, "a %s row of %llu values is not a whole number of %u-value blocks",
+                          types[type].name, (unsigned long long)n, blck);
+    uint8_t *b = dst;
+    switch (type) {
+    case GGML_TYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case GGML_TYPE_F16:
+        for (uint64_t i = 0; i < n; i++) st_f16(b + 2 * i, src[i]);
+        break;
+    case GGML_TYPE_BF16:
+        for (uint64_t i = 0; i < n; i++) {
+            const uint16_t h = vkphi_f32_to_bf16(src[i]);
+            b[2 * i] = (uint8_t)h;
+            b[2 * i + 1] = (uint8_t)(h >> 8);
+        }
+        break;
+    case GGML_TYPE_Q4_0: quant_q4_0(src, b, n, importance); break;
+    case GGML_TYPE_Q8_0: quant_q8_0(src, b, n); break;
+    case GGML_TYPE_Q3_K: quant_q3_k(src, b, n, importance); break;
+    case GGML_TYPE_Q4_K: quant_q45_k(src, b, n, importance, 15); break;
+    case GGML_TYPE_Q5_K: quant_q45_k(src, b, n, importance, 31); break;
+    case GGML_TYPE_Q6_K: quant_q6_k(src, b, n, importance); break;
+    }
+    return VKPHI_OK;
+}

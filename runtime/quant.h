@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// CPU block formats: sizes of every tensor type ggml defines, and dequantization /
+// quantization of the nine types vkphi runs (F32, F16, BF16, Q8_0, Q4_0, Q3_K,
+// Q4_K, Q5_K, Q6_K). Block layouts are ggml's, byte for byte:
+//   Q4_0  32 values  18 bytes: f16 d, 16 bytes of nibbles (low = values 0..15,
+//                              high = 16..31), value = (q - 8) * d
+//   Q8_0  32 values  34 bytes: f16 d, 32 int8, value = q * d
+//   Q3_K 256 values 110 bytes: hmask[32], qs[64] (2 bits), scales[12] (16 x 6 bits), f16 d
+//   Q4_K 256 values 144 bytes: f16 d, f16 dmin, scales[12] (8 x 6-bit scale + min), qs[128]
+//   Q5_K 256 values 176 bytes: f16 d, f16 dmin, scales[12], qh[32], qs[128]
+//   Q6_K 256 values 210 bytes: ql[128], qh[64], int8 scales[16], f16 d
+// Every routine reads and writes bytes, so blocks need no alignment. No Vulkan here.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#define QUANT_QK_K 256 // values per K-quant super-block
+
+// Type facts; `type` is a ggml type number (enum ggml_type in gguf.h).
+bool quant_type_known(uint32_t type);     // ggml defines it and we know its block size
+bool quant_type_supported(uint32_t type); // one of the nine types vkphi runs
+const char *quant_type_name(uint32_t type); // "Q4_K"; "unknown" when not known
+int quant_type_from_name(const char *name); // case-insensitive; -1 when unknown
+uint32_t quant_block_elems(uint32_t type);  // values per block; 0 when unknown
+uint32_t quant_block_bytes(uint32_t type);  // bytes per block; 0 when unknown
+double quant_bits_per_weight(uint32_t type); // 0 when unknown
+// Bytes of a row of n values; 0 when the type is unknown, n is not a multiple of
+// the block size, or the result would overflow.
+uint64_t quant_row_bytes(uint32_t type, uint64_t n);
+
+// Row conversion. n must be a multiple of quant_block_elems(type) and the type
+// supported; otherwise nothing is written and VKPHI_ERR_ARG / VKPHI_ERR_UNSUPPORTED
+// comes back with a sentence in vkphi_last_error().
+int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n);
+// `importance` (may be NULL) holds one non-negative weight per value of the row
+// (an importance matrix column sum); with it the K-quants and Q4_0 use the
+// weighted searches, without it they produce what ggml's reference quantizer does.
+// Q4_0 with importance computes its noise level over the whole call, so pass one
+// matrix row per call.
+int quant_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, const float *importance);

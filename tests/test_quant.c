@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: MIT
+// quant: the type table; known-answer blocks for every supported type, packed here
+// by hand from the documented layouts (so the CPU code and a GPU kernel cannot
+// agree on the same mistake); round trips and edge cases; bad arguments; and the
+// quality of our quantizers against the reference quantizer's files in
+// ../shared/reference (ours must stay within 2% of its RMS error per type).
+#include "harness.h"
+
+#include "common.h"
+#include "gguf.h"
+#include "quant.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = vkphi_f32_to_f16(v);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+static double rms_diff(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return sqrt(s / (double)n);
+}
+
+static int count_mismatch(const float *got, const float *want, size_t n, size_t *first) {
+    int bad = 0;
+    for (size_t i = n; i-- > 0;)
+        if (got[i] != want[i]) bad++, *first = i;
+    return bad;
+}
+
+// ---- the type table ----
+
+static void test_types(void) {
+    static const struct { uint32_t t; const char *name; uint32_t blck, bytes; bool sup; } want[] = {
+        {0, "F32", 1, 4, true},        {1, "F16", 1, 2, true},        {2, "Q4_0", 32, 18, true},
+        {3, "Q4_1", 32, 20, false},    {6, "Q5_0", 32, 22, false},    {7, "Q5_1", 32, 24, false},
+        {8, "Q8_0", 32, 34, true},     {9, "Q8_1", 32, 36, false},    {10, "Q2_K", 256, 84, false},
+        {11, "Q3_K", 256, 110, true},  {12, "Q4_K", 256, 144, true},  {13, "Q5_K", 256, 176, true},
+        {14, "Q6_K", 256, 210, true},  {15, "Q8_K", 256, 292, false}, {16, "IQ2_XXS", 256, 66, false},
+        {17, "IQ2_XS", 256, 74, false}, {18, "IQ3_XXS", 256, 98, false}, {19, "IQ1_S", 256, 50, false},
+        {20, "IQ4_NL", 32, 18, false}, {21, "IQ3_S", 256, 110, false}, {22, "IQ2_S", 256, 82, false},
+        {23, "IQ4_XS", 256, 136, false}, {24, "I8", 1, 1, false},     {25, "I16", 1, 2, false},
+        {26, "I32", 1, 4, false},      {27, "I64", 1, 8, false},      {28, "F64", 1, 8, false},
+        {29, "IQ1_M", 256, 56, false}, {30, "BF16", 1, 2, true},      {34, "TQ1_0", 256, 54, false},
+        {35, "TQ2_0", 256, 66, false}, {39, "MXFP4", 32, 17, false},
+    };
+    int n_sup = 0;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const uint32_t t = want[i].t;
+        CHECK(quant_type_known(t), "type %u known", t);
+        CHECK(!strcmp(quant_type_name(t), want[i].name), "type %u name %s, want %s", t, quant_type_name(t), want[i].name);
+        CHECK(quant_block_elems(t) == want[i].blck, "%s block %u", want[i].name, quant_block_elems(t));
+        CHECK(quant_block_bytes(t) == want[i].bytes, "%s bytes %u", want[i].name, quant_block_bytes(t));
+        CHECK(quant_type_supported(t) == want[i].sup, "%s supported", want[i].name);
+        CHECK(quant_type_from_name(want[i].name) == (int)t, "from_name(%s)", want[i].name);
+        char lower[16];
+        size_t k = 0;
+        for (; want[i].name[k] && k < sizeof lower - 1; k++) lower[k] = (char)tolower((unsigned char)want[i].name[k]);
+        lower[k] = 0;
+        CHECK(quant_type_from_name(lower) == (int)t, "from_name(%s)", lower);
+        n_sup += want[i].sup;
+    }
+    CHECK(n_sup == 9, "nine supported types, found %d", n_sup);
+    static const uint32_t unknown[] = {4, 5, 31, 32, 33, 36, 37, 38, 40, 41, 1000, UINT32_MAX};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        const uint32_t t = unknown[i];
+        CHECK(!quant_type_known(t) && !quant_type_supported(t), "type %u unknown", t);
+        CHECK(!strcmp(quant_type_name(t), "unknown"), "type %u name", t);
+        CHECK(quant_block_elems(t) == 0 && quant_block_bytes(t) == 0 && quant_row_bytes(t, 256) == 0, "type %u sizes", t);
+    }
+    CHECK(quant_type_from_name("Q4_K_M") == -1 && quant_type_from_name("Q4") == -1 && quant_type_from_name("") == -1 &&
+              quant_type_from_name(NULL) == -1 && quant_type_from_name("unknown") == -1,
+          "names that are not types");
+    CHECK(quant_row_bytes(GGML_TYPE_Q4_K, 5120) == 20 * 144, "Q4_K row of 5120");
+    CHECK(quant_row_bytes(GGML_TYPE_Q6_K, 17920) == 70 * 210, "Q6_K row of 17920");
+    CHECK(quant_row_bytes(GGML_TYPE_Q8_0, 5120) == 160 * 34, "Q8_0 row of 5120");
+    CHECK(quant_row_bytes(GGML_TYPE_F16, 7) == 14, "F16 row of 7");
+    CHECK(quant_row_bytes(GGML_TYPE_Q4_K, 100) == 0 && quant_row_bytes(GGML_TYPE_Q4_0, 33) == 0, "partial blocks");
+    CHECK(quant_row_bytes(GGML_TYPE_F32, UINT64_MAX / 2) == 0, "overflow");
+    CHECK(quant_bits_per_weight(GGML_TYPE_Q4_K) == 4.5 && quant_bits_per_weight(GGML_TYPE_Q6_K) == 6.5625 &&
+              quant_bits_per_weight(GGML_TYPE_Q8_0) == 8.5 && quant_bits_per_weight(4) == 0,
+          "bits per weight");
+}
+
+// ---- known answers: one hand-packed block per type ----
+
+static void check_block(uint32_t type, const uint8_t *blk, const float *want, size_t n, const char *what) {
+    float got[256];
+    CHECK(quant_dequantize_row(type, blk, got, n) == VKPHI_OK, "%s: dequantize: %s", what, vkphi_last_error());
+    size_t first = 0;
+    int bad = count_mismatch(got, want, n, &first);
+    CHECK(bad == 0, "%s: %d values wrong, first at %zu: got %g want %g", what, bad, first, got[first], want[first]);
+}
+
+static void test_known_answers(void) {
+    uint8_t b[256 * 4];
+    float want[256];
+
+    // F32, F16, BF16: plain little-endian numbers.
+    const uint8_t f16_bytes[] = {0x00, 0x3c, 0x00, 0xc0, 0x55, 0x35, 0x00, 0x7c, 0x01, 0x00, 0xff, 0x7b, 0x00, 0x80, 0x00, 0x38};
+    const float f16_want[] = {1.0f, -2.0f, 0.333251953125f, INFINITY, 5.9604644775390625e-08f, 65504.0f, -0.0f, 0.5f};
+    check_block(GGML_TYPE_F16, f16_bytes, f16_want, 8, "F16");
+    const uint8_t bf16_bytes[] = {0x80, 0x3f, 0x40, 0xc0, 0x49, 0x40, 0x80, 0x7f};
+    const float bf16_want[] = {1.0f, -3.0f, 3.140625f, INFINITY};
+    check_block(GGML_TYPE_BF16, bf16_bytes, bf16_want, 4, "BF16");
+    const float f32_vals[] = {1.5f, -0.25f, 1e30f, -7.0f};
+    memcpy(b, f32_vals, sizeof f32_vals);
+    check_block(GGML_TYPE_F32, b, f32_vals, 4, "F32");
+
+    // Q4_0: d = 0.5; byte j holds value j (low nibble) and value j+16 (high nibble).
+    put_f16(b, 0.5f);
+    for (int j = 0; j < 16; j++) {
+        const int lo = j, hi = 15 - j;
+        b[2 + j] = (uint8_t)(lo | hi << 4);
+        want[j] = (float)(lo - 8) * 0.5f;
+        want[j + 16] = (float)(hi - 8) * 0.5f;
+    }
+    put_f16(b + 18, -2.0f); // a second block: all nibbles 0xF -> 7 * -2
+    memset(b + 20, 0xff, 16);
+    for (int j = 32; j < 64; j++) want[j] = -14.0f;
+    check_block(GGML_TYPE_Q4_0, b, want, 64, "Q4_0");
+
+    // Q8_0: d = 0.25, signed bytes.
+    put_f16(b, 0.25f);
+    for (int j = 0; j < 32; j++) {
+        const int q = j * 8 - 128; // -128 .. 120
+        b[2 + j] = (uint8_t)(q & 0xff);
+        want[j] = (float)q * 0.25f;
+    }
+    check_block(GGML_TYPE_Q8_0, b, want, 32, "Q8_0");
+
+    // Q4_K / Q5_K: d = 1, dmin = 0.5; eight 6-bit (scale, min) pairs. Bytes 0..3:
+    // scale j (low 6 bits) + top 2 bits of scale j+4; bytes 4..7: the same for mins;
+    // bytes 8..11: low nibble = low 4 bits of scale j+4, high nibble = of min j+4.
+    static const int sc[8] = {1, 17, 33, 63, 5, 40, 50, 62}, mn[8] = {0, 63, 2, 31, 48, 7, 16, 59};
+    uint8_t scales[12];
+    for (int j = 0; j < 4; j++) {
+        scales[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        scales[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
+        scales[j + 8] = (uint8_t)((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
+    }
+    memset(b, 0, 176);
+    put_f16(b, 1.0f);
+    put_f16(b + 2, 0.5f);
+    memcpy(b + 4, scales, 12);
+    for (int e = 0; e < 256; e++) { // value e: byte 32*(e/64) + e%32, high nibble when e%64 >= 32
+        const int q = (e * 7 + 3) % 16, at = 16 + 32 * (e / 64) + e % 32;
+        b[at] |= (uint8_t)(e % 64 >= 32 ? q << 4 : q);
+        want[e] = (float)(sc[e / 32] * q) - 0.5f * (float)mn[e / 32];
+    }
+    check_block(GGML_TYPE_Q4_K, b, want, 256, "Q4_K");
+
+    memset(b, 0, 176);
+    put_f16(b, 1.0f);
+    put_f16(b + 2, 0.5f);
+    memcpy(b + 4, scales, 12);
+    for (int e = 0; e < 256; e++) { // low 4 bits as Q4_K (qs at 48), 5th bit in qh[e%32] bit e/32
+        const int q = (e * 11 + 5) % 32, at = 48 + 32 * (e / 64) + e % 32;
+        b[at] |= (uint8_t)(e % 64 >= 32 ? (q & 15) << 4 : (q & 15));
+        b[16 + e % 32] |= (uint8_t)((q >> 4) << (e / 32));
+        want[e] = (float)(sc[e / 32] * q) - 0.5f * (float)mn[e / 32];
+    }
+    check_block(GGML_TYPE_Q5_K, b, want, 256, "Q5_K");
+
+    // Q6_K: ql[128] qh[64] int8 scales[16] f16 d (at 208). Value e: half h = e/128,
+    // r = e%128, k = r/32, l = r%32; low 4 bits in ql[64h + 32*(k&1) + l] (high
+    // nibble when k >= 2), top 2 bits in qh[32h + l] bits 2k; scale index e/16.
+    static const int s6[16] = {-128, 127, -1, 1, 5, -7, 64, -64, 100, 3, -3, 0, 9, -100, 33, 2};
+    memset(b, 0, 210);
+    put_f16(b + 208, 0.125f);
+    for (int j = 0; j < 16; j++) b[192 + j] = (uint8_t)(s6[j] & 0xff);
+    for (int e = 0; e < 256; e++) {
+        const int q = (e * 13 + 7) % 64, h = e / 128, r = e % 128, k = r / 32, l = r % 32;
+        b[64 * h + 32 * (k & 1) + l] |= (uint8_t)(k >= 2 ? (q & 15) << 4 : (q & 15));
+        b[128 + 32 * h + l] |= (uint8_t)((q >> 4) << (2 * k));
+        want[e] = 0.125f * (float)s6[e / 16] * (float)(q - 32);
+    }
+    check_block(GGML_TYPE_Q6_K, b, want, 256, "Q6_K");
+
+    // Q3_K: hmask[32] qs[64] scales[12] f16 d (at 108). Scale j (6 bits, +32):
+    // low 4 bits in byte j (j < 8) or the high nibble of byte j-8; top 2 bits in
+    // byte 8 + j%4 at bits 2*(j/4). Value e (0..7, meaning e-4): low 2 bits in
+    // qs[32*(e/128) + e%32] at bits 2*((e%128)/32), third bit in hmask[e%32] bit e/32.
+    static const int s3[16] = {0, 63, 32, 31, 1, 16, 47, 48, 15, 33, 60, 3, 40, 24, 8, 56};
+    memset(b, 0, 110);
+    put_f16(b + 108, 0.5f);
+    for (int j = 0; j < 16; j++) {
+        if (j < 8) b[96 + j] |= (uint8_t)(s3[j] & 15);
+        else b[96 + j - 8] |= (uint8_t)((s3[j] & 15) << 4);
+        b[96 + 8 + j % 4] |= (uint8_t)((s3[j] >> 4) << (2 * (j / 4)));
+    }
+    for (int e = 0; e < 256; e++) {
+        const int v = (e * 5 + 1) % 8;
+        b[32 + 32 * (e / 128) + e % 32] |= (uint8_t)((v & 3) << (2 * ((e % 128) / 32)));
+        b[e % 32] |= (uint8_t)((v >> 2) << (e / 32));
+        want[e] = 0.5f * (float)(s3[e / 16] - 32) * (float)(v - 4);
+    }
+    check_block(GGML_TYPE_Q3_K, b, want, 256, "Q3_K");
+
+    // Quantizer known answers where the arithmetic is exact.
+    // Q8_0: the largest magnitude is 127, so d = 1 and values round half away from zero.
+    float x[32] = {127, -127, 0.5f, -0.5f, 1.49f, 2.5f, -2.5f, 0};
+    static const int8_t q8_want[8] = {127, -127, 1, -1, 1, 3, -3, 0};
+    CHECK(quant_quantize_row(GGML_TYPE_Q8_0, x, b, 32, NULL) == VKPHI_OK, "quantize Q8_0");
+    CHECK(b[0] == 0x00 && b[1] == 0x3c, "Q8_0 d = 1.0 (got %02x%02x)", b[1], b[0]);
+    CHECK(!memcmp(b + 2, q8_want, 8), "Q8_0 levels");
+    // Q4_0: the value of largest magnitude (-8) maps to level 0, so d = 1; levels are
+    // floor(x + 8.5) capped at 15.
+    float y[32] = {-8, 7, 7.9f, -0.5f, 0.49f, 0.5f, -7.6f, 3};
+    static const uint8_t q4_want[8] = {0, 15, 15, 8, 8, 9, 0, 11};
+    CHECK(quant_quantize_row(GGML_TYPE_Q4_0, y, b, 32, NULL) == VKPHI_OK, "quantize Q4_0");
+    CHECK(b[0] == 0x00 && b[1] == 0x3c, "Q4_0 d = 1.0 (got %02x%02x)", b[1], b[0]);
+    for (int j = 0; j < 8; j++) CHECK((b[2 + j] & 15) == q4_want[j], "Q4_0 level %d: %d, want %d", j, b[2 + j] & 15, q4_want[j]);
+    for (int j = 0; j < 16; j++) CHECK(b[2 + j] >> 4 == 8, "Q4_0 zero in the second half");
+}
+
+// ---- round trips ----
+
+static const uint32_t supported[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+
+// Relative RMS error of a quantize/dequantize round trip of n values.
+static double round_trip(uint32_t type, const float *x, float *y, size_t n, const float *imp) {
+    uint8_t *q = malloc(quant_row_bytes(type, n) + 1);
+    CHECK(quant_quantize_row(type, x, q, n, imp) == VKPHI_OK, "%s quantize: %s", quant_type_name(type), vkphi_last_error());
+    CHECK(quant_dequantize_row(type, q, y, n) == VKPHI_OK, "%s dequantize", quant_type_name(type));
+    free(q);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return rms_diff(x, y, n) / sqrt(s / (double)n);
+}
+
+static void test_round_trips(void) {
+    enum { N = 256 * 64 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    test_seed(7);
+    for (int i = 0; i < N; i++) x[i] = test_rand_normal();
+    // Upper bounds on the relative RMS error for Gaussian data, about 10% above
+    // what these quantizers measure.
+    const struct { uint32_t t; double max; } bound[] = {
+        {GGML_TYPE_F32, 0},        {GGML_TYPE_F16, 2.3e-4},   {GGML_TYPE_BF16, 1.85e-3},
+        {GGML_TYPE_Q8_0, 5.9e-3},  {GGML_TYPE_Q6_K, 1.95e-2}, {GGML_TYPE_Q5_K, 4.0e-2},
+        {GGML_TYPE_Q4_K, 7.9e-2},  {GGML_TYPE_Q4_0, 9.5e-2},  {GGML_TYPE_Q3_K, 1.66e-1},
+    };
+    double err[GGML_TYPE_COUNT] = {0};
+    for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
+        err[bound[i].t] = round_trip(bound[i].t, x, y, N, NULL);
+        printf("round trip %-5s relative RMS error %.5f (bound %.5f)\n", quant_type_name(bound[i].t), err[bound[i].t], bound[i].max);
+        CHECK(err[bound[i].t] <= bound[i].max, "%s error %g > %g", quant_type_name(bound[i].t), err[bound[i].t], bound[i].max);
+    }
+    CHECK(err[GGML_TYPE_Q8_0] < err[GGML_TYPE_Q6_K] && err[GGML_TYPE_Q6_K] < err[GGML_TYPE_Q5_K] &&
+              err[GGML_TYPE_Q5_K] < err[GGML_TYPE_Q4_K] && err[GGML_TYPE_Q4_K] < err[GGML_TYPE_Q4_0] &&
+              err[GGML_TYPE_Q4_0] < err[GGML_TYPE_Q3_K],
+          "more bits, less error");
+
+    // Values that the format holds exactly come back exactly (F16/BF16), and a
+    // K-quant block that is itself a dequantized block is found again nearly exactly.
+    for (int i = 0; i < 256; i++) x[i] = (float)(i - 128) * 0.0625f;
+    CHECK(round_trip(GGML_TYPE_F16, x, y, 256, NULL) == 0, "F16 exact values");
+    CHECK(round_trip(GGML_TYPE_BF16, x, y, 256, NULL) == 0, "BF16 exact values");
+
+    // Importance: columns with weight 100 must come out better than without it.
+    float *imp = malloc(N * sizeof *imp);
+    for (int i = 0; i < N; i++) {
+        x[i] = test_rand_normal();
+        imp[i] = (i / 7) % 3 == 0 ? 100.0f : 1.0f;
+    }
+    for (size_t k = 3; k < sizeof supported / sizeof supported[0]; k++) {
+        const uint32_t t = supported[k];
+        double ew[2];
+        for (int with = 0; with < 2; with++) {
+            round_trip(t, x, y, N, with ? imp : NULL);
+            double s = 0;
+            for (int i = 0; i < N; i++) s += imp[i] * ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+            ew[with] = s;
+        }
+        printf("importance %-5s weighted error %.4g without, %.4g with\n", quant_type_name(t), ew[0], ew[1]);
+        if (t == GGML_TYPE_Q8_0) CHECK(ew[1] == ew[0], "Q8_0 ignores importance");
+        else CHECK(ew[1] < 0.97 * ew[0], "%s: importance lowers the weighted error (%g vs %g)", quant_type_name(t), ew[1], ew[0]);
+    }
+    free(imp);
+
+    // Edge cases: zeros give zeros; constant and one-spike blocks come back close;
+    // huge, infinite and NaN inputs must not crash (what comes back is unspecified).
+    for (size_t k = 0; k < sizeof supported / sizeof supported[0]; k++) {
+        const uint32_t t = supported[k];
+        const char *name = quant_type_name(t);
+        memset(x, 0, 256 * sizeof *x);
+        round_trip(t, x, y, 256, NULL);
+        size_t first = 0;
+        CHECK(count_mismatch(y, x, 256, &first) == 0, "%s: zeros come back as zeros", name);
+        for (int i = 0; i < 256; i++) x[i] = 0.75f;
+        round_trip(t, x, y, 256, NULL);
+        CHECK(test_max_rel_err(y, x, 256, 0, 0.02) <= 1, "%s: constant block", name);
+        for (int i = 0; i < 256; i++) x[i] = i == 77 ? -3.0f : 0.0f;
+        round_trip(t, x, y, 256, NULL);
+        CHECK(fabsf(y[77] + 3.0f) < 0.02f && fabsf(y[78]) < 0.02f, "%s: spike %g", name, y[77]);
+        for (int i = 0; i < 256; i++) x[i] = i % 3 ? 1e30f : i % 5 ? -INFINITY : NAN;
+        round_trip(t, x, y, 256, NULL); // only survival matters here
+        for (int i = 0; i < 256; i++) x[i] = 1e-41f * (float)(i - 128); // subnormal
+        round_trip(t, x, y, 256, NULL);
+    }
+    free(x);
+    free(y);
+}
+
+static void test_bad_arguments(void) {
+    float x[64] = {0};
+    uint8_t q[64 * 4] = {0};
+    CHECK(quant_dequantize_row(GGML_TYPE_Q4_K, q, x, 100) == VKPHI_ERR_ARG, "partial block");
+    CHECK(strstr(vkphi_last_error(), "Q4_K") != NULL, "message names the type: %s", vkphi_last_error());
+    CHECK(quant_quantize_row(GGML_TYPE_Q8_0, x, q, 33, NULL) == VKPHI_ERR_ARG, "partial block");
+    CHECK(quant_dequantize_row(GGML_TYPE_Q4_1, q, x, 32) == VKPHI_ERR_UNSUPPORTED, "Q4_1 is not run");
+    CHECK(strstr(vkphi_last_error(), "Q4_1") != NULL, "message names the type: %s", vkphi_last_error());
+    CHECK(quant_quantize_row(40, x, q, 32, NULL) == VKPHI_ERR_UNSUPPORTED, "unknown type");
+    CHECK(quant_dequantize_row(GGML_TYPE_F16, q, x, 0) == VKPHI_OK, "an empty row is fine");
+}
+
+// ---- quality against the reference quantizer ----
+
+struct tally { double ours, theirs; uint64_t n, same_blocks, blocks; };
+
+// For every quantized tensor of `file`: quantize the same tensor of the F16 file
+// with our code and add both squared errors (against the F16 values) per type.
+static void compare_file(const char *dir, const char *file, const gguf_file *src, struct tally *t) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/reference/%s", dir, file);
+    gguf_file *f = gguf_open(path);
+    CHECK(f != NULL, "open %s: %s", path, vkphi_last_error());
+    if (!f) return;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *tq = gguf_tensor_at(f, i), *tf = gguf_find_tensor(src, tq->name);
+        if (tq->type == GGML_TYPE_F32 || tq->type == GGML_TYPE_F16) continue;
+        CHECK(tf && tf->ne[0] == tq->ne[0] && tf->ne[1] == tq->ne[1], "%s: %s has a twin in the F16 file", file, tq->name);
+        if (!tf) continue;
+        const uint64_t n = tq->ne[0], rows = tq->ne[1], rb = quant_row_bytes(tq->type, n), rbf = quant_row_bytes(tf->type, n);
+        const uint32_t bb = quant_block_bytes(tq->type);
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *z = malloc(n * sizeof *z);
+        uint8_t *q = malloc(rb);
+        struct tally *tt = &t[tq->type];
+        for (uint64_t r = 0; r < rows; r++) {
+            const uint8_t *ref = (const uint8_t *)tq->data + r * rb;
+            quant_dequantize_row(tf->type, (const uint8_t *)tf->data + r * rbf, x, n);
+            quant_quantize_row(tq->type, x, q, n, NULL);
+            quant_dequantize_row(tq->type, q, y, n);
+            quant_dequantize_row(tq->type, ref, z, n);
+            for (uint64_t j = 0; j < n; j++) {
+                tt->ours += ((double)y[j] - x[j]) * ((double)y[j] - x[j]);
+                tt->theirs += ((double)z[j] - x[j]) * ((double)z[j] - x[j]);
+            }
+            for (uint64_t k = 0; k < rb / bb; k++) tt->same_blocks += !memcmp(q + k * bb, ref + k * bb, bb);
+            tt->blocks += rb / bb;
+            tt->n += n;
+        }
+        free(x);
+        free(y);
+        free(z);
+        free(q);
+    }
+    gguf_close(f);
+}
+
+static void test_against_reference(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/reference/tiny-phi4-F16.gguf", dir);
+    gguf_file *src = gguf_open(path);
+    CHECK(src != NULL, "open %s: %s", path, vkphi_last_error());
+    if (!src) return;
+    struct tally t[GGML_TYPE_COUNT];
+    memset(t, 0, sizeof t);
+    compare_file(dir, "tiny-phi4-Q4_K_M.gguf", src, t);
+    compare_file(dir, "tiny-phi4-Q4_0.gguf", src, t);
+    compare_file(dir, "tiny-phi4-Q8_0.gguf", src, t);
+    int types = 0;
+    for (int ty = 0; ty < GGML_TYPE_COUNT; ty++) {
+        if (!t[ty].n) continue;
+        types++;
+        const double ours = sqrt(t[ty].ours / (double)t[ty].n), theirs = sqrt(t[ty].theirs / (double)t[ty].n);
+        printf("vs reference %-5s RMS error ours %.6g, reference %.6g, ratio %.4f; identical blocks %llu of %llu\n",
+               quant_type_name((uint32_t)ty), ours, theirs, ours / theirs, (unsigned long long)t[ty].same_blocks,
+               (unsigned long long)t[ty].blocks);
+        CHECK(ours <= 1.02 * theirs, "%s: our RMS error %g is more than 2%% above the reference's %g",
+              quant_type_name((uint32_t)ty), ours, theirs);
+        // Our errors must be the quantizer's, not a decoding slip: the reference's
+        // own blocks decode to within its error of the F16 weights.
+        CHECK(theirs < 0.1, "%s: reference decodes sensibly", quant_type_name((uint32_t)ty));
+    }
+    CHECK(types == 4, "Q4_K, Q6_K, Q4_0 and Q8_0 all compared (%d types)", types);
+    // Q4_0 and Q8_0 follow one rounding rule with no search: most blocks must match
+    // the reference bit for bit (it quantized from unrounded weights, so not all).
+    CHECK(t[GGML_TYPE_Q4_0].same_blocks > t[GGML_TYPE_Q4_0].blocks * 9 / 10, "Q4_0 blocks identical to the reference");
+    CHECK(t[GGML_TYPE_Q8_0].same_blocks > t[GGML_TYPE_Q8_0].blocks / 3, "Q8_0 blocks identical to the reference");
+    gguf_close(src);
+}
+
+int main(void) {
+    test_types();
+    test_known_answers();
+    test_round_trips();
+    test_bad_arguments();
+    const char *dir = test_shared_dir();
+    if (dir) test_against_reference(dir);
+    else printf("../shared is absent: skipping the comparison with the reference quantizer\n");
+    return test_finish();
+}
