@@ -15,6 +15,25 @@ struct kernels {
 // Workgroup size for the row reductions: 256 where the subgroup is wide, else 128.
 static uint32_t reduce_wg(const device_info *info) { return info->subgroup_size >= 32 ? 256 : 128; }
 
+// Shaders of the quantized-weight families, in enum kernel_id's type order
+// (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K); the plain builds are the Q8_0 kernels.
+static const enum shader_id matvec_q_shaders[] = {SHADER_MATVEC_Q, SHADER_MATVEC_Q4_0, SHADER_MATVEC_Q3_K,
+                                                  SHADER_MATVEC_Q4_K, SHADER_MATVEC_Q5_K, SHADER_MATVEC_Q6_K};
+static const enum shader_id matmul_q_shaders[] = {SHADER_MATMUL_Q, SHADER_MATMUL_Q4_0, SHADER_MATMUL_Q3_K,
+                                                  SHADER_MATMUL_Q4_K, SHADER_MATMUL_Q5_K, SHADER_MATMUL_Q6_K};
+static const enum shader_id get_rows_shaders[] = {SHADER_GET_ROWS, SHADER_GET_ROWS_F16, SHADER_GET_ROWS_BF16,
+                                                  SHADER_GET_ROWS_Q8_0, SHADER_GET_ROWS_Q4_0, SHADER_GET_ROWS_Q3_K,
+                                                  SHADER_GET_ROWS_Q4_K, SHADER_GET_ROWS_Q5_K, SHADER_GET_ROWS_Q6_K};
+
+// Quantized matrix-vector tuning. A thread takes 32 weights at a time, so a row
+// of 5120 is 160 parts: one subgroup of 32 (NVIDIA, AMD wave32, Intel SIMD32)
+// covers it in 5 even steps and reduces with a single subgroupAdd; AMD's wave64
+// takes 64. Lavapipe (subgroups of 8 on CPU threads) also runs 32 threads.
+static uint32_t matvec_q_wg(const device_info *info) { return info->subgroup_size == 64 ? 64 : 32; }
+// Rows per workgroup share each load of x: two keep enough workgroups in flight
+// on big GPUs; a CPU prefers fewer, bigger workgroups.
+static uint32_t matvec_q_rows(const device_info *info) { return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4 : 2; }
+
 static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     pipeline_desc d = {0};
     d.n_spec = 1;
@@ -29,7 +48,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_F16:
     case KERNEL_MATVEC_BF16:
         d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
-        d.n_bindings = 3; d.push_size = 12; d.n_spec = 2; d.spec[0] = 128; d.spec[1] = 2;
+        d.n_bindings = 3; d.push_size = 12; d.n_spec = 3;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith;
         break;
     case KERNEL_MATMUL_F32:
     case KERNEL_MATMUL_F16:
@@ -52,6 +72,23 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_ATTN_PREFILL_Q8:
         d.shader = id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8;
         d.n_bindings = 4; d.push_size = 44; d.spec[0] = 128;
+        break;
+    case KERNEL_MATVEC_Q8_0: case KERNEL_MATVEC_Q4_0: case KERNEL_MATVEC_Q3_K:
+    case KERNEL_MATVEC_Q4_K: case KERNEL_MATVEC_Q5_K: case KERNEL_MATVEC_Q6_K:
+        d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
+        d.n_bindings = 3; d.push_size = 12; d.n_spec = 3;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith;
+        break;
+    case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
+    case KERNEL_MATMUL_Q4_K: case KERNEL_MATMUL_Q5_K: case KERNEL_MATMUL_Q6_K:
+        d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
+        d.n_bindings = 3; d.push_size = 24; d.spec[0] = 128; // the tiling needs 128
+        break;
+    case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
+    case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:
+    case KERNEL_GET_ROWS_Q4_K: case KERNEL_GET_ROWS_Q5_K: case KERNEL_GET_ROWS_Q6_K:
+        d.shader = get_rows_shaders[id - KERNEL_GET_ROWS_F32];
+        d.n_bindings = 3; d.push_size = 20; d.spec[0] = 64;
         break;
     case KERNEL_COUNT: break;
     }

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "quant.h"
 
 // Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
 struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
@@ -101,6 +102,12 @@ static bool matmul_kernel_ids(uint32_t type, enum kernel_id *mv, enum kernel_id 
     case GGML_TYPE_F32: *mv = KERNEL_MATVEC_F32; *mm = KERNEL_MATMUL_F32; return true;
     case GGML_TYPE_F16: *mv = KERNEL_MATVEC_F16; *mm = KERNEL_MATMUL_F16; return true;
     case GGML_TYPE_BF16: *mv = KERNEL_MATVEC_BF16; *mm = KERNEL_MATMUL_BF16; return true;
+    case GGML_TYPE_Q8_0: *mv = KERNEL_MATVEC_Q8_0; *mm = KERNEL_MATMUL_Q8_0; return true;
+    case GGML_TYPE_Q4_0: *mv = KERNEL_MATVEC_Q4_0; *mm = KERNEL_MATMUL_Q4_0; return true;
+    case GGML_TYPE_Q3_K: *mv = KERNEL_MATVEC_Q3_K; *mm = KERNEL_MATMUL_Q3_K; return true;
+    case GGML_TYPE_Q4_K: *mv = KERNEL_MATVEC_Q4_K; *mm = KERNEL_MATMUL_Q4_K; return true;
+    case GGML_TYPE_Q5_K: *mv = KERNEL_MATVEC_Q5_K; *mm = KERNEL_MATMUL_Q5_K; return true;
+    case GGML_TYPE_Q6_K: *mv = KERNEL_MATVEC_Q6_K; *mm = KERNEL_MATMUL_Q6_K; return true;
     default: return false;
     }
 }
@@ -115,34 +122,55 @@ static uint64_t gcd64(uint64_t a, uint64_t b) {
     return a;
 }
 
-int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
-              uint32_t x_stride, uint32_t y_stride) {
-    enum kernel_id mv, mm;
-    if (!matmul_kernel_ids(w->type, &mv, &mm))
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %u", w->type);
-    const pipeline *p = kernels_get(k, n_tokens == 1 ? mv : mm);
-    if (!p) return VKPHI_ERR_VULKAN;
-    const device_info *info = device_get_info(cmd_device(c));
-
-    // Rows per slice: as many as fit in one storage-buffer range, a multiple of the
-    // count that keeps each slice's byte offset aligned for binding.
+// Checks w's shape against its type and finds the rows per window: as many as fit
+// in one storage-buffer range, a multiple of the count that keeps each window's
+// byte offset aligned for binding (quantized rows are multiples of 18, 34, 110,
+// 144, 176 or 210 bytes: the gcd finds the step).
+static int weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows) {
+    if (w->n_in == 0 || w->row_bytes == 0 || w->row_bytes != quant_row_bytes(w->type, w->n_in))
+        return vkphi_fail(VKPHI_ERR_ARG, "a %s weight of %u x %u with %llu-byte rows: rows of %u %s values take %llu bytes",
+                          quant_type_name(w->type), w->n_out, w->n_in, (unsigned long long)w->row_bytes, w->n_in,
+                          quant_type_name(w->type), (unsigned long long)quant_row_bytes(w->type, w->n_in));
+    if ((uint64_t)w->n_out * w->row_bytes > w->buf->size || w->offset > w->buf->size - (uint64_t)w->n_out * w->row_bytes)
+        return vkphi_fail(VKPHI_ERR_ARG, "a %u x %u %s weight at offset %llu runs past the end of its %llu-byte buffer",
+                          w->n_out, w->n_in, quant_type_name(w->type), (unsigned long long)w->offset,
+                          (unsigned long long)w->buf->size);
     uint64_t align = info->min_storage_offset_align ? info->min_storage_offset_align : 1;
     uint64_t row_step = align / gcd64(w->row_bytes, align);
-    uint64_t max_rows = info->max_storage_buffer_range / w->row_bytes;
-    max_rows -= max_rows % row_step;
-    if (max_rows == 0)
+    *max_rows = info->max_storage_buffer_range / w->row_bytes;
+    *max_rows -= *max_rows % row_step;
+    if (*max_rows == 0)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a weight row of %llu bytes exceeds the device's storage-buffer range",
                           (unsigned long long)w->row_bytes);
     if ((w->offset % align) != 0)
         return vkphi_fail(VKPHI_ERR_ARG, "weight offset %llu is not aligned to %llu bytes",
                           (unsigned long long)w->offset, (unsigned long long)align);
+    return VKPHI_OK;
+}
+
+// The window of rows row0 .. row0+rows-1, in whole multiples of 4 bytes: shaders
+// read packed types as uints (a row of 2-byte-aligned blocks may end mid-word).
+static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows) {
+    buf_view wv = buf_sub(w->buf, w->offset + row0 * w->row_bytes, rows * w->row_bytes);
+    wv.range = (wv.range + 3) & ~3ull;
+    if (wv.offset + wv.range > w->buf->size) wv.range = w->buf->size - wv.offset;
+    return wv;
+}
+
+int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+              uint32_t x_stride, uint32_t y_stride) {
+    enum kernel_id mv, mm;
+    if (!matmul_kernel_ids(w->type, &mv, &mm))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
+                          w->type);
+    const pipeline *p = kernels_get(k, n_tokens == 1 ? mv : mm);
+    if (!p) return VKPHI_ERR_VULKAN;
+    uint64_t max_rows;
+    int rc = weight_window_rows(device_get_info(cmd_device(c)), w, &max_rows);
+    if (rc) return rc;
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
-        buf_view wv = buf_sub(w->buf, w->offset + row0 * w->row_bytes, rows * w->row_bytes);
-        // Bind whole multiples of 4 bytes: shaders read packed types as uints.
-        wv.range = (wv.range + 3) & ~3ull;
-        if (wv.offset + wv.range > w->buf->size) wv.range = w->buf->size - wv.offset;
-        buf_view v[] = {wv, x, y};
+        buf_view v[] = {weight_window(w, row0, rows), x, y};
         if (n_tokens == 1) {
             struct push_matvec pc = {w->n_in, rows, (uint32_t)row0};
             dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
@@ -150,6 +178,62 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, (uint32_t)row0};
             cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
         }
+    }
+    return VKPHI_OK;
+}
+
+// ---- row lookup ----
+struct push_get_rows { uint32_t K, n_tokens, row0, n_rows, o_stride; };
+_Static_assert(sizeof(struct push_get_rows) == 20, "get_rows.comp push constants");
+
+static bool get_rows_kernel_id(uint32_t type, enum kernel_id *id) {
+    switch (type) {
+    case GGML_TYPE_F32: *id = KERNEL_GET_ROWS_F32; return true;
+    case GGML_TYPE_F16: *id = KERNEL_GET_ROWS_F16; return true;
+    case GGML_TYPE_BF16: *id = KERNEL_GET_ROWS_BF16; return true;
+    case GGML_TYPE_Q8_0: *id = KERNEL_GET_ROWS_Q8_0; return true;
+    case GGML_TYPE_Q4_0: *id = KERNEL_GET_ROWS_Q4_0; return true;
+    case GGML_TYPE_Q3_K: *id = KERNEL_GET_ROWS_Q3_K; return true;
+    case GGML_TYPE_Q4_K: *id = KERNEL_GET_ROWS_Q4_K; return true;
+    case GGML_TYPE_Q5_K: *id = KERNEL_GET_ROWS_Q5_K; return true;
+    case GGML_TYPE_Q6_K: *id = KERNEL_GET_ROWS_Q6_K; return true;
+    default: return false;
+    }
+}
+
+int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const int32_t *host_ids, buf_view out,
+                uint32_t n_tokens, uint32_t out_stride) {
+    enum kernel_id id;
+    if (!get_rows_kernel_id(w->type, &id))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no row-lookup kernel for weight type %s (%u)", quant_type_name(w->type),
+                          w->type);
+    GET_PIPE(p, k, id);
+    const device_info *info = device_get_info(cmd_device(c));
+    uint64_t max_rows;
+    int rc = weight_window_rows(info, w, &max_rows);
+    if (rc) return rc;
+    if (n_tokens == 0) return VKPHI_OK;
+    if (n_tokens > info->max_workgroup_count[1])
+        return vkphi_fail(VKPHI_ERR_ARG, "row lookup of %u tokens at once: the device takes at most %u", n_tokens,
+                          info->max_workgroup_count[1]);
+    if (out_stride < w->n_in || ids.range < (uint64_t)n_tokens * 4 ||
+        out.range < ((uint64_t)(n_tokens - 1) * out_stride + w->n_in) * 4)
+        return vkphi_fail(VKPHI_ERR_ARG, "row lookup of %u tokens of %u values: the id or output buffer is too small",
+                          n_tokens, w->n_in);
+    for (uint32_t t = 0; host_ids && t < n_tokens; t++)
+        if (host_ids[t] < 0 || (uint32_t)host_ids[t] >= w->n_out)
+            return vkphi_fail(VKPHI_ERR_ARG, "token id %d (position %u) is outside the %u rows of the table", host_ids[t],
+                              t, w->n_out);
+    // Quantized kernels take a part of 32 values per thread, float ones a value.
+    uint32_t per_row = quant_block_elems(w->type) > 1 ? w->n_in / 32 : w->n_in;
+    for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
+        uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
+        bool needed = host_ids == NULL;
+        for (uint32_t t = 0; !needed && t < n_tokens; t++) needed = (uint64_t)host_ids[t] - row0 < rows;
+        if (!needed) continue;
+        struct push_get_rows pc = {w->n_in, n_tokens, (uint32_t)row0, rows, out_stride};
+        buf_view v[] = {weight_window(w, row0, rows), ids, out};
+        cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(per_row, p->local_size), n_tokens, 1);
     }
     return VKPHI_OK;
 }

@@ -50,6 +50,18 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
 
+// Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for
+// t < n_tokens, token rows out_stride floats apart; ids holds n_tokens int32. Every
+// type op_matmul runs is supported; values equal quant_dequantize_row's exactly.
+// A table larger than the device's storage-buffer range is bound one window of
+// rows at a time, and each dispatch skips the ids outside its window. host_ids
+// (may be NULL) is the host's copy of the ids: with it, ids are checked against
+// the table (an error names the first bad one) and only windows holding one of
+// them are dispatched; without it every window is, and out-of-range ids are left
+// unwritten.
+int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const int32_t *host_ids, buf_view out,
+                uint32_t n_tokens, uint32_t out_stride);
+
 // ---- attention over the KV cache ----
 // The KV cache of one layer: K and V buffers of n_rows rows (sequence s, position i
 // is row s*n_ctx + i) of kv_dim values, f16 or 8-bit (kv.glsl has the layout).

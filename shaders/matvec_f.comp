@@ -1,32 +1,44 @@
 // SPDX-License-Identifier: MIT
 // y[row0 + r] = W[r,:] . x for one token (decode), float weights (F32, or F16/BF16
-// by define). ROWS rows per workgroup; f32 accumulation; workgroup reduction.
+// by define). Bandwidth-bound: rows whose length is a multiple of 8 are read in
+// 16-byte words, 8 values a step; ROWS rows per workgroup share each load of x.
+// f32 accumulation; partial sums reduced with subgroupAdd when SUBGROUP_REDUCE,
+// else through shared memory.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common/common.glsl"
 #include "common/weights_float.glsl"
 
 layout(constant_id = 1) const uint ROWS = 2;
-layout(binding = 1) readonly buffer X { float x[]; };
+layout(constant_id = 2) const bool SUBGROUP_REDUCE = false;
+layout(binding = 1) readonly buffer X { vec4 x4[]; };
 layout(binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P { uint K; uint M; uint row0; } p;
 
-shared float part[ROWS][WG];
+#include "common/reduce_rows.glsl"
 
 void main() {
-    uint r0 = flat_group() * ROWS, tid = gl_LocalInvocationID.x;
+    uint tid = gl_LocalInvocationID.x, r0 = flat_group() * ROWS;
     float acc[ROWS];
-    [[unroll]] for (uint j = 0; j < ROWS; j++) acc[j] = 0.0;
-    for (uint k = tid; k < p.K; k += WG) {
-        float xv = x[k];
-        [[unroll]] for (uint j = 0; j < ROWS; j++)
-            if (r0 + j < p.M) acc[j] += w_at((r0 + j) * p.K + k) * xv;
+    [[unroll]] for (uint r = 0; r < ROWS; r++) acc[r] = 0.0;
+    if (p.K % 8u == 0u) {
+        uint n8 = p.K / 8u;
+        for (uint c = tid; c < n8; c += WG) {
+            vec4 xa = x4[2u * c], xb = x4[2u * c + 1u];
+            [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                if (r0 + r >= p.M) break;
+                vec4 wa, wb;
+                w_load8((r0 + r) * n8 + c, wa, wb);
+                acc[r] += dot(wa, xa) + dot(wb, xb);
+            }
+        }
+    } else { // ragged rows: one value at a time
+        for (uint k = tid; k < p.K; k += WG) {
+            float xv = x4[k >> 2][k & 3u];
+            [[unroll]] for (uint r = 0; r < ROWS; r++)
+                if (r0 + r < p.M) acc[r] += w_at((r0 + r) * p.K + k) * xv;
+        }
     }
-    [[unroll]] for (uint j = 0; j < ROWS; j++) part[j][tid] = acc[j];
-    barrier();
-    [[unroll]] for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (tid < s) [[unroll]] for (uint j = 0; j < ROWS; j++) part[j][tid] += part[j][tid + s];
-        barrier();
-    }
-    if (tid < ROWS && r0 + tid < p.M) y[p.row0 + r0 + tid] = part[tid][0];
+    reduce_rows_store(acc, r0);
 }

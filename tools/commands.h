@@ -6,4 +6,10 @@
 int cmd_devices(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);

@@ -13,10 +13,16 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "generate text from a prompt, streamed as it is written"},
+    {"chat", cmd_chat, "chat with the model in the terminal"},
+    {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API"},
     {"devices", cmd_devices, "list the Vulkan devices and what they support"},
     {"info", cmd_info, "describe a GGUF model and whether vkphi can run it"},
     {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to Q8_0, Q4_K_M, ..."},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"mkmodel", cmd_mkmodel, "write a Phi-4-shaped model with random weights (no download)"},
+    {"bench", cmd_bench, "measure tokens/s, bandwidth and roofline, per-kernel GPU time"},
+    {"logits", cmd_logits, "write the logits after every token of a token list (for comparisons)"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+// The quantized weight type of this shader build, chosen by define (Q8_0, Q4_0,
+// Q3_K, Q4_K, Q5_K, Q6_K; Q8_0 when none is given, so the plain build of a shader
+// that includes this is its Q8_0 kernel). Each quant_<type>.glsl gives:
+//   QK, QB        values and bytes per block
+//   QP            parts per block; a part is 32 values in two groups of 16, each
+//                 group contiguous in the row and under one (scale, offset)
+//   q_pos(part, g)             the group's first value within the block
+//   q_part(blk, part, q, am)   the part of the block at byte offset blk: q[4g+i]
+//                              are the stored levels of group g as exact floats,
+//                              am[g] its (scale, offset): value = scale*q + offset
+//   q_group(blk, grp, q, am)   the same for the grp-th 16 values of the block
+// Parts read whole words (every loaded bit is used: the matrix-vector kernel
+// streams each weight byte once); groups serve the tiled kernels, where the
+// weights come through the cache many times and only the order matters.
+#include "quant_common.glsl"
+#if defined(Q4_0)
+#include "quant_q4_0.glsl"
+#elif defined(Q3_K)
+#include "quant_q3_k.glsl"
+#elif defined(Q4_K)
+#include "quant_q4_k.glsl"
+#elif defined(Q5_K)
+#include "quant_q5_k.glsl"
+#elif defined(Q6_K)
+#include "quant_q6_k.glsl"
+#else
+#include "quant_q8_0.glsl"
+#endif
+
+// value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly
+// the CPU's value whether or not the compiler fuses the two: every product here is
+// exact in f32 (an f16 scale has 11 significant bits, a sub-block scale at most 7,
+// a level at most 6), so only the offset's addition rounds, once either way.
+vec4 q_value(vec4 q, vec2 am) {
+#ifdef Q_HAS_MIN
+    return q * am.x + am.y;
+#else
+    return q * am.x;
+#endif
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# vkphi serve end to end on loopback: starts the server on a free port with a small
+# model, runs tests/serve_client.py (every endpoint and error case, streaming,
+# 8 concurrent clients, disconnects, prefix reuse, a soak with stable memory), checks
+# a curl client that gives up mid-stream, and a clean shutdown on SIGTERM.
+set -uo pipefail
+: "${VKPHI:?set VKPHI to the vkphi binary}"
+here=$(cd "$(dirname "$0")" && pwd)
+command -v python3 >/dev/null || { echo "skip: python3 is needed for the HTTP client checks"; exit 77; }
+command -v curl >/dev/null || { echo "skip: curl is needed"; exit 77; }
+
+tmp=$(mktemp -d)
+pid=""
+client=""
+cleanup() {
+    [ -n "$client" ] && kill "$client" 2>/dev/null
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE # so that cleanup runs then too
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# The shared tiny reference model decodes about 5x faster on lavapipe than mkmodel's
+# tiny preset (a 4192-token vocabulary instead of 100352): use it when it is there.
+model=${VKPHI_SHARED_DIR:-/nonexistent}/reference/tiny-phi4-Q8_0.gguf
+if [ ! -f "$model" ]; then
+    model=$tmp/tiny-serve.gguf
+    "$VKPHI" mkmodel --preset tiny --type Q8_0 -o "$model" >/dev/null || { echo "FAIL: mkmodel"; exit 1; }
+    soak=150
+else
+    soak=300
+fi
+id=$(basename "$model" .gguf)
+key="test-key-$$"
+parallel=4
+ctx=512
+
+# Start on port 0 (the kernel picks a free one) and read the port from the log.
+start_server() {
+    : >"$tmp/log"
+    "$VKPHI" serve -m "$model" --port 0 --parallel $parallel -c $ctx --api-key "$key" "$@" >"$tmp/log" 2>&1 &
+    pid=$!
+    # Should this script itself be killed (SIGKILL skips the trap), the server still
+    # goes within 15 minutes; the watchdog ends on its own once the server has gone.
+    (for _ in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 1; done; kill -KILL "$pid") \
+        >/dev/null 2>&1 &
+    port=""
+    for _ in $(seq 1 600); do
+        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        cat "$tmp/log"
+        echo "FAIL: the server did not start"
+        exit 1
+    fi
+}
+
+# Option errors come back as one line and exit code 1, before anything loads.
+for bad in "--port 70000" "--parallel 0" "--parallel x" "--bogus" "--host"; do
+    # shellcheck disable=SC2086
+    out=$("$VKPHI" serve -m "$model" $bad 2>&1); rc=$?
+    [ $rc -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "serve $bad: rc $rc, '$out'"
+done
+"$VKPHI" serve --help | grep -q -- "--parallel" || fail "serve --help"
+"$VKPHI" serve -m "$tmp/missing.gguf" --port 0 >/dev/null 2>&1 && fail "a missing model must fail"
+
+start_server
+grep -q "listening on http://127.0.0.1:" "$tmp/log" || fail "binds 127.0.0.1 by default"
+base="http://127.0.0.1:$port"
+
+# The client checks (in the background: a signal to this script then acts at once).
+timeout 300 python3 "$here/serve_client.py" --port "$port" --key "$key" --model "$id" --pid "$pid" \
+    --ctx $ctx --parallel $parallel --soak $soak &
+client=$!
+wait $client || fail "serve_client.py"
+client=""
+
+# curl gives up on a long stream after 1 s (exit 28): the slot frees, the server serves on.
+curl -sN --max-time 1 -H "Authorization: Bearer $key" "$base/v1/chat/completions" \
+    -d "{\"model\":\"$id\",\"stream\":true,\"max_tokens\":400,\"messages\":[{\"role\":\"user\",\"content\":\"go on\"}]}" \
+    >"$tmp/partial" 2>/dev/null
+rc=$?
+[ $rc -eq 28 ] || fail "curl --max-time on a long stream: exit $rc, want 28"
+grep -q '"role":"assistant"' "$tmp/partial" || fail "the stream started before curl gave up"
+idle=""
+for _ in $(seq 1 40); do
+    if curl -s "$base/health" | grep -q '"slots_processing":0,"queued":0'; then idle=1; break; fi
+    sleep 0.05
+done
+[ -n "$idle" ] || fail "the slot of the abandoned stream was not freed within 2 s: $(curl -s "$base/health")"
+out=$(curl -s -H "Authorization: Bearer $key" "$base/v1/completions" \
+    -d "{\"model\":\"$id\",\"prompt\":\"still there?\",\"max_tokens\":3}")
+echo "$out" | grep -q '"object":"text_completion"' || fail "serving after curl gave up: $out"
+
+# SIGTERM while a stream is running: the client gets an error event, the server exits 0.
+curl -sN -H "Authorization: Bearer $key" "$base/v1/chat/completions" \
+    -d "{\"model\":\"$id\",\"stream\":true,\"max_tokens\":400,\"messages\":[{\"role\":\"user\",\"content\":\"last\"}]}" \
+    >"$tmp/last" 2>/dev/null &
+cpid=$!
+sleep 1
+kill -TERM "$pid"
+exited=""
+for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || { exited=1; break; }
+    sleep 0.1
+done
+if [ -n "$exited" ]; then
+    wait "$pid"; rc=$?
+    [ $rc -eq 0 ] || fail "exit code after SIGTERM: $rc"
+else
+    fail "the server did not exit within 10 s of SIGTERM"
+fi
+pid=""
+wait $cpid 2>/dev/null
+grep -q "shutting down" "$tmp/last" || fail "the running stream was told of the shutdown: $(tail -c 300 "$tmp/last")"
+grep -q "shutting down" "$tmp/log" || fail "shutdown logged"
+
+if [ $fails -ne 0 ]; then
+    echo "--- server log (tail)"
+    tail -20 "$tmp/log"
+    echo "cli_serve: $fails failed"
+    exit 1
+fi
+echo "cli_serve: all passed"

@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: MIT
+// The quantized-weight kernels (matvec_q, matmul_q, get_rows) against the CPU
+// block formats of runtime/quant.c, for every type vkphi runs: hand-built blocks
+// with known values (so that CPU and GPU cannot agree on the same mistake), random
+// matrices at ragged shapes and at Phi-4's, every workgroup tuning kernels.c may
+// pick, and matrices larger than lavapipe's 128 MiB storage-buffer range.
+//
+// Tolerances: a matrix product output may differ from the double-precision dot of
+// the dequantized weights with x by 2e-6 * sum |w x| + 1e-6 (f32 accumulation in
+// any order); a looked-up row must equal quant_dequantize_row's values exactly.
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "gguf.h"
+#include "harness.h"
+#include "ops.h"
+#include "quant.h"
+
+static test_gpu g;
+
+static const uint32_t qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q3_K,
+                                  GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+#define N_QTYPES (sizeof qtypes / sizeof qtypes[0])
+#define N_TYPES (sizeof all_types / sizeof all_types[0])
+
+static void run(void) {
+    if (cmd_submit(g.cmd, true) != VKPHI_OK) {
+        fprintf(stderr, "submit: %s\n", vkphi_last_error());
+        abort();
+    }
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "out of memory (%zu bytes)\n", n); abort(); }
+    return p;
+}
+
+// ---- host matrices ----
+
+// n_out rows of n_in values of `type`, as the GGUF file stores them.
+typedef struct qmat {
+    uint32_t type, n_in, n_out;
+    uint64_t row_bytes;
+    uint8_t *data;
+} qmat;
+
+static qmat mat_alloc(uint32_t type, uint32_t n_in, uint32_t n_out) {
+    qmat m = {type, n_in, n_out, quant_row_bytes(type, n_in), NULL};
+    m.data = xmalloc(m.row_bytes * n_out);
+    return m;
+}
+
+// Random normal weights (a few rows scaled up, as real matrices have outliers)
+// through the CPU quantizer.
+static qmat mat_quantized(uint32_t type, uint32_t n_in, uint32_t n_out) {
+    qmat m = mat_alloc(type, n_in, n_out);
+    float *row = xmalloc((size_t)n_in * 4);
+    for (uint32_t r = 0; r < n_out; r++) {
+        float scale = r % 5 == 3 ? 8.0f : 1.0f;
+        for (uint32_t i = 0; i < n_in; i++) row[i] = test_rand_normal() * scale;
+        if (quant_quantize_row(type, row, m.data + r * m.row_bytes, n_in, NULL)) {
+            fprintf(stderr, "quantize: %s\n", vkphi_last_error());
+            abort();
+        }
+    }
+    free(row);
+    return m;
+}
+
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = vkphi_f32_to_f16(v);
+    p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8);
+}
+
+// Random blocks: every bit random but the f16 scales, which get finite values
+// of either sign (dmin positive). Fast for big matrices, and it reaches bit
+// patterns the quantizer rarely writes (extreme 6-bit scales, negative Q6_K
+// scales, every Q3_K level).
+static qmat mat_random(uint32_t type, uint32_t n_in, uint32_t n_out) {
+    qmat m = mat_alloc(type, n_in, n_out);
+    uint64_t bytes = m.row_bytes * n_out;
+    if (type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_BF16) {
+        uint64_t n = (uint64_t)n_in * n_out;
+        for (uint64_t i = 0; i < n; i++) {
+            float v = test_rand_normal();
+            if (type == GGML_TYPE_F32) memcpy(m.data + 4 * i, &v, 4);
+            else {
+                uint16_t h = type == GGML_TYPE_F16 ? vkphi_f32_to_f16(v) : vkphi_f32_to_bf16(v);
+                m.data[2 * i] = (uint8_t)h, m.data[2 * i + 1] = (uint8_t)(h >> 8);
+            }
+        }
+        return m;
+    }
+    for (uint64_t i = 0; i + 4 <= bytes; i += 4) {
+        uint32_t r = test_rand_u32();
+        memcpy(m.data + i, &r, 4);
+    }
+    for (uint64_t i = bytes & ~3ull; i < bytes; i++) m.data[i] = (uint8_t)test_rand_u32();
+    uint32_t bb = quant_block_bytes(type);
+    for (uint64_t b = 0; b < bytes / bb; b++) {
+        uint8_t *blk = m.data + b * bb;
+        float d = test_rand_uniform(0.5f, 1.0f) / 128 * (test_rand_u32() & 1 ? -1.0f : 1.0f);
+        switch (type) {
+        case GGML_TYPE_Q8_0:
+        case GGML_TYPE_Q4_0: put_f16(blk, d); break;
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K:
+            put_f16(blk, d);
+            put_f16(blk + 2, test_rand_uniform(0.0f, 1.0f) / 64);
+            break;
+        case GGML_TYPE_Q6_K: put_f16(blk + 208, d); break;
+        case GGML_TYPE_Q3_K: put_f16(blk + 108, d); break;
+        }
+    }
+    return m;
+}
+
+static void mat_row(const qmat *m, uint32_t r, float *out) {
+    if (quant_dequantize_row(m->type, m->data + r * m->row_bytes, out, m->n_in)) {
+        fprintf(stderr, "dequantize: %s\n", vkphi_last_error());
+        abort();
+    }
+}
+
+static float *rand_vec(size_t n) {
+    float *v = xmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) v[i] = test_rand_normal();
+    return v;
+}
+
+// ---- matrix products ----
+
+// Worst error of y (n_tokens rows of n_out) as a fraction of the tolerance.
+static double product_error(const qmat *m, const float *x, const float *y, uint32_t n_tokens) {
+    float *w = xmalloc((size_t)m->n_in * 4);
+    double worst = 0;
+    for (uint32_t r = 0; r < m->n_out; r++) {
+        mat_row(m, r, w);
+        for (uint32_t t = 0; t < n_tokens; t++) {
+            const float *xt = x + (size_t)t * m->n_in;
+            double dot = 0, mag = 0;
+            for (uint32_t k = 0; k < m->n_in; k++) {
+                double p = (double)w[k] * xt[k];
+                dot += p;
+                mag += fabs(p);
+            }
+            double e = fabs(y[(size_t)t * m->n_out + r] - dot) / (2e-6 * mag + 1e-6);
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    }
+    free(w);
+    return worst;
+}
+
+static gpu_buffer upload_mat(const qmat *m) { return test_upload(&g, m->data, m->row_bytes * m->n_out); }
+
+static gpu_weight weight_of(const qmat *m, const gpu_buffer *b) {
+    return (gpu_weight){b, 0, m->type, m->n_in, m->n_out, m->row_bytes};
+}
+
+// y = W x through op_matmul (matvec for one token, matmul for more); returns the
+// seconds of the fastest of `reps` runs.
+static double gpu_product(const qmat *m, const gpu_buffer *bw, const float *x, float *y, uint32_t n_tokens, int reps) {
+    gpu_buffer bx = test_upload(&g, x, (uint64_t)n_tokens * m->n_in * 4);
+    gpu_buffer by = test_upload(&g, NULL, (uint64_t)n_tokens * m->n_out * 4);
+    gpu_weight w = weight_of(m, bw);
+    double best = INFINITY;
+    for (int i = 0; i < reps; i++) {
+        cmd_begin(g.cmd);
+        double t0 = vkphi_now();
+        CHECK(op_matmul(g.cmd, g.k, &w, buf_all(&bx), buf_all(&by), n_tokens, m->n_in, m->n_out) == 0, "%s",
+              vkphi_last_error());
+        run();
+        double t = vkphi_now() - t0;
+        best = t < best ? t : best;
+    }
+    test_download(&g, &by, y, (uint64_t)n_tokens * m->n_out * 4);
+    buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    return best;
+}
+
+static void check_product(const qmat *m, uint32_t n_tokens, const char *what) {
+    float *x = rand_vec((size_t)n_tokens * m->n_in), *y = xmalloc((size_t)n_tokens * m->n_out * 4);
+    gpu_buffer bw = upload_mat(m);
+    gpu_product(m, &bw, x, y, n_tokens, 1);
+    double e = product_error(m, x, y, n_tokens);
+    CHECK(e <= 1, "%s %s: %u x %u times %u tokens: error %.3g of tolerance", what, quant_type_name(m->type), m->n_out,
+          m->n_in, n_tokens, e);
+    buffer_destroy(g.dev, &bw);
+    free(x), free(y);
+}
+
+// ---- row lookup ----
+
+// Looks up ids through op_get_rows into rows of `stride` floats; checks every
+// looked-up row equals the CPU dequantization exactly and that the padding
+// between rows is untouched. host_ids: pass the host copy or not.
+static void check_get_rows(const qmat *m, const int32_t *ids, uint32_t n_tokens, bool host_ids, const char *what) {
+    uint32_t stride = m->n_in + 3;
+    size_t n_out = (size_t)n_tokens * stride;
+    float *out = xmalloc(n_out * 4), *ref = xmalloc((size_t)m->n_in * 4);
+    for (size_t i = 0; i < n_out; i++) out[i] = -12345.0f;
+    gpu_buffer bw = upload_mat(m), bi = test_upload(&g, ids, (uint64_t)n_tokens * 4), bo = test_upload(&g, out, n_out * 4);
+    gpu_weight w = weight_of(m, &bw);
+    cmd_begin(g.cmd);
+    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), host_ids ? ids : NULL, buf_all(&bo), n_tokens, stride) == 0, "%s",
+          vkphi_last_error());
+    run();
+    test_download(&g, &bo, out, n_out * 4);
+    uint32_t bad = 0, first = 0;
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        mat_row(m, (uint32_t)ids[t], ref);
+        for (uint32_t i = 0; i < stride; i++) {
+            float want = i < m->n_in ? ref[i] : -12345.0f;
+            if (!(out[(size_t)t * stride + i] == want)) {
+                if (!bad) first = t * stride + i;
+                bad++;
+            }
+        }
+    }
+    CHECK(bad == 0, "%s get_rows %s: %u x %u, %u tokens: %u values differ from the CPU dequantization (first at %u: %g)",
+          what, quant_type_name(m->type), m->n_out, m->n_in, n_tokens, bad, first, bad ? out[first] : 0.0);
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bi), buffer_destroy(g.dev, &bo);
+    free(out), free(ref);
+}
+
+static int32_t *rand_ids(uint32_t n, uint32_t n_rows) {
+    int32_t *ids = xmalloc((size_t)n * 4);
+    for (uint32_t i = 0; i < n; i++) ids[i] = (int32_t)(test_rand_u32() % n_rows);
+    if (n > 2) ids[0] = 0, ids[1] = (int32_t)n_rows - 1, ids[2] = ids[1]; // both ends, and a repeat
+    return ids;
+}
+
+// ---- known-answer blocks ----
+// Each block is packed here from the layout description in runtime/quant.h (not
+// with quant.c's code), from chosen levels and scales whose values are exact in
+// f32; both the CPU and the GPU must give exactly these.
+
+static void set_nibble(uint8_t *b, uint32_t byte, bool high, uint32_t v) {
+    b[byte] = high ? (uint8_t)((b[byte] & 0x0f) | v << 4) : (uint8_t)((b[byte] & 0xf0) | v);
+}
+
+// Fills block (one row of n values of `type`) and want[n]; returns the count.
+static uint32_t known_block(uint32_t type, uint8_t *b, float *want) {
+    memset(b, 0, 256);
+    switch (type) {
+    case GGML_TYPE_F32: {
+        const float v[] = {1.0f, -2.5f, 3.0e-39f /* subnormal */, 65504.0f, -0.0f, 1e30f, 0.1f};
+        memcpy(b, v, sizeof v);
+        memcpy(want, v, sizeof v);
+        return 7;
+    }
+    case GGML_TYPE_F16: {
+        const uint16_t h[] = {0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x8000, 0x3555};
+        const float v[] = {1.0f, -2.0f, 0.5f, 65504.0f, 5.9604644775390625e-08f, -0.0f, 0.333251953125f};
+        for (int i = 0; i < 7; i++) b[2 * i] = (uint8_t)h[i], b[2 * i + 1] = (uint8_t)(h[i] >> 8);
+        memcpy(want, v, sizeof v);
+        return 7;
+    }
+    case GGML_TYPE_BF16: {
+        const uint16_t h[] = {0x3f80, 0xc040, 0x4049, 0x7f7f, 0x8000, 0x3e80, 0xbf00};
+        const float v[] = {1.0f, -3.0f, 3.140625f, 3.3895313892515355e38f, -0.0f, 0.25f, -0.5f};
+        for (int i = 0; i < 7; i++) b[2 * i] = (uint8_t)h[i], b[2 * i + 1] = (uint8_t)(h[i] >> 8);
+        memcpy(want, v, sizeof v);
+        return 7;
+    }
+    case GGML_TYPE_Q8_0: // d = 0.25, q_e = 7e - 100
+        b[0] = 0x00, b[1] = 0x34;
+        for (int e = 0; e < 32; e++) {
+            b[2 + e] = (uint8_t)(int8_t)(7 * e - 100);
+            want[e] = 0.25f * (float)(7 * e - 100);
+        }
+        return 32;
+    case GGML_TYPE_Q4_0: // d = 0.5; byte j: low nibble j (value j), high 15 - j (value 16 + j)
+        b[0] = 0x00, b[1] = 0x38;
+        for (int j = 0; j < 16; j++) {
+            b[2 + j] = (uint8_t)(j | (15 - j) << 4);
+            want[j] = 0.5f * (float)(j - 8);
+            want[16 + j] = 0.5f * (float)(7 - j);
+        }
+        return 32;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K: { // d = 0.5, dmin = 0.25; sub-block j: scale 1 + 8j, min 63 - 7j
+        bool five = type == GGML_TYPE_Q5_K;
+        b[0] = 0x00, b[1] = 0x38, b[2] = 0x00, b[3] = 0x34;
+        uint8_t *s = b + 4, *qh = b + 16, *qs = b + (five ? 48 : 16);
+        for (int j = 0; j < 8; j++) {
+            int sc = 1 + 8 * j, mn = 63 - 7 * j;
+            if (j < 4) {
+                s[j] |= (uint8_t)sc, s[j + 4] |= (uint8_t)mn;
+            } else { // low 4 bits in byte j+4, top 2 bits in the top of bytes j-4 and j
+                s[j + 4] = (uint8_t)((sc & 15) | (mn & 15) << 4);
+                s[j - 4] |= (uint8_t)((sc >> 4) << 6);
+                s[j] |= (uint8_t)((mn >> 4) << 6);
+            }
+        }
+        for (int e = 0; e < 256; e++) {
+            int q = five ? (11 * e + 5) % 32 : (7 * e + 3) % 16, j = e / 32, c = e / 64, half = e % 64 / 32;
+            set_nibble(qs, (uint32_t)(32 * c + e % 32), half, (uint32_t)(q & 15));
+            if (five && q >= 16) qh[e % 32] |= (uint8_t)(1 << (2 * c + half));
+            want[e] = 0.5f * (float)(1 + 8 * j) * (float)q - 0.25f * (float)(63 - 7 * j);
+        }
+        return 256;
+    }
+    case GGML_TYPE_Q6_K: { // d = 0.125; scale k = (13k mod 41) - 20; q_e = 5e + 1 mod 64
+        b[208] = 0x00, b[209] = 0x30;
+        for (int k = 0; k < 16; k++) b[192 + k] = (uint8_t)(int8_t)(13 * k % 41 - 20);
+        for (int e = 0; e < 256; e++) {
+            int q = (5 * e + 1) % 64, H = e / 128, Q = e % 128 / 32, l = e % 32;
+            set_nibble(b, (uint32_t)(64 * H + 32 * (Q & 1) + l), Q >= 2, (uint32_t)(q & 15));
+            b[128 + 32 * H + l] |= (uint8_t)((q >> 4) << (2 * Q));
+            int k = 8 * H + l / 16 + 2 * Q;
+            want[e] = 0.125f * (float)(13 * k % 41 - 20) * (float)(q - 32);
+        }
+        return 256;
+    }
+    case GGML_TYPE_Q3_K: { // d = 0.5; scale k = (17k + 5 mod 64) - 32; q_e = 3e + 1 mod 8
+        b[108] = 0x00, b[109] = 0x38;
+        for (int k = 0; k < 16; k++) {
+            int s = (17 * k + 5) % 64;
+            set_nibble(b + 96, (uint32_t)(k % 8), k >= 8, (uint32_t)(s & 15));
+            b[104 + k % 4] |= (uint8_t)((s >> 4) << (2 * (k / 4)));
+        }
+        for (int e = 0; e < 256; e++) {
+            int q = (3 * e + 1) % 8, h = e / 128, j = e % 128 / 32, l = e % 32;
+            b[32 + 32 * h + l] |= (uint8_t)((q & 3) << (2 * j));
+            if (q & 4) b[l] |= (uint8_t)(1 << (4 * h + j));
+            int k = 8 * h + 2 * j + l / 16;
+            want[e] = 0.5f * (float)((17 * k + 5) % 64 - 32) * (float)(q - 4);
+        }
+        return 256;
+    }
+    }
+    return 0;
+}
+
+static void test_known_block(uint32_t type) {
+    uint8_t blk[256];
+    float want[256], cpu[256];
+    uint32_t n = known_block(type, blk, want);
+    uint64_t rb = quant_row_bytes(type, n);
+    CHECK(quant_dequantize_row(type, blk, cpu, n) == 0 && memcmp(cpu, want, n * 4) == 0,
+          "quant_dequantize_row of the known %s block differs from its hand-computed values", quant_type_name(type));
+    // A table of 3 rows: a random one, the known block, another random one.
+    qmat m = mat_random(type, n, 3);
+    memcpy(m.data + rb, blk, rb);
+    int32_t ids[] = {1, 0, 2, 1};
+    float out[4 * 256];
+    gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, ids, sizeof ids), bo = test_upload(&g, NULL, sizeof out);
+    gpu_weight w = weight_of(&m, &bw);
+    cmd_begin(g.cmd);
+    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), ids, buf_all(&bo), 4, n) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, &bo, out, 4 * n * 4);
+    CHECK(memcmp(out, want, n * 4) == 0 && memcmp(out + 3 * n, want, n * 4) == 0,
+          "GPU lookup of the known %s block differs from its hand-computed values", quant_type_name(type));
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bi), buffer_destroy(g.dev, &bo);
+    free(m.data);
+}
+
+// ---- every tuning of the matrix-vector kernel ----
+// kernels.c picks (workgroup size, rows per workgroup, subgroup reduction) per
+// vendor; lavapipe only runs its own pick through op_matmul, so the others are
+// built here directly from the same shader.
+
+static enum shader_id matvec_shader(uint32_t type) {
+    switch (type) {
+    case GGML_TYPE_Q4_0: return SHADER_MATVEC_Q4_0;
+    case GGML_TYPE_Q3_K: return SHADER_MATVEC_Q3_K;
+    case GGML_TYPE_Q4_K: return SHADER_MATVEC_Q4_K;
+    case GGML_TYPE_Q5_K: return SHADER_MATVEC_Q5_K;
+    case GGML_TYPE_Q6_K: return SHADER_MATVEC_Q6_K;
+    default: return SHADER_MATVEC_Q; // the plain build is Q8_0
+    }
+}
+
+static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
+    if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
+    pipeline_desc desc = {matvec_shader(type), 3, 12, 3, {wg, rows, subgroup}, 0};
+    pipeline p;
+    if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
+        CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
+        return;
+    }
+    uint32_t n_in = quant_block_elems(type) * 7, n_out = 67;
+    qmat m = mat_quantized(type, n_in, n_out);
+    float *x = rand_vec(n_in), *y = xmalloc((size_t)n_out * 4);
+    gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
+    struct { uint32_t K, M, row0; } pc = {n_in, n_out, 0};
+    buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by)};
+    cmd_begin(g.cmd);
+    cmd_dispatch(g.cmd, &p, v, 3, &pc, sizeof pc, (n_out + rows - 1) / rows, 1, 1);
+    run();
+    test_download(&g, &by, y, n_out * 4);
+    double e = product_error(&m, x, y, 1);
+    CHECK(e <= 1, "matvec %s with %u threads, %u rows per workgroup, %s reduction: error %.3g of tolerance",
+          quant_type_name(type), wg, rows, subgroup ? "subgroup" : "shared-memory", e);
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    pipeline_destroy(g.dev, &p);
+    free(m.data), free(x), free(y);
+}
+
+// ---- bad input ----
+
+static void test_bad_input(void) {
+    qmat m = mat_random(GGML_TYPE_Q4_K, 256, 4);
+    gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, NULL, 64), bo = test_upload(&g, NULL, 4 * 256 * 4);
+    gpu_weight w = weight_of(&m, &bw);
+    int32_t bad_ids[] = {0, 4};
+    cmd_begin(g.cmd);
+    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), bad_ids, buf_all(&bo), 2, 256) == VKPHI_ERR_ARG &&
+              strstr(vkphi_last_error(), "token id 4"),
+          "an id past the table is refused by name: %s", vkphi_last_error());
+    w.n_in = 200; // not a whole number of blocks
+    CHECK(op_matmul(g.cmd, g.k, &w, buf_all(&bo), buf_all(&bo), 1, 200, 4) == VKPHI_ERR_ARG,
+          "a Q4_K row of 200 values is refused");
+    w = weight_of(&m, &bw);
+    w.n_out = 1000; // more rows than the buffer holds
+    CHECK(op_matmul(g.cmd, g.k, &w, buf_all(&bo), buf_all(&bo), 1, 256, 4) == VKPHI_ERR_ARG,
+          "a weight past the end of its buffer is refused");
+    w = weight_of(&m, &bw);
+    w.type = GGML_TYPE_Q2_K;
+    w.row_bytes = 84;
+    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), NULL, buf_all(&bo), 1, 256) == VKPHI_ERR_UNSUPPORTED &&
+              strstr(vkphi_last_error(), "Q2_K"),
+          "an unsupported type is refused by name: %s", vkphi_last_error());
+    run(); // nothing was recorded
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bi), buffer_destroy(g.dev, &bo);
+    free(m.data);
+}
+
+// ---- matrices larger than one storage-buffer binding ----
+
+// Products and lookups over a matrix bound in several windows: ids on both sides of
+// the first window edge, and the ends.
+static void test_big(uint32_t type, uint32_t n_in, uint32_t n_out) {
+    const device_info *info = device_get_info(g.dev);
+    qmat m = mat_random(type, n_in, n_out);
+    uint64_t bytes = m.row_bytes * n_out;
+    if (bytes > info->max_alloc_size) {
+        printf("skipping the %.0f MB matrix: the device allocates at most %.0f MB at once\n", bytes / 1e6,
+               info->max_alloc_size / 1e6);
+        free(m.data);
+        return;
+    }
+    printf("big %s matrix: %u x %u, %.1f MB; storage-buffer range %.1f MB\n", quant_type_name(type), n_out, n_in,
+           bytes / 1e6, info->max_storage_buffer_range / 1e6);
+    gpu_buffer bw = upload_mat(&m);
+    for (uint32_t n_tokens = 1; n_tokens <= 2; n_tokens++) {
+        float *x = rand_vec((size_t)n_tokens * n_in), *y = xmalloc((size_t)n_tokens * n_out * 4);
+        gpu_product(&m, &bw, x, y, n_tokens, 1);
+        double e = product_error(&m, x, y, n_tokens);
+        CHECK(e <= 1, "big %s %u x %u (%.0f MB) times %u tokens: error %.3g of tolerance", quant_type_name(type), n_out,
+              n_in, bytes / 1e6, n_tokens, e);
+        free(x), free(y);
+    }
+    buffer_destroy(g.dev, &bw);
+    uint32_t edge = (uint32_t)(info->max_storage_buffer_range / m.row_bytes); // at or just past the first edge
+    if (edge > n_out - 2) edge = n_out - 2;
+    int32_t ids[] = {0, (int32_t)edge - 8, (int32_t)edge - 1, (int32_t)edge, (int32_t)n_out - 1, (int32_t)edge + 1};
+    check_get_rows(&m, ids, 6, true, "big");
+    check_get_rows(&m, ids, 6, false, "big, no host ids,");
+    free(m.data);
+}
+
+// ---- lavapipe's speed, for information ----
+
+static void time_matvec(uint32_t type) {
+    qmat m = mat_random(type, 5120, 7680);
+    float *x = rand_vec(5120), *y = xmalloc(7680 * 4);
+    gpu_buffer bw = upload_mat(&m);
+    double s = gpu_product(&m, &bw, x, y, 1, 4);
+    double e = product_error(&m, x, y, 1);
+    CHECK(e <= 1, "matvec %s 7680 x 5120 (random blocks): error %.3g of tolerance", quant_type_name(type), e);
+    printf("matvec %-4s 7680 x 5120: %8.0f us (%.2f GB/s)\n", quant_type_name(type), s * 1e6,
+           m.row_bytes * m.n_out / s / 1e9);
+    buffer_destroy(g.dev, &bw);
+    free(m.data), free(x), free(y);
+}
+
+int main(void) {
+    test_seed(7);
+    if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
+    double t0 = vkphi_now();
+
+    for (size_t i = 0; i < N_TYPES; i++) test_known_block(all_types[i]);
+    test_bad_input();
+
+    // Ragged shapes: one block, several, rows not a multiple of the workgroup's.
+    for (size_t i = 0; i < N_QTYPES; i++) {
+        uint32_t t = qtypes[i], qk = quant_block_elems(t), several = qk == 32 ? 32 * 5 : 256 * 3;
+        const uint32_t outs[] = {1, 3, 67};
+        for (int o = 0; o < 3; o++) {
+            qmat one = mat_quantized(t, qk, outs[o]), many = mat_quantized(t, several, outs[o]);
+            check_product(&one, 1, "ragged");
+            check_product(&many, 1, "ragged");
+            check_product(&many, outs[o] == 67 ? 70 : 2, "ragged");
+            if (o == 2) check_product(&one, 33, "ragged");
+            free(one.data), free(many.data);
+        }
+        qmat m = mat_quantized(t, several, 67);
+        int32_t *ids = rand_ids(70, 67);
+        check_get_rows(&m, ids, 1, true, "ragged");
+        check_get_rows(&m, ids, 70, true, "ragged");
+        free(ids), free(m.data);
+    }
+    for (int i = 0; i < 3; i++) { // float lookups at odd lengths
+        qmat m = mat_random(all_types[i], 7, 5);
+        int32_t *ids = rand_ids(9, 5);
+        check_get_rows(&m, ids, 9, false, "ragged");
+        free(ids), free(m.data);
+    }
+    printf("ragged shapes: %.1f s\n", vkphi_now() - t0);
+
+    // Every tuning kernels.c may choose (sizes of NVIDIA, AMD, Intel, lavapipe).
+    const uint32_t tunings[][3] = {{32, 2, 1}, {64, 2, 1}, {32, 4, 1}, {16, 1, 1}, {8, 3, 1},
+                                   {32, 2, 0}, {64, 1, 0}, {128, 3, 0}};
+    for (size_t i = 0; i < N_QTYPES; i++)
+        for (size_t j = 0; j < sizeof tunings / sizeof tunings[0]; j++)
+            test_matvec_tuning(qtypes[i], tunings[j][0], tunings[j][1], tunings[j][2] != 0);
+    printf("tunings: %.1f s\n", vkphi_now() - t0);
+
+    // Phi-4's shapes: attn_qkv (timed), ffn_down, and a 4096-row slice of the
+    // token embedding (5120 x 100352) looked up in every type.
+    for (size_t i = 0; i < N_QTYPES; i++) time_matvec(qtypes[i]);
+    for (size_t i = 0; i < N_QTYPES; i++) {
+        qmat m = mat_random(qtypes[i], 17920, 5120);
+        check_product(&m, 1, "ffn_down");
+        free(m.data);
+    }
+    for (size_t i = 0; i < N_TYPES; i++) {
+        qmat m = mat_random(all_types[i], 5120, 4096);
+        int32_t *ids = rand_ids(40, 4096);
+        check_get_rows(&m, ids, 40, true, "embedding slice");
+        free(ids), free(m.data);
+    }
+    // Prefill through the tiled kernel: 40 tokens of attn_qkv, quantizer-made weights.
+    const uint32_t prefill_types[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    for (int i = 0; i < 2; i++) {
+        qmat m = mat_quantized(prefill_types[i], 5120, 7680);
+        check_product(&m, 40, "attn_qkv prefill");
+        free(m.data);
+    }
+    printf("Phi-4 shapes: %.1f s\n", vkphi_now() - t0);
+
+    test_big(GGML_TYPE_Q8_0, 5120, 30000);  // 163 MB: windows of 24672 rows
+    test_big(GGML_TYPE_Q4_0, 160, 1600000); // 144 MB of 90-byte rows: windows a multiple of 8 rows apart
+    printf("total: %.1f s\n", vkphi_now() - t0);
+    test_gpu_close(&g);
+    return test_finish();
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// Command-line options shared by the commands that load a model and generate
+// (run, chat, logits, the server): the model and device options, the sampling
+// options named as llama.cpp names them, their help text, and loading the model
+// (or the built-in default) with its tokenizer.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "generate.h"
+#include "model.h"
+#include "tokenizer.h"
+
+enum args_group {
+    ARGS_MODEL = 1,    // -m, --device, -c, --ubatch, --kv, -q
+    ARGS_SAMPLING = 2, // -n, --temp, --top-k, --top-p, --min-p, penalties, --seed, --stop
+};
+
+typedef struct cli_args {
+    const char *model;    // -m; NULL: the built-in default model
+    model_params mp;      // device, n_ctx, n_ubatch, kv, quiet
+    bool ctx_given;       // -c was given (else n_ctx is min(default_ctx, the model's))
+    uint32_t default_ctx; // 4096 unless the command sets another before parsing
+    bool quiet;           // -q: nothing on stderr but errors
+    generate_params gen;  // sampling, max_tokens (-n), stop strings
+    bool seed_given;
+    char **stop; // --stop strings with escapes resolved (owned)
+    size_t n_stop;
+} cli_args;
+
+// Defaults: the sampler's defaults, -n max_tokens, context default_ctx.
+void args_init(cli_args *a, int32_t max_tokens);
+void args_free(cli_args *a);
+
+// Looks at argv[*i]: when it is an option of the groups, consumes it (and its
+// value, advancing *i) and returns 1; returns 0 when it is not one of them; prints
+// one error line and returns -1 when its value is missing or bad.
+int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i);
+// After parsing: picks a random seed unless --seed was given.
+void args_finish(cli_args *a);
+// The help lines of the groups' options.
+void args_help(FILE *f, unsigned groups);
+
+// Loads the model (-m, or the built-in default, generated on first use, with a note on
+// stderr that its text is random) with n_seq sequences, and its tokenizer. Prints one
+// error line and returns 1 on failure; 0 on success.
+int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t);
+
+// Prints "vkphi: error: ..." and a newline on stderr; returns 1 (the exit code).
+int args_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Strict number parsing of a whole string: false when s is not a number in [lo, hi].
+bool args_parse_long(const char *s, long lo, long hi, long *out);
+bool args_parse_float(const char *s, float lo, float hi, float *out);
+// Reads a whole file ("-": standard input) into a NUL-terminated malloc'd buffer;
+// prints one error line and returns NULL on failure.
+char *args_read_file(const char *path, size_t *len);
+// Prints the timing line of a generation on stderr ("prompt ... | generation ... | ...").
+void args_print_stats(const generate_stats *st);

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+// vkphi bench: prompt-processing and generation speed, the bytes a decode step
+// reads against the memory bandwidth the device attains (measured here with a
+// streaming-read kernel), a per-kernel GPU time breakdown, load time and time to
+// first token. A table, Markdown, or one JSON object (bench/compare reads those).
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "bandwidth.h"
+#include "commands.h"
+#include "gguf.h"
+#include "mkmodel.h"
+#include "model.h"
+#include "quant.h"
+#include "quant_recipe.h"
+#include "vkphi.h"
+
+#define MAX_KERNELS 64
+
+typedef struct bench_opts {
+    cli_args a;          // -m, --device, -c, --ubatch, --kv, -q
+    long p, n, r, depth; // prompt tokens, generated tokens, repetitions, KV depth
+    bool json, markdown, bandwidth_only;
+    double peak_given;   // --peak GB/s (0: measure)
+} bench_opts;
+
+typedef struct test_result {
+    char name[48];
+    double tps, stdev;
+    bool is_tg;
+    double bytes_per_token, gbps, roofline;
+} test_result;
+
+typedef struct kernel_time {
+    const char *name;
+    double ms, percent;
+} kernel_time;
+
+typedef struct bench_report {
+    device_info dev;
+    char driver[512], api[32];
+    double peak;
+    bandwidth_result bw;
+    bool peak_measured;
+    char model_name[256], model_path[1024], quant_mix[512], type_shares[512];
+    uint64_t file_bytes;
+    test_result tests[2];
+    int n_tests;
+    kernel_time kernels[MAX_KERNELS];
+    int n_kernels;
+    const char *kernels_of; // "tg" or "pp"
+    double load_s, ttft_ms;
+    long ttft_tokens;
+    char date[32];
+} bench_report;
+
+static void bench_usage(FILE *f) {
+    fprintf(f, "usage: vkphi bench [-m MODEL] [-p 512] [-n 128] [-r 5] [-d DEPTH] [--json | --markdown]\n"
+               "                   [--device N] [--bandwidth] [--peak GBPS]\n\n"
+               "Measures prompt processing (ppN: N prompt tokens in one evaluation) and generation\n"
+               "(tgN: N tokens one at a time) in tokens/s, mean and standard deviation over the\n"
+               "repetitions after one warm-up, at a KV depth of DEPTH tokens already in the cache.\n"
+               "For generation it reports the bytes each step reads (every weight once, plus the\n"
+               "KV cache so far), the bandwidth that makes, and its fraction of the device's peak,\n"
+               "which a streaming-read kernel measures first. Also the GPU time of each kernel in\n"
+               "a decode step, the load time and the time to first token.\n\n"
+               "  -m MODEL        GGUF file (default: the built-in default model)\n"
+               "  -p N            prompt tokens for the pp test (default 512; 0 skips it)\n"
+               "  -n N            generated tokens for the tg test (default 128; 0 skips it)\n"
+               "  -r N            repetitions (default 5)\n"
+               "  -d DEPTH        tokens already in the KV cache (default 0)\n"
+               "  --json          one JSON object on stdout (for bench/compare)\n"
+               "  --markdown      Markdown tables (for READMEs)\n"
+               "  --bandwidth     only measure the device's memory bandwidth\n"
+               "  --peak GBPS     take this as the peak bandwidth instead of measuring it\n"
+               "  --device N      the Vulkan device (see vkphi devices)\n"
+               "  -c N            context size (default: DEPTH + the larger of -p and -n)\n"
+               "  --ubatch N      most tokens per prompt step (default 512)\n"
+               "  --kv f16|q8_0   KV cache type (default f16)\n"
+               "  -q              no progress notes on stderr\n");
+}
+
+// ---- statistics ----
+
+static void mean_stdev(const double *x, int n, double *mean, double *sd) {
+    double s = 0, s2 = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++) s2 += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(s2 / (n - 1)) : 0;
+}
+
+static int cmp_kernel(const void *a, const void *b) {
+    double x = ((const kernel_time *)a)->ms, y = ((const kernel_time *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+// ---- the model side ----
+
+static void describe_model(bench_report *rep, const gguf_file *f, const char *path) {
+    const char *name = NULL;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    snprintf(rep->model_name, sizeof rep->model_name, "%.200s", gguf_get_str(f, "general.name", &name) ? name : base);
+    snprintf(rep->model_path, sizeof rep->model_path, "%.1000s", path);
+    rep->file_bytes = gguf_file_size(f);
+    // Bytes per tensor type, largest share first.
+    uint64_t by_type[GGML_TYPE_COUNT] = {0}, total = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        if (t->type < GGML_TYPE_COUNT) by_type[t->type] += t->size;
+        total += t->size;
+    }
+    char *o = rep->type_shares;
+    size_t left = sizeof rep->type_shares;
+    o[0] = 0;
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < GGML_TYPE_COUNT; t++)
+            if (by_type[t] && (best < 0 || by_type[t] > by_type[best])) best = t;
+        if (best < 0 || left < 32) break;
+        int w = snprintf(o, left, "%s%s %.1f%%", o == rep->type_shares ? "" : ", ", quant_type_name((uint32_t)best),
+                         100.0 * by_type[best] / (total ? total : 1));
+        o += w;
+        left -= (size_t)w;
+        by_type[best] = 0;
+    }
+    uint32_t ft;
+    const char *mix = gguf_get_u32(f, "general.file_type", &ft) ? quant_recipe_from_file_type(ft) : NULL;
+    snprintf(rep->quant_mix, sizeof rep->quant_mix, "%s", mix ? mix : rep->type_shares);
+}
+
+static void random_tokens(int32_t *t, long n, uint32_t n_vocab, uint64_t *s) {
+    for (long i = 0; i < n; i++) {
+        *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+        t[i] = (int32_t)((*s >> 33) % n_vocab);
+    }
+}
+
+static void note(const bench_opts *o, const char *fmt, const char *what) {
+    if (!o->a.quiet && isatty(2)) fprintf(stderr, fmt, what);
+}
+
+static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
+    gguf_file *f = gguf_open(path);
+    if (!f) return args_fail("%s", vkphi_last_error());
+    model_config cfg;
+    if (model_config_read(f, &cfg) != VKPHI_OK) {
+        gguf_close(f);
+        return args_fail("%s", vkphi_last_error());
+    }
+    describe_model(rep, f, path);
+    gguf_close(f);
+
+    model_params mp = o->a.mp;
+    const long need = o->depth + (o->p > o->n ? o->p : o->n);
+    if (!o->a.ctx_given) mp.n_ctx = (uint32_t)((need + 255) / 256 * 256);
+    else if (mp.n_ctx == 0) mp.n_ctx = cfg.n_ctx_train;
+    if ((long)mp.n_ctx < need)
+        return args_fail("context %u is too small for a depth of %ld plus %ld tokens", mp.n_ctx, o->depth,
+                         o->p > o->n ? o->p : o->n);
+    mp.n_seq = 1;
+    mp.quiet = true;
+    note(o, "loading %s\n", path);
+    model *m = NULL;
+    double t0 = vkphi_now();
+    if (model_load(path, &mp, &m) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
+    rep->load_s = vkphi_now() - t0;
+
+    const uint32_t V = model_get_config(m)->n_vocab;
+    const long n_tok = o->depth + o->p + o->n + 16;
+    int32_t *tok = malloc((size_t)n_tok * sizeof *tok);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    double *tps = malloc((size_t)(o->r + 1) * sizeof *tps);
+    int rc = tok && logits && tps ? 0 : args_fail("out of host memory");
+    uint64_t seed = 42;
+    if (!rc) random_tokens(tok, n_tok, V, &seed);
+#define EVAL(toks, n, pos)                                                                                          \
+    do {                                                                                                            \
+        if (!rc && model_eval(m, 0, (toks), (uint32_t)(n), (uint32_t)(pos), logits, NULL) != VKPHI_OK)             \
+            rc = args_fail("%s", vkphi_last_error());                                                               \
+    } while (0)
+
+    // Time to first token: the first prompt after loading, cold (pipelines made on
+    // first use are part of what a user waits for).
+    rep->ttft_tokens = o->p > 0 ? o->p : 1;
+    t0 = vkphi_now();
+    EVAL(tok, rep->ttft_tokens, 0);
+    rep->ttft_ms = (vkphi_now() - t0) * 1e3;
+    // The depth, once.
+    if (o->depth > 0) note(o, "filling the KV cache to depth %s\n", "");
+    for (long done = 0; done < o->depth && !rc; done += 512) {
+        long k = o->depth - done < 512 ? o->depth - done : 512;
+        EVAL(tok + done, k, done);
+    }
+    char suffix[32] = "";
+    if (o->depth > 0) snprintf(suffix, sizeof suffix, "@d%ld", o->depth);
+
+    if (o->p > 0 && !rc) { // prompt processing: p tokens in one evaluation, at the depth
+        note(o, "running pp%s\n", "");
+        for (long r = 0; r <= o->r && !rc; r++) {
+            t0 = vkphi_now();
+            EVAL(tok + o->depth, o->p, o->depth);
+            if (r > 0) tps[r - 1] = o->p / (vkphi_now() - t0);
+        }
+        test_result *t = &rep->tests[rep->n_tests++];
+        snprintf(t->name, sizeof t->name, "pp%ld%s", o->p, suffix);
+        if (!rc) mean_stdev(tps, (int)o->r, &t->tps, &t->stdev);
+    }
+    if (o->n > 0 && !rc) { // generation: n single-token steps from the depth
+        note(o, "running tg%s\n", "");
+        for (long r = 0; r <= o->r && !rc; r++) {
+            t0 = vkphi_now();
+            for (long i = 0; i < o->n && !rc; i++) EVAL(tok + o->depth + i, 1, o->depth + i);
+            if (r > 0) tps[r - 1] = o->n / (vkphi_now() - t0);
+        }
+        test_result *t = &rep->tests[rep->n_tests++];
+        snprintf(t->name, sizeof t->name, "tg%ld%s", o->n, suffix);
+        t->is_tg = true;
+        if (!rc) mean_stdev(tps, (int)o->r, &t->tps, &t->stdev);
+        // Step i (at position depth + i) reads every weight once and the keys and
+        // values of depth + i + 1 tokens: on average depth + (n + 1) / 2.
+        t->bytes_per_token = (double)model_weight_bytes(m) +
+                             (double)model_kv_bytes_per_token(m) * ((double)o->depth + (o->n + 1) / 2.0);
+        t->gbps = t->tps * t->bytes_per_token / 1e9;
+        t->roofline = rep->peak > 0 ? t->gbps / rep->peak : 0;
+    }
+
+    // Per-kernel GPU time: decode steps when there are any, else one prompt.
+    if (!rc) {
+        model_set_profiling(m, true);
+        const char *names[MAX_KERNELS];
+        double ms[MAX_KERNELS];
+        long steps = o->n > 0 ? (o->n < 16 ? o->n : 16) : 1;
+        rep->kernels_of = o->n > 0 ? "tg" : "pp";
+        for (long s = 0; s < steps && !rc; s++) {
+            if (o->n > 0) EVAL(tok + o->depth + s, 1, o->depth + s);
+            else EVAL(tok + o->depth, o->p, o->depth);
+            uint32_t k = rc ? 0 : model_kernel_times(m, names, ms, MAX_KERNELS);
+            for (uint32_t i = 0; i < k; i++) {
+                int j = 0;
+                while (j < rep->n_kernels && strcmp(rep->kernels[j].name, names[i])) j++;
+                if (j == rep->n_kernels) {
+                    if (j == MAX_KERNELS) continue;
+                    rep->kernels[rep->n_kernels++] = (kernel_time){names[i], 0, 0};
+                }
+                rep->kernels[j].ms += ms[i] / steps;
+            }
+        }
+        model_set_profiling(m, false);
+        double total = 0;
+        for (int i = 0; i < rep->n_kernels; i++) total += rep->kernels[i].ms;
+        for (int i = 0; i < rep->n_kernels; i++) rep->kernels[i].percent = total > 0 ? 100 * rep->kernels[i].ms / total : 0;
+        qsort(rep->kernels, (size_t)rep->n_kernels, sizeof rep->kernels[0], cmp_kernel);
+    }
+#undef EVAL
+    // The kernel names point into the model: copy them before it goes.
+    static char kernel_names[MAX_KERNELS][48];
+    for (int i = 0; i < rep->n_kernels; i++) {
+        snprintf(kernel_names[i], sizeof kernel_names[i], "%s", rep->kernels[i].name);
+        rep->kernels[i].name = kernel_names[i];
+    }
+    model_free(m);
+    free(tok);
+    free(logits);
+    free(tps);
+    return rc;
+}
+
+// ---- output ----
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void print_json(const bench_report *r, bool with_model) {
+    FILE *f = stdout;
+    fprintf(f, "{\n  \"device\": {\"name\": ");
+    json_str(f, r->dev.name);
+    fprintf(f, ", \"vendor_id\": %u, \"driver\": ", r->dev.vendor_id);
+    json_str(f, r->driver);
+    fprintf(f, ", \"api_version\": \"%s\"},\n", r->api);
+    fprintf(f, "  \"peak_gb_per_s\": %.3f,\n", r->peak);
+    fprintf(f, "  \"peak_measured\": %s,\n", r->peak_measured ? "true" : "false");
+    fprintf(f, "  \"date\": \"%s\",\n  \"vkphi_version\": \"%s\"", r->date, VKPHI_VERSION);
+    if (!with_model) {
+        fprintf(f, "\n}\n");
+        return;
+    }
+    fprintf(f, ",\n  \"model\": {\"name\": ");
+    json_str(f, r->model_name);
+    fprintf(f, ", \"file_bytes\": %llu, \"quant_mix\": ", (unsigned long long)r->file_bytes);
+    json_str(f, r->quant_mix);
+    fprintf(f, ", \"tensor_types\": ");
+    json_str(f, r->type_shares);
+    fprintf(f, "},\n  \"results\": [");
+    for (int i = 0; i < r->n_tests; i++) {
+        const test_result *t = &r->tests[i];
+        fprintf(f, "%s\n    {\"test\": \"%s\", \"tokens_per_s\": %.3f, \"stdev\": %.3f", i ? "," : "", t->name, t->tps,
+                t->stdev);
+        if (t->is_tg)
+            fprintf(f, ", \"bytes_per_token\": %.0f, \"gb_per_s\": %.4f, \"roofline_fraction\": %.4f", t->bytes_per_token,
+                    t->gbps, t->roofline);
+        fputc('}', f);
+    }
+    fprintf(f, "\n  ],\n  \"kernels_of\": \"%s\",\n  \"kernels\": [", r->kernels_of ? r->kernels_of : "");
+    for (int i = 0; i < r->n_kernels; i++) {
+        fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+        json_str(f, r->kernels[i].name);
+        fprintf(f, ", \"ms\": %.4f, \"percent\": %.2f}", r->kernels[i].ms, r->kernels[i].percent);
+    }
+    fprintf(f, "\n  ],\n  \"load_s\": %.3f,\n  \"ttft_ms\": %.2f\n}\n", r->load_s, r->ttft_ms);
+}
+
+static void print_text(const bench_report *r, bool with_model, bool md) {
+    FILE *f = stdout;
+    const char *peak_how = r->peak_measured ? "measured by a streaming-read kernel" : "given with --peak";
+    if (md) {
+        fprintf(f, "**Device:** %s (%s, Vulkan %s)  \n", r->dev.name, r->driver, r->api);
+        fprintf(f, "**Peak bandwidth:** %.1f GB/s (%s)  \n", r->peak, peak_how);
+    } else {
+        fprintf(f, "device:  %s (%s, Vulkan %s)\n", r->dev.name, r->driver, r->api);
+        fprintf(f, "peak:    %.2f GB/s (%s", r->peak, peak_how);
+        if (r->peak_measured)
+            fprintf(f, ", best of %u passes over %.0f MiB; median %.2f", r->bw.passes, r->bw.bytes / 1048576.0,
+                    r->bw.median_gb_per_s);
+        fprintf(f, ")\n");
+    }
+    if (!with_model) return;
+    if (md) {
+        fprintf(f, "**Model:** %s, %.1f MiB, %s (%s)  \n", r->model_name, r->file_bytes / 1048576.0, r->quant_mix,
+                r->type_shares);
+        fprintf(f, "**Load:** %.2f s, **time to first token:** %.1f ms (%ld-token prompt, cold)\n\n", r->load_s,
+                r->ttft_ms, r->ttft_tokens);
+        fprintf(f, "| test | tokens/s | bytes/token | GB/s | roofline |\n|---|---:|---:|---:|---:|\n");
+        for (int i = 0; i < r->n_tests; i++) {
+            const test_result *t = &r->tests[i];
+            fprintf(f, "| %s | %.2f ± %.2f |", t->name, t->tps, t->stdev);
+            if (t->is_tg) fprintf(f, " %.1f MB | %.2f | %.1f%% |\n", t->bytes_per_token / 1e6, t->gbps, 100 * t->roofline);
+            else fprintf(f, " | | |\n");
+        }
+        if (r->n_kernels) {
+            fprintf(f, "\n| kernel (%s step) | ms | share |\n|---|---:|---:|\n",
+                    !strcmp(r->kernels_of, "tg") ? "decode" : "prompt");
+            for (int i = 0; i < r->n_kernels; i++)
+                fprintf(f, "| %s | %.3f | %.1f%% |\n", r->kernels[i].name, r->kernels[i].ms, r->kernels[i].percent);
+        }
+        return;
+    }
+    fprintf(f, "model:   %s (%.1f MiB, %s: %s)\n", r->model_name, r->file_bytes / 1048576.0, r->quant_mix, r->type_shares);
+    fprintf(f, "load:    %.2f s    time to first token: %.1f ms (%ld-token prompt, cold)\n\n", r->load_s, r->ttft_ms,
+            r->ttft_tokens);
+    fprintf(f, "%-14s %18s %14s %10s %9s\n", "test", "tokens/s", "bytes/token", "GB/s", "roofline");
+    for (int i = 0; i < r->n_tests; i++) {
+        const test_result *t = &r->tests[i];
+        char tps[40];
+        snprintf(tps, sizeof tps, "%.2f ± %.2f", t->tps, t->stdev);
+        fprintf(f, "%-14s %19s", t->name, tps); // ± is two bytes, one column
+        if (t->is_tg) fprintf(f, " %11.1f MB %10.2f %8.1f%%", t->bytes_per_token / 1e6, t->gbps, 100 * t->roofline);
+        fputc('\n', f);
+    }
+    if (r->n_kernels) {
+        fprintf(f, "\nGPU time per %s step, by kernel:\n", !strcmp(r->kernels_of, "tg") ? "decode" : "prompt");
+        for (int i = 0; i < r->n_kernels; i++)
+            fprintf(f, "  %-24s %10.3f ms %6.1f%%\n", r->kernels[i].name, r->kernels[i].ms, r->kernels[i].percent);
+    } else {
+        fprintf(f, "\n(no per-kernel times: the device has no timestamp queries)\n");
+    }
+}
+
+// ---- the command ----
+
+int cmd_bench(int argc, char **argv) {
+    bench_opts o = {.p = 512, .n = 128, .r = 5, .depth = 0};
+    args_init(&o.a, 0);
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long *target = !strcmp(a, "-p") ? &o.p : !strcmp(a, "-n") ? &o.n : !strcmp(a, "-r") ? &o.r : !strcmp(a, "-d") ? &o.depth : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bench_usage(stdout);
+            args_free(&o.a);
+            return 0;
+        } else if (target) {
+            const long lo = target == &o.r ? 1 : 0, hi = target == &o.r ? 1000 : 1 << 20;
+            if (!v) rc = args_fail("option '%s' needs a number", a);
+            else if (!args_parse_long(v, lo, hi, target)) rc = args_fail("option '%s' wants a number from %ld to %ld, not '%s'", a, lo, hi, v);
+            i++;
+        } else if (!strcmp(a, "--json")) {
+            o.json = true;
+        } else if (!strcmp(a, "--markdown")) {
+            o.markdown = true;
+        } else if (!strcmp(a, "--bandwidth")) {
+            o.bandwidth_only = true;
+        } else if (!strcmp(a, "--peak")) {
+            float x;
+            if (!v || !args_parse_float(v, 1e-3f, 1e6f, &x)) rc = args_fail("option '--peak' wants a bandwidth in GB/s");
+            o.peak_given = x;
+            i++;
+        } else {
+            int k = args_parse(&o.a, ARGS_MODEL, argc, argv, &i);
+            if (k < 0) rc = 1;
+            else if (k == 0) rc = args_fail("unknown option '%s' for bench (see vkphi bench --help)", a);
+        }
+    }
+    if (!rc && o.json && o.markdown) rc = args_fail("--json and --markdown exclude each other");
+    if (!rc && !o.bandwidth_only && o.p == 0 && o.n == 0) rc = args_fail("nothing to measure: -p and -n are both 0");
+    if (rc) {
+        args_free(&o.a);
+        return 1;
+    }
+
+    bench_report *rep = calloc(1, sizeof *rep);
+    if (!rep) return args_fail("out of host memory");
+    time_t now = time(NULL);
+    strftime(rep->date, sizeof rep->date, "%Y-%m-%d", gmtime(&now));
+
+    // The model first, so that a bad path fails before anything is measured.
+    char path[4096] = "";
+    if (!o.bandwidth_only) {
+        if (o.a.model) {
+            snprintf(path, sizeof path, "%s", o.a.model);
+        } else {
+            int generated = 0;
+            if (!o.a.quiet) vkphi_set_log_level(VKPHI_LOG_INFO); // "generating ..." on first use
+            if (mkmodel_default_path(path, sizeof path, &generated) != VKPHI_OK)
+                rc = args_fail("cannot prepare the built-in default model: %s", vkphi_last_error());
+            vkphi_set_log_level(VKPHI_LOG_WARN);
+        }
+        gguf_file *f = rc ? NULL : gguf_open(path);
+        if (!rc && !f) rc = args_fail("%s", vkphi_last_error());
+        gguf_close(f);
+    }
+
+    // The device: its description, and its bandwidth unless --peak gives it.
+    device *d = NULL;
+    if (rc) {
+        // nothing more
+    } else if (device_create(o.a.mp.device, &d) != VKPHI_OK) {
+        rc = args_fail("%s", vkphi_last_error());
+    } else {
+        rep->dev = *device_get_info(d);
+        char ver[64];
+        device_driver_version_str(&rep->dev, ver, sizeof ver);
+        snprintf(rep->driver, sizeof rep->driver, "%s %s", rep->dev.driver_name,
+                 rep->dev.driver_info[0] ? rep->dev.driver_info : ver);
+        snprintf(rep->api, sizeof rep->api, "%u.%u.%u", VK_API_VERSION_MAJOR(rep->dev.api_version),
+                 VK_API_VERSION_MINOR(rep->dev.api_version), VK_API_VERSION_PATCH(rep->dev.api_version));
+        if (o.peak_given > 0) {
+            rep->peak = o.peak_given;
+        } else {
+            note(&o, "measuring the memory bandwidth%s\n", "");
+            bandwidth_result bw;
+            if (bandwidth_measure(d, &bw) != VKPHI_OK) rc = args_fail("bandwidth test: %s", vkphi_last_error());
+            rep->peak = bw.gb_per_s;
+            rep->bw = bw;
+            rep->peak_measured = true;
+        }
+        device_destroy(d);
+    }
+
+    if (!rc && !o.bandwidth_only) rc = run_model(&o, path, rep);
+    if (!rc) {
+        if (o.json) print_json(rep, !o.bandwidth_only);
+        else print_text(rep, !o.bandwidth_only, o.markdown);
+    }
+    free(rep);
+    args_free(&o.a);
+    return rc ? 1 : 0;
+}

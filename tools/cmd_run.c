@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// vkphi run: one prompt in, the completion streamed to stdout as it is generated.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "chat.h"
+#include "commands.h"
+#include "generate.h"
+#include "vkphi.h"
+
+#define RUN_DEFAULT_PROMPT "Once upon a time,"
+#define RUN_DEFAULT_CHAT_PROMPT "Write a haiku about the sea."
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vkphi run [-m MODEL] [-p PROMPT | -f FILE] [--chat [--system S]] [options]\n\n"
+               "Generates a completion of the prompt and streams it to stdout as it is generated; at the\n"
+               "end, prints the prompt and generation speed and the time to the first token on stderr.\n"
+               "Without -m it runs the built-in default model, whose weights (and so text) are random.\n\n"
+               "prompt:\n"
+               "  -p, --prompt TEXT       the prompt (default: \"" RUN_DEFAULT_PROMPT "\", or with --chat\n"
+               "                          \"" RUN_DEFAULT_CHAT_PROMPT "\")\n"
+               "  -f, --file FILE         read the prompt from FILE ('-': standard input)\n"
+               "  --chat                  wrap the prompt in Phi-4's chat template as a user turn\n"
+               "  --system S              with --chat: a system turn first\n"
+               "  --special               read special tokens such as <|im_start|> in the prompt, and show\n"
+               "                          the special tokens the model writes (end tokens always stop it)\n"
+               "  -h, --help              this help\n");
+    args_help(f, ARGS_MODEL | ARGS_SAMPLING);
+    fprintf(f, "  (default for run: -n 256)\n");
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL); // a second Ctrl-C ends the program at once
+}
+
+typedef struct run_out {
+    bool wrote, last_newline, write_failed;
+} run_out;
+
+static bool on_text(const char *text, size_t len, void *user) {
+    run_out *o = user;
+    if (len) {
+        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+            o->write_failed = true;
+            return false;
+        }
+        o->wrote = true;
+        o->last_newline = text[len - 1] == '\n';
+    }
+    return !interrupted;
+}
+
+int cmd_run(int argc, char **argv) {
+    cli_args a;
+    args_init(&a, 256);
+    const char *prompt = NULL, *file = NULL, *system = NULL;
+    bool chat = false, special = false;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        int r = args_parse(&a, ARGS_MODEL | ARGS_SAMPLING, argc, argv, &i);
+        if (r < 0) goto bad_args;
+        if (r > 0) continue;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            usage(stdout);
+            args_free(&a);
+            return 0;
+        } else if (!strcmp(o, "-p") || !strcmp(o, "--prompt")) {
+            if (i + 1 >= argc) {
+                args_fail("option '%s' needs the prompt text", o);
+                goto bad_args;
+            }
+            prompt = argv[++i];
+        } else if (!strcmp(o, "-f") || !strcmp(o, "--file")) {
+            if (i + 1 >= argc) {
+                args_fail("option '%s' needs a file name", o);
+                goto bad_args;
+            }
+            file = argv[++i];
+        } else if (!strcmp(o, "--system")) {
+            if (i + 1 >= argc) {
+                args_fail("option '%s' needs the system prompt text", o);
+                goto bad_args;
+            }
+            system = argv[++i];
+        } else if (!strcmp(o, "--chat")) {
+            chat = true;
+        } else if (!strcmp(o, "--special")) {
+            special = true;
+        } else if (o[0] == '-') {
+            args_fail("unknown option '%s' for run (see vkphi run --help)", o);
+            goto bad_args;
+        } else {
+            args_fail("unexpected argument '%s': give the prompt with -p (see vkphi run --help)", o);
+            goto bad_args;
+        }
+    }
+    if (prompt && file) {
+        args_fail("give either -p PROMPT or -f FILE, not both");
+        goto bad_args;
+    }
+    if (system && !chat) {
+        args_fail("--system needs --chat (a system turn only exists in the chat template)");
+        goto bad_args;
+    }
+    args_finish(&a);
+    a.gen.special = special;
+
+    int rc = 1;
+    char *text = NULL;
+    model *m = NULL;
+    tokenizer *t = NULL;
+    generate_session *s = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    if (file && !(text = args_read_file(file, NULL))) goto done;
+    if (!file) text = strdup(prompt ? prompt : chat ? RUN_DEFAULT_CHAT_PROMPT : RUN_DEFAULT_PROMPT);
+    if (!text) {
+        args_fail("out of memory");
+        goto done;
+    }
+    if (args_load_model(&a, 1, &m, &t)) goto done;
+
+    if (chat) {
+        chat_message msgs[2];
+        size_t n = 0;
+        if (system) msgs[n++] = (chat_message){"system", system};
+        msgs[n++] = (chat_message){"user", text};
+        if (chat_build(t, msgs, n, true, &ids, &n_ids) != VKPHI_OK) {
+            args_fail("%s", vkphi_last_error());
+            goto done;
+        }
+    } else {
+        bool add_bos = false;
+        gguf_get_bool(model_gguf(m), "tokenizer.ggml.add_bos_token", &add_bos);
+        int32_t bos = tokenizer_bos(t);
+        if (add_bos && bos >= 0) {
+            ids = malloc(sizeof *ids);
+            if (!ids) {
+                args_fail("out of memory");
+                goto done;
+            }
+            ids[n_ids++] = bos;
+        }
+        if (tokenizer_encode(t, text, strlen(text), special, &ids, &n_ids) != VKPHI_OK) {
+            args_fail("%s", vkphi_last_error());
+            goto done;
+        }
+        if (n_ids == 0) {
+            args_fail("the prompt is empty: give some text with -p or -f");
+            goto done;
+        }
+    }
+    if (n_ids >= model_n_ctx(m)) {
+        args_fail("the prompt has %zu tokens, which leaves no room in the context of %u tokens (raise -c)", n_ids,
+                  model_n_ctx(m));
+        goto done;
+    }
+    if (!(s = generate_session_create(m, t, 0))) {
+        args_fail("%s", vkphi_last_error());
+        goto done;
+    }
+
+    signal(SIGINT, on_sigint);
+    run_out out = {0};
+    generate_result res;
+    if (generate_prefill(s, ids, n_ids, NULL) != VKPHI_OK || generate_run(s, &a.gen, on_text, &out, &res) != VKPHI_OK) {
+        if (out.wrote) fputc('\n', stdout);
+        args_fail("%s", vkphi_last_error());
+        goto done;
+    }
+    signal(SIGINT, SIG_DFL);
+    if (out.write_failed) {
+        args_fail("cannot write the output");
+        goto done;
+    }
+    if (out.wrote && !out.last_newline && isatty(1)) fputc('\n', stdout);
+    fflush(stdout);
+    if (!a.quiet) {
+        if (res.finish == GENERATE_FINISH_ABORT)
+            fprintf(stderr, "\n[interrupted]\n");
+        else if (res.context_full)
+            fprintf(stderr, "note: the context is full (%u tokens): generation stopped there (raise -c for more)\n",
+                    model_n_ctx(m));
+        args_print_stats(&res.stats);
+    }
+    rc = 0;
+done:
+    generate_session_destroy(s);
+    free(ids);
+    tokenizer_destroy(t);
+    model_free(m);
+    free(text);
+    args_free(&a);
+    return rc;
+bad_args:
+    args_free(&a);
+    return 1;
+}

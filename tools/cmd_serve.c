@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+// vkphi serve: an OpenAI-compatible HTTP server (chat completions, completions,
+// models, health) with parallel slots, a fair queue, and prompt-prefix reuse.
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "commands.h"
+#include "gguf.h"
+#include "model.h"
+#include "server_api.h"
+#include "server_engine.h"
+#include "server_http.h"
+#include "tokenizer.h"
+#include "vkphi.h"
+
+#define SRV_MAX_BODY (4u << 20) // request bodies above 4 MiB get 413
+#define SRV_MAX_PARALLEL 64
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vkphi serve [-m MODEL] [--host ADDR] [--port N] [--api-key KEY] [--parallel N] [-c N]\n"
+               "                   [--device N]\n\n"
+               "Serves MODEL over HTTP with OpenAI's API, so that OpenAI SDKs and the apps built on\n"
+               "them can use it (base URL http://HOST:PORT/v1):\n"
+               "  POST /v1/chat/completions   messages -> chat.completion (\"stream\": true for SSE)\n"
+               "  POST /v1/completions        prompt -> text_completion (streams too)\n"
+               "  GET  /v1/models             the loaded model; its id is the file name without .gguf\n"
+               "  GET  /health                {\"status\":\"ok\", ...}, no API key needed\n\n"
+               "server:\n"
+               "  --host ADDR             address to listen on (default 127.0.0.1: this machine only;\n"
+               "                          0.0.0.0 listens on every interface)\n"
+               "  --port N                TCP port (default 8080; 0 picks a free one)\n"
+               "  --api-key KEY           require 'Authorization: Bearer KEY' (default: the environment\n"
+               "                          variable VKPHI_API_KEY if set, else no key)\n"
+               "  --parallel N            requests generated at once, one KV-cache slot of -c tokens each\n"
+               "                          (default 4); more wait in a first-come-first-served queue\n");
+    args_help(f, ARGS_MODEL);
+    fprintf(f,
+            "\nEach slot holds -c tokens: a prompt must leave room for the answer in one slot.\n"
+            "Sampling follows OpenAI's defaults (temperature 1, top_p 1); requests may also set\n"
+            "top_k, min_p and repeat_penalty. A request whose prompt starts like an earlier one (the\n"
+            "next turn of a conversation) goes to the slot that holds that start and only the rest is\n"
+            "evaluated; usage.prompt_tokens_details.cached_tokens says how many tokens were reused.\n"
+            "Request bodies are limited to %u MiB. Ctrl-C (SIGINT) or SIGTERM stops the server.\n",
+            SRV_MAX_BODY >> 20);
+}
+
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vkphi: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out) {
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-') return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+// ---- signals: the handler only writes a byte that the main thread waits for ----
+
+static int stop_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t ignored = write(stop_pipe[1], &b, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+static int install_signals(void) {
+    if (pipe(stop_pipe) != 0) return -1;
+    fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int wait_for_signal(void) {
+    unsigned char b = 0;
+    for (;;) {
+        ssize_t n = read(stop_pipe[0], &b, 1);
+        if (n == 1) return b;
+        if (n < 0 && errno == EINTR) continue;
+        return 0;
+    }
+}
+
+// The model's name for clients: its file name without the directory and ".gguf".
+static void model_names(const char *path, char *id, size_t id_size, char *file, size_t file_size) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(file, file_size, "%s", base);
+    snprintf(id, id_size, "%s", base);
+    size_t n = strlen(id);
+    if (n > 5 && !strcasecmp(id + n - 5, ".gguf")) id[n - 5] = 0;
+    if (!id[0]) snprintf(id, id_size, "vkphi");
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *host = "127.0.0.1", *api_key = getenv("VKPHI_API_KEY");
+    unsigned long port = 8080, parallel = 4;
+    cli_args a;
+    args_init(&a, -1);
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = args_parse(&a, ARGS_MODEL, argc, argv, &i);
+        if (r < 0) goto bad_args;
+        if (r > 0) continue;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            usage(stdout);
+            args_free(&a);
+            return 0;
+        } else if (!strcmp(o, "--host")) {
+            if (!v || !*v) {
+                fail("option '--host' needs an address such as 127.0.0.1");
+                goto bad_args;
+            }
+            host = argv[++i];
+        } else if (!strcmp(o, "--port")) {
+            if (!parse_uint(v, 0, 65535, &port)) {
+                fail("option '--port' needs a port number from 0 to 65535");
+                goto bad_args;
+            }
+            i++;
+        } else if (!strcmp(o, "--api-key")) {
+            if (!v || !*v) {
+                fail("option '--api-key' needs a key");
+                goto bad_args;
+            }
+            api_key = argv[++i];
+        } else if (!strcmp(o, "--parallel") || !strcmp(o, "-np")) {
+            if (!parse_uint(v, 1, SRV_MAX_PARALLEL, &parallel)) {
+                fail("option '%s' needs a number of slots from 1 to %d", o, SRV_MAX_PARALLEL);
+                goto bad_args;
+            }
+            i++;
+        } else {
+            fail("unknown option '%s' for serve (see vkphi serve --help)", o);
+            goto bad_args;
+        }
+    }
+    if (api_key && !*api_key) api_key = NULL;
+
+    model *m = NULL;
+    tokenizer *tok = NULL;
+    if (args_load_model(&a, (uint32_t)parallel, &m, &tok) != 0) {
+        args_free(&a);
+        return 1;
+    }
+    const char *model_path = gguf_name(model_gguf(m)); // -m, or the built-in model's file
+    int ret = 1;
+    srv_engine *e = NULL;
+    srv_http *h = NULL;
+    // One prompt step and one decode step before listening: drivers that compile
+    // shaders on first use (Mesa's, with a cold cache) do so now, not in the first request.
+    if (model_n_ctx(m) >= 3) {
+        int32_t warm[3] = {0, 0, 0};
+        float *logits = malloc(sizeof(float) * model_get_config(m)->n_vocab);
+        int wrc = logits ? model_eval(m, 0, warm, 2, 0, logits, NULL) : VKPHI_ERR_NOMEM;
+        if (wrc == VKPHI_OK) wrc = model_eval(m, 0, warm + 2, 1, 2, logits, NULL);
+        free(logits);
+        if (wrc != VKPHI_OK) {
+            fail("%s: the first evaluation failed: %s", model_path,
+                 wrc == VKPHI_ERR_NOMEM ? "out of memory" : vkphi_last_error());
+            goto done;
+        }
+    }
+    if (!(e = srv_engine_create(m, tok, (uint32_t)parallel))) {
+        fail("%s", vkphi_last_error());
+        goto done;
+    }
+
+    char id[256], file[256];
+    model_names(model_path, id, sizeof id, file, sizeof file);
+    struct stat st;
+    srv_api api = {
+        .t = tok,
+        .model_id = id,
+        .model_file = file,
+        .created = stat(model_path, &st) == 0 ? (long long)st.st_mtime : 0,
+        .n_vocab = model_get_config(m)->n_vocab,
+        .n_ctx = model_n_ctx(m),
+    };
+    if (install_signals() != 0) {
+        fail("cannot set up signal handling: %s", strerror(errno));
+        goto done;
+    }
+    srv_http_config hc = {host, (uint16_t)port, api_key, SRV_MAX_BODY, a.quiet};
+    if (!(h = srv_http_start(&hc, &api, e))) {
+        fail("%s", vkphi_last_error());
+        goto done;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    fprintf(stderr, "vkphi serve: model '%s' on %s, %lu slot%s of %u tokens%s\n", id, model_device_name(m), parallel,
+            parallel == 1 ? "" : "s", model_n_ctx(m), api_key ? ", API key required" : "");
+    fprintf(stderr, "vkphi serve: listening on http://%s%s%s:%u (OpenAI base URL http://%s%s%s:%u/v1)\n", v6 ? "[" : "",
+            host, v6 ? "]" : "", srv_http_port(h), v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h));
+
+    int sig = wait_for_signal();
+    // A second Ctrl-C ends the process at once.
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    fprintf(stderr, "vkphi serve: %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "stop");
+    srv_http_quiesce(h);    // no new connections
+    srv_engine_shutdown(e); // queued and running requests end now (their clients get an error)
+    srv_http_drain(h, 3.0); // let those errors reach the clients
+    srv_http_stop(h);       // close the connections, join their threads
+    h = NULL;
+    ret = 0;
+done:
+    srv_http_stop(h);
+    for (int i = 0; i < 2; i++)
+        if (stop_pipe[i] >= 0) close(stop_pipe[i]);
+    srv_engine_destroy(e);
+    tokenizer_destroy(tok);
+    model_free(m);
+    args_free(&a);
+    return ret;
+bad_args:
+    args_free(&a);
+    return 1;
+}
