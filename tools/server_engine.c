@@ -404,7 +404,12 @@ static void run_task(srv_slot *s, srv_task *t) {
                  e->stopping ? "the server is shutting down" : "the request was cancelled");
         outcome = SRV_OUTCOME_CANCELLED;
     }
+    // Free the slot before the client hears the answer, so that the next turn of
+    // the conversation, sent at once, finds this slot and its cache idle.
+    s->task = NULL;
+    s->last_used = ++e->clock;
     task_done_locked(t, outcome);
+    if (!e->stopping) dispatch_locked(e);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -418,11 +423,8 @@ static void *slot_main(void *arg) {
         if (!s->task) break;
         srv_task *t = s->task;
         pthread_mutex_unlock(&e->mu);
-        run_task(s, t);
+        run_task(s, t); // returns with the slot freed and the queue dispatched
         pthread_mutex_lock(&e->mu);
-        s->task = NULL;
-        s->last_used = ++e->clock;
-        if (!e->stopping) dispatch_locked(e);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
