@@ -90,6 +90,21 @@ int main(void) {
         free(la), free(lb);
         gguf_close(a), gguf_close(b), gguf_close(src);
     }
+    // The other mixes (Q3_K and Q5_K kernels in the forward pass): each runs, and more
+    // bits land closer to the F16 logits.
+    const char *more[] = {"Q3_K_M", "Q5_K_M", "Q6_K"};
+    double prev = INFINITY;
+    for (int i = 0; i < 3 && base; i++) {
+        CHECK(quantize_file(f16, ours, more[i], 0, NULL, NULL) == 0, "quantize %s: %s", more[i], vkphi_last_error());
+        float *l = logits(ours);
+        CHECK(l != NULL, "%s did not run", more[i]);
+        if (!l) continue;
+        double k = mean_kl(base, l, n_tokens, 4192);
+        printf("%-7s KL from the F16 logits: %.6f\n", more[i], k);
+        CHECK(k < prev && k < 1.0, "%s: KL %.6f, not below the mix with fewer bits (%.6f)", more[i], k, prev);
+        prev = k;
+        free(l);
+    }
     // Quantized input is refused with a sentence naming the tensor.
     snprintf(path, sizeof path, "%s/reference/tiny-phi4-Q8_0.gguf", dir);
     CHECK(quantize_file(path, ours, "Q4_K_M", 0, NULL, NULL) != 0 && strstr(vkphi_last_error(), "already"),
