@@ -48,14 +48,14 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_F16:
     case KERNEL_MATVEC_BF16:
         d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
-        d.n_bindings = 3; d.push_size = 12; d.n_spec = 3;
+        d.n_bindings = 3; d.push_size = 16; d.n_spec = 3;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith;
         break;
     case KERNEL_MATMUL_F32:
     case KERNEL_MATMUL_F16:
     case KERNEL_MATMUL_BF16:
         d.shader = id == KERNEL_MATMUL_F32 ? SHADER_MATMUL_F : id == KERNEL_MATMUL_F16 ? SHADER_MATMUL_F16 : SHADER_MATMUL_BF16;
-        d.n_bindings = 3; d.push_size = 24; d.spec[0] = 128;
+        d.n_bindings = 3; d.push_size = 28; d.spec[0] = 128;
         break;
     case KERNEL_KV_STORE_F16:
     case KERNEL_KV_STORE_Q8:
@@ -76,13 +76,13 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_Q8_0: case KERNEL_MATVEC_Q4_0: case KERNEL_MATVEC_Q3_K:
     case KERNEL_MATVEC_Q4_K: case KERNEL_MATVEC_Q5_K: case KERNEL_MATVEC_Q6_K:
         d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
-        d.n_bindings = 3; d.push_size = 12; d.n_spec = 3;
+        d.n_bindings = 3; d.push_size = 16; d.n_spec = 3;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith;
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
     case KERNEL_MATMUL_Q4_K: case KERNEL_MATMUL_Q5_K: case KERNEL_MATMUL_Q6_K:
         d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
-        d.n_bindings = 3; d.push_size = 24; d.spec[0] = 128; // the tiling needs 128
+        d.n_bindings = 3; d.push_size = 28; d.spec[0] = 128; // the tiling needs 128
         break;
     case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
     case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:

@@ -464,11 +464,9 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
         TRY(op_attn_prefill(c, m->k, &L->kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, B, pos, row0));
     STAMP("attention");
     cmd_barrier(c);
-    // x += W_o attn
-    TRY(matmul_parts(m, c, &L->attn_output, 1, &m->attn, E, &m->tmp, E, B));
-    cmd_barrier(c);
-    TRY(op_add(c, m->k, buf_all(&m->x), buf_all(&m->tmp), buf_all(&m->x), B * E));
-    STAMP("add");
+    // x += W_o attn (the matrix kernel adds into the residual stream)
+    TRY(op_matmul_add(c, m->k, &L->attn_output, buf_all(&m->attn), buf_all(&m->x), B, E, E));
+    STAMP(matmul_label(L->attn_output.type, B == 1));
     cmd_barrier(c);
     // xn = RMSNorm(x) * ffn_norm
     TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
@@ -481,10 +479,8 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
     STAMP("swiglu");
     cmd_barrier(c);
     // x += W_down act
-    TRY(matmul_parts(m, c, &L->ffn_down, 1, &m->act, F, &m->tmp, E, B));
-    cmd_barrier(c);
-    TRY(op_add(c, m->k, buf_all(&m->x), buf_all(&m->tmp), buf_all(&m->x), B * E));
-    STAMP("add");
+    TRY(op_matmul_add(c, m->k, &L->ffn_down, buf_all(&m->act), buf_all(&m->x), B, F, E));
+    STAMP(matmul_label(L->ffn_down.type, B == 1));
     return VKPHI_OK;
 }
 

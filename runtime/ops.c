@@ -13,15 +13,15 @@ struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos
 struct push_softmax { uint32_t n, stride; };
 struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
 struct push_add { uint32_t n; };
-struct push_matvec { uint32_t K, M, row0; };
-struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0; };
+struct push_matvec { uint32_t K, M, row0, add; };
+struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add; };
 _Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
 _Static_assert(sizeof(struct push_rope) == 28, "rope.comp push constants");
 _Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
 _Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
 _Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
-_Static_assert(sizeof(struct push_matvec) == 12, "matvec push constants");
-_Static_assert(sizeof(struct push_matmul) == 24, "matmul push constants");
+_Static_assert(sizeof(struct push_matvec) == 16, "matvec push constants");
+_Static_assert(sizeof(struct push_matmul) == 28, "matmul push constants");
 
 #define MAX_GROUPS_X 65535u
 
@@ -157,8 +157,8 @@ static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows)
     return wv;
 }
 
-int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
-              uint32_t x_stride, uint32_t y_stride) {
+static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+                  uint32_t x_stride, uint32_t y_stride, uint32_t add) {
     enum kernel_id mv, mm;
     if (!matmul_kernel_ids(w->type, &mv, &mm))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
@@ -172,14 +172,24 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
         buf_view v[] = {weight_window(w, row0, rows), x, y};
         if (n_tokens == 1) {
-            struct push_matvec pc = {w->n_in, rows, (uint32_t)row0};
+            struct push_matvec pc = {w->n_in, rows, (uint32_t)row0, add};
             dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
-            struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, (uint32_t)row0};
+            struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, (uint32_t)row0, add};
             cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
         }
     }
     return VKPHI_OK;
+}
+
+int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+              uint32_t x_stride, uint32_t y_stride) {
+    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 0);
+}
+
+int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+                  uint32_t x_stride, uint32_t y_stride) {
+    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 1);
 }
 
 // ---- row lookup ----

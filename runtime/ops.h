@@ -47,6 +47,9 @@ int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_
 // storage-buffer range is bound and dispatched in slices of rows.
 int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
               uint32_t x_stride, uint32_t y_stride);
+// y[t, :] += W . x[t, :]: the same, added to what y holds (the residual stream).
+int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+                  uint32_t x_stride, uint32_t y_stride);
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
 

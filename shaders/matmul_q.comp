@@ -14,8 +14,8 @@
 #define BN 32
 #define BK 32
 layout(binding = 1) readonly buffer X { float x[]; };
-layout(binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; } p;
+layout(binding = 2) buffer Y { float y[]; }; // p.add: y += W x (the residual)
+layout(push_constant) uniform P { uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add; } p;
 
 shared float ws[BK][BM + 1];
 shared float xs[BK][BN + 1];
@@ -57,6 +57,9 @@ void main() {
     }
     [[unroll]] for (uint i = 0; i < 4; i++) [[unroll]] for (uint j = 0; j < 4; j++) {
         uint r = m0 + tm + i, t = n0 + tn + j;
-        if (r < p.M && t < p.N) y[t * p.y_stride + p.row0 + r] = acc[i][j];
+        if (r < p.M && t < p.N) {
+            uint o = t * p.y_stride + p.row0 + r;
+            y[o] = p.add != 0u ? y[o] + acc[i][j] : acc[i][j];
+        }
     }
 }

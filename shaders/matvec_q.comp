@@ -15,8 +15,8 @@
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const bool SUBGROUP_REDUCE = false;
 layout(binding = 1) readonly buffer X { vec4 x4[]; };
-layout(binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint K; uint M; uint row0; } p;
+layout(binding = 2) buffer Y { float y[]; };
+layout(push_constant) uniform P { uint K; uint M; uint row0; uint add; } p; // add: y += W x
 
 #include "common/reduce_rows.glsl"
 

@@ -132,10 +132,24 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
     gpu_buffer bw = test_upload(&g, w16 ? (void *)w16 : (void *)w, nw * esize);
     gpu_buffer bx = test_upload(&g, x, (size_t)n_tokens * n_in * 4), by = test_upload(&g, NULL, (size_t)n_tokens * n_out * 4);
     gpu_weight gw = {&bw, 0, type, n_in, n_out, (uint64_t)n_in * esize};
+    // y starts as 1, 2, 3, ...: op_matmul_add must add to it, op_matmul replace it.
+    float *y0 = malloc((size_t)n_tokens * n_out * 4);
+    for (size_t i = 0; i < (size_t)n_tokens * n_out; i++) y0[i] = (float)(i % 7) + 1;
+    gpu_buffer by_add = test_upload(&g, y0, (size_t)n_tokens * n_out * 4);
+    float *out_add = malloc((size_t)n_tokens * n_out * 4);
     begin();
     CHECK(op_matmul(g.cmd, g.k, &gw, buf_all(&bx), buf_all(&by), n_tokens, n_in, n_out) == 0, "%s", vkphi_last_error());
+    CHECK(op_matmul_add(g.cmd, g.k, &gw, buf_all(&bx), buf_all(&by_add), n_tokens, n_in, n_out) == 0, "%s",
+          vkphi_last_error());
     run();
     test_download(&g, &by, out, (size_t)n_tokens * n_out * 4);
+    test_download(&g, &by_add, out_add, (size_t)n_tokens * n_out * 4);
+    double worst_add = 0;
+    for (size_t i = 0; i < (size_t)n_tokens * n_out; i++) worst_add = fmax(worst_add, fabs(out_add[i] - y0[i] - out[i]));
+    CHECK(worst_add <= 1e-5 * (1 + sqrt(n_in)), "matmul_add type %u %u x %u x %u: y + Wx off by %.3g", type, n_out, n_in,
+          n_tokens, worst_add);
+    buffer_destroy(g.dev, &by_add);
+    free(y0), free(out_add);
     double worst = 0;
     for (uint32_t t = 0; t < n_tokens; t++)
         for (uint32_t r = 0; r < n_out; r++) {
