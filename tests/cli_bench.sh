@@ -6,30 +6,13 @@
 # read), the table and Markdown forms, the bandwidth test alone, one-line errors,
 # and bench/compare turning two results into a table and an SVG chart.
 set -u
-VKPHI=${VKPHI:?set VKPHI to the vkphi binary}
+. "$(dirname "$0")/lib.sh"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failed=0
 
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failed=1; }
 
 if ! command -v python3 >/dev/null; then echo "skipped: python3 is needed to read the JSON"; exit 77; fi
 if ! "$VKPHI" devices 2>/dev/null | grep -q '^device 0'; then echo "skipped: no Vulkan device"; exit 77; fi
 
-expect_error() { # name words command...
-    local name=$1 words=$2; shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    local lines; lines=$(wc -l <"$TMP/err")
-    if [ $rc -eq 1 ] && [ ! -s "$TMP/out" ] && [ "$lines" -eq 1 ] && grep -q '^vkphi: error: ' "$TMP/err" &&
-        grep -qF -- "$words" "$TMP/err"; then
-        ok "$name: $(cat "$TMP/err")"
-    else
-        bad "$name: exit $rc, stdout '$(cat "$TMP/out")', stderr '$(cat "$TMP/err")'"
-    fi
-}
 
 M="$TMP/tiny-Q8_0.gguf"
 M2="$TMP/tiny-Q4_0.gguf"

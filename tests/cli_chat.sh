@@ -3,14 +3,8 @@
 # vkphi chat with piped input: two turns and /exit, /reset, end of input, a system
 # prompt, dropping the oldest turns when the context fills, and bad flags.
 set -u
-VKPHI=${VKPHI:?set VKPHI to the vkphi binary}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failed=0
-export LC_ALL=C
+. "$(dirname "$0")/lib.sh"
 
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failed=1; }
 
 # A small model: the shared Q8_0 reference file, or one written here; F16 while the
 # GPU kernels do not run Q8_0.

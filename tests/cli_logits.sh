@@ -5,7 +5,7 @@
 # against the reference runtime's logits (mean KL(ref || ours) <= 0.005, top-1
 # agreement >= 0.9); and bad input refused with one line.
 set -u
-VKPHI=${VKPHI:?set VKPHI to the vkphi binary}
+. "$(dirname "$0")/lib.sh"
 SHARED=${VKPHI_SHARED_DIR:-}
 if [ -z "$SHARED" ] || [ ! -r "$SHARED/reference/tokens.txt" ]; then
     echo "skipped: ../shared/reference is absent"
@@ -16,11 +16,6 @@ if ! command -v python3 >/dev/null; then
     exit 77
 fi
 REF=$SHARED/reference
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failed=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failed=1; }
 
 # compare OURS REF N_VOCAB: prints "KL top1 rows" for the float32 row files.
 cat >"$TMP/compare.py" <<'EOF'

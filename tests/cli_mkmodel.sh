@@ -4,28 +4,8 @@
 # bytes for the same seed at any thread count, other bytes for another seed, no
 # temporary file left behind, and one-line errors for bad input.
 set -u
-VKPHI=${VKPHI:?set VKPHI to the vkphi binary}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failed=0
+. "$(dirname "$0")/lib.sh"
 
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failed=1; }
-
-# An error: exit status 1, nothing on stdout, exactly one line on stderr that starts
-# "vkphi: error: " and holds the given words.
-expect_error() { # name words command...
-    local name=$1 words=$2; shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    local lines; lines=$(wc -l <"$TMP/err")
-    if [ $rc -eq 1 ] && [ ! -s "$TMP/out" ] && [ "$lines" -eq 1 ] && grep -q '^vkphi: error: ' "$TMP/err" &&
-        grep -qF -- "$words" "$TMP/err"; then
-        ok "$name: $(cat "$TMP/err")"
-    else
-        bad "$name: exit $rc, stdout '$(cat "$TMP/out")', stderr '$(cat "$TMP/err")'"
-    fi
-}
 
 help=$("$VKPHI" mkmodel --help); rc=$?
 if [ $rc -eq 0 ] && [[ "$help" == *"usage: vkphi mkmodel"* ]] && [[ "$help" == *"phi-4"* ]] &&

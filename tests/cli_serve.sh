@@ -85,8 +85,11 @@ wait $client || fail "serve_client.py"
 client=""
 
 # curl gives up on a long stream after 1 s (exit 28): the slot frees, the server serves on.
+# The end tokens are banned so that the random model cannot finish early.
+eog=$("$VKPHI" tokenize -m "$model" --special "<|im_end|><|endoftext|>" | tr -d '[]')
+ban=$(echo "$eog" | tr ',' '\n' | sed 's/.*/"&":-100/' | paste -sd, -)
 curl -sN --max-time 1 -H "Authorization: Bearer $key" "$base/v1/chat/completions" \
-    -d "{\"model\":\"$id\",\"stream\":true,\"max_tokens\":400,\"messages\":[{\"role\":\"user\",\"content\":\"go on\"}]}" \
+    -d "{\"model\":\"$id\",\"stream\":true,\"max_tokens\":400,\"logit_bias\":{$ban},\"messages\":[{\"role\":\"user\",\"content\":\"go on\"}]}" \
     >"$tmp/partial" 2>/dev/null
 rc=$?
 [ $rc -eq 28 ] || fail "curl --max-time on a long stream: exit $rc, want 28"

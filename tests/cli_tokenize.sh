@@ -2,32 +2,10 @@
 # SPDX-License-Identifier: MIT
 # vkphi tokenize end to end: ids, pieces, special tokens, files (exact bytes), errors.
 set -u
-VKPHI=${VKPHI:?set VKPHI to the vkphi binary}
+. "$(dirname "$0")/lib.sh"
 DATA=${VKPHI_TEST_DATA:?set VKPHI_TEST_DATA to tests/data}
 M="$DATA/phi4-tokenizer.gguf"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failed=0
 
-expect() { # name got want
-    if [ "$2" == "$3" ]; then echo "ok   $1"; else echo "FAIL $1: got '$2', want '$3'"; failed=1; fi
-}
-
-# An error: exit status 1, nothing on stdout, exactly one line on stderr: "vkphi: error: "
-# and a sentence holding the given words.
-expect_error() { # name words command...
-    local name=$1 words=$2; shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    local lines; lines=$(wc -l <"$TMP/err")
-    if [ $rc -eq 1 ] && [ ! -s "$TMP/out" ] && [ "$lines" -eq 1 ] && grep -q '^vkphi: error: ' "$TMP/err" &&
-        grep -qF -- "$words" "$TMP/err"; then
-        echo "ok   $name: $(cat "$TMP/err")"
-    else
-        echo "FAIL $name: exit $rc, stdout '$(cat "$TMP/out")', stderr '$(cat "$TMP/err")'"
-        failed=1
-    fi
-}
 
 expect "ids" "$("$VKPHI" tokenize -m "$M" "Hello world")" "[9906,1917]"
 expect "empty text" "$("$VKPHI" tokenize -m "$M" "")" "[]"

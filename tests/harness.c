@@ -65,6 +65,29 @@ double test_max_rel_err(const float *a, const float *b, size_t n, double atol, d
     return worst;
 }
 
+double test_mean_kl(const float *ref, const float *ours, uint32_t rows, uint32_t n, double *top1) {
+    double sum = 0;
+    uint32_t agree = 0;
+    for (uint32_t r = 0; r < rows; r++) {
+        const float *a = ref + (size_t)r * n, *b = ours + (size_t)r * n;
+        double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0, k = 0;
+        uint32_t ia = 0, ib = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (a[i] > ma) ma = a[i], ia = i;
+            if (b[i] > mb) mb = b[i], ib = i;
+        }
+        for (uint32_t i = 0; i < n; i++) za += exp(a[i] - ma), zb += exp(b[i] - mb);
+        for (uint32_t i = 0; i < n; i++) {
+            double la = a[i] - ma - log(za), lb = b[i] - mb - log(zb);
+            k += exp(la) * (la - lb);
+        }
+        sum += k;
+        agree += ia == ib;
+    }
+    if (top1) *top1 = rows ? (double)agree / rows : 1.0;
+    return rows ? sum / rows : 0.0;
+}
+
 // ---- GPU tests ----
 #include "common.h"
 

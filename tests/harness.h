@@ -61,3 +61,7 @@ void test_gpu_close(test_gpu *g);
 // A device buffer holding a copy of n floats (or bytes, for the _bytes form).
 gpu_buffer test_upload(test_gpu *g, const void *data, uint64_t bytes);
 void test_download(test_gpu *g, const gpu_buffer *b, void *out, uint64_t bytes);
+
+// Mean over rows of KL(softmax(ref row) || softmax(ours row)), rows of n logits;
+// *top1 (may be NULL) gets the fraction of rows whose argmax agrees.
+double test_mean_kl(const float *ref, const float *ours, uint32_t rows, uint32_t n, double *top1);

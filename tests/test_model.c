@@ -32,32 +32,6 @@ static float *read_f32(const char *path, size_t n) {
     return v;
 }
 
-// Mean over rows of KL(softmax(ref) || softmax(ours)), and top-1 agreement.
-static void compare(const float *ref, const float *ours, uint32_t rows, uint32_t n, double *kl, double *top1) {
-    double sum = 0;
-    uint32_t agree = 0;
-    for (uint32_t r = 0; r < rows; r++) {
-        const float *a = ref + (size_t)r * n, *b = ours + (size_t)r * n;
-        double ma = -INFINITY, mb = -INFINITY;
-        uint32_t ia = 0, ib = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            if (a[i] > ma) ma = a[i], ia = i;
-            if (b[i] > mb) mb = b[i], ib = i;
-        }
-        double za = 0, zb = 0;
-        for (uint32_t i = 0; i < n; i++) za += exp(a[i] - ma), zb += exp(b[i] - mb);
-        double k = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            double la = a[i] - ma - log(za), lb = b[i] - mb - log(zb);
-            k += exp(la) * (la - lb);
-        }
-        sum += k;
-        agree += ia == ib;
-    }
-    *kl = sum / rows;
-    *top1 = (double)agree / rows;
-}
-
 static float *run(const char *path, uint32_t ubatch, enum kv_type kv, uint32_t n) {
     model_params p = {.device = -1, .n_ctx = 512, .n_ubatch = ubatch, .kv = kv, .quiet = true};
     model *m;
@@ -90,8 +64,8 @@ static void conformance(const char *dir, const char *name) {
         CHECK(ours != NULL, "%s did not run", path);
         if (!ours) continue;
         double kl, top1, kl_exact, top1_exact;
-        compare(ref, ours, n_tokens, V, &kl, &top1);
-        compare(exact, ours, n_tokens, V, &kl_exact, &top1_exact);
+        kl = test_mean_kl(ref, ours, n_tokens, V, &top1);
+        kl_exact = test_mean_kl(exact, ours, n_tokens, V, &top1_exact);
         printf("%-7s ubatch %3u: vs reference KL %.6f top-1 %.3f; vs exact KL %.2e top-1 %.3f\n", name, ubatches[u], kl,
                top1, kl_exact, top1_exact);
         CHECK(kl <= 0.005 && top1 >= 0.90, "%s ubatch %u: KL %.5f top-1 %.3f vs the reference", name, ubatches[u], kl, top1);
@@ -114,7 +88,7 @@ static void against_cpu(const char *path, uint32_t n, uint32_t ubatch, enum kv_t
     CHECK(gpu != NULL, "GPU run failed");
     if (!gpu) { free(cpu); return; }
     double kl, top1;
-    compare(cpu, gpu, n, V, &kl, &top1);
+    kl = test_mean_kl(cpu, gpu, n, V, &top1);
     printf("GPU vs CPU reference, ubatch %u, kv %s: KL %.2e top-1 %.3f\n", ubatch, kv == KV_Q8_0 ? "q8_0" : "f16", kl, top1);
     CHECK(kl <= max_kl && top1 >= 0.95, "GPU vs CPU ubatch %u: KL %.2e top-1 %.3f", ubatch, kl, top1);
     free(cpu), free(gpu);

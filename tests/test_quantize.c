@@ -30,22 +30,6 @@ static float *logits(const char *path) {
     return all;
 }
 
-static double mean_kl(const float *ref, const float *ours, uint32_t rows, uint32_t n) {
-    double sum = 0;
-    for (uint32_t r = 0; r < rows; r++) {
-        const float *a = ref + (size_t)r * n, *b = ours + (size_t)r * n;
-        double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0, k = 0;
-        for (uint32_t i = 0; i < n; i++) ma = fmax(ma, a[i]), mb = fmax(mb, b[i]);
-        for (uint32_t i = 0; i < n; i++) za += exp(a[i] - ma), zb += exp(b[i] - mb);
-        for (uint32_t i = 0; i < n; i++) {
-            double la = a[i] - ma - log(za), lb = b[i] - mb - log(zb);
-            k += exp(la) * (la - lb);
-        }
-        sum += k;
-    }
-    return sum / rows;
-}
-
 int main(void) {
     const char *dir = test_shared_dir();
     if (!dir) return test_skip("../shared is absent: no reference models");
@@ -80,7 +64,7 @@ int main(void) {
         float *la = logits(ours), *lb = logits(path);
         CHECK(la && lb, "%s files did not run", mixes[i]);
         if (la && lb) {
-            double ka = mean_kl(base, la, n_tokens, 4192), kb = mean_kl(base, lb, n_tokens, 4192);
+            double ka = test_mean_kl(base, la, n_tokens, 4192, NULL), kb = test_mean_kl(base, lb, n_tokens, 4192, NULL);
             printf("%-7s KL from the F16 logits: ours %.6f, reference quantizer %.6f\n", mixes[i], ka, kb);
             // Q4_K_M must be no further than the reference (issue 3); Q8_0 and Q4_0 use the
             // same closed-form scale as the reference, so they may differ only by noise.
@@ -99,7 +83,7 @@ int main(void) {
         float *l = logits(ours);
         CHECK(l != NULL, "%s did not run", more[i]);
         if (!l) continue;
-        double k = mean_kl(base, l, n_tokens, 4192);
+        double k = test_mean_kl(base, l, n_tokens, 4192, NULL);
         printf("%-7s KL from the F16 logits: %.6f\n", more[i], k);
         CHECK(k < prev && k < 1.0, "%s: KL %.6f, not below the mix with fewer bits (%.6f)", more[i], k, prev);
         prev = k;

@@ -54,26 +54,6 @@ static void usage(FILE *f) {
             SRV_MAX_BODY >> 20);
 }
 
-__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("vkphi: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out) {
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-') return false;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 // ---- signals: the handler only writes a byte that the main thread waits for ----
 
 static int stop_pipe[2] = {-1, -1};
@@ -121,7 +101,7 @@ static void model_names(const char *path, char *id, size_t id_size, char *file, 
 
 int cmd_serve(int argc, char **argv) {
     const char *host = "127.0.0.1", *api_key = getenv("VKPHI_API_KEY");
-    unsigned long port = 8080, parallel = 4;
+    long port = 8080, parallel = 4;
     cli_args a;
     args_init(&a, -1);
     for (int i = 1; i < argc; i++) {
@@ -136,30 +116,30 @@ int cmd_serve(int argc, char **argv) {
             return 0;
         } else if (!strcmp(o, "--host")) {
             if (!v || !*v) {
-                fail("option '--host' needs an address such as 127.0.0.1");
+                args_fail("option '--host' needs an address such as 127.0.0.1");
                 goto bad_args;
             }
             host = argv[++i];
         } else if (!strcmp(o, "--port")) {
-            if (!parse_uint(v, 0, 65535, &port)) {
-                fail("option '--port' needs a port number from 0 to 65535");
+            if (!args_parse_long(v, 0, 65535, &port)) {
+                args_fail("option '--port' needs a port number from 0 to 65535");
                 goto bad_args;
             }
             i++;
         } else if (!strcmp(o, "--api-key")) {
             if (!v || !*v) {
-                fail("option '--api-key' needs a key");
+                args_fail("option '--api-key' needs a key");
                 goto bad_args;
             }
             api_key = argv[++i];
         } else if (!strcmp(o, "--parallel") || !strcmp(o, "-np")) {
-            if (!parse_uint(v, 1, SRV_MAX_PARALLEL, &parallel)) {
-                fail("option '%s' needs a number of slots from 1 to %d", o, SRV_MAX_PARALLEL);
+            if (!args_parse_long(v, 1, SRV_MAX_PARALLEL, &parallel)) {
+                args_fail("option '%s' needs a number of slots from 1 to %d", o, SRV_MAX_PARALLEL);
                 goto bad_args;
             }
             i++;
         } else {
-            fail("unknown option '%s' for serve (see vkphi serve --help)", o);
+            args_fail("unknown option '%s' for serve (see vkphi serve --help)", o);
             goto bad_args;
         }
     }
@@ -184,13 +164,13 @@ int cmd_serve(int argc, char **argv) {
         if (wrc == VKPHI_OK) wrc = model_eval(m, 0, warm + 2, 1, 2, logits, NULL);
         free(logits);
         if (wrc != VKPHI_OK) {
-            fail("%s: the first evaluation failed: %s", model_path,
+            args_fail("%s: the first evaluation failed: %s", model_path,
                  wrc == VKPHI_ERR_NOMEM ? "out of memory" : vkphi_last_error());
             goto done;
         }
     }
     if (!(e = srv_engine_create(m, tok, (uint32_t)parallel))) {
-        fail("%s", vkphi_last_error());
+        args_fail("%s", vkphi_last_error());
         goto done;
     }
 
@@ -206,16 +186,16 @@ int cmd_serve(int argc, char **argv) {
         .n_ctx = model_n_ctx(m),
     };
     if (install_signals() != 0) {
-        fail("cannot set up signal handling: %s", strerror(errno));
+        args_fail("cannot set up signal handling: %s", strerror(errno));
         goto done;
     }
     srv_http_config hc = {host, (uint16_t)port, api_key, SRV_MAX_BODY, a.quiet};
     if (!(h = srv_http_start(&hc, &api, e))) {
-        fail("%s", vkphi_last_error());
+        args_fail("%s", vkphi_last_error());
         goto done;
     }
     bool v6 = strchr(host, ':') != NULL;
-    fprintf(stderr, "vkphi serve: model '%s' on %s, %lu slot%s of %u tokens%s\n", id, model_device_name(m), parallel,
+    fprintf(stderr, "vkphi serve: model '%s' on %s, %ld slot%s of %u tokens%s\n", id, model_device_name(m), parallel,
             parallel == 1 ? "" : "s", model_n_ctx(m), api_key ? ", API key required" : "");
     fprintf(stderr, "vkphi serve: listening on http://%s%s%s:%u (OpenAI base URL http://%s%s%s:%u/v1)\n", v6 ? "[" : "",
             host, v6 ? "]" : "", srv_http_port(h), v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "gguf.h"
 #include "tokenizer.h"
@@ -23,47 +24,6 @@ static void usage(FILE *f) {
                "                     valid UTF-8 by itself (part of a multi-byte character) shows U+FFFD\n"
                "                     for the broken bytes and adds \"bytes\":\"HEX\" with its exact bytes\n"
                "  -h, --help         this help\n");
-}
-
-__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("vkphi: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-// Reads all of path ("-" = stdin) into a malloc'd buffer.
-static char *read_all(const char *path, size_t *len) {
-    FILE *fp = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!fp) {
-        fail("cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, fp);
-        if (n < cap) break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    bool bad = ferror(fp);
-    if (fp != stdin) fclose(fp);
-    if (!buf) {
-        fail("out of memory reading '%s'", path);
-        return NULL;
-    }
-    if (bad) {
-        fail("cannot read '%s'", path);
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 // Writes s (valid UTF-8) as the inside of a JSON string.
@@ -107,7 +67,7 @@ static int print_pieces(const tokenizer *t, const int32_t *ids, size_t n) {
         size_t raw_len, text_len;
         const char *raw = tokenizer_piece(t, ids[i], &raw_len);
         char *text; // the piece made valid UTF-8: broken bytes become U+FFFD
-        if (tokenizer_decode(t, &ids[i], 1, &text, &text_len) != VKPHI_OK) return fail("%s", vkphi_last_error());
+        if (tokenizer_decode(t, &ids[i], 1, &text, &text_len) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
         printf("%s{\"id\":%d,\"piece\":\"", i ? "," : "", ids[i]);
         json_escape(text, text_len);
         putchar('"');
@@ -140,26 +100,26 @@ int cmd_tokenize(int argc, char **argv) {
             } else if (!strcmp(a, "--pieces")) {
                 pieces = true;
             } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-                if (i + 1 >= argc) return fail("option '%s' needs a file name", a);
+                if (i + 1 >= argc) return args_fail("option '%s' needs a file name", a);
                 model = argv[++i];
             } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-                if (i + 1 >= argc) return fail("option '%s' needs a file name", a);
+                if (i + 1 >= argc) return args_fail("option '%s' needs a file name", a);
                 file = argv[++i];
             } else {
-                return fail("unknown option '%s' for tokenize (see vkphi tokenize --help)", a);
+                return args_fail("unknown option '%s' for tokenize (see vkphi tokenize --help)", a);
             }
         } else if (text) {
-            return fail("tokenize takes one TEXT argument; '%s' is one too many (quote the text)", a);
+            return args_fail("tokenize takes one TEXT argument; '%s' is one too many (quote the text)", a);
         } else {
             text = a;
         }
     }
-    if (!model) return fail("tokenize needs a model: -m MODEL (see vkphi tokenize --help)");
+    if (!model) return args_fail("tokenize needs a model: -m MODEL (see vkphi tokenize --help)");
     if (!text == !file)
-        return fail("%s", text ? "give either TEXT or -f FILE, not both" : "nothing to tokenize: give TEXT or -f FILE");
+        return args_fail("%s", text ? "give either TEXT or -f FILE, not both" : "nothing to tokenize: give TEXT or -f FILE");
 
     size_t len = 0;
-    char *data = file ? read_all(file, &len) : NULL;
+    char *data = file ? args_read_file(file, &len) : NULL;
     if (file && !data) return 1;
     if (!file) len = strlen(text);
 
@@ -169,17 +129,17 @@ int cmd_tokenize(int argc, char **argv) {
     size_t n = 0;
     gguf_file *f = gguf_open(model);
     if (!f) {
-        fail("%s", vkphi_last_error());
+        args_fail("%s", vkphi_last_error());
         goto done;
     }
     t = tokenizer_create(f);
     gguf_close(f);
     if (!t) {
-        fail("%s", vkphi_last_error());
+        args_fail("%s", vkphi_last_error());
         goto done;
     }
     if (tokenizer_encode(t, file ? data : text, len, special, &ids, &n) != VKPHI_OK) {
-        fail("%s", vkphi_last_error());
+        args_fail("%s", vkphi_last_error());
         goto done;
     }
     if (pieces) {
@@ -190,7 +150,7 @@ int cmd_tokenize(int argc, char **argv) {
             printf("%s%d", i ? "," : "", ids[i]);
         puts("]");
     }
-    rc = fflush(stdout) == 0 ? 0 : fail("cannot write the output");
+    rc = fflush(stdout) == 0 ? 0 : args_fail("cannot write the output");
 done:
     free(ids);
     tokenizer_destroy(t);
