@@ -38,7 +38,7 @@ const void *mkmodel_tokenizer_gguf(uint64_t *size);
 // The built-in default model: preset MKMODEL_DEFAULT_PRESET in the mix
 // MKMODEL_DEFAULT_TYPE with seed 1, real tokenizer, random weights, kept at
 // $XDG_CACHE_HOME/vkphi/default-<preset>-<type>-v1.gguf (~/.cache when unset).
-// Generated there on first use (a few seconds); *generated (may be NULL) says
+// Generated there on first use (about 10 s on two CPU cores); *generated (may be NULL) says
 // whether this call made it. Writes the path into buf. Returns 0 or an error.
 #define MKMODEL_DEFAULT_PRESET "mini"
 #define MKMODEL_DEFAULT_TYPE "Q4_K_M"
