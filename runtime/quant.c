@@ -120,6 +120,18 @@ static inline int nearest(float x) {
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+// The value of largest magnitude among x[0..n), with its sign (the first on ties).
+static float signed_max(const float *x, int n) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    return max;
+}
+
 // ---- dequantization ----
 
 static void dequant_q4_0(const uint8_t *b, float *y, uint64_t nb) {
@@ -281,14 +293,8 @@ int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n)
 // maps the value of largest magnitude to -nmax (one level more than +nmax-1 has);
 // then 18 nearby inverse scales are tried and the best least-squares fit kept.
 static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, const float *imp) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; i++) {
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
-    }
-    if (amax < 1e-15f) {
+    const float max = signed_max(x, n);
+    if (fabsf(max) < 1e-15f) {
         memset(L, 0, (size_t)n);
         return 0;
     }
@@ -321,14 +327,8 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, const flo
 // block's largest value is negative; sweeping for either sign lowers Q3_K's
 // error on Gaussian data by about 0.3%.)
 static float fit_symmetric_iter(int n, int nmax, const float *x, int8_t *L) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; i++) {
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
-    }
-    if (amax < 1e-15f) {
+    const float max = signed_max(x, n);
+    if (fabsf(max) < 1e-15f) {
         memset(L, 0, (size_t)n);
         return 0;
     }
@@ -499,13 +499,7 @@ static void quant_q4_0(const float *x, uint8_t *b, uint64_t n, const float *imp)
             for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(L[j] | L[j + 16] << 4);
             continue;
         }
-        float amax = 0, max = 0; // the value of largest magnitude maps to level 0 (-8)
-        for (int j = 0; j < 32; j++) {
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        }
+        const float max = signed_max(x, 32); // the value of largest magnitude maps to level 0 (-8)
         const float d = max / -8, id = d ? 1 / d : 0;
         st_f16(b, d);
         for (int j = 0; j < 16; j++) {

@@ -4,22 +4,7 @@
 # prompt, dropping the oldest turns when the context fills, and bad flags.
 set -u
 . "$(dirname "$0")/lib.sh"
-
-
-# A small model: the shared Q8_0 reference file, or one written here; F16 while the
-# GPU kernels do not run Q8_0.
-M=""
-for type in Q8_0 F16; do
-    if [ -n "${VKPHI_SHARED_DIR:-}" ] && [ -r "$VKPHI_SHARED_DIR/reference/tiny-phi4-$type.gguf" ]; then
-        M="$VKPHI_SHARED_DIR/reference/tiny-phi4-$type.gguf"
-    else
-        M="$TMP/tiny-$type.gguf"
-        "$VKPHI" mkmodel --preset tiny --type $type -o "$M" >/dev/null 2>"$TMP/err" || { bad "mkmodel: $(cat "$TMP/err")"; exit 1; }
-    fi
-    "$VKPHI" run -m "$M" -p "a" -n 1 -q >/dev/null 2>"$TMP/err" && break
-    echo "note: $(cat "$TMP/err")"
-done
-echo "model: $M"
+pick_model
 CHAT=("$VKPHI" chat -m "$M" -n 6 --temp 0 -q)
 
 # The first answer of a chat is what `run --chat` writes for the same message.

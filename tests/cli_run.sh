@@ -5,23 +5,7 @@
 # and bad flags refused with one line.
 set -u
 . "$(dirname "$0")/lib.sh"
-
-
-
-# A small model: the shared Q8_0 reference file, or one written here; F16 while the
-# GPU kernels do not run Q8_0.
-M=""
-for type in Q8_0 F16; do
-    if [ -n "${VKPHI_SHARED_DIR:-}" ] && [ -r "$VKPHI_SHARED_DIR/reference/tiny-phi4-$type.gguf" ]; then
-        M="$VKPHI_SHARED_DIR/reference/tiny-phi4-$type.gguf"
-    else
-        M="$TMP/tiny-$type.gguf"
-        "$VKPHI" mkmodel --preset tiny --type $type -o "$M" >/dev/null 2>"$TMP/err" || { bad "mkmodel: $(cat "$TMP/err")"; exit 1; }
-    fi
-    "$VKPHI" run -m "$M" -p "a" -n 1 -q >/dev/null 2>"$TMP/err" && break
-    echo "note: $(cat "$TMP/err")"
-done
-echo "model: $M"
+pick_model
 
 # ---- options ----
 "$VKPHI" run --help >"$TMP/out" 2>&1 && grep -q -- "--repeat-penalty" "$TMP/out" && ok "help" || bad "help"

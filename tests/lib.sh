@@ -26,3 +26,13 @@ expect_error() { # name words command...
         bad "$name: exit $rc, stdout '$(cat "$TMP/out")', stderr '$(cat "$TMP/err")'"
     fi
 }
+
+# M: a small Phi-4-shaped model: the shared Q8_0 reference file, or one written here.
+pick_model() {
+    M="${VKPHI_SHARED_DIR:-/nonexistent}/reference/tiny-phi4-Q8_0.gguf"
+    if [ ! -r "$M" ]; then
+        M="$TMP/tiny-Q8_0.gguf"
+        "$VKPHI" mkmodel --preset tiny --type Q8_0 -o "$M" >/dev/null 2>"$TMP/err" || { bad "mkmodel: $(cat "$TMP/err")"; exit 1; }
+    fi
+    echo "model: $M"
+}
