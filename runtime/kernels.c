@@ -48,8 +48,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_F16:
     case KERNEL_MATVEC_BF16:
         d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
-        d.n_bindings = 3; d.push_size = 16; d.n_spec = 3;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith;
+        d.n_bindings = 3; d.push_size = 28; d.n_spec = 4;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
         break;
     case KERNEL_MATMUL_F32:
     case KERNEL_MATMUL_F16:
@@ -76,8 +76,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_Q8_0: case KERNEL_MATVEC_Q4_0: case KERNEL_MATVEC_Q3_K:
     case KERNEL_MATVEC_Q4_K: case KERNEL_MATVEC_Q5_K: case KERNEL_MATVEC_Q6_K:
         d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
-        d.n_bindings = 3; d.push_size = 16; d.n_spec = 3;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith;
+        d.n_bindings = 3; d.push_size = 28; d.n_spec = 4;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
     case KERNEL_MATMUL_Q4_K: case KERNEL_MATMUL_Q5_K: case KERNEL_MATMUL_Q6_K:
@@ -90,6 +90,15 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         d.shader = get_rows_shaders[id - KERNEL_GET_ROWS_F32];
         d.n_bindings = 3; d.push_size = 20; d.spec[0] = 64;
         break;
+    case KERNEL_MATVEC_FEW_F32: case KERNEL_MATVEC_FEW_F16: case KERNEL_MATVEC_FEW_BF16:
+    case KERNEL_MATVEC_FEW_Q8_0: case KERNEL_MATVEC_FEW_Q4_0: case KERNEL_MATVEC_FEW_Q3_K:
+    case KERNEL_MATVEC_FEW_Q4_K: case KERNEL_MATVEC_FEW_Q5_K: case KERNEL_MATVEC_FEW_Q6_K: {
+        // The one-token kernel of the same type, specialized for up to KERNEL_FEW_TOKENS.
+        uint32_t i = id - KERNEL_MATVEC_FEW_F32;
+        d = describe(info, i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3));
+        d.spec[3] = KERNEL_FEW_TOKENS;
+        break;
+    }
     case KERNEL_COUNT: break;
     }
     return d;

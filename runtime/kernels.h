@@ -21,6 +21,11 @@ enum kernel_id {
     // in each family: Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K.
     KERNEL_MATVEC_Q8_0, KERNEL_MATVEC_Q4_0, KERNEL_MATVEC_Q3_K, KERNEL_MATVEC_Q4_K, KERNEL_MATVEC_Q5_K, KERNEL_MATVEC_Q6_K,
     KERNEL_MATMUL_Q8_0, KERNEL_MATMUL_Q4_0, KERNEL_MATMUL_Q3_K, KERNEL_MATMUL_Q4_K, KERNEL_MATMUL_Q5_K, KERNEL_MATMUL_Q6_K,
+    // The matrix-vector kernels for a few tokens at once (short prompts): F32, F16,
+    // BF16, then the quantized types in the order above.
+    KERNEL_MATVEC_FEW_F32, KERNEL_MATVEC_FEW_F16, KERNEL_MATVEC_FEW_BF16,
+    KERNEL_MATVEC_FEW_Q8_0, KERNEL_MATVEC_FEW_Q4_0, KERNEL_MATVEC_FEW_Q3_K,
+    KERNEL_MATVEC_FEW_Q4_K, KERNEL_MATVEC_FEW_Q5_K, KERNEL_MATVEC_FEW_Q6_K,
     // Row lookup with dequantization (shaders/get_rows.comp): F32, F16, BF16, then as above.
     KERNEL_GET_ROWS_F32, KERNEL_GET_ROWS_F16, KERNEL_GET_ROWS_BF16,
     KERNEL_GET_ROWS_Q8_0, KERNEL_GET_ROWS_Q4_0, KERNEL_GET_ROWS_Q3_K, KERNEL_GET_ROWS_Q4_K, KERNEL_GET_ROWS_Q5_K, KERNEL_GET_ROWS_Q6_K,
@@ -33,6 +38,9 @@ enum kernel_id {
     KERNEL_ATTN_PREFILL_Q8,
     KERNEL_COUNT
 };
+
+// Most tokens the KERNEL_MATVEC_FEW_* kernels take in one dispatch.
+#define KERNEL_FEW_TOKENS 8
 
 typedef struct kernels kernels;
 

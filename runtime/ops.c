@@ -13,14 +13,14 @@ struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos
 struct push_softmax { uint32_t n, stride; };
 struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
 struct push_add { uint32_t n; };
-struct push_matvec { uint32_t K, M, row0, add; };
+struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride; };
 struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add; };
 _Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
 _Static_assert(sizeof(struct push_rope) == 28, "rope.comp push constants");
 _Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
 _Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
 _Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
-_Static_assert(sizeof(struct push_matvec) == 16, "matvec push constants");
+_Static_assert(sizeof(struct push_matvec) == 28, "matvec push constants");
 _Static_assert(sizeof(struct push_matmul) == 28, "matmul push constants");
 
 #define MAX_GROUPS_X 65535u
@@ -97,24 +97,26 @@ int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_
     return VKPHI_OK;
 }
 
-static bool matmul_kernel_ids(uint32_t type, enum kernel_id *mv, enum kernel_id *mm) {
-    switch (type) {
-    case GGML_TYPE_F32: *mv = KERNEL_MATVEC_F32; *mm = KERNEL_MATMUL_F32; return true;
-    case GGML_TYPE_F16: *mv = KERNEL_MATVEC_F16; *mm = KERNEL_MATMUL_F16; return true;
-    case GGML_TYPE_BF16: *mv = KERNEL_MATVEC_BF16; *mm = KERNEL_MATMUL_BF16; return true;
-    case GGML_TYPE_Q8_0: *mv = KERNEL_MATVEC_Q8_0; *mm = KERNEL_MATMUL_Q8_0; return true;
-    case GGML_TYPE_Q4_0: *mv = KERNEL_MATVEC_Q4_0; *mm = KERNEL_MATMUL_Q4_0; return true;
-    case GGML_TYPE_Q3_K: *mv = KERNEL_MATVEC_Q3_K; *mm = KERNEL_MATMUL_Q3_K; return true;
-    case GGML_TYPE_Q4_K: *mv = KERNEL_MATVEC_Q4_K; *mm = KERNEL_MATMUL_Q4_K; return true;
-    case GGML_TYPE_Q5_K: *mv = KERNEL_MATVEC_Q5_K; *mm = KERNEL_MATMUL_Q5_K; return true;
-    case GGML_TYPE_Q6_K: *mv = KERNEL_MATVEC_Q6_K; *mm = KERNEL_MATMUL_Q6_K; return true;
-    default: return false;
+// The kernels for a weight type: one token, a few tokens, many tokens.
+struct matmul_kernels { enum kernel_id one, few, many; };
+
+static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
+    static const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+    for (uint32_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (types[i] != type) continue;
+        // Each family lists F32, F16, BF16 and then the quantized types in this order.
+        ids->one = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
+        ids->many = i < 3 ? KERNEL_MATMUL_F32 + i : KERNEL_MATMUL_Q8_0 + (i - 3);
+        ids->few = KERNEL_MATVEC_FEW_F32 + i;
+        return true;
     }
+    return false;
 }
 
 bool op_matmul_supports(uint32_t type) {
-    enum kernel_id mv, mm;
-    return matmul_kernel_ids(type, &mv, &mm);
+    struct matmul_kernels ids;
+    return matmul_kernel_ids(type, &ids);
 }
 
 static uint64_t gcd64(uint64_t a, uint64_t b) {
@@ -159,11 +161,14 @@ static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows)
 
 static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride, uint32_t add) {
-    enum kernel_id mv, mm;
-    if (!matmul_kernel_ids(w->type, &mv, &mm))
+    struct matmul_kernels ids;
+    if (!matmul_kernel_ids(w->type, &ids))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
                           w->type);
-    const pipeline *p = kernels_get(k, n_tokens == 1 ? mv : mm);
+    // One token, or a few whose rows start on 16-byte boundaries: the matrix-vector
+    // kernels, which read each weight once. More: the tiled matrix-matrix kernel.
+    bool vec = n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0);
+    const pipeline *p = kernels_get(k, n_tokens == 1 ? ids.one : vec ? ids.few : ids.many);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     int rc = weight_window_rows(device_get_info(cmd_device(c)), w, &max_rows);
@@ -171,8 +176,8 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
         buf_view v[] = {weight_window(w, row0, rows), x, y};
-        if (n_tokens == 1) {
-            struct push_matvec pc = {w->n_in, rows, (uint32_t)row0, add};
+        if (vec) {
+            struct push_matvec pc = {w->n_in, rows, (uint32_t)row0, add, n_tokens, x_stride, y_stride};
             dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, (uint32_t)row0, add};

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// y[row0 + r] = W[r,:] . x for one token (decode), float weights (F32, or F16/BF16
-// by define). Bandwidth-bound: rows whose length is a multiple of 8 are read in
+// y[t, row0 + r] = W[r,:] . x[t,:] for one token (decode) or a few (NT, short
+// prompts), float weights (F32, or F16/BF16 by define). Bandwidth-bound: rows whose length is a multiple of 8 are read in
 // 16-byte words, 8 values a step; ROWS rows per workgroup share each load of x.
 // f32 accumulation; partial sums reduced with subgroupAdd when SUBGROUP_REDUCE,
 // else through shared memory.
@@ -12,33 +12,55 @@
 
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const bool SUBGROUP_REDUCE = false;
+layout(constant_id = 3) const uint NT = 1; // tokens per dispatch (as in matvec_q.comp)
 layout(binding = 1) readonly buffer X { vec4 x4[]; };
 layout(binding = 2) buffer Y { float y[]; };
-layout(push_constant) uniform P { uint K; uint M; uint row0; uint add; } p; // add: y += W x
+layout(push_constant) uniform P {
+    uint K; uint M; uint row0; uint add; // add: y += W x
+    uint n_tokens; uint x_stride; uint y_stride; // tokens (<= NT) and their row strides, in floats
+} p;
 
 #include "common/reduce_rows.glsl"
 
 void main() {
     uint tid = gl_LocalInvocationID.x, r0 = flat_group() * ROWS;
-    float acc[ROWS];
-    [[unroll]] for (uint r = 0; r < ROWS; r++) acc[r] = 0.0;
-    if (p.K % 8u == 0u) {
-        uint n8 = p.K / 8u;
-        for (uint c = tid; c < n8; c += WG) {
+    [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = 0.0;
+    if (NT == 1u && p.K % 8u == 0u) { // decode: each load of x serves the ROWS rows
+        for (uint c = tid; c < p.K / 8u; c += WG) {
             vec4 xa = x4[2u * c], xb = x4[2u * c + 1u];
             [[unroll]] for (uint r = 0; r < ROWS; r++) {
                 if (r0 + r >= p.M) break;
                 vec4 wa, wb;
-                w_load8((r0 + r) * n8 + c, wa, wb);
+                w_load8((r0 + r) * (p.K / 8u) + c, wa, wb);
                 acc[r] += dot(wa, xa) + dot(wb, xb);
+            }
+        }
+    } else if (p.K % 8u == 0u) { // a few tokens: each weight load serves them all
+        uint n8 = p.K / 8u;
+        for (uint c = tid; c < n8; c += WG) {
+            [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                if (r0 + r >= p.M) break;
+                vec4 wa, wb;
+                w_load8((r0 + r) * n8 + c, wa, wb);
+                [[unroll]] for (uint t = 0; t < NT; t++) {
+                    if (t >= p.n_tokens) break;
+                    uint x0 = (t * p.x_stride) / 4u + 2u * c;
+                    acc[t * ROWS + r] += dot(wa, x4[x0]) + dot(wb, x4[x0 + 1u]);
+                }
             }
         }
     } else { // ragged rows: one value at a time
         for (uint k = tid; k < p.K; k += WG) {
-            float xv = x4[k >> 2][k & 3u];
-            [[unroll]] for (uint r = 0; r < ROWS; r++)
-                if (r0 + r < p.M) acc[r] += w_at((r0 + r) * p.K + k) * xv;
+            [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                if (r0 + r >= p.M) break;
+                float wv = w_at((r0 + r) * p.K + k);
+                [[unroll]] for (uint t = 0; t < NT; t++) {
+                    if (t >= p.n_tokens) break;
+                    uint e = t * p.x_stride + k;
+                    acc[t * ROWS + r] += wv * x4[e >> 2][e & 3u];
+                }
+            }
         }
     }
-    reduce_rows_store(acc, r0);
+    reduce_rows_store(r0);
 }

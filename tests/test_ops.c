@@ -200,6 +200,8 @@ int main(void) {
         test_matmul(t, 130, 33, 1);
         test_matmul(t, 130, 33, 5);
         test_matmul(t, 200, 67, 33);
+        test_matmul(t, 200, 67, 8); // the few-token matrix-vector kernel
+        test_matmul(t, 12, 5, 3);   // ... with rows of a length that is not a multiple of 8
         test_matmul(t, 5120, 7680, 1);   // Phi-4's attn_qkv, decode
         test_matmul(t, 17920, 96, 3);    // ffn_down's row length
     }

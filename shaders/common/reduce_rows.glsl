@@ -1,35 +1,44 @@
 // SPDX-License-Identifier: MIT
-// The end of a matrix-vector kernel: sums each of the ROWS per-thread partials
-// over the workgroup and stores them at y[row0 + r0 + r] (adds them when p.add).
-// Needs ROWS, SUBGROUP_REDUCE, WG, y and p.M, p.row0, p.add declared before inclusion.
-shared float reduce_rows_buf[ROWS * WG];
+// The end of a matrix-vector kernel: sums each of the ROWS x NT per-thread partials
+// (acc[t * ROWS + r] below: row r0 + r, token t) over the workgroup and stores them at
+// y[t * y_stride + row0 + r0 + r], or adds them there when p.add. Needs ROWS, NT,
+// SUBGROUP_REDUCE, WG, y and p.M, p.row0, p.add, p.n_tokens, p.y_stride declared
+// before inclusion.
+shared float reduce_rows_buf[ROWS * NT * WG];
+// The per-thread partial sums, acc[t * ROWS + r]. Global rather than a parameter:
+// passing an array sized by specialization constants by value is not valid SPIR-V
+// once specialized.
+float acc[ROWS * NT];
 
-void reduce_rows_put(uint i, float v) { y[i] = p.add != 0u ? y[i] + v : v; }
+void reduce_rows_put(uint j, uint r0, float v) {
+    uint t = j / ROWS, r = j % ROWS;
+    if (r0 + r >= p.M || t >= p.n_tokens) return;
+    uint i = t * p.y_stride + p.row0 + r0 + r;
+    y[i] = p.add != 0u ? y[i] + v : v;
+}
 
-void reduce_rows_store(float acc[ROWS], uint r0) {
+void reduce_rows_store(uint r0) {
     uint tid = gl_LocalInvocationID.x;
     if (SUBGROUP_REDUCE) {
-        [[unroll]] for (uint r = 0; r < ROWS; r++) acc[r] = subgroupAdd(acc[r]);
+        [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = subgroupAdd(acc[j]);
         if (gl_NumSubgroups == 1u) { // one subgroup: no shared memory, no barrier
-            if (subgroupElect())
-                [[unroll]] for (uint r = 0; r < ROWS; r++)
-                    if (r0 + r < p.M) reduce_rows_put(p.row0 + r0 + r, acc[r]);
+            if (subgroupElect()) [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_put(j, r0, acc[j]);
             return;
         }
-        if (subgroupElect()) [[unroll]] for (uint r = 0; r < ROWS; r++) reduce_rows_buf[r * WG + gl_SubgroupID] = acc[r];
+        if (subgroupElect()) [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + gl_SubgroupID] = acc[j];
         barrier();
-        if (tid < ROWS && r0 + tid < p.M) {
+        for (uint j = tid; j < ROWS * NT; j += WG) {
             float t = 0.0;
-            for (uint i = 0; i < gl_NumSubgroups; i++) t += reduce_rows_buf[tid * WG + i];
-            reduce_rows_put(p.row0 + r0 + tid, t);
+            for (uint i = 0; i < gl_NumSubgroups; i++) t += reduce_rows_buf[j * WG + i];
+            reduce_rows_put(j, r0, t);
         }
     } else {
-        [[unroll]] for (uint r = 0; r < ROWS; r++) reduce_rows_buf[r * WG + tid] = acc[r];
+        [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + tid] = acc[j];
         barrier();
         [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
-            if (tid < s) [[unroll]] for (uint r = 0; r < ROWS; r++) reduce_rows_buf[r * WG + tid] += reduce_rows_buf[r * WG + tid + s];
+            if (tid < s) [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + tid] += reduce_rows_buf[j * WG + tid + s];
             barrier();
         }
-        if (tid < ROWS && r0 + tid < p.M) reduce_rows_put(p.row0 + r0 + tid, reduce_rows_buf[tid * WG]);
+        for (uint j = tid; j < ROWS * NT; j += WG) reduce_rows_put(j, r0, reduce_rows_buf[j * WG]);
     }
 }
