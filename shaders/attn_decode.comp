@@ -15,6 +15,9 @@
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer KC { uint kc[]; };
+#ifndef KV_Q8
+layout(binding = 1) readonly buffer KC4 { uvec4 kc4[]; }; // the same K rows, 8 halves a load
+#endif
 layout(binding = 2) readonly buffer VC { uint vc[]; };
 layout(binding = 3) writeonly buffer PART { float part[]; }; // [n_head][n_chunks][head_dim + 2]
 layout(push_constant) uniform P {
@@ -41,6 +44,22 @@ void main() {
             uint row = p.row0 + blk + tid;
             float s[MAX_G];
             [[unroll]] for (uint h = 0; h < MAX_G; h++) s[h] = 0.0;
+#ifndef KV_Q8
+            if ((p.head_dim & 7u) == 0u && (p.kv_dim & 7u) == 0u) { // the K row in 16-byte loads
+                uint base = (row * p.kv_dim + g * p.head_dim) >> 3;
+                for (uint c = 0; c < p.head_dim / 8u; c++) {
+                    uvec4 u = kc4[base + c];
+                    vec4 ka = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+                    vec4 kb = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+                    uint d = 8u * c;
+                    [[unroll]] for (uint h = 0; h < MAX_G; h++) {
+                        if (h >= G) break;
+                        s[h] += dot(vec4(qs[h][d], qs[h][d + 1u], qs[h][d + 2u], qs[h][d + 3u]), ka) +
+                                dot(vec4(qs[h][d + 4u], qs[h][d + 5u], qs[h][d + 6u], qs[h][d + 7u]), kb);
+                    }
+                }
+            } else
+#endif
             for (uint d = 0; d < p.head_dim; d++) {
                 float kv = KV_READ(kc, row, g * p.head_dim + d, p.kv_dim, p.n_rows);
                 [[unroll]] for (uint h = 0; h < MAX_G; h++) if (h < G) s[h] += qs[h][d] * kv;
