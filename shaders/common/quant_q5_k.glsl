@@ -7,17 +7,7 @@
 #define QB 176u
 #define QP 8u
 #define Q_HAS_MIN
-layout(binding = 0) readonly buffer Wq4 { uvec4 wq4[]; };
-
-vec2 k_scale_min(uvec4 h, uint j) { // as in Q4_K
-    uint s = (j & 3u) * 8u;
-    uint lo_sc = (h.y >> s) & 63u, lo_m = (h.z >> s) & 63u;
-    uint b = (h.w >> s) & 0xffu;
-    uint hi_sc = (b & 15u) | ((h.y >> (s + 6u)) & 3u) << 4;
-    uint hi_m = (b >> 4) | ((h.z >> (s + 6u)) & 3u) << 4;
-    vec2 d = unpackHalf2x16(h.x);
-    return j < 4u ? vec2(d.x * float(lo_sc), -(d.y * float(lo_m))) : vec2(d.x * float(hi_sc), -(d.y * float(hi_m)));
-}
+#include "quant_k_scales.glsl"
 
 // Part p (c = p/2, h = p%2): nibbles at 48 + 32c + 16h, fifth bits at 16 + 16h.
 uint q_pos(uint part, uint g) { return 64u * (part >> 1) + 32u * g + 16u * (part & 1u); }
