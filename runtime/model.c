@@ -138,13 +138,29 @@ static int load_norm(model *m, const char *name, gpu_buffer *b) {
     return upload_tensor(m, t, b);
 }
 
-static uint64_t scratch_bytes(const model *m, uint32_t logit_rows) {
+// Every scratch buffer and its size for one ubatch of B = n_ubatch tokens: the
+// memory plan and the allocation both read this one list. (The logits buffers
+// grow on demand: ensure_logit_rows.)
+struct scratch { gpu_buffer *b; uint64_t bytes; enum buffer_kind kind; const char *what; };
+#define N_SCRATCH 10
+
+static void scratch_list(model *m, struct scratch s[N_SCRATCH]) {
     const model_config *c = &m->cfg;
     uint64_t B = m->n_ubatch;
     attn_shape a = {c->n_head, c->n_head_kv, c->head_dim, 0};
-    return 4 * B * (3ull * c->n_embd + m->qkv_dim + c->n_embd + 3ull * c->n_ff) +
-           attn_decode_part_bytes(&a, m->n_ctx) + 4ull * m->n_ctx * c->n_rot / 2 * 2 +
-           4ull * logit_rows * c->n_vocab;
+    struct scratch list[N_SCRATCH] = {
+        {&m->x, 4 * B * c->n_embd, BUFFER_DEVICE, "the residual stream"},
+        {&m->xn, 4 * B * c->n_embd, BUFFER_DEVICE, "the normed activations"},
+        {&m->qkv, 4 * B * m->qkv_dim, BUFFER_DEVICE, "the QKV activations"},
+        {&m->attn, 4 * B * c->n_embd, BUFFER_DEVICE, "the attention output"},
+        {&m->up, 8 * B * c->n_ff, BUFFER_DEVICE, "the FFN gate/up activations"},
+        {&m->act, 4 * B * c->n_ff, BUFFER_DEVICE, "the FFN activations"},
+        {&m->tmp, 4 * B * c->n_embd, BUFFER_DEVICE, "a scratch buffer"},
+        {&m->part, attn_decode_part_bytes(&a, m->n_ctx), BUFFER_DEVICE, "the attention partials"},
+        {&m->rope, 4ull * m->n_ctx * c->n_rot, BUFFER_DEVICE, "the RoPE table"}, // (cos, sin) per position and pair
+        {&m->in_host, 4 * B * c->n_embd, BUFFER_HOST, "the input embeddings"},
+    };
+    memcpy(s, list, sizeof list);
 }
 
 static int plan_memory(model *m, const char *path) {
@@ -155,7 +171,11 @@ static int plan_memory(model *m, const char *path) {
         if (strcmp(t->name, "token_embd.weight") != 0 || !gguf_find_tensor(m->f, "output.weight")) weights += t->size;
     }
     uint64_t kv = 2ull * c->n_layer * kv_layer_bytes(m->kv_dim, m->n_seq * m->n_ctx, m->params.kv == KV_Q8_0);
-    uint64_t scratch = scratch_bytes(m, 1);
+    struct scratch list[N_SCRATCH];
+    scratch_list(m, list);
+    uint64_t scratch = 4ull * c->n_vocab; // one row of logits
+    for (int i = 0; i < N_SCRATCH; i++)
+        if (list[i].kind == BUFFER_DEVICE) scratch += list[i].bytes;
     uint64_t total = weights + kv + scratch, budget = device_budget(m->dev);
     if (!m->params.quiet)
         vkphi_log(VKPHI_LOG_INFO,
@@ -181,31 +201,17 @@ static int plan_memory(model *m, const char *path) {
 
 static int alloc_scratch(model *m) {
     const model_config *c = &m->cfg;
-    uint64_t B = m->n_ubatch;
-    struct { gpu_buffer *b; uint64_t bytes; enum buffer_kind kind; const char *what; } s[] = {
-        {&m->x, 4 * B * c->n_embd, BUFFER_DEVICE, "the residual stream"},
-        {&m->xn, 4 * B * c->n_embd, BUFFER_DEVICE, "the normed activations"},
-        {&m->qkv, 4 * B * m->qkv_dim, BUFFER_DEVICE, "the QKV activations"},
-        {&m->attn, 4 * B * c->n_embd, BUFFER_DEVICE, "the attention output"},
-        {&m->up, 8 * B * c->n_ff, BUFFER_DEVICE, "the FFN gate/up activations"},
-        {&m->act, 4 * B * c->n_ff, BUFFER_DEVICE, "the FFN activations"},
-        {&m->tmp, 4 * B * c->n_embd, BUFFER_DEVICE, "a scratch buffer"},
-        {&m->in_host, 4 * B * c->n_embd, BUFFER_HOST, "the input embeddings"},
-    };
-    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    struct scratch s[N_SCRATCH];
+    scratch_list(m, s);
+    for (int i = 0; i < N_SCRATCH; i++) {
         int rc = buffer_create(m->dev, s[i].bytes, s[i].kind, s[i].what, s[i].b);
         if (rc) return rc;
     }
-    attn_shape a = {c->n_head, c->n_head_kv, c->head_dim, 0};
-    int rc = buffer_create(m->dev, attn_decode_part_bytes(&a, m->n_ctx), BUFFER_DEVICE, "the attention partials", &m->part);
-    if (rc) return rc;
     // RoPE angles for every position, computed once in double precision.
-    uint64_t rope_bytes = 4ull * m->n_ctx * c->n_rot;
-    float *table = malloc(rope_bytes);
+    float *table = malloc(m->rope.size);
     if (!table) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
     rope_table_fill(table, m->n_ctx, c->n_rot, c->rope_base);
-    rc = buffer_create(m->dev, rope_bytes, BUFFER_DEVICE, "the RoPE table", &m->rope);
-    if (!rc) rc = buffer_write(m->dev, &m->rope, 0, table, rope_bytes);
+    int rc = buffer_write(m->dev, &m->rope, 0, table, 4ull * m->n_ctx * c->n_rot);
     free(table);
     return rc;
 }

@@ -137,9 +137,12 @@ static int weight_window_rows(const device_info *info, const gpu_weight *w, uint
         return vkphi_fail(VKPHI_ERR_ARG, "a %u x %u %s weight at offset %llu runs past the end of its %llu-byte buffer",
                           w->n_out, w->n_in, quant_type_name(w->type), (unsigned long long)w->offset,
                           (unsigned long long)w->buf->size);
-    uint64_t align = info->min_storage_offset_align ? info->min_storage_offset_align : 1;
+    // Windows start on 16-byte boundaries (at least): shaders read weights in 16-byte
+    // words, and a window of whole words then never reaches past its buffer, whose
+    // size buffer_create rounds to 16 bytes.
+    uint64_t align = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
     uint64_t row_step = align / gcd64(w->row_bytes, align);
-    *max_rows = info->max_storage_buffer_range / w->row_bytes;
+    *max_rows = (info->max_storage_buffer_range & ~15ull) / w->row_bytes;
     *max_rows -= *max_rows % row_step;
     if (*max_rows == 0)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a weight row of %llu bytes exceeds the device's storage-buffer range",
@@ -150,11 +153,11 @@ static int weight_window_rows(const device_info *info, const gpu_weight *w, uint
     return VKPHI_OK;
 }
 
-// The window of rows row0 .. row0+rows-1, in whole multiples of 4 bytes: shaders
-// read packed types as uints (a row of 2-byte-aligned blocks may end mid-word).
+// The window of rows row0 .. row0+rows-1, in whole 16-byte words: shaders read
+// weights as uvec4 (F16 rows and 2-byte-aligned blocks may end mid-word).
 static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows) {
     buf_view wv = buf_sub(w->buf, w->offset + row0 * w->row_bytes, rows * w->row_bytes);
-    wv.range = (wv.range + 3) & ~3ull;
+    wv.range = (wv.range + 15) & ~15ull;
     if (wv.offset + wv.range > w->buf->size) wv.range = w->buf->size - wv.offset;
     return wv;
 }

@@ -39,7 +39,8 @@ int op_softmax(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_rows
 int op_swiglu(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_tokens, uint32_t ff, uint32_t x_stride,
               uint32_t out_stride);
 
-// out = a + b over n floats; out may be a.
+// out = a + b over n floats; out may be a. (The forward pass adds the residual
+// inside the matrix kernels, op_matmul_add; this stays as the plain kernel.)
 int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_t n);
 
 // y[t, :] = W . x[t, :] for t < n_tokens: the matrix-vector kernel for one token,
