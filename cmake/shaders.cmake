@@ -32,6 +32,32 @@ if(EXISTS ${_variants})
   endforeach()
 endif()
 
+# Every module that uses subgroup arithmetic is also built without it (define
+# NO_SUBGROUP_ARITH, name <name>_nosg): a device without subgroupAdd in compute
+# shaders must not even be handed a module that declares the capability.
+set(_nosg_entries)
+foreach(e ${_entries})
+  string(REPLACE "|" ";" f "${e}")
+  list(GET f 0 name)
+  list(GET f 1 src)
+  list(LENGTH f n)
+  set(defs "")
+  if(n GREATER 2)
+    list(GET f 2 defs)
+  endif()
+  file(READ ${src} _text)
+  if(_text MATCHES "GL_KHR_shader_subgroup_arithmetic")
+    if(defs STREQUAL "")
+      set(defs "NO_SUBGROUP_ARITH")
+    else()
+      set(defs "${defs},NO_SUBGROUP_ARITH")
+    endif()
+    list(APPEND _nosg_entries "${name}_nosg|${src}|${defs}")
+    set(_nosg_of_${name} ${name}_nosg)
+  endif()
+endforeach()
+list(APPEND _entries ${_nosg_entries})
+
 set(_headers)
 set(_enum "")
 set(_table "")
@@ -65,7 +91,12 @@ foreach(e ${_entries})
   list(APPEND _headers ${out})
   string(TOUPPER ${name} uname)
   string(APPEND _enum "    SHADER_${uname},\n")
-  string(APPEND _table "    {spv_${name}, sizeof spv_${name}, \"${name}\"},\n")
+  set(nosg "-1")
+  if(DEFINED _nosg_of_${name})
+    string(TOUPPER ${_nosg_of_${name}} unosg)
+    set(nosg "SHADER_${unosg}")
+  endif()
+  string(APPEND _table "    {spv_${name}, sizeof spv_${name}, \"${name}\", ${nosg}},\n")
   string(APPEND _includes "#include \"spv_${name}.h\"\n")
 endforeach()
 
@@ -77,7 +108,8 @@ file(CONFIGURE OUTPUT ${VKPHI_SHADER_INCLUDE_DIR}/shaders.h CONTENT
 enum shader_id {
 ${_enum}    SHADER_COUNT
 };
-struct shader_code { const uint32_t *code; size_t size; const char *name; };
+// nosg: the build of the same kernel without subgroup arithmetic, or -1.
+struct shader_code { const uint32_t *code; size_t size; const char *name; int nosg; };
 extern const struct shader_code shader_table[SHADER_COUNT];
 ")
 set(VKPHI_SHADER_SOURCE ${VKPHI_SHADER_INCLUDE_DIR}/shaders.c)

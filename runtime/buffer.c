@@ -16,17 +16,26 @@ struct staging {
     VkFence fence;
 };
 
-static int find_memory_type(device *d, uint32_t type_bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags prefer) {
-    VkPhysicalDeviceMemoryProperties mp;
-    vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
+int buffer_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits, VkMemoryPropertyFlags want,
+                       VkMemoryPropertyFlags prefer) {
+    // Never protected memory (needs a protected queue) nor AMD's device-coherent
+    // or uncached types (slow, for debugging).
+    const VkMemoryPropertyFlags avoid = VK_MEMORY_PROPERTY_PROTECTED_BIT | VK_MEMORY_PROPERTY_DEVICE_COHERENT_BIT_AMD |
+                                        VK_MEMORY_PROPERTY_DEVICE_UNCACHED_BIT_AMD;
     int found = -1;
-    for (uint32_t i = 0; i < mp.memoryTypeCount; i++) {
-        VkMemoryPropertyFlags f = mp.memoryTypes[i].propertyFlags;
-        if (!(type_bits & (1u << i)) || (f & want) != want) continue;
+    for (uint32_t i = 0; i < mp->memoryTypeCount; i++) {
+        VkMemoryPropertyFlags f = mp->memoryTypes[i].propertyFlags;
+        if (!(type_bits & (1u << i)) || (f & want) != want || (f & avoid)) continue;
         if ((f & prefer) == prefer) return (int)i;
         if (found < 0) found = (int)i;
     }
     return found;
+}
+
+static int find_memory_type(device *d, uint32_t type_bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags prefer) {
+    VkPhysicalDeviceMemoryProperties mp;
+    vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
+    return buffer_memory_type(&mp, type_bits, want, prefer);
 }
 
 int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *what, gpu_buffer *out) {
@@ -70,9 +79,13 @@ int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *w
                           what, size / 1048576.0, device_budget(d) / 1048576.0, vk_result_name(r));
     }
     VK_CHECK(vkBindBufferMemory(device_vk(d), out->vk, out->mem, 0));
+    // Mapped only where writes land without flushes (host-coherent), and device
+    // buffers only on unified memory: on a discrete GPU a host-visible VRAM type is
+    // read by the host over the bus, and the staging path is the one to use.
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
-    if (mp.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
+    VkMemoryPropertyFlags f = mp.memoryTypes[type].propertyFlags;
+    if ((f & hv) == hv && (kind == BUFFER_HOST || info->unified_memory))
         VK_CHECK(vkMapMemory(device_vk(d), out->mem, 0, VK_WHOLE_SIZE, 0, &out->mapped));
     out->size = size;
     return VKPHI_OK;

@@ -31,6 +31,11 @@ static inline buf_view buf_sub(const gpu_buffer *b, uint64_t offset, uint64_t ra
     return (buf_view){b, offset, range};
 }
 
+// The memory type for a buffer: one of type_bits with every `want` flag, the first
+// that also has every `prefer` flag, else the first; never a protected or AMD
+// device-coherent/uncached type. -1 when none fits.
+int buffer_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits, VkMemoryPropertyFlags want,
+                       VkMemoryPropertyFlags prefer);
 // `what` names the buffer in the error message if it does not fit.
 int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *what, gpu_buffer *out);
 void buffer_destroy(device *d, gpu_buffer *b);

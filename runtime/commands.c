@@ -198,10 +198,10 @@ uint32_t cmd_timestamps(cmd_ctx *c, const char **labels, double *ms, uint32_t ma
     if (vkGetQueryPoolResults(device_vk(c->dev), c->queries, 0, n, sizeof ticks, ticks, sizeof ticks[0],
                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
         return 0;
-    double period = device_get_info(c->dev)->timestamp_period_ns;
+    const device_info *info = device_get_info(c->dev);
     for (uint32_t i = 0; i < n; i++) {
         labels[i] = c->ts_labels[i];
-        ms[i] = (double)(ticks[i] - ticks[0]) * period * 1e-6;
+        ms[i] = (double)cmd_ticks_between(ticks[0], ticks[i], info->timestamp_bits) * info->timestamp_period_ns * 1e-6;
     }
     return n;
 }

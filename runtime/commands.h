@@ -37,3 +37,9 @@ int cmd_wait(cmd_ctx *c);
 // first one. Returns the count.
 uint32_t cmd_timestamps(cmd_ctx *c, const char **labels, double *ms, uint32_t max);
 device *cmd_device(const cmd_ctx *c);
+// Ticks from timestamp a to b of a counter with `bits` valid bits, which may have
+// wrapped in between (36 bits on some devices).
+static inline uint64_t cmd_ticks_between(uint64_t a, uint64_t b, uint32_t bits) {
+    uint64_t mask = bits >= 64 ? ~0ull : (1ull << bits) - 1;
+    return (b - a) & mask;
+}

@@ -18,6 +18,8 @@ struct device {
     device_info info;
     uint32_t validation_messages;
     void *staging; // owned by buffer.c
+    const char *extensions[8]; // enabled device extensions (string literals)
+    uint32_t n_extensions;
 };
 
 const char *vk_result_name(VkResult r) {
@@ -100,6 +102,87 @@ static bool has_extension(const VkExtensionProperties *exts, uint32_t n, const c
     return false;
 }
 
+// ---- VKPHI_LIMITS: stricter limits for tests (device.h) ----
+
+typedef struct limits_override {
+    bool any, discrete, no_push, no_sg_arith, no_coopmat, no_int_dot, no_fp16;
+    uint64_t offset_align, storage_range, max_alloc;
+    uint32_t shared, wg, api;
+} limits_override;
+
+static bool parse_size(const char *v, uint64_t *out) {
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v) return false;
+    uint64_t mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+    if (*end || n == 0 || n > UINT64_MAX / mul) return false;
+    *out = n * mul;
+    return true;
+}
+
+static int limits_parse(limits_override *l) {
+    memset(l, 0, sizeof *l);
+    const char *env = getenv(DEVICE_LIMITS_ENV);
+    if (!env || !*env) return VKPHI_OK;
+    char buf[256];
+    if (strlen(env) >= sizeof buf)
+        return vkphi_fail(VKPHI_ERR_ARG, "%s is longer than %zu characters", DEVICE_LIMITS_ENV, sizeof buf - 1);
+    strcpy(buf, env);
+    l->any = true;
+    for (char *save = NULL, *key = strtok_r(buf, ",", &save); key; key = strtok_r(NULL, ",", &save)) {
+        char *val = strchr(key, '=');
+        if (val) *val++ = 0;
+        uint64_t n = 0;
+        bool ok = true;
+        if (!strcmp(key, "discrete") && !val) l->discrete = true;
+        else if (!strcmp(key, "no_push_descriptors") && !val) l->no_push = true;
+        else if (!strcmp(key, "no_subgroup_arith") && !val) l->no_sg_arith = true;
+        else if (!strcmp(key, "no_coopmat") && !val) l->no_coopmat = true;
+        else if (!strcmp(key, "no_int_dot") && !val) l->no_int_dot = true;
+        else if (!strcmp(key, "no_fp16") && !val) l->no_fp16 = true;
+        else if (!strcmp(key, "offset_align") && val) ok = parse_size(val, &l->offset_align) && !(l->offset_align & (l->offset_align - 1));
+        else if (!strcmp(key, "storage_range") && val) ok = parse_size(val, &l->storage_range) && l->storage_range <= UINT32_MAX;
+        else if (!strcmp(key, "max_alloc") && val) ok = parse_size(val, &l->max_alloc);
+        else if (!strcmp(key, "shared") && val) ok = parse_size(val, &n) && n <= UINT32_MAX, l->shared = (uint32_t)n;
+        else if (!strcmp(key, "wg") && val) ok = parse_size(val, &n) && n <= 1024, l->wg = (uint32_t)n;
+        else if (!strcmp(key, "api") && val) {
+            ok = !strcmp(val, "1.2") || !strcmp(val, "1.3");
+            l->api = !strcmp(val, "1.2") ? VK_API_VERSION_1_2 : VK_API_VERSION_1_3;
+        } else
+            return vkphi_fail(VKPHI_ERR_ARG, "%s: unknown entry '%s%s%s' (see runtime/device.h)", DEVICE_LIMITS_ENV, key,
+                              val ? "=" : "", val ? val : "");
+        if (!ok)
+            return vkphi_fail(VKPHI_ERR_ARG, "%s: '%s=%s' is not a valid value", DEVICE_LIMITS_ENV, key, val);
+    }
+    return VKPHI_OK;
+}
+
+#define LOWER(field, v) if ((v) && (v) < (field)) (field) = (v)
+// Only ever stricter than the driver: a limit is lowered, an alignment raised, a
+// feature taken away.
+static void limits_apply(const limits_override *l, device_info *info) {
+    if (!l->any) return;
+    snprintf(info->limits, sizeof info->limits, "%s", getenv(DEVICE_LIMITS_ENV));
+    if (l->offset_align > info->min_storage_offset_align) info->min_storage_offset_align = l->offset_align;
+    LOWER(info->max_storage_buffer_range, l->storage_range);
+    LOWER(info->max_alloc_size, l->max_alloc);
+    LOWER(info->max_shared_memory, l->shared);
+    LOWER(info->max_workgroup_invocations, l->wg);
+    if (l->discrete) {
+        info->type = VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU;
+        info->unified_memory = false;
+    }
+    if (l->no_push) info->push_descriptor = false;
+    if (l->no_sg_arith) info->subgroup_arith = false;
+    if (l->no_coopmat) info->coopmat = false;
+    if (l->no_int_dot) info->int_dot = false;
+    if (l->no_fp16) info->fp16 = false;
+}
+#undef LOWER
+
 static bool validation_requested(void) {
     const char *v = getenv("VKPHI_VALIDATE");
     return v && *v && strcmp(v, "0") != 0;
@@ -107,7 +190,9 @@ static bool validation_requested(void) {
 
 // Creates the instance; with validation requested, also the layer and a messenger
 // that counts into d (which may be NULL while only listing devices).
-static int instance_create(device *d, VkInstance *out, VkDebugUtilsMessengerEXT *messenger) {
+// *api gets the version the instance asked for: what the devices may be used at.
+static int instance_create(device *d, const limits_override *lim, VkInstance *out, VkDebugUtilsMessengerEXT *messenger,
+                           uint32_t *api) {
     static int volk_status = 1;
     if (volk_status == 1) volk_status = volkInitialize() == VK_SUCCESS ? 0 : -1;
     if (volk_status != 0)
@@ -154,6 +239,8 @@ static int instance_create(device *d, VkInstance *out, VkDebugUtilsMessengerEXT 
     app.pApplicationName = "vkphi";
     app.pEngineName = "vkphi";
     app.apiVersion = loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
+    if (lim->api && lim->api < app.apiVersion) app.apiVersion = lim->api;
+    *api = app.apiVersion;
     VkInstanceCreateInfo info = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
     info.flags = flags;
     info.pApplicationInfo = &app;
@@ -179,7 +266,8 @@ static int instance_create(device *d, VkInstance *out, VkDebugUtilsMessengerEXT 
     return VKPHI_OK;
 }
 
-static void probe(VkPhysicalDevice pd, uint32_t index, device_info *info) {
+static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, const limits_override *over,
+                  device_info *info) {
     memset(info, 0, sizeof *info);
     info->index = index;
     uint32_t n_ext = 0;
@@ -195,7 +283,10 @@ static void probe(VkPhysicalDevice pd, uint32_t index, device_info *info) {
 
     VkPhysicalDeviceProperties base;
     vkGetPhysicalDeviceProperties(pd, &base);
-    bool v13 = base.apiVersion >= VK_API_VERSION_1_3;
+    // A device may be used at the lower of its version and the instance's: 1.3
+    // structures on a 1.3 device under a 1.2 instance are invalid.
+    info->effective_api = base.apiVersion < instance_api ? base.apiVersion : instance_api;
+    bool v13 = info->effective_api >= VK_API_VERSION_1_3;
 
     VkPhysicalDeviceSubgroupSizeControlProperties sgc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
     VkPhysicalDeviceVulkan12Properties p12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES};
@@ -279,6 +370,17 @@ static void probe(VkPhysicalDevice pd, uint32_t index, device_info *info) {
     }
     // A 256 MiB host-visible window into VRAM (ReBAR off) is not unified memory.
     if (info->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) info->unified_memory = false;
+
+    // Timestamps come from the compute queue (the first family with compute).
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, NULL);
+    VkQueueFamilyProperties *qf = calloc(nq + 1, sizeof *qf);
+    vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, qf);
+    for (uint32_t i = 0; i < nq; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) { info->timestamp_bits = qf[i].timestampValidBits; break; }
+    free(qf);
+    if (info->timestamp_bits == 0) info->timestamps = false;
+    limits_apply(over, info);
 }
 
 int device_list(device_info **out, uint32_t *count) {
@@ -286,14 +388,17 @@ int device_list(device_info **out, uint32_t *count) {
     *count = 0;
     VkInstance inst;
     VkDebugUtilsMessengerEXT messenger;
-    int rc = instance_create(NULL, &inst, &messenger);
+    limits_override lim;
+    uint32_t api;
+    int rc = limits_parse(&lim);
+    if (!rc) rc = instance_create(NULL, &lim, &inst, &messenger, &api);
     if (rc) return rc;
     uint32_t n = 0;
     vkEnumeratePhysicalDevices(inst, &n, NULL);
     VkPhysicalDevice *pds = calloc(n + 1, sizeof *pds);
     device_info *infos = calloc(n + 1, sizeof *infos);
     vkEnumeratePhysicalDevices(inst, &n, pds);
-    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, &infos[i]);
+    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, api, &lim, &infos[i]);
     free(pds);
     if (messenger) vkDestroyDebugUtilsMessengerEXT(inst, messenger, NULL);
     vkDestroyInstance(inst, NULL);
@@ -322,7 +427,10 @@ int device_create(int index, device **out) {
     *out = NULL;
     device *d = calloc(1, sizeof *d);
     if (!d) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    int rc = instance_create(d, &d->instance, &d->messenger);
+    limits_override lim;
+    uint32_t api;
+    int rc = limits_parse(&lim);
+    if (!rc) rc = instance_create(d, &lim, &d->instance, &d->messenger, &api);
     if (rc) { free(d); return rc; }
 
     uint32_t n = 0;
@@ -334,7 +442,7 @@ int device_create(int index, device **out) {
     VkPhysicalDevice *pds = calloc(n, sizeof *pds);
     device_info *infos = calloc(n, sizeof *infos);
     vkEnumeratePhysicalDevices(d->instance, &n, pds);
-    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, &infos[i]);
+    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, api, &lim, &infos[i]);
 
     const char *env = getenv("VKPHI_DEVICE");
     if (index < 0 && env && *env) {
@@ -376,7 +484,6 @@ int device_create(int index, device **out) {
     int family = -1;
     for (uint32_t i = 0; i < nq && family < 0; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
-    if (family >= 0 && qf[family].timestampValidBits == 0) d->info.timestamps = false;
     free(qf);
     if (family < 0) {
         device_destroy(d);
@@ -384,11 +491,11 @@ int device_create(int index, device **out) {
     }
     d->queue_family = (uint32_t)family;
 
-    const char *exts[8];
+    const char **exts = d->extensions;
     uint32_t n_exts = 0;
     if (d->info.has_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     if (d->info.push_descriptor) exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
-    bool v13 = d->info.api_version >= VK_API_VERSION_1_3;
+    bool v13 = d->info.effective_api >= VK_API_VERSION_1_3;
     if (!v13 && d->info.subgroup_size_control) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
     if (!v13 && d->info.int_dot) exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
 
@@ -420,7 +527,7 @@ int device_create(int index, device **out) {
     di.pNext = &feats;
     di.queueCreateInfoCount = 1;
     di.pQueueCreateInfos = &qi;
-    di.enabledExtensionCount = n_exts;
+    di.enabledExtensionCount = d->n_extensions = n_exts;
     di.ppEnabledExtensionNames = exts;
     VkResult r = vkCreateDevice(d->physical, &di, NULL, &d->vk);
     if (r != VK_SUCCESS) {
@@ -452,6 +559,12 @@ VkQueue device_queue(const device *d) { return d->queue; }
 uint32_t device_queue_family(const device *d) { return d->queue_family; }
 uint32_t device_validation_messages(const device *d) { return d->validation_messages; }
 void **device_staging_slot(device *d) { return &d->staging; }
+
+bool device_extension_enabled(const device *d, const char *name) {
+    for (uint32_t i = 0; i < d->n_extensions; i++)
+        if (strcmp(d->extensions[i], name) == 0) return true;
+    return false;
+}
 
 uint64_t device_budget(const device *d) {
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};

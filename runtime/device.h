@@ -39,10 +39,26 @@ typedef struct device_info {
     bool coopmat;             // VK_KHR_cooperative_matrix
     bool push_descriptor;     // VK_KHR_push_descriptor
     bool timestamps;
+    uint32_t timestamp_bits;  // valid bits of a compute-queue timestamp (36 on some devices)
     float timestamp_period_ns;
+    uint32_t effective_api;   // min(instance, device): what may be used (api_version is the device's)
+    char limits[128];         // VKPHI_LIMITS when it overrode what the driver reports, else ""
 } device_info;
 
 typedef struct device device;
+
+// Tests only: VKPHI_LIMITS makes every device report stricter limits than its
+// driver does, so that the suite exercises the paths of other GPUs on lavapipe. A
+// comma-separated list of:
+//   offset_align=N       minStorageBufferOffsetAlignment (raised to N)
+//   storage_range=SIZE   maxStorageBufferRange (lowered; SIZE takes K, M or G)
+//   max_alloc=SIZE       maxMemoryAllocationSize (lowered)
+//   shared=N, wg=N       compute shared memory bytes and workgroup invocations (lowered)
+//   discrete             a discrete GPU: device buffers unmapped, filled by staging
+//   no_push_descriptors, no_subgroup_arith, no_coopmat, no_int_dot, no_fp16
+//   api=1.2              the Vulkan version the instance asks for (and so may use)
+// A malformed list is refused by device_list and device_create with one sentence.
+#define DEVICE_LIMITS_ENV "VKPHI_LIMITS"
 
 // Lists every physical device. *out is malloc'ed; free() it.
 int device_list(device_info **out, uint32_t *count);
@@ -61,6 +77,8 @@ uint32_t device_queue_family(const device *d);
 uint32_t device_validation_messages(const device *d);
 // The same, summed over every device this process made (tests fail on any).
 uint32_t device_validation_total(void);
+// True when the logical device was created with this extension.
+bool device_extension_enabled(const device *d, const char *name);
 // Where buffer.c keeps its staging buffer for this device.
 void **device_staging_slot(device *d);
 // Device-local bytes still free by the budget (or the heap size when no budget).

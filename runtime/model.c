@@ -519,7 +519,18 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
     TRY(op_rmsnorm(c, m->k, buf_all(&m->tmp), buf_all(&m->output_norm), buf_all(&m->xn), rows, E, E, E, cf->rms_eps));
     STAMP("rmsnorm");
     cmd_barrier(c);
-    TRY(op_matmul(c, m->k, &m->output, buf_all(&m->xn), buf_all(&m->logits), rows, E, cf->n_vocab));
+    // In windows of whole rows that each fit a storage-buffer binding (512 rows of
+    // Phi-4's 100352 logits are 205 MB; lavapipe binds 128 MiB).
+    const device_info *info = device_get_info(m->dev);
+    uint64_t row_bytes = 4ull * cf->n_vocab, slack = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
+    uint32_t step = (uint32_t)((info->max_storage_buffer_range - slack) / row_bytes);
+    if (step == 0) return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a row of %u logits exceeds the device's storage-buffer range",
+                                     cf->n_vocab);
+    for (uint32_t t0 = 0; t0 < rows; t0 += step) {
+        uint32_t n = rows - t0 < step ? rows - t0 : step;
+        TRY(op_matmul(c, m->k, &m->output, buf_sub(&m->xn, 4ull * t0 * E, 4ull * n * E),
+                      buf_sub(&m->logits, t0 * row_bytes, n * row_bytes), n, E, cf->n_vocab));
+    }
     STAMP(matmul_label(m->output.type, rows == 1));
     cmd_barrier(c);
     cmd_copy(c, &m->logits, 0, &m->logits_host, 0, 4ull * rows * cf->n_vocab);

@@ -13,15 +13,15 @@ struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos
 struct push_softmax { uint32_t n, stride; };
 struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
 struct push_add { uint32_t n; };
-struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride; };
-struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add; };
+struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off; };
+struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; };
 _Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
 _Static_assert(sizeof(struct push_rope) == 28, "rope.comp push constants");
 _Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
 _Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
 _Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
-_Static_assert(sizeof(struct push_matvec) == 28, "matvec push constants");
-_Static_assert(sizeof(struct push_matmul) == 28, "matmul push constants");
+_Static_assert(sizeof(struct push_matvec) == 32, "matvec push constants");
+_Static_assert(sizeof(struct push_matmul) == 32, "matmul push constants");
 
 #define MAX_GROUPS_X 65535u
 
@@ -162,28 +162,51 @@ static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows)
     return wv;
 }
 
+// A view that may start anywhere, bound from the aligned offset at or below its
+// start (devices require 16 to 256 bytes); *delta gets the floats in between,
+// which the kernel adds to its indices (push constants, not sub-views).
+static int view_aligned(const device_info *info, buf_view *v, uint32_t *delta) {
+    uint64_t a = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
+    uint64_t base = v->offset - v->offset % a;
+    *delta = (uint32_t)((v->offset - base) / 4);
+    v->range += v->offset - base;
+    v->offset = base;
+    if (v->offset + v->range > v->buf->size) v->range = v->buf->size - v->offset;
+    if (v->range > info->max_storage_buffer_range)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "an activation window of %llu bytes exceeds the device's storage-buffer "
+                          "range (%llu bytes)", (unsigned long long)v->range,
+                          (unsigned long long)info->max_storage_buffer_range);
+    return VKPHI_OK;
+}
+
 static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride, uint32_t add) {
+    const device_info *info = device_get_info(cmd_device(c));
+    uint32_t x_off, y_off;
+    int rc = view_aligned(info, &x, &x_off);
+    if (!rc) rc = view_aligned(info, &y, &y_off);
+    if (rc) return rc;
     struct matmul_kernels ids;
     if (!matmul_kernel_ids(w->type, &ids))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
                           w->type);
     // One token, or a few whose rows start on 16-byte boundaries: the matrix-vector
     // kernels, which read each weight once. More: the tiled matrix-matrix kernel.
-    bool vec = n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0);
-    const pipeline *p = kernels_get(k, n_tokens == 1 ? ids.one : vec ? ids.few : ids.many);
+    // (They read x in 16-byte words.)
+    bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
+    const pipeline *p = kernels_get(k, vec ? (n_tokens == 1 ? ids.one : ids.few) : ids.many);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
-    int rc = weight_window_rows(device_get_info(cmd_device(c)), w, &max_rows);
+    rc = weight_window_rows(info, w, &max_rows);
     if (rc) return rc;
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
         buf_view v[] = {weight_window(w, row0, rows), x, y};
         if (vec) {
-            struct push_matvec pc = {w->n_in, rows, (uint32_t)row0, add, n_tokens, x_stride, y_stride};
+            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off};
             dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
-            struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, (uint32_t)row0, add};
+            struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
             cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
         }
     }
@@ -327,6 +350,6 @@ int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape
     struct push_attn_prefill pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, qkv_stride, out_stride,
                                    n_tokens, pos0, row0, kv->n_rows, a->scale};
     buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v), out};
-    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, 16), a->n_head, 1);
+    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, p->spec[1]), a->n_head, 1); // spec[1]: queries per tile
     return VKPHI_OK;
 }

@@ -96,10 +96,37 @@ void pipeline_cache_close(device *d, pipeline_cache *c) {
     free(c);
 }
 
+// True when the SPIR-V module declares capability `cap` (OpCapability = opcode 17).
+static bool spirv_has_capability(const struct shader_code *code, uint32_t cap) {
+    const uint32_t *w = code->code;
+    size_t n = code->size / 4;
+    for (size_t i = 5; i < n;) { // after the 5-word header: word count << 16 | opcode
+        uint32_t len = w[i] >> 16, op = w[i] & 0xffff;
+        if (len == 0) break;
+        if (op == 17 && len == 2 && w[i + 1] == cap) return true;
+        i += len;
+    }
+    return false;
+}
+#define SPV_CAPABILITY_GROUP_NON_UNIFORM_ARITHMETIC 63
+
 int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pipeline *out) {
     memset(out, 0, sizeof *out);
     const device_info *info = device_get_info(d);
     const struct shader_code *code = &shader_table[desc->shader];
+    // Without subgroup arithmetic in compute shaders, the build of the kernel that
+    // does not declare it (its reductions go through shared memory).
+    if (!info->subgroup_arith && code->nosg >= 0) code = &shader_table[code->nosg];
+    if (!info->subgroup_arith && spirv_has_capability(code, SPV_CAPABILITY_GROUP_NON_UNIFORM_ARITHMETIC))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "shader %s uses subgroup arithmetic, which %s does not offer to compute "
+                          "shaders", code->name, info->name);
+    uint32_t wg = desc->n_spec ? desc->spec[0] : 1;
+    if (wg > info->max_workgroup_invocations)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "shader %s needs workgroups of %u invocations; %s allows %u", code->name,
+                          wg, info->name, info->max_workgroup_invocations);
+    if (desc->shared_bytes > info->max_shared_memory)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "shader %s needs %u bytes of shared memory; %s has %u", code->name,
+                          desc->shared_bytes, info->name, info->max_shared_memory);
     out->n_bindings = desc->n_bindings;
     out->push_size = desc->push_size;
     out->local_size = desc->n_spec ? desc->spec[0] : 1;

@@ -18,6 +18,7 @@ typedef struct pipeline_desc {
     uint32_t n_spec;
     uint32_t spec[PIPELINE_MAX_SPEC];
     uint32_t subgroup_size; // require this subgroup size (0: the driver's choice)
+    uint32_t shared_bytes;  // workgroup shared memory the kernel declares at these constants
 } pipeline_desc;
 
 typedef struct pipeline {

@@ -8,8 +8,9 @@
 #include "common/common.glsl"
 #include "common/kv.glsl"
 
-#define BQ 16
-#define BKV 32
+// Tile sizes (runtime/kernels.c picks 8 x 16 where shared memory is under 26,944 bytes).
+layout(constant_id = 1) const uint BQ = 16;
+layout(constant_id = 2) const uint BKV = 32;
 
 layout(binding = 0) readonly buffer QKV { float qkv[]; };
 layout(binding = 1) readonly buffer KC { uint kc[]; };

@@ -31,7 +31,7 @@ void store_block(uint t, uint b, uint src, bool is_v) {
     uint si = row * (p.kv_dim >> 5) + b;
     uint idx = ((p.n_rows * p.kv_dim) >> 2) + (si >> 1);
     uint shift = (si & 1u) * 16u;
-    uint h = packHalf2x16(vec2(d, 0.0)) & 0xffffu;
+    uint h = float_to_f16(d);
     if (is_v) {
         atomicAnd(vc[idx], ~(0xffffu << shift));
         atomicOr(vc[idx], h << shift);
@@ -59,7 +59,8 @@ void main() {
     uint t = e / half_dim, i = (e % half_dim) * 2u;
     uint src = t * p.qkv_stride + p.k_offset + i;
     uint dst = ((p.row0 + t) * p.kv_dim + i) >> 1;
-    kc[dst] = packHalf2x16(vec2(qkv[src], qkv[src + 1u]));
-    vc[dst] = packHalf2x16(vec2(qkv[src + p.kv_dim], qkv[src + p.kv_dim + 1u]));
+    // Rounded to nearest even on every driver (packHalf2x16's rounding is the driver's).
+    kc[dst] = float_to_f16x2(vec2(qkv[src], qkv[src + 1u]));
+    vc[dst] = float_to_f16x2(vec2(qkv[src + p.kv_dim], qkv[src + p.kv_dim + 1u]));
 }
 #endif

@@ -12,7 +12,10 @@
 #define BK 16
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) buffer Y { float y[]; }; // p.add: y += W x (the residual)
-layout(push_constant) uniform P { uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add; } p;
+layout(push_constant) uniform P {
+    uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add;
+    uint x_off; // where x starts in its binding, in floats
+} p;
 
 shared float ws[BK][BM + 1];
 shared float xs[BK][BN + 1];
@@ -31,7 +34,7 @@ void main() {
         }
         [[unroll]] for (uint l = 0; l < BN * BK / 128; l++) {
             uint e = tid + l * 128, t = e / BK, k = e % BK;
-            xs[k][t] = (n0 + t < p.N && k0 + k < p.K) ? x[(n0 + t) * p.x_stride + k0 + k] : 0.0;
+            xs[k][t] = (n0 + t < p.N && k0 + k < p.K) ? x[p.x_off + (n0 + t) * p.x_stride + k0 + k] : 0.0;
         }
         barrier();
         [[unroll]] for (uint k = 0; k < BK; k++) {

@@ -15,7 +15,10 @@
 #define BK 32
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) buffer Y { float y[]; }; // p.add: y += W x (the residual)
-layout(push_constant) uniform P { uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add; } p;
+layout(push_constant) uniform P {
+    uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add;
+    uint x_off; // where x starts in its binding, in floats
+} p;
 
 shared float ws[BK][BM + 1];
 shared float xs[BK][BN + 1];
@@ -44,7 +47,7 @@ void main() {
         }
         [[unroll]] for (uint l = 0; l < BN * BK / 128; l++) {
             uint e = tid + l * 128, t = e / BK, kk = e % BK;
-            xs[kk][t] = n0 + t < p.N ? x[(n0 + t) * p.x_stride + k0 + kk] : 0.0;
+            xs[kk][t] = n0 + t < p.N ? x[p.x_off + (n0 + t) * p.x_stride + k0 + kk] : 0.0;
         }
         barrier();
         [[unroll]] for (uint kk = 0; kk < BK; kk++) {

@@ -6,7 +6,9 @@
 // else through shared memory.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifndef NO_SUBGROUP_ARITH // the _nosg build for devices without it (cmake/shaders.cmake)
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common/common.glsl"
 #include "common/weights_float.glsl"
 
@@ -18,6 +20,7 @@ layout(binding = 2) buffer Y { float y[]; };
 layout(push_constant) uniform P {
     uint K; uint M; uint row0; uint add; // add: y += W x
     uint n_tokens; uint x_stride; uint y_stride; // tokens (<= NT) and their row strides, in floats
+    uint x_off; // where x starts in its binding, in floats (a multiple of 4)
 } p;
 
 #include "common/reduce_rows.glsl"
@@ -27,7 +30,7 @@ void main() {
     [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = 0.0;
     if (NT == 1u && p.K % 8u == 0u) { // decode: each load of x serves the ROWS rows
         for (uint c = tid; c < p.K / 8u; c += WG) {
-            vec4 xa = x4[2u * c], xb = x4[2u * c + 1u];
+            vec4 xa = x4[p.x_off / 4u + 2u * c], xb = x4[p.x_off / 4u + 2u * c + 1u];
             [[unroll]] for (uint r = 0; r < ROWS; r++) {
                 if (r0 + r >= p.M) break;
                 vec4 wa, wb;
@@ -44,7 +47,7 @@ void main() {
                 w_load8((r0 + r) * n8 + c, wa, wb);
                 [[unroll]] for (uint t = 0; t < NT; t++) {
                     if (t >= p.n_tokens) break;
-                    uint x0 = (t * p.x_stride) / 4u + 2u * c;
+                    uint x0 = (p.x_off + t * p.x_stride) / 4u + 2u * c;
                     acc[t * ROWS + r] += dot(wa, x4[x0]) + dot(wb, x4[x0 + 1u]);
                 }
             }
@@ -56,7 +59,7 @@ void main() {
                 float wv = w_at((r0 + r) * p.K + k);
                 [[unroll]] for (uint t = 0; t < NT; t++) {
                     if (t >= p.n_tokens) break;
-                    uint e = t * p.x_stride + k;
+                    uint e = p.x_off + t * p.x_stride + k;
                     acc[t * ROWS + r] += wv * x4[e >> 2][e & 3u];
                 }
             }

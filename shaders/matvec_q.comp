@@ -8,7 +8,9 @@
 // partials with subgroupAdd when SUBGROUP_REDUCE, else through shared memory.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifndef NO_SUBGROUP_ARITH // the _nosg build for devices without it (cmake/shaders.cmake)
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common/common.glsl"
 #include "common/quant.glsl"
 
@@ -22,6 +24,7 @@ layout(binding = 2) buffer Y { float y[]; };
 layout(push_constant) uniform P {
     uint K; uint M; uint row0; uint add; // add: y += W x
     uint n_tokens; uint x_stride; uint y_stride; // tokens (<= NT) and their row strides, in floats
+    uint x_off; // where x starts in its binding, in floats (a multiple of 4)
 } p;
 
 #include "common/reduce_rows.glsl"
@@ -36,7 +39,7 @@ void main() {
             uint b = it / QP, part = it % QP;
             vec4 xv[8];
             [[unroll]] for (uint g = 0; g < 2; g++) {
-                uint x0 = (b * QK + q_pos(part, g)) >> 2;
+                uint x0 = (p.x_off + b * QK + q_pos(part, g)) >> 2;
                 [[unroll]] for (uint i = 0; i < 4; i++) xv[4 * g + i] = x4[x0 + i];
             }
 #ifdef Q_HAS_MIN
@@ -73,7 +76,7 @@ void main() {
                 if (t >= p.n_tokens) break;
                 vec4 xv[8];
                 [[unroll]] for (uint g = 0; g < 2; g++) {
-                    uint x0 = (t * p.x_stride + b * QK + q_pos(part, g)) >> 2;
+                    uint x0 = (p.x_off + t * p.x_stride + b * QK + q_pos(part, g)) >> 2;
                     [[unroll]] for (uint i = 0; i < 4; i++) xv[4 * g + i] = x4[x0 + i];
                 }
                 [[unroll]] for (uint g = 0; g < 2; g++) {

@@ -36,6 +36,13 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     size_t n_qkv = (size_t)n_kv * qkv_dim;
     float *qkv = malloc(n_qkv * 4);
     for (size_t i = 0; i < n_qkv; i++) qkv[i] = test_rand_normal();
+    // Values halfway between two halves (and subnormal halves) in the first K row:
+    // the cache must round them to nearest even on every driver, as the CPU does.
+    const float ties[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, -(1.0f + 0x1p-11f), 1.5f * 0x1p-24f, 2.5f * 0x1p-24f,
+                          3.0f * 0x1p-25f, 0x1p-15f + 0x1p-25f, 65519.0f};
+    for (uint32_t i = 0; i < sizeof ties / sizeof ties[0] && i < kv_dim; i++) qkv[E + i] = ties[i];
+    float *k_exact = malloc((size_t)n_kv * kv_dim * 4);
+    for (uint32_t t = 0; t < n_kv; t++) memcpy(k_exact + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E, kv_dim * 4);
     // CPU: K, V as the cache will hold them.
     float *k = malloc((size_t)n_kv * kv_dim * 4), *v = malloc((size_t)n_kv * kv_dim * 4);
     for (uint32_t t = 0; t < n_kv; t++) {
@@ -59,20 +66,32 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     cmd_begin(g.cmd);
     CHECK(op_kv_store(g.cmd, g.k, &kv, buf_all(&bqkv), qkv_dim, E, n_kv, row0) == 0, "%s", vkphi_last_error());
     cmd_barrier(g.cmd);
-    buf_view qv = buf_sub(&bqkv, (uint64_t)pos0 * qkv_dim * 4, (uint64_t)n_tokens * qkv_dim * 4);
+    // The queries in a buffer of their own: a view at row pos0 would start at an
+    // offset that devices with 64- or 256-byte alignment cannot bind.
+    gpu_buffer bq = test_upload(&g, qkv + (size_t)pos0 * qkv_dim, (size_t)n_tokens * qkv_dim * 4);
+    buf_view qv = buf_all(&bq);
     int rc = decode ? op_attn_decode(g.cmd, g.k, &kv, &a, qv, buf_all(&bpart), buf_all(&bo), n_kv, row0)
                     : op_attn_prefill(g.cmd, g.k, &kv, &a, qv, qkv_dim, buf_all(&bo), E, n_tokens, pos0, row0);
     CHECK(rc == 0, "%s", vkphi_last_error());
     CHECK(cmd_submit(g.cmd, true) == 0, "%s", vkphi_last_error());
     test_download(&g, &bo, out, (size_t)n_tokens * E * 4);
+    if (!q8) { // the f16 cache holds exactly the round-to-nearest-even halves
+        uint16_t *kc = malloc((size_t)n_rows * kv_dim * 2);
+        test_download(&g, &bk, kc, (size_t)n_rows * kv_dim * 2); // this sequence's rows start at row0
+        uint32_t wrong = 0;
+        for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++)
+            if (kc[(size_t)row0 * kv_dim + i] != vkphi_f32_to_f16(k_exact[i])) wrong++;
+        CHECK(wrong == 0, "f16 cache: %u of %zu halves are not the nearest-even rounding", wrong, (size_t)n_kv * kv_dim);
+        free(kc);
+    }
     // 8-bit: GPU and CPU may round a value at a quantization tie differently (the
     // GPU's division is not correctly rounded), one step of amax/127.
     double e = test_max_rel_err(out, ref, (size_t)n_tokens * E, q8 ? 2e-3 : 2e-5, 1e-4);
     CHECK(e <= 1, "%s %s: %u heads / %u kv, dim %u, pos0 %u, %u tokens: error %.3g of tolerance", decode ? "decode" : "prefill",
           q8 ? "q8" : "f16", n_head, n_head_kv, head_dim, pos0, n_tokens, e);
     buffer_destroy(g.dev, &bqkv), buffer_destroy(g.dev, &bk), buffer_destroy(g.dev, &bv);
-    buffer_destroy(g.dev, &bo), buffer_destroy(g.dev, &bpart);
-    free(qkv), free(k), free(v), free(ref), free(out);
+    buffer_destroy(g.dev, &bo), buffer_destroy(g.dev, &bpart), buffer_destroy(g.dev, &bq);
+    free(qkv), free(k), free(v), free(ref), free(out), free(k_exact);
 }
 
 int main(void) {

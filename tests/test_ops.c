@@ -163,6 +163,45 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
     free(w), free(w16), free(x), free(ref), free(out);
 }
 
+// Views at any offset, as the forward pass makes them: x from row x_row0 of a
+// larger activation matrix, y into columns y_col .. y_col+n_out-1 of rows
+// y_stride wide (split q/k/v weights fill consecutive columns; logits are written
+// in windows of rows). Devices align bindings to 64 or 256 bytes, so the offsets
+// travel as push constants; the columns around the window must stay untouched.
+static void test_matmul_views(uint32_t n_in, uint32_t n_out, uint32_t n_tokens, uint32_t x_row0, uint32_t y_col) {
+    uint32_t y_stride = y_col + n_out + 5, x_rows = x_row0 + n_tokens;
+    float *w = rand_vec((size_t)n_in * n_out, 1.0f), *x = rand_vec((size_t)x_rows * n_in, 1.0f);
+    float *y = malloc((size_t)n_tokens * y_stride * 4), *out = malloc((size_t)n_tokens * y_stride * 4);
+    for (size_t i = 0; i < (size_t)n_tokens * y_stride; i++) y[i] = (float)i;
+    gpu_buffer bw = test_upload(&g, w, (size_t)n_in * n_out * 4), bx = test_upload(&g, x, (size_t)x_rows * n_in * 4);
+    gpu_buffer by = test_upload(&g, y, (size_t)n_tokens * y_stride * 4);
+    gpu_weight gw = {&bw, 0, GGML_TYPE_F32, n_in, n_out, (uint64_t)n_in * 4};
+    begin();
+    CHECK(op_matmul(g.cmd, g.k, &gw, buf_sub(&bx, (uint64_t)x_row0 * n_in * 4, (uint64_t)n_tokens * n_in * 4),
+                    buf_sub(&by, (uint64_t)y_col * 4, ((uint64_t)(n_tokens - 1) * y_stride + n_out) * 4), n_tokens, n_in,
+                    y_stride) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, &by, out, (size_t)n_tokens * y_stride * 4);
+    double worst = 0;
+    uint32_t touched = 0;
+    for (uint32_t t = 0; t < n_tokens; t++)
+        for (uint32_t c = 0; c < y_stride; c++) {
+            size_t i = (size_t)t * y_stride + c;
+            if (c < y_col || c >= y_col + n_out) { touched += out[i] != y[i]; continue; }
+            double ref = 0, mag = 0;
+            for (uint32_t k = 0; k < n_in; k++) {
+                double p = (double)w[(size_t)(c - y_col) * n_in + k] * x[(size_t)(x_row0 + t) * n_in + k];
+                ref += p, mag += fabs(p);
+            }
+            double e = fabs(out[i] - ref) / (2e-6 * mag + 1e-6);
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    CHECK(worst <= 1 && touched == 0, "matmul views: x from row %u, y at column %u of %u, %u tokens: error %.3g, %u "
+          "values outside the window changed", x_row0, y_col, y_stride, n_tokens, worst, touched);
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    free(w), free(x), free(y), free(out);
+}
+
 int main(void) {
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
     test_seed(1);
@@ -209,6 +248,12 @@ int main(void) {
     // A matrix larger than lavapipe's 128 MiB storage-buffer range: bound in slices.
     test_matmul(GGML_TYPE_F32, 8192, 4200, 1);
     test_matmul(GGML_TYPE_F32, 8192, 4200, 2);
+    // Views at offsets no device aligns to (through matvec, few-token and tiled kernels).
+    test_matmul_views(64, 24, 1, 3, 37);
+    test_matmul_views(64, 24, 1, 4, 5);
+    test_matmul_views(96, 40, 6, 5, 3);
+    test_matmul_views(96, 40, 6, 4, 8);
+    test_matmul_views(128, 33, 20, 7, 11);
     test_gpu_close(&g);
     return test_finish();
 }

@@ -54,13 +54,17 @@ static qmat mat_alloc(uint32_t type, uint32_t n_in, uint32_t n_out) {
     return m;
 }
 
+// Standard deviation of mat_quantized's weights: 1, or a real model's 0.02, whose
+// f16 block scales are often subnormal halves.
+static float mat_sigma = 1.0f;
+
 // Random normal weights (a few rows scaled up, as real matrices have outliers)
 // through the CPU quantizer.
 static qmat mat_quantized(uint32_t type, uint32_t n_in, uint32_t n_out) {
     qmat m = mat_alloc(type, n_in, n_out);
     float *row = xmalloc((size_t)n_in * 4);
     for (uint32_t r = 0; r < n_out; r++) {
-        float scale = r % 5 == 3 ? 8.0f : 1.0f;
+        float scale = (r % 5 == 3 ? 8.0f : 1.0f) * mat_sigma;
         for (uint32_t i = 0; i < n_in; i++) row[i] = test_rand_normal() * scale;
         if (quant_quantize_row(type, row, m.data + r * m.row_bytes, n_in, NULL)) {
             fprintf(stderr, "quantize: %s\n", vkphi_last_error());
@@ -362,6 +366,74 @@ static void test_known_block(uint32_t type) {
     free(m.data);
 }
 
+// ---- subnormal block scales ----
+// Real weights (sigma 0.01 to 0.04) quantize to f16 block scales below 2^-14:
+// subnormal halves, which a driver may flush to zero when a shader converts them
+// with unpackHalf2x16. The kernels decode them by integer arithmetic; these blocks
+// and matrices hold them, and must come out exactly as on the CPU.
+
+// Byte offsets of the f16 scales (d, and dmin where there is one) in a block.
+static uint32_t f16_scale_offsets(uint32_t type, uint32_t *off) {
+    switch (type) {
+    case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_0: off[0] = 0; return 1;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: off[0] = 0, off[1] = 2; return 2;
+    case GGML_TYPE_Q6_K: off[0] = 208; return 1;
+    case GGML_TYPE_Q3_K: off[0] = 108; return 1;
+    default: return 0;
+    }
+}
+
+static bool f16_subnormal(const uint8_t *p) { uint16_t h = (uint16_t)(p[0] | p[1] << 8); return (h & 0x7c00) == 0 && (h & 0x3ff); }
+
+// The known block with every f16 scale times 2^-14 (subnormal halves, exact), so
+// every value is the known one times 2^-14.
+static void test_subnormal_block(uint32_t type) {
+    uint8_t blk[256];
+    float want[256], cpu[256], out[2 * 256];
+    uint32_t off[2], n_off = f16_scale_offsets(type, off), n = known_block(type, blk, want);
+    for (uint32_t i = 0; i < n_off; i++) {
+        uint8_t *p = blk + off[i];
+        put_f16(p, vkphi_f16_to_f32((uint16_t)(p[0] | p[1] << 8)) * 0x1p-14f);
+        CHECK(f16_subnormal(p), "%s: scale %u is not subnormal", quant_type_name(type), i);
+    }
+    for (uint32_t e = 0; e < n; e++) want[e] *= 0x1p-14f;
+    CHECK(quant_dequantize_row(type, blk, cpu, n) == 0 && memcmp(cpu, want, n * 4) == 0,
+          "CPU: the %s block with subnormal scales", quant_type_name(type));
+    qmat m = mat_alloc(type, n, 2);
+    memcpy(m.data, blk, m.row_bytes), memcpy(m.data + m.row_bytes, blk, m.row_bytes);
+    int32_t ids[] = {1, 0};
+    gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, ids, sizeof ids), bo = test_upload(&g, NULL, sizeof out);
+    gpu_weight w = weight_of(&m, &bw);
+    cmd_begin(g.cmd);
+    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), ids, buf_all(&bo), 2, n) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, &bo, out, 2 * n * 4);
+    CHECK(memcmp(out, want, n * 4) == 0 && memcmp(out + n, want, n * 4) == 0,
+          "GPU lookup of the %s block with subnormal scales differs (flushed?)", quant_type_name(type));
+    check_product(&m, 1, "subnormal scales");
+    check_product(&m, 3, "subnormal scales");
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bi), buffer_destroy(g.dev, &bo);
+    free(m.data);
+}
+
+// Quantizer-made matrices at sigma 0.02, as real weights are.
+static void test_small_weights(uint32_t type) {
+    mat_sigma = 0.02f;
+    qmat m = mat_quantized(type, 256 * 4, 37);
+    mat_sigma = 1.0f;
+    uint32_t off[2], n_off = f16_scale_offsets(type, off), blocks = 0, subnormal = 0;
+    uint32_t bytes = quant_block_bytes(type);
+    for (uint64_t b = 0; b < m.row_bytes * m.n_out; b += bytes, blocks++)
+        for (uint32_t i = 0; i < n_off; i++) subnormal += f16_subnormal(m.data + b + off[i]);
+    printf("%s at sigma 0.02: %u of %u blocks have a subnormal scale\n", quant_type_name(type), subnormal, blocks);
+    check_product(&m, 1, "sigma 0.02");
+    check_product(&m, 5, "sigma 0.02");
+    check_product(&m, 20, "sigma 0.02");
+    int32_t *ids = rand_ids(9, 37);
+    check_get_rows(&m, ids, 9, true, "sigma 0.02");
+    free(ids), free(m.data);
+}
+
 // ---- every tuning of the matrix-vector kernel ----
 // kernels.c picks (workgroup size, rows per workgroup, subgroup reduction) per
 // vendor; lavapipe only runs its own pick through op_matmul, so the others are
@@ -488,6 +560,8 @@ int main(void) {
     double t0 = vkphi_now();
 
     for (size_t i = 0; i < N_TYPES; i++) test_known_block(all_types[i]);
+    for (size_t i = 0; i < N_QTYPES; i++) test_subnormal_block(qtypes[i]);
+    for (size_t i = 0; i < N_QTYPES; i++) test_small_weights(qtypes[i]);
     test_bad_input();
 
     // Ragged shapes: one block, several, rows not a multiple of the workgroup's.

@@ -37,26 +37,33 @@ int cmd_devices(int argc, char **argv) {
                d->device_id);
         printf("  driver:                  %s %s (%s)\n", d->driver_name, d->driver_info, drv);
         printf("  type:                    %s\n", device_type_name(d->type));
-        printf("  vulkan:                  %u.%u.%u\n", VK_API_VERSION_MAJOR(d->api_version),
-               VK_API_VERSION_MINOR(d->api_version), VK_API_VERSION_PATCH(d->api_version));
+        printf("  vulkan:                  %u.%u.%u (used at %u.%u)\n", VK_API_VERSION_MAJOR(d->api_version),
+               VK_API_VERSION_MINOR(d->api_version), VK_API_VERSION_PATCH(d->api_version),
+               VK_API_VERSION_MAJOR(d->effective_api), VK_API_VERSION_MINOR(d->effective_api));
         for (uint32_t h = 0; h < d->n_heaps; h++) {
             printf("  memory heap %u:           %.2f GiB%s", h, d->heaps[h].size / 1073741824.0,
                    d->heaps[h].device_local ? ", device-local" : ", host");
             if (d->heaps[h].budget) printf(", budget %.2f GiB", d->heaps[h].budget / 1073741824.0);
             printf("\n");
         }
+        if (d->limits[0]) printf("  limits:                  stricter than the driver's, by VKPHI_LIMITS=%s\n", d->limits);
         printf("  unified memory:          %s\n", yn(d->unified_memory));
         printf("  maxStorageBufferRange:   %llu bytes\n", (unsigned long long)d->max_storage_buffer_range);
         printf("  maxMemoryAllocationSize: %llu bytes\n", (unsigned long long)d->max_alloc_size);
+        printf("  storage offset align:    %llu bytes\n", (unsigned long long)d->min_storage_offset_align);
         printf("  subgroup size:           %u (min %u, max %u%s)\n", d->subgroup_size, d->subgroup_min, d->subgroup_max,
                d->subgroup_size_control ? ", controllable" : "");
+        printf("  subgroup arithmetic:     %s\n", yn(d->subgroup_arith));
         printf("  shared memory:           %u bytes per workgroup\n", d->max_shared_memory);
+        printf("  workgroup invocations:   %u\n", d->max_workgroup_invocations);
+        printf("  push descriptors:        %s\n", yn(d->push_descriptor));
         printf("  fp16 arithmetic:         %s\n", yn(d->fp16));
         printf("  int8 arithmetic:         %s\n", yn(d->int8));
         printf("  16/8-bit storage:        %s / %s\n", yn(d->storage16), yn(d->storage8));
         printf("  integer dot product:     %s\n", yn(d->int_dot));
         printf("  cooperative matrix:      %s\n", yn(d->coopmat));
-        printf("  timestamps:              %s\n", d->timestamps ? "yes" : "no");
+        if (d->timestamps) printf("  timestamps:              yes, %u valid bits\n", d->timestamp_bits);
+        else printf("  timestamps:              no\n");
         if (i + 1 < n) printf("\n");
     }
     free(infos);

@@ -7,11 +7,14 @@
 #ifdef KV_Q8
 #define KV_READ(buf, row, d, kv_dim, n_rows)                                                       \
     (float(bitfieldExtract(int(buf[((row) * (kv_dim) + (d)) >> 2]), int((((row) * (kv_dim) + (d)) & 3u) * 8u), 8)) * \
-     kv_half(buf[((n_rows) * (kv_dim) >> 2) + (((row) * ((kv_dim) >> 5) + ((d) >> 5)) >> 1)],                         \
-             ((row) * ((kv_dim) >> 5) + ((d) >> 5)) & 1u))
+     kv_scale(buf[((n_rows) * (kv_dim) >> 2) + (((row) * ((kv_dim) >> 5) + ((d) >> 5)) >> 1)],                        \
+              ((row) * ((kv_dim) >> 5) + ((d) >> 5)) & 1u))
 #else
 #define KV_READ(buf, row, d, kv_dim, n_rows) kv_half(buf[((row) * (kv_dim) + (d)) >> 1], ((row) * (kv_dim) + (d)) & 1u)
 #endif
+
+// An 8-bit block's f16 scale, by integer decoding (common/common.glsl).
+float kv_scale(uint packed, uint which) { return f16_to_float(which != 0u ? packed >> 16 : packed); }
 
 float kv_half(uint packed, uint which) {
     vec2 v = unpackHalf2x16(packed);

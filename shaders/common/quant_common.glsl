@@ -9,8 +9,9 @@ layout(binding = 0) readonly buffer Wq { uint wq[]; };
 
 uint ld_u8(uint o) { return bitfieldExtract(wq[o >> 2], int(o & 3u) * 8, 8); }
 int ld_i8(uint o) { return bitfieldExtract(int(wq[o >> 2]), int(o & 3u) * 8, 8); }
-// An f16 at an even offset.
-float ld_f16(uint o) { return unpackHalf2x16(wq[o >> 2] >> ((o & 2u) * 8u)).x; }
+// An f16 at an even offset (block scales: decoded by integer arithmetic, so a
+// subnormal scale is never flushed; common/common.glsl).
+float ld_f16(uint o) { return f16_to_float(wq[o >> 2] >> ((o & 2u) * 8u)); }
 // Sixteen bytes at an even offset: four loads, or five and a shift.
 uvec4 ld16(uint o) {
     uint w = o >> 2;

@@ -12,6 +12,6 @@ vec2 k_scale_min(uvec4 h, uint j) {
     uint b = (h.w >> s) & 0xffu;
     uint hi_sc = (b & 15u) | ((h.y >> (s + 6u)) & 3u) << 4;
     uint hi_m = (b >> 4) | ((h.z >> (s + 6u)) & 3u) << 4;
-    vec2 d = unpackHalf2x16(h.x);
+    vec2 d = f16x2_to_vec2(h.x); // d, dmin: often subnormal, never flushed
     return j < 4u ? vec2(d.x * float(lo_sc), -(d.y * float(lo_m))) : vec2(d.x * float(hi_sc), -(d.y * float(hi_m)));
 }

@@ -19,6 +19,7 @@ void reduce_rows_put(uint j, uint r0, float v) {
 
 void reduce_rows_store(uint r0) {
     uint tid = gl_LocalInvocationID.x;
+#ifndef NO_SUBGROUP_ARITH
     if (SUBGROUP_REDUCE) {
         [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = subgroupAdd(acc[j]);
         if (gl_NumSubgroups == 1u) { // one subgroup: no shared memory, no barrier
@@ -32,7 +33,10 @@ void reduce_rows_store(uint r0) {
             for (uint i = 0; i < gl_NumSubgroups; i++) t += reduce_rows_buf[j * WG + i];
             reduce_rows_put(j, r0, t);
         }
-    } else {
+        return;
+    }
+#endif
+    {
         [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + tid] = acc[j];
         barrier();
         [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
