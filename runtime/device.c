@@ -144,7 +144,7 @@ static int limits_parse(limits_override *l) {
         else if (!strcmp(key, "no_int_dot") && !val) l->no_int_dot = true;
         else if (!strcmp(key, "no_fp16") && !val) l->no_fp16 = true;
         else if (!strcmp(key, "offset_align") && val) ok = parse_size(val, &l->offset_align) && !(l->offset_align & (l->offset_align - 1));
-        else if (!strcmp(key, "storage_range") && val) ok = parse_size(val, &l->storage_range) && l->storage_range <= UINT32_MAX;
+        else if (!strcmp(key, "storage_range") && val) ok = parse_size(val, &l->storage_range);
         else if (!strcmp(key, "max_alloc") && val) ok = parse_size(val, &l->max_alloc);
         else if (!strcmp(key, "shared") && val) ok = parse_size(val, &n) && n <= UINT32_MAX, l->shared = (uint32_t)n;
         else if (!strcmp(key, "wg") && val) ok = parse_size(val, &n) && n <= 1024, l->wg = (uint32_t)n;

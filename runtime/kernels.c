@@ -28,6 +28,9 @@ static const enum shader_id get_rows_shaders[] = {SHADER_GET_ROWS, SHADER_GET_RO
                                                   SHADER_GET_ROWS_Q8_0, SHADER_GET_ROWS_Q4_0, SHADER_GET_ROWS_Q3_K,
                                                   SHADER_GET_ROWS_Q4_K, SHADER_GET_ROWS_Q5_K, SHADER_GET_ROWS_Q6_K};
 
+// Elementwise kernels: 256 invocations where the device allows them.
+static uint32_t elementwise_wg(const device_info *info) { return info->max_workgroup_invocations >= 256 ? 256 : 128; }
+
 // Quantized matrix-vector tuning. A thread takes 32 weights at a time, so a row
 // of 5120 is 160 parts: one subgroup of 32 (NVIDIA, AMD wave32, Intel SIMD32)
 // covers it in 5 even steps and reduces with a single subgroupAdd; AMD's wave64
@@ -53,8 +56,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_ROPE: d.shader = SHADER_ROPE; d.n_bindings = 2; d.push_size = 28; d.spec[0] = 64; break;
     case KERNEL_SOFTMAX: d.shader = SHADER_SOFTMAX; d.n_bindings = 2; d.push_size = 8; d.spec[0] = reduce_wg(info);
         d.shared_bytes = 4 * d.spec[0]; break;
-    case KERNEL_SWIGLU: d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = 16; d.spec[0] = 256; break;
-    case KERNEL_ADD: d.shader = SHADER_ADD; d.n_bindings = 2 + 1; d.push_size = 4; d.spec[0] = 256; break;
+    case KERNEL_SWIGLU: d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = 16; d.spec[0] = elementwise_wg(info); break;
+    case KERNEL_ADD: d.shader = SHADER_ADD; d.n_bindings = 2 + 1; d.push_size = 4; d.spec[0] = elementwise_wg(info); break;
     case KERNEL_MATVEC_F32:
     case KERNEL_MATVEC_F16:
     case KERNEL_MATVEC_BF16:
