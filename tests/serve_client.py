@@ -206,6 +206,15 @@ expect_error(400, "invalid_type", "POST", CHAT, body={"model": 5, "messages": ok
 expect_error(404, "model_not_found", "POST", CHAT, body=chat_body(ok_msgs, model="gpt-4o"), what="unknown model")
 expect_error(404, "model_not_found", "POST", COMP, body={"model": "gpt-4o", "prompt": "x"}, what="unknown model (completions)")
 expect_error(404, "model_not_found", "GET", "/v1/models/gpt-4o", what="unknown model id")
+# Error messages quote the request. Cut inside a character ('%.200s') or holding bytes
+# that are not UTF-8, the quote must still go out as UTF-8 (json.loads refuses
+# anything else).
+expect_error(404, "model_not_found", "POST", COMP, body={"model": "a" * 199 + "\u00e9", "prompt": "x"},
+             what="model name cut inside a character")
+expect_error(404, "model_not_found", "POST", COMP, raw=b'{"model": "bad\xff\xfe", "prompt": "x"}',
+             what="model name not UTF-8")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body([{"role": "r" * 39 + "\u00e9", "content": "x"}]),
+             what="role cut inside a character")
 expect_error(400, "missing_required_parameter", "POST", CHAT, body={"model": args.model}, what="no messages")
 expect_error(400, "missing_required_parameter", "POST", COMP, body={"model": args.model}, what="no prompt")
 expect_error(400, "invalid_type", "POST", CHAT, body=chat_body("hello"), what="messages not an array")

@@ -74,12 +74,18 @@ static cJSON *add_str_or_null(cJSON *obj, const char *key, const char *value) {
 }
 
 char *srv_error_json(const srv_error *err) {
+    // Messages quote the request, whose strings may hold any bytes (cJSON does not
+    // check them), and "%.200s" may cut a character in two: JSON goes out as UTF-8.
+    char *msg = NULL;
+    if (tokenizer_utf8_repair(err->message, strlen(err->message), &msg, NULL) != VKPHI_OK) return NULL;
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
     if (!e) {
         cJSON_Delete(root);
+        free(msg);
         return NULL;
     }
-    cJSON_AddStringToObject(e, "message", err->message);
+    cJSON_AddStringToObject(e, "message", msg);
+    free(msg);
     cJSON_AddStringToObject(e, "type", err->type ? err->type : "server_error");
     add_str_or_null(e, "param", err->param);
     add_str_or_null(e, "code", err->code);
