@@ -385,6 +385,13 @@ status, r = jrequest("POST", COMP, {"model": args.model, "prompt": "", "max_toke
 check(status == 200 and r["usage"]["prompt_tokens"] == 1, "an empty prompt starts from <|endoftext|>: %r" % r)
 status, r = jrequest("POST", COMP, {"model": args.model, "prompt": [100, 200, 300], "max_tokens": 2})
 check(status == 200 and r["usage"]["prompt_tokens"] == 3, "a prompt of token ids: %r" % r)
+# "\u0000" would cut a string short (cJSON's strings are C strings): it is refused. An
+# escaped backslash before "u0000" is ordinary text.
+expect_error(400, "invalid_value", "POST", COMP, body={"model": args.model, "prompt": "abc\u0000def"},
+             what="NUL in a prompt")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(user("a\u0000")), what="NUL in a message")
+status, r = jrequest("POST", COMP, {"model": args.model, "prompt": "a\\u0000b", "max_tokens": 1})
+check(status == 200 and r["usage"]["prompt_tokens"] > 1, "an escaped backslash before u0000 is text: %r" % r)
 
 section("greedy and streaming")
 # ---- stop strings: the greedy text cut before the first match ----

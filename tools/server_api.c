@@ -480,6 +480,18 @@ static bool parse_prompt(const srv_api *api, const cJSON *root, srv_request *req
     return true;
 }
 
+// cJSON's strings are C strings: "\u0000" would silently cut a prompt, a message or a
+// stop string short there. JSON has backslashes only inside strings, so a scan that
+// skips each escaped character finds every such escape.
+static bool has_nul_escape(const char *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && n - i >= 6 && !memcmp(s + i + 2, "0000", 4)) return true;
+        i++;
+    }
+    return false;
+}
+
 bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *body, size_t len, srv_request *req,
                        srv_error *err) {
     memset(req, 0, sizeof *req);
@@ -509,6 +521,11 @@ bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *bod
     }
     if (!cJSON_IsObject(root)) {
         bad(err, "invalid_type", NULL, "The request body must be a JSON object, not %s.", type_name(root));
+        goto done;
+    }
+    if (has_nul_escape(body, end ? (size_t)(end - body) : len)) {
+        bad(err, "invalid_value", NULL,
+            "The request holds a NUL character (\\u0000) in a string; this server does not accept NUL in text.");
         goto done;
     }
     model = cJSON_GetObjectItemCaseSensitive(root, "model");
