@@ -758,20 +758,33 @@ static void feed_token(const tokenizer *t, utf8_state *st, int32_t id, text_buf 
     utf8_feed(st, (const uint8_t *)t->pool + t->off[id], token_len(t, id), out);
 }
 
+// Ends a whole-text decode: the tail, then the buffer handed over.
+static int finish_text(utf8_state *st, text_buf *b, char **out, size_t *out_len) {
+    utf8_finish(st, b);
+    if (b->oom) {
+        free(b->data);
+        return vkphi_fail(VKPHI_ERR_NOMEM, "out of memory decoding text");
+    }
+    *out = b->data;
+    if (out_len) *out_len = b->len;
+    return VKPHI_OK;
+}
+
 int tokenizer_decode(const tokenizer *t, const int32_t *ids, size_t n_ids, char **out, size_t *out_len) {
     text_buf b = {0};
     utf8_state st = {0};
     buf_put(&b, "", 0);
     for (size_t i = 0; i < n_ids; i++)
         feed_token(t, &st, ids[i], &b);
-    utf8_finish(&st, &b);
-    if (b.oom) {
-        free(b.data);
-        return vkphi_fail(VKPHI_ERR_NOMEM, "out of memory decoding %zu tokens", n_ids);
-    }
-    *out = b.data;
-    if (out_len) *out_len = b.len;
-    return VKPHI_OK;
+    return finish_text(&st, &b, out, out_len);
+}
+
+int tokenizer_utf8_repair(const char *text, size_t len, char **out, size_t *out_len) {
+    text_buf b = {0};
+    utf8_state st = {0};
+    buf_put(&b, "", 0);
+    utf8_feed(&st, (const uint8_t *)text, len, &b);
+    return finish_text(&st, &b, out, out_len);
 }
 
 struct tokenizer_stream {

@@ -47,6 +47,12 @@ const char *tokenizer_piece(const tokenizer *t, int32_t id, size_t *len);
 // *out_len excludes the NUL): bytes that cannot form UTF-8 become U+FFFD, an id
 // outside the vocabulary becomes U+FFFD. Returns VKPHI_OK or VKPHI_ERR_NOMEM.
 int tokenizer_decode(const tokenizer *t, const int32_t *ids, size_t n_ids, char **out, size_t *out_len);
+// Any bytes made valid UTF-8 by the same rule (U+FFFD for each maximal ill-formed
+// subpart; an incomplete sequence at the end, e.g. text cut by a length limit, is
+// one U+FFFD), for text from outside that must go out as UTF-8 (the server's error
+// messages quote the request). *out is malloc'd and NUL-terminated. Returns VKPHI_OK
+// or VKPHI_ERR_NOMEM.
+int tokenizer_utf8_repair(const char *text, size_t len, char **out, size_t *out_len);
 
 // ---- streaming detokenizer ----
 // Feed ids one at a time as they are generated; each call returns the text that is

@@ -206,6 +206,15 @@ expect_error(400, "invalid_type", "POST", CHAT, body={"model": 5, "messages": ok
 expect_error(404, "model_not_found", "POST", CHAT, body=chat_body(ok_msgs, model="gpt-4o"), what="unknown model")
 expect_error(404, "model_not_found", "POST", COMP, body={"model": "gpt-4o", "prompt": "x"}, what="unknown model (completions)")
 expect_error(404, "model_not_found", "GET", "/v1/models/gpt-4o", what="unknown model id")
+# Error messages quote the request. Cut inside a character ('%.200s') or holding bytes
+# that are not UTF-8, the quote must still go out as UTF-8 (json.loads refuses
+# anything else).
+expect_error(404, "model_not_found", "POST", COMP, body={"model": "a" * 199 + "\u00e9", "prompt": "x"},
+             what="model name cut inside a character")
+expect_error(404, "model_not_found", "POST", COMP, raw=b'{"model": "bad\xff\xfe", "prompt": "x"}',
+             what="model name not UTF-8")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body([{"role": "r" * 39 + "\u00e9", "content": "x"}]),
+             what="role cut inside a character")
 expect_error(400, "missing_required_parameter", "POST", CHAT, body={"model": args.model}, what="no messages")
 expect_error(400, "missing_required_parameter", "POST", COMP, body={"model": args.model}, what="no prompt")
 expect_error(400, "invalid_type", "POST", CHAT, body=chat_body("hello"), what="messages not an array")
@@ -376,6 +385,13 @@ status, r = jrequest("POST", COMP, {"model": args.model, "prompt": "", "max_toke
 check(status == 200 and r["usage"]["prompt_tokens"] == 1, "an empty prompt starts from <|endoftext|>: %r" % r)
 status, r = jrequest("POST", COMP, {"model": args.model, "prompt": [100, 200, 300], "max_tokens": 2})
 check(status == 200 and r["usage"]["prompt_tokens"] == 3, "a prompt of token ids: %r" % r)
+# "\u0000" would cut a string short (cJSON's strings are C strings): it is refused. An
+# escaped backslash before "u0000" is ordinary text.
+expect_error(400, "invalid_value", "POST", COMP, body={"model": args.model, "prompt": "abc\u0000def"},
+             what="NUL in a prompt")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(user("a\u0000")), what="NUL in a message")
+status, r = jrequest("POST", COMP, {"model": args.model, "prompt": "a\\u0000b", "max_tokens": 1})
+check(status == 200 and r["usage"]["prompt_tokens"] > 1, "an escaped backslash before u0000 is text: %r" % r)
 
 section("greedy and streaming")
 # ---- stop strings: the greedy text cut before the first match ----

@@ -392,6 +392,22 @@ static void test_invalid_bytes(const tokenizer *t) {
     free(out);
     free(ids);
 
+    // The same rule for any bytes, and a cut character at the end is one U+FFFD.
+    out = NULL;
+    CHECK(tokenizer_utf8_repair(s, len, &out, &out_len) == VKPHI_OK && out_len == sizeof want - 1 &&
+              !memcmp(out, want, out_len),
+          "tokenizer_utf8_repair gives the decoder's U+FFFD placement");
+    free(out);
+    out = NULL;
+    CHECK(tokenizer_utf8_repair("caf\xc3\xa9 \xf0\x9f\x99", 9, &out, &out_len) == VKPHI_OK && out_len == 9 &&
+              !strcmp(out, "caf\xc3\xa9 \xef\xbf\xbd"),
+          "tokenizer_utf8_repair: a cut emoji becomes one U+FFFD");
+    free(out);
+    out = NULL;
+    CHECK(tokenizer_utf8_repair("", 0, &out, &out_len) == VKPHI_OK && out_len == 0 && out && !out[0],
+          "tokenizer_utf8_repair of nothing is an empty string");
+    free(out);
+
     ids = enc(t, "\xff", 1, false, &n);
     CHECK(n == 1 && ids[0] == byte_id(t, 0xff), "a lone 0xFF is its byte token");
     free(ids);

@@ -74,12 +74,18 @@ static cJSON *add_str_or_null(cJSON *obj, const char *key, const char *value) {
 }
 
 char *srv_error_json(const srv_error *err) {
+    // Messages quote the request, whose strings may hold any bytes (cJSON does not
+    // check them), and "%.200s" may cut a character in two: JSON goes out as UTF-8.
+    char *msg = NULL;
+    if (tokenizer_utf8_repair(err->message, strlen(err->message), &msg, NULL) != VKPHI_OK) return NULL;
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
     if (!e) {
         cJSON_Delete(root);
+        free(msg);
         return NULL;
     }
-    cJSON_AddStringToObject(e, "message", err->message);
+    cJSON_AddStringToObject(e, "message", msg);
+    free(msg);
     cJSON_AddStringToObject(e, "type", err->type ? err->type : "server_error");
     add_str_or_null(e, "param", err->param);
     add_str_or_null(e, "code", err->code);
@@ -474,6 +480,18 @@ static bool parse_prompt(const srv_api *api, const cJSON *root, srv_request *req
     return true;
 }
 
+// cJSON's strings are C strings: "\u0000" would silently cut a prompt, a message or a
+// stop string short there. JSON has backslashes only inside strings, so a scan that
+// skips each escaped character finds every such escape.
+static bool has_nul_escape(const char *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && n - i >= 6 && !memcmp(s + i + 2, "0000", 4)) return true;
+        i++;
+    }
+    return false;
+}
+
 bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *body, size_t len, srv_request *req,
                        srv_error *err) {
     memset(req, 0, sizeof *req);
@@ -503,6 +521,11 @@ bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *bod
     }
     if (!cJSON_IsObject(root)) {
         bad(err, "invalid_type", NULL, "The request body must be a JSON object, not %s.", type_name(root));
+        goto done;
+    }
+    if (has_nul_escape(body, end ? (size_t)(end - body) : len)) {
+        bad(err, "invalid_value", NULL,
+            "The request holds a NUL character (\\u0000) in a string; this server does not accept NUL in text.");
         goto done;
     }
     model = cJSON_GetObjectItemCaseSensitive(root, "model");
