@@ -728,7 +728,7 @@ static int make_model(const char *path, struct mopt o) {
     ADD("token_embd.weight", E, V);
     ADD("output_norm.weight", E, 1);
     if (!o.tied) ADD("output.weight", E, V);
-    if (o.longrope) ADD("rope_factors_long.weight", hd / 2, 1);
+    if (o.longrope) ADD("rope_factors_long.weight", (o.rope_dim ? o.rope_dim : hd) / 2, 1);
     for (uint32_t l = 0; l < L; l++) {
         char nm[64];
 #define LADD(s, a, b) (snprintf(nm, sizeof nm, "blk.%u." s ".weight", l), ADD(nm, a, b))
@@ -795,15 +795,19 @@ static void test_model_check(void) {
     expect_check((struct mopt){.matrix_type = GGML_TYPE_Q4_0}, VKPHI_OK, NULL, "Q4_0 matrices");
     expect_check((struct mopt){.n_head = 4, .n_head_kv = 4}, VKPHI_OK, NULL, "no GQA");
     expect_check((struct mopt){.omit_key = "phi3.attention.head_count_kv", .n_head_kv = 2}, VKPHI_OK, NULL, "head_count_kv absent");
-    expect_check((struct mopt){.arch = "llama"}, VKPHI_ERR_UNSUPPORTED, "architecture 'llama' is not supported", "llama");
+    expect_check((struct mopt){.arch = "gemma"}, VKPHI_ERR_UNSUPPORTED, "architecture 'gemma' is not supported", "gemma");
+    expect_check((struct mopt){.arch = "llama"}, VKPHI_ERR_FORMAT, "required key llama.block_count is missing",
+                 "llama keys are read under llama.");
     expect_check((struct mopt){.omit_key = "phi3.block_count"}, VKPHI_ERR_FORMAT, "required key phi3.block_count is missing",
                  "no block_count");
     expect_check((struct mopt){.omit_key = "phi3.attention.layer_norm_rms_epsilon"}, VKPHI_ERR_FORMAT,
                  "layer_norm_rms_epsilon is missing", "no eps");
-    expect_check((struct mopt){.rope_dim = 16}, VKPHI_ERR_UNSUPPORTED, "partial rotary dimensions (16 of 32) are not supported yet",
-                 "partial rotary");
-    expect_check((struct mopt){.longrope = true}, VKPHI_ERR_UNSUPPORTED, "LongRoPE", "LongRoPE");
+    expect_check((struct mopt){.rope_dim = 16}, VKPHI_OK, NULL, "partial rotary");
+    expect_check((struct mopt){.rope_dim = 34}, VKPHI_ERR_FORMAT, "it must be even and at most the head dimension 32",
+                 "rotary dims past the head");
+    expect_check((struct mopt){.longrope = true}, VKPHI_ERR_FORMAT, "'rope_factors_short.weight' is missing", "LongRoPE");
     expect_check((struct mopt){.sliding = 2048}, VKPHI_ERR_UNSUPPORTED, "sliding-window attention (window 2048)", "sliding");
+    expect_check((struct mopt){.sliding = 4096}, VKPHI_OK, NULL, "a window as long as the context");
     expect_check((struct mopt){.n_head = 4, .n_head_kv = 3}, VKPHI_ERR_FORMAT, "4 query heads cannot be split evenly over 3",
                  "heads");
     expect_check((struct mopt){.n_head = 3}, VKPHI_ERR_FORMAT, "not a multiple of the 3 heads", "head dim");
