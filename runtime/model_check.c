@@ -75,8 +75,9 @@ static int check_longrope(const gguf_file *f, enum arch a, model_config *c) {
     c->rope_attn_factor = 1;
     if (!t[0] && !t[1]) return VKPHI_OK;
     if (a != ARCH_PHI3) // the llama layout is Phi-4 (14B): it never has factors
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: LongRoPE tensors in a %s file are not supported (vkphi runs them in phi3 files)",
-                          file, arch_names[a]);
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
+                          "%s: LongRoPE tensors in a %s file are not supported (vkphi runs them in phi3 files)", file,
+                          arch_names[a]);
     char k[96];
     int rc;
     for (int i = 0; i < 2; i++)
@@ -108,7 +109,8 @@ static int check_hparams(const gguf_file *f, enum arch a, model_config *c) {
     const char *file = gguf_name(f);
     char k[96];
     int rc;
-    if ((rc = need_u32(f, key(k, a, "block_count"), &c->n_layer)) || (rc = need_u32(f, key(k, a, "embedding_length"), &c->n_embd)) ||
+    if ((rc = need_u32(f, key(k, a, "block_count"), &c->n_layer)) ||
+        (rc = need_u32(f, key(k, a, "embedding_length"), &c->n_embd)) ||
         (rc = need_u32(f, key(k, a, "feed_forward_length"), &c->n_ff)) ||
         (rc = need_u32(f, key(k, a, "attention.head_count"), &c->n_head)) ||
         (rc = need_u32(f, key(k, a, "context_length"), &c->n_ctx_train)))
@@ -142,11 +144,13 @@ static int check_hparams(const gguf_file *f, enum arch a, model_config *c) {
         return vkphi_fail(VKPHI_ERR_FORMAT, "%s: %s is not a positive number", file, k);
     uint32_t experts = 0;
     if (gguf_find_key(f, key(k, a, "expert_count")) >= 0 && (!gguf_get_u32(f, k, &experts) || experts > 0))
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: %s says the model is a mixture of experts; vkphi runs dense models", file, k);
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: %s says the model is a mixture of experts; vkphi runs dense models",
+                          file, k);
     c->rope_base = 10000; // the Phi-3 and Llama default when the key is absent
     if ((rc = opt_positive_f32(f, key(k, a, "rope.freq_base"), &c->rope_base))) return rc;
     const char *scaling = "none";
-    if (gguf_find_key(f, key(k, a, "rope.scaling.type")) >= 0 && (!gguf_get_str(f, k, &scaling) || strcmp(scaling, "none")))
+    if (gguf_find_key(f, key(k, a, "rope.scaling.type")) >= 0 &&
+        (!gguf_get_str(f, k, &scaling) || strcmp(scaling, "none")))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: RoPE scaling '%.32s' (%s) is not supported", file, scaling, k);
 
     c->n_rot = c->head_dim;
@@ -162,8 +166,8 @@ static int check_hparams(const gguf_file *f, enum arch a, model_config *c) {
         return vkphi_fail(VKPHI_ERR_FORMAT, "%s: %s is not an unsigned integer", file, k);
     if (window > 0 && window < c->n_ctx_train)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
-                          "%s: sliding-window attention (window %u) within the trained context of %u tokens is not supported yet",
-                          file, window, c->n_ctx_train);
+                          "%s: sliding-window attention (window %u) within the trained context of %u tokens is not "
+                          "supported yet", file, window, c->n_ctx_train);
     return check_longrope(f, a, c);
 }
 
@@ -193,7 +197,8 @@ static int check_tensors(const gguf_file *f, enum arch a, model_config *c) {
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb) return vkphi_fail(VKPHI_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", file);
     const uint64_t n_vocab = emb->ne[1];
-    if (n_vocab > UINT32_MAX) return vkphi_fail(VKPHI_ERR_FORMAT, "%s: token_embd.weight has %llu rows", file, (unsigned long long)n_vocab);
+    if (n_vocab > UINT32_MAX)
+        return vkphi_fail(VKPHI_ERR_FORMAT, "%s: token_embd.weight has %llu rows", file, (unsigned long long)n_vocab);
     c->n_vocab = (uint32_t)n_vocab;
     enum gguf_type et;
     uint64_t n_tokens;
@@ -206,7 +211,8 @@ static int check_tensors(const gguf_file *f, enum arch a, model_config *c) {
         const char *name = gguf_tensor_at(f, i)->name;
         size_t len = strlen(name);
         if (len >= 5 && !strcmp(name + len - 5, ".bias"))
-            return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: tensor '%.96s' is a bias; vkphi runs models without biases", file, name);
+            return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: tensor '%.96s' is a bias; vkphi runs models without biases", file,
+                              name);
         if (!known_tensor(name, a, c->n_layer))
             return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
                               "%s: tensor '%.96s' is not part of the model vkphi runs (RMSNorm, SwiGLU, GQA, no biases)", file,

@@ -21,7 +21,8 @@ void ref_rope(float *x, uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, 
         for (uint32_t h = 0; h < n_heads; h++) {
             float *v = x + (uint64_t)t * x_stride + head_offset + (uint64_t)h * head_dim;
             for (uint32_t i = 0; i < half; i++) {
-                double angle = (double)(pos0 + t) * pow(r->base, -2.0 * i / r->n_rot) / (r->factors ? r->factors[i] : 1.0);
+                double factor = r->factors ? r->factors[i] : 1.0;
+                double angle = (double)(pos0 + t) * pow(r->base, -2.0 * i / r->n_rot) / factor;
                 double c = cos(angle) * r->attn_factor, s = sin(angle) * r->attn_factor;
                 uint32_t i0 = r->neox ? i : 2 * i, i1 = r->neox ? i + half : 2 * i + 1;
                 double a = v[i0], b = v[i1];

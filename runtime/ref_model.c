@@ -42,7 +42,8 @@ ref_model *ref_model_load(const char *path, uint32_t n_ctx) {
         return NULL;
     }
     r->rope = (rope_spec){r->c.n_rot, r->c.rope_neox, r->c.rope_base, NULL, r->c.rope_attn_factor};
-    if (model_rope_factors(r->f, &r->c, n_ctx ? n_ctx : r->c.n_ctx_train, r->rope_factors)) r->rope.factors = r->rope_factors;
+    if (model_rope_factors(r->f, &r->c, n_ctx ? n_ctx : r->c.n_ctx_train, r->rope_factors))
+        r->rope.factors = r->rope_factors;
     return r;
 }
 

@@ -169,10 +169,13 @@ int main(void) {
     struct variant llama = {.arch = "llama", .n_rot = 128};
     against_cpu(path, &llama, 64, "llama layout (adjacent-pair RoPE)", cpu);
 
-    struct variant window = {.arch = "phi3", .n_rot = 128, .window = 128}, half_longrope = {.arch = "phi3", .n_rot = 64, .longrope = 1};
+    struct variant window = {.arch = "phi3", .n_rot = 128, .window = 128};
+    struct variant half_longrope = {.arch = "phi3", .n_rot = 64, .longrope = 1};
     struct variant odd_rot = {.arch = "phi3", .n_rot = 63}, gemma = {.arch = "gemma", .n_rot = 128};
-    struct variant bias = {.arch = "llama", .n_rot = 128, .bias = true}, layernorm = {.arch = "llama", .n_rot = 128, .layernorm = true};
-    struct variant moe = {.arch = "llama", .n_rot = 128, .experts = true}, llama_rope = {.arch = "llama", .n_rot = 128, .longrope = 2};
+    struct variant bias = {.arch = "llama", .n_rot = 128, .bias = true};
+    struct variant layernorm = {.arch = "llama", .n_rot = 128, .layernorm = true};
+    struct variant moe = {.arch = "llama", .n_rot = 128, .experts = true};
+    struct variant llama_rope = {.arch = "llama", .n_rot = 128, .longrope = 2};
     struct variant missing = {.arch = "phi3", .n_rot = 128, .drop_ffn_down = true};
     expect_refused(path, &window, "sliding-window attention (window 128)");
     expect_refused(path, &half_longrope, "'rope_factors_short.weight' is missing");
