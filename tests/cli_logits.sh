@@ -3,9 +3,7 @@
 # vkphi logits end to end: for every ../shared/reference/tiny-phi4-*.gguf, the logits
 # of reference/tokens.txt through --ubatch 512 (prefill) and --ubatch 1 (decode)
 # against the reference runtime's logits (mean KL(ref || ours) <= 0.005, top-1
-# agreement >= 0.9); the Phi-4-mini-shaped file (LongRoPE: --ctx 256 picks the short
-# factors, 512 the long) and the llama-layout file against their exact logits (mean
-# KL <= 1e-4), with info and run on them; and bad input refused with one line.
+# agreement >= 0.9); and bad input refused with one line.
 set -u
 . "$(dirname "$0")/lib.sh"
 SHARED=${VKPHI_SHARED_DIR:-}
@@ -52,8 +50,8 @@ EOF
 N_TOK=$(wc -w <"$REF/tokens.txt")
 n_models=0
 for model in "$REF"/tiny-phi4-*.gguf; do
+    case $(basename "$model") in tiny-phi4-mini-* | tiny-phi4-llama-*) continue ;; esac # below
     name=$(basename "$model" .gguf)
-    case $name in tiny-phi4-mini-* | tiny-phi4-llama-*) continue ;; esac # below, against exact logits
     ref="$REF/$name.logits.f32"
     [ -r "$ref" ] || { bad "$name: $ref is missing"; continue; }
     n_models=$((n_models + 1))
@@ -80,6 +78,10 @@ done
 [ $n_models -gt 0 ] || bad "no tiny-phi4-*.gguf in $REF"
 
 # ---- exact logits: Phi-4-mini's shape and the llama layout ----
+# The Phi-4-mini-shaped file (LongRoPE: --ctx 256 picks the short factors, 512 the
+# long) and the llama-layout file against their exact logits (mean KL <= 1e-4), and
+# info and run on them. (The reference runtime's logits of the mini file are 1.9e-2
+# from exact math: its 8-bit activations on a sharp attention.)
 # check_logits NAME MODEL TOKENS CTX WANT MAX_KL MIN_TOP1: at --ubatch 512 and 1.
 check_logits() {
     local name=$1 model=$2 tokens=$3 ctx=$4 want=$5 max_kl=$6 min_top1=$7 ub kl top1 nrows
