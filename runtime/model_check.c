@@ -148,9 +148,13 @@ static int check_hparams(const gguf_file *f, enum arch a, model_config *c) {
                           file, k);
     c->rope_base = 10000; // the Phi-3 and Llama default when the key is absent
     if ((rc = opt_positive_f32(f, key(k, a, "rope.freq_base"), &c->rope_base))) return rc;
+    // RoPE scaling: none, or LongRoPE where its factor tensors are (converters may
+    // name it "longrope" or, for Phi-3, "su").
     const char *scaling = "none";
+    bool factors = gguf_find_tensor(f, "rope_factors_long.weight") || gguf_find_tensor(f, "rope_factors_short.weight");
     if (gguf_find_key(f, key(k, a, "rope.scaling.type")) >= 0 &&
-        (!gguf_get_str(f, k, &scaling) || strcmp(scaling, "none")))
+        (!gguf_get_str(f, k, &scaling) ||
+         (strcmp(scaling, "none") && !(factors && (!strcmp(scaling, "longrope") || !strcmp(scaling, "su"))))))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s: RoPE scaling '%.32s' (%s) is not supported", file, scaling, k);
 
     c->n_rot = c->head_dim;
@@ -200,6 +204,13 @@ static int check_tensors(const gguf_file *f, enum arch a, model_config *c) {
     if (n_vocab > UINT32_MAX)
         return vkphi_fail(VKPHI_ERR_FORMAT, "%s: token_embd.weight has %llu rows", file, (unsigned long long)n_vocab);
     c->n_vocab = (uint32_t)n_vocab;
+    char k[96];
+    uint32_t vocab_size = c->n_vocab; // llama files may state it
+    if (gguf_find_key(f, key(k, a, "vocab_size")) >= 0 && !gguf_get_u32(f, k, &vocab_size))
+        return vkphi_fail(VKPHI_ERR_FORMAT, "%s: %s is not an unsigned 32-bit integer", file, k);
+    if (vocab_size != c->n_vocab)
+        return vkphi_fail(VKPHI_ERR_FORMAT, "%s: %s is %u but token_embd.weight has %u rows", file, k, vocab_size,
+                          c->n_vocab);
     enum gguf_type et;
     uint64_t n_tokens;
     if (gguf_get_arr(f, "tokenizer.ggml.tokens", &et, &n_tokens) && n_tokens != n_vocab)

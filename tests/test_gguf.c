@@ -694,8 +694,8 @@ static void test_reference_files(const char *dir) {
 // ---- model_check on generated models ----
 
 struct mopt {
-    const char *arch, *omit_key, *omit_tensor, *bad_shape, *q4_1_tensor;
-    uint32_t n_head, n_head_kv, rope_dim, sliding, n_tokens;
+    const char *arch, *omit_key, *omit_tensor, *bad_shape, *q4_1_tensor, *rope_scaling;
+    uint32_t n_head, n_head_kv, rope_dim, sliding, n_tokens, vocab_size;
     uint32_t matrix_type; // 0: F16
     int longrope;         // 1: only rope_factors_long; 2: both factor tensors (ones) and the original context
     bool split_qkv, split_gate_up, tied;
@@ -714,18 +714,21 @@ static int make_model(const char *path, struct mopt o) {
         {"block_count", L},          {"embedding_length", E},        {"feed_forward_length", F},
         {"attention.head_count", H}, {"attention.head_count_kv", HKV}, {"context_length", 4096},
         {"rope.dimension_count", o.rope_dim ? o.rope_dim : hd}, {"attention.sliding_window", o.sliding},
-        {"rope.scaling.original_context_length", o.longrope == 2 ? 256 : 0},
+        {"rope.scaling.original_context_length", o.longrope == 2 ? 256 : 0}, {"vocab_size", o.vocab_size},
     };
     char k[96];
     for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++) {
         snprintf(k, sizeof k, "%s.%s", arch, u32s[i].k);
-        if ((!o.omit_key || strcmp(o.omit_key, k)) && (u32s[i].v || !strstr(k, "original_context")))
+        bool optional = strstr(k, "original_context") || strstr(k, "vocab_size"); // written only when set
+        if ((!o.omit_key || strcmp(o.omit_key, k)) && (u32s[i].v || !optional))
             gguf_writer_set_u32(w, k, u32s[i].v);
     }
     snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
     if (!o.omit_key || strcmp(o.omit_key, k)) gguf_writer_set_f32(w, k, 1e-5f);
     snprintf(k, sizeof k, "%s.rope.freq_base", arch);
     gguf_writer_set_f32(w, k, 250000.0f);
+    snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+    if (o.rope_scaling) gguf_writer_set_str(w, k, o.rope_scaling);
     const uint32_t nt = o.n_tokens ? o.n_tokens : V;
     const char *toks[16];
     for (uint32_t i = 0; i < nt && i < 16; i++) toks[i] = "t";
@@ -814,6 +817,15 @@ static void test_model_check(void) {
                  "required key llama.block_count is missing", "llama keys are read under llama.");
     expect_check((struct mopt){.arch = "llama", .longrope = 2}, VKPHI_ERR_UNSUPPORTED, "LongRoPE tensors in a llama file",
                  "LongRoPE in the llama layout");
+    expect_check((struct mopt){.arch = "llama", .rope_scaling = "linear"}, VKPHI_ERR_UNSUPPORTED,
+                 "RoPE scaling 'linear' (llama.rope.scaling.type) is not supported", "linear RoPE scaling");
+    expect_check((struct mopt){.arch = "llama", .rope_scaling = "none", .vocab_size = 8}, VKPHI_OK, NULL, "llama vocab_size");
+    expect_check((struct mopt){.arch = "llama", .vocab_size = 9}, VKPHI_ERR_FORMAT,
+                 "llama.vocab_size is 9 but token_embd.weight has 8 rows", "llama vocab_size mismatch");
+    expect_check((struct mopt){.longrope = 2, .rope_scaling = "longrope"}, VKPHI_OK, NULL, "rope.scaling.type longrope");
+    expect_check((struct mopt){.rope_scaling = "longrope"}, VKPHI_ERR_UNSUPPORTED, "RoPE scaling 'longrope'",
+                 "longrope without factor tensors");
+    expect_check((struct mopt){.longrope = 2, .rope_scaling = "yarn"}, VKPHI_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "yarn");
     expect_check((struct mopt){.omit_key = "phi3.block_count"}, VKPHI_ERR_FORMAT, "required key phi3.block_count is missing",
                  "no block_count");
     expect_check((struct mopt){.omit_key = "phi3.attention.layer_norm_rms_epsilon"}, VKPHI_ERR_FORMAT,
