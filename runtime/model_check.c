@@ -185,7 +185,7 @@ static bool known_tensor(const char *name, enum arch a, uint32_t n_layer) {
         if (!strcmp(name, top[i])) return true;
     if (a == ARCH_PHI3 && (!strcmp(name, "rope_factors_long.weight") || !strcmp(name, "rope_factors_short.weight")))
         return true;
-    if (strncmp(name, "blk.", 4)) return false;
+    if (strncmp(name, "blk.", 4) || name[4] < '0' || name[4] > '9') return false; // strtoul would take " -1" too
     char *end;
     unsigned long l = strtoul(name + 4, &end, 10);
     if (end == name + 4 || *end != '.' || (name[4] == '0' && end > name + 5) || l >= n_layer) return false;
