@@ -64,6 +64,8 @@ struct model {
     gpu_buffer tmp;     // (B, n_embd)
     gpu_buffer part;    // decode attention partials
     gpu_buffer rope;    // (n_ctx, n_rot/2) cos, sin
+    rope_spec rope_cfg; // pairing, base, LongRoPE factors (the set this context picks) and attn_factor
+    float *rope_factors; // (n_rot/2) LongRoPE factors that rope_cfg points to
     gpu_buffer logits;  // (logit_rows, n_vocab)
     gpu_buffer in_host;     // (B, n_embd) host-visible: token embeddings in
     gpu_buffer logits_host; // (logit_rows, n_vocab) host-visible: logits out
@@ -74,31 +76,6 @@ struct model {
     const char *prof_name[MAX_PROFILE];
     double prof_ms[MAX_PROFILE];
 };
-
-// ---- configuration ----
-
-int model_config_read(const gguf_file *f, model_config *c) {
-    int rc = model_check(f);
-    if (rc) return rc;
-    memset(c, 0, sizeof *c);
-    gguf_get_u32(f, "phi3.block_count", &c->n_layer);
-    gguf_get_u32(f, "phi3.embedding_length", &c->n_embd);
-    gguf_get_u32(f, "phi3.feed_forward_length", &c->n_ff);
-    gguf_get_u32(f, "phi3.attention.head_count", &c->n_head);
-    c->n_head_kv = c->n_head;
-    gguf_get_u32(f, "phi3.attention.head_count_kv", &c->n_head_kv);
-    c->head_dim = c->n_embd / c->n_head;
-    c->n_rot = c->head_dim;
-    gguf_get_u32(f, "phi3.rope.dimension_count", &c->n_rot);
-    c->rope_base = 10000.0f;
-    gguf_get_f32(f, "phi3.rope.freq_base", &c->rope_base);
-    c->rms_eps = 1e-5f;
-    gguf_get_f32(f, "phi3.attention.layer_norm_rms_epsilon", &c->rms_eps);
-    c->n_ctx_train = 4096;
-    gguf_get_u32(f, "phi3.context_length", &c->n_ctx_train);
-    c->n_vocab = (uint32_t)gguf_find_tensor(f, "token_embd.weight")->ne[1];
-    return VKPHI_OK;
-}
 
 // ---- load ----
 
@@ -210,7 +187,7 @@ static int alloc_scratch(model *m) {
     // RoPE angles for every position, computed once in double precision.
     float *table = malloc(m->rope.size);
     if (!table) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    rope_table_fill(table, m->n_ctx, c->n_rot, c->rope_base);
+    rope_table_fill(table, m->n_ctx, &m->rope_cfg);
     int rc = buffer_write(m->dev, &m->rope, 0, table, 4ull * m->n_ctx * c->n_rot);
     free(table);
     return rc;
@@ -249,6 +226,22 @@ int model_load(const char *path, const model_params *params, model **out) {
                           path, c->n_ctx_train);
     }
     m->n_seq = params->n_seq ? params->n_seq : 1;
+    if ((uint64_t)m->n_seq * m->n_ctx > UINT32_MAX) { // KV rows are counted in 32 bits
+        model_free(m);
+        return vkphi_fail(VKPHI_ERR_ARG, "%u sequences of %u tokens are more KV cache rows than vkphi counts (2^32)",
+                          m->n_seq, m->n_ctx);
+    }
+    // RoPE: LongRoPE picks its factors by the context per sequence, as the reference runtime does.
+    m->rope_factors = malloc(sizeof(float) * (c->n_rot / 2 + 1));
+    if (!m->rope_factors) { model_free(m); return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); }
+    m->rope_cfg = (rope_spec){c->n_rot, c->rope_neox, c->rope_base, NULL, c->rope_attn_factor};
+    if (model_rope_factors(m->f, c, m->n_ctx, m->rope_factors)) {
+        m->rope_cfg.factors = m->rope_factors;
+        if (!params->quiet)
+            vkphi_log(VKPHI_LOG_INFO, "LongRoPE: the %s factors (context %u %s the original %u), attn_factor %g",
+                      m->n_ctx > c->rope_n_ctx_orig ? "long" : "short", m->n_ctx,
+                      m->n_ctx > c->rope_n_ctx_orig ? ">" : "<=", c->rope_n_ctx_orig, c->rope_attn_factor);
+    }
     m->n_ubatch = params->n_ubatch ? params->n_ubatch : 512;
     if (m->n_ubatch > m->n_ctx) m->n_ubatch = m->n_ctx;
     m->kv_dim = c->n_head_kv * c->head_dim;
@@ -339,6 +332,7 @@ void model_free(model *m) {
     }
     free(m->tensors);
     free(m->layers);
+    free(m->rope_factors);
     gguf_close(m->f);
     free(m);
 }
@@ -455,8 +449,8 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
     TRY(matmul_parts(m, c, L->qkv, L->n_qkv, &m->xn, E, &m->qkv, m->qkv_dim, B));
     cmd_barrier(c);
     // RoPE on the Q and K heads, which lie side by side at the start of each row.
-    TRY(op_rope(c, m->k, buf_all(&m->qkv), buf_all(&m->rope), B, cf->n_head + cf->n_head_kv, cf->head_dim, cf->n_rot,
-                m->qkv_dim, 0, pos));
+    TRY(op_rope(c, m->k, buf_all(&m->qkv), buf_all(&m->rope), B, cf->n_head + cf->n_head_kv, cf->head_dim, m->qkv_dim, 0,
+                pos, &m->rope_cfg));
     STAMP("rope");
     cmd_barrier(c);
     // K and V of these tokens into the cache.

@@ -9,14 +9,14 @@
 
 // Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
 struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
-struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens; };
+struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens, neox; };
 struct push_softmax { uint32_t n, stride; };
 struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
 struct push_add { uint32_t n; };
 struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off; };
 struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; };
 _Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
-_Static_assert(sizeof(struct push_rope) == 28, "rope.comp push constants");
+_Static_assert(sizeof(struct push_rope) == 32, "rope.comp push constants");
 _Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
 _Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
 _Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
@@ -48,26 +48,27 @@ int op_rmsnorm(cmd_ctx *c, kernels *k, buf_view x, buf_view w, buf_view out, uin
     return VKPHI_OK;
 }
 
-void rope_table_fill(float *table, uint32_t n_pos, uint32_t n_rot, double base) {
-    uint32_t half = n_rot / 2;
+void rope_table_fill(float *table, uint32_t n_pos, const rope_spec *r) {
+    uint32_t half = r->n_rot / 2;
     for (uint32_t i = 0; i < half; i++) {
-        double inv_freq = pow(base, -2.0 * i / n_rot);
+        double inv_freq = pow(r->base, -2.0 * i / r->n_rot);
+        if (r->factors) inv_freq /= r->factors[i]; // LongRoPE; without it, the table Phi-4 always had
         for (uint32_t pos = 0; pos < n_pos; pos++) {
             double a = pos * inv_freq;
-            table[2 * ((size_t)pos * half + i)] = (float)cos(a);
-            table[2 * ((size_t)pos * half + i) + 1] = (float)sin(a);
+            table[2 * ((size_t)pos * half + i)] = (float)(cos(a) * r->attn_factor);
+            table[2 * ((size_t)pos * half + i) + 1] = (float)(sin(a) * r->attn_factor);
         }
     }
 }
 
 int op_rope(cmd_ctx *c, kernels *k, buf_view x, buf_view table, uint32_t n_tokens, uint32_t n_heads,
-            uint32_t head_dim, uint32_t n_rot, uint32_t x_stride, uint32_t head_offset, uint32_t pos0) {
+            uint32_t head_dim, uint32_t x_stride, uint32_t head_offset, uint32_t pos0, const rope_spec *r) {
     GET_PIPE(p, k, KERNEL_ROPE);
-    if ((uint64_t)(pos0 + n_tokens) * (n_rot / 2) * 8 > table.range)
+    if ((uint64_t)(pos0 + n_tokens) * (r->n_rot / 2) * 8 > table.range)
         return vkphi_fail(VKPHI_ERR_ARG, "rope: position %u is past the end of the table", pos0 + n_tokens - 1);
-    struct push_rope pc = {n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens};
+    struct push_rope pc = {n_heads, head_dim, r->n_rot, x_stride, head_offset, pos0, n_tokens, r->neox};
     buf_view v[] = {x, table};
-    cmd_dispatch(c, p, v, 2, &pc, sizeof pc, div_up((uint64_t)n_heads * (n_rot / 2), p->local_size), n_tokens, 1);
+    cmd_dispatch(c, p, v, 2, &pc, sizeof pc, div_up((uint64_t)n_heads * (r->n_rot / 2), p->local_size), n_tokens, 1);
     return VKPHI_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "buffer.h"
 #include "commands.h"
 #include "kernels.h"
+#include "ref.h"
 
 // A weight matrix resident on the device: n_out rows of n_in values, each row
 // quantized in blocks along n_in (type: enum ggml_type), starting at offset.
@@ -24,13 +25,15 @@ typedef struct gpu_weight {
 int op_rmsnorm(cmd_ctx *c, kernels *k, buf_view x, buf_view w, buf_view out, uint32_t n_rows, uint32_t n,
                uint32_t x_stride, uint32_t out_stride, float eps);
 
-// NEOX RoPE in place on n_heads heads of head_dim floats per token row (rows x_stride
-// apart, heads starting at head_offset); positions pos0 .. pos0+n_tokens-1. table
-// holds (cos, sin) pairs [pos][n_rot/2] as written by rope_table_fill.
+// RoPE in place on n_heads heads of head_dim floats per token row (rows x_stride
+// apart, heads starting at head_offset); positions pos0 .. pos0+n_tokens-1; r gives
+// n_rot and the pairing. table holds (cos, sin) pairs [pos][n_rot/2] as written by
+// rope_table_fill for the same r.
 int op_rope(cmd_ctx *c, kernels *k, buf_view x, buf_view table, uint32_t n_tokens, uint32_t n_heads,
-            uint32_t head_dim, uint32_t n_rot, uint32_t x_stride, uint32_t head_offset, uint32_t pos0);
-// Fills table[pos][i] = (cos, sin)(pos * base^(-2i/n_rot)) for pos < n_pos, computed in double.
-void rope_table_fill(float *table, uint32_t n_pos, uint32_t n_rot, double base);
+            uint32_t head_dim, uint32_t x_stride, uint32_t head_offset, uint32_t pos0, const rope_spec *r);
+// Fills table[pos][i] = attn_factor * (cos, sin)(pos * base^(-2i/n_rot) / factors[i])
+// for pos < n_pos, computed in double (without factors, exactly as Phi-4 always had).
+void rope_table_fill(float *table, uint32_t n_pos, const rope_spec *r);
 
 // Row-wise softmax; out may be x.
 int op_softmax(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_rows, uint32_t n, uint32_t stride);

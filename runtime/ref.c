@@ -14,17 +14,20 @@ void ref_rmsnorm(const float *x, const float *w, float *out, uint32_t n_rows, ui
     }
 }
 
-void ref_rope(float *x, uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, uint32_t x_stride,
-              uint32_t head_offset, uint32_t pos0, double base) {
-    uint32_t half = n_rot / 2;
+void ref_rope(float *x, uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, uint32_t x_stride, uint32_t head_offset,
+              uint32_t pos0, const rope_spec *r) {
+    uint32_t half = r->n_rot / 2;
     for (uint32_t t = 0; t < n_tokens; t++)
         for (uint32_t h = 0; h < n_heads; h++) {
             float *v = x + (uint64_t)t * x_stride + head_offset + (uint64_t)h * head_dim;
             for (uint32_t i = 0; i < half; i++) {
-                double angle = (double)(pos0 + t) * pow(base, -2.0 * i / n_rot);
-                double c = cos(angle), s = sin(angle), a = v[i], b = v[i + half];
-                v[i] = (float)(a * c - b * s);
-                v[i + half] = (float)(a * s + b * c);
+                double factor = r->factors ? r->factors[i] : 1.0;
+                double angle = (double)(pos0 + t) * pow(r->base, -2.0 * i / r->n_rot) / factor;
+                double c = cos(angle) * r->attn_factor, s = sin(angle) * r->attn_factor;
+                uint32_t i0 = r->neox ? i : 2 * i, i1 = r->neox ? i + half : 2 * i + 1;
+                double a = v[i0], b = v[i1];
+                v[i0] = (float)(a * c - b * s);
+                v[i1] = (float)(a * s + b * c);
             }
         }
 }

@@ -2,12 +2,26 @@
 // CPU references for every kernel: plain f32 loops (double where it costs nothing),
 // the oracle the GPU is tested against. No Vulkan here.
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 
+// RoPE as a model configures it (shared by the CPU reference and the GPU table).
+// Pair i of n_rot/2 at position p turns by p * base^(-2i/n_rot) / factors[i], its
+// cos and sin multiplied by attn_factor; dims from n_rot to head_dim pass through.
+typedef struct rope_spec {
+    uint32_t n_rot;         // even, at most head_dim
+    bool neox;              // pairs (i, i + n_rot/2) ("rotate half", phi3); else (2i, 2i+1) (llama layout)
+    double base;
+    const float *factors;   // LongRoPE: n_rot/2 frequency divisors; NULL: none (all 1)
+    double attn_factor;     // LongRoPE: scales cos and sin, so Q and K; 1 without
+} rope_spec;
+
 void ref_rmsnorm(const float *x, const float *w, float *out, uint32_t n_rows, uint32_t n, float eps);
-// NEOX rotate-half on `n_heads` heads of head_dim floats per token, rows of x_stride.
-void ref_rope(float *x, uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, uint32_t x_stride,
-              uint32_t head_offset, uint32_t pos0, double base);
+// RoPE on `n_heads` heads of head_dim floats per token (rows of x_stride, heads from
+// head_offset), positions pos0 ..; angles computed here in double, independently
+// of the GPU's table.
+void ref_rope(float *x, uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, uint32_t x_stride, uint32_t head_offset,
+              uint32_t pos0, const rope_spec *r);
 void ref_softmax(const float *x, float *out, uint32_t n_rows, uint32_t n);
 void ref_swiglu(const float *x, float *out, uint32_t n_tokens, uint32_t ff);
 void ref_add(const float *a, const float *b, float *out, uint32_t n);

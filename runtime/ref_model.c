@@ -18,9 +18,11 @@ struct ref_model {
     uint32_t kv_dim, cap; // KV rows allocated per layer
     float **k, **v;       // [layer] -> (cap, kv_dim)
     float *row;           // one dequantized weight row
+    rope_spec rope;       // as the GPU model configures it for the same context
+    float *rope_factors;  // (n_rot/2) LongRoPE factors, when the model has them
 };
 
-ref_model *ref_model_load(const char *path) {
+ref_model *ref_model_load(const char *path, uint32_t n_ctx) {
     ref_model *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->f = gguf_open(path);
@@ -33,13 +35,22 @@ ref_model *ref_model_load(const char *path) {
     r->v = calloc(r->c.n_layer, sizeof *r->v);
     uint32_t widest = r->c.n_ff > r->c.n_embd ? r->c.n_ff : r->c.n_embd;
     r->row = malloc(sizeof(float) * widest);
+    r->rope_factors = malloc(sizeof(float) * (r->c.n_rot / 2 + 1));
+    if (!r->k || !r->v || !r->row || !r->rope_factors) {
+        ref_model_free(r);
+        vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+        return NULL;
+    }
+    r->rope = (rope_spec){r->c.n_rot, r->c.rope_neox, r->c.rope_base, NULL, r->c.rope_attn_factor};
+    if (model_rope_factors(r->f, &r->c, n_ctx ? n_ctx : r->c.n_ctx_train, r->rope_factors))
+        r->rope.factors = r->rope_factors;
     return r;
 }
 
 void ref_model_free(ref_model *r) {
     if (!r) return;
     for (uint32_t l = 0; r->k && l < r->c.n_layer; l++) free(r->k[l]), free(r->v[l]);
-    free(r->k), free(r->v), free(r->row);
+    free(r->k), free(r->v), free(r->row), free(r->rope_factors);
     gguf_close(r->f);
     free(r);
 }
@@ -95,7 +106,7 @@ int ref_model_eval(ref_model *r, int32_t token, uint32_t pos, float *logits) {
             matvec(r, tensor(r, "blk.%u.attn_k.weight", l), xn, qkv + E);
             matvec(r, tensor(r, "blk.%u.attn_v.weight", l), xn, qkv + E + r->kv_dim);
         }
-        ref_rope(qkv, 1, c->n_head + c->n_head_kv, D, c->n_rot, qkv_dim, 0, pos, c->rope_base);
+        ref_rope(qkv, 1, c->n_head + c->n_head_kv, D, qkv_dim, 0, pos, &r->rope);
         memcpy(r->k[l] + (uint64_t)pos * r->kv_dim, qkv + E, sizeof(float) * r->kv_dim);
         memcpy(r->v[l] + (uint64_t)pos * r->kv_dim, qkv + E + r->kv_dim, sizeof(float) * r->kv_dim);
         // Causal attention of each query head h over KV head h / G.

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-// NEOX ("rotate half") RoPE in place: dimension i pairs with i + n_rot/2. The angles
-// come from a cos/sin table computed on the host in double precision, so large
-// positions lose nothing to GPU sin/cos. x holds n_tokens rows of x_stride floats;
-// the heads to rotate start at head_offset, head_dim floats apart.
+// RoPE in place on the first n_rot dims of each head (the rest pass through). NEOX
+// ("rotate half", phi3) pairs dimension i with i + n_rot/2; the normal form (llama
+// layout, neox = 0) pairs 2i with 2i+1. The angles come from a cos/sin table
+// computed on the host in double precision (LongRoPE factors and attn_factor folded
+// in), so large positions lose nothing to GPU sin/cos. x holds n_tokens rows of
+// x_stride floats; the heads to rotate start at head_offset, head_dim floats apart.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/common.glsl"
@@ -10,7 +12,7 @@
 layout(binding = 0) buffer X { float x[]; };
 layout(binding = 1) readonly buffer T { vec2 cs[]; }; // [pos][n_rot/2] = (cos, sin)
 layout(push_constant) uniform P {
-    uint n_heads; uint head_dim; uint n_rot; uint x_stride; uint head_offset; uint pos0; uint n_tokens;
+    uint n_heads; uint head_dim; uint n_rot; uint x_stride; uint head_offset; uint pos0; uint n_tokens; uint neox;
 } p;
 
 void main() {
@@ -20,8 +22,9 @@ void main() {
     if (id >= p.n_heads * half_rot || t >= p.n_tokens) return;
     uint h = id / half_rot, i = id % half_rot;
     uint base = t * p.x_stride + p.head_offset + h * p.head_dim;
+    uint i0 = p.neox != 0 ? i : 2 * i, i1 = p.neox != 0 ? i + half_rot : 2 * i + 1;
     vec2 c = cs[(p.pos0 + t) * half_rot + i];
-    float a = x[base + i], b = x[base + i + half_rot];
-    x[base + i] = a * c.x - b * c.y;
-    x[base + i + half_rot] = a * c.y + b * c.x;
+    float a = x[base + i0], b = x[base + i1];
+    x[base + i0] = a * c.x - b * c.y;
+    x[base + i1] = a * c.y + b * c.x;
 }

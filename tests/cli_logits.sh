@@ -50,6 +50,7 @@ EOF
 N_TOK=$(wc -w <"$REF/tokens.txt")
 n_models=0
 for model in "$REF"/tiny-phi4-*.gguf; do
+    case $(basename "$model") in tiny-phi4-mini-* | tiny-phi4-llama-*) continue ;; esac # below
     name=$(basename "$model" .gguf)
     ref="$REF/$name.logits.f32"
     [ -r "$ref" ] || { bad "$name: $ref is missing"; continue; }
@@ -75,6 +76,65 @@ for model in "$REF"/tiny-phi4-*.gguf; do
     done
 done
 [ $n_models -gt 0 ] || bad "no tiny-phi4-*.gguf in $REF"
+
+# ---- exact logits: Phi-4-mini's shape and the llama layout ----
+# The Phi-4-mini-shaped file (LongRoPE: --ctx 256 picks the short factors, 512 the
+# long) and the llama-layout file against their exact logits (mean KL <= 1e-4), and
+# info and run on them. (The reference runtime's logits of the mini file are 1.9e-2
+# from exact math: its 8-bit activations on a sharp attention.)
+# check_logits NAME MODEL TOKENS CTX WANT MAX_KL MIN_TOP1: at --ubatch 512 and 1.
+check_logits() {
+    local name=$1 model=$2 tokens=$3 ctx=$4 want=$5 max_kl=$6 min_top1=$7 ub kl top1 nrows
+    local n_tok n_vocab
+    n_tok=$(wc -w <"$tokens")
+    n_vocab=$(($(stat -c %s "$want") / 4 / n_tok))
+    for ub in 512 1; do
+        out="$TMP/$name.$ub.f32"
+        if ! "$VKPHI" logits -m "$model" --tokens "$tokens" --out "$out" --ubatch "$ub" --ctx "$ctx" -q 2>"$TMP/err"; then
+            bad "$name --ubatch $ub: $(cat "$TMP/err")"
+            continue
+        fi
+        if ! read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$want" "$n_vocab" 2>&1); then
+            bad "$name --ubatch $ub: the checker failed"
+            continue
+        fi
+        if python3 -c "import sys; sys.exit(0 if float('$kl') <= $max_kl and float('$top1') >= $min_top1 else 1)" 2>/dev/null; then
+            ok "$name --ubatch $ub --ctx $ctx vs $(basename "$want"): mean KL $kl, top-1 $top1 over $nrows rows"
+        else
+            bad "$name --ubatch $ub --ctx $ctx vs $(basename "$want"): mean KL $kl top-1 $top1 (bounds: KL <= $max_kl, top-1 >= $min_top1)"
+        fi
+    done
+}
+MINI=$REF/tiny-phi4-mini-Q4_K_M.gguf LLAMA=$REF/tiny-phi4-llama-Q4_K_M.gguf
+if [ -r "$MINI" ]; then
+    check_logits mini-short "$MINI" "$REF/tokens.txt" 256 "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" 1e-4 0
+    check_logits mini-long "$MINI" "$REF/tokens300.txt" 512 "$REF/tiny-phi4-mini-Q4_K_M.long.exact.f32" 1e-4 0
+    "$VKPHI" info -m "$MINI" >"$TMP/info" 2>&1
+    grep -qx "runnable: yes" "$TMP/info" && ok "info: the Phi-4-mini-shaped file is runnable" || bad "info on $MINI: $(tail -1 "$TMP/info")"
+else
+    bad "$MINI is missing"
+fi
+if [ -r "$LLAMA" ]; then
+    check_logits llama "$LLAMA" "$REF/tokens.txt" 512 "$REF/tiny-phi4-llama-Q4_K_M.exact.f32" 1e-4 0
+    if [ -r "$REF/tiny-phi4-llama-Q4_K_M.logits.f32" ]; then
+        check_logits llama-ref "$LLAMA" "$REF/tokens.txt" 512 "$REF/tiny-phi4-llama-Q4_K_M.logits.f32" 0.005 0.9
+    else
+        echo "note: no tiny-phi4-llama-Q4_K_M.logits.f32: the llama layout is checked against exact logits only"
+    fi
+    "$VKPHI" info -m "$LLAMA" >"$TMP/info" 2>&1
+    grep -q "^architecture: llama" "$TMP/info" && grep -qx "runnable: yes" "$TMP/info" &&
+        ok "info: the llama-layout file is runnable" || bad "info on $LLAMA: $(tail -1 "$TMP/info")"
+    # run: the tokenizer, the chat template and generation on the llama layout.
+    "$VKPHI" run -m "$LLAMA" -p "Hello" -n 12 --temp 0 --chat >"$TMP/run.llama" 2>"$TMP/err"
+    rc=$?
+    if [ $rc -eq 0 ] && [ -s "$TMP/run.llama" ] && grep -q "generation: 12 tokens" "$TMP/err"; then
+        ok "run on the llama layout: '$(head -c 60 "$TMP/run.llama" | tr -d '\n')'"
+    else
+        bad "run on the llama layout: exit $rc, '$(cat "$TMP/run.llama")', stderr $(cat "$TMP/err")"
+    fi
+else
+    bad "$LLAMA is missing"
+fi
 
 # ---- bad input: exit 1, one line ----
 expect_error() { # name words command...

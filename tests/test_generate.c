@@ -80,7 +80,7 @@ static int argmax(const float *x, uint32_t n) {
 // to go either way: the GPU's f16 KV cache rounds differently.
 static void check_against_ref(const char *path, const int32_t *prompt, size_t n_prompt, const int32_t *gen,
                               size_t n_gen) {
-    ref_model *r = ref_model_load(path);
+    ref_model *r = ref_model_load(path, 0);
     CHECK(r != NULL, "ref_model_load %s: %s", path, vkphi_last_error());
     if (!r) return;
     uint32_t V = ref_model_config(r)->n_vocab, pos = 0;

@@ -694,29 +694,41 @@ static void test_reference_files(const char *dir) {
 // ---- model_check on generated models ----
 
 struct mopt {
-    const char *arch, *omit_key, *omit_tensor, *bad_shape, *q4_1_tensor;
-    uint32_t n_head, n_head_kv, rope_dim, sliding, n_tokens;
+    const char *arch, *omit_key, *omit_tensor, *bad_shape, *q4_1_tensor, *rope_scaling;
+    uint32_t n_head, n_head_kv, rope_dim, sliding, n_tokens, vocab_size;
     uint32_t matrix_type; // 0: F16
-    bool longrope, split_qkv, split_gate_up, tied;
+    int longrope;         // 1: only rope_factors_long; 2: both factor tensors (ones) and the original context
+    bool split_qkv, split_gate_up, tied;
 };
 
-// A phi3 model with hidden 64, 2 layers, 2 heads of 32 (1 KV head unless asked),
-// FFN 96, vocabulary 8; all weights zero.
+// A phi3 model (keys under the architecture's prefix) with hidden 64, 2 layers, 2
+// heads of 32 (1 KV head unless asked), FFN 96, vocabulary 8; all weights zero,
+// LongRoPE factors one.
 static int make_model(const char *path, struct mopt o) {
     const uint32_t E = 64, F = 96, V = 8, L = 2, H = o.n_head ? o.n_head : 2, HKV = o.n_head_kv ? o.n_head_kv : 1;
     const uint32_t hd = E / H;
     gguf_writer *w = gguf_writer_create();
-    gguf_writer_set_str(w, "general.architecture", o.arch ? o.arch : "phi3");
+    const char *arch = o.arch ? o.arch : "phi3";
+    gguf_writer_set_str(w, "general.architecture", arch);
     const struct { const char *k; uint32_t v; } u32s[] = {
-        {"phi3.block_count", L},          {"phi3.embedding_length", E},        {"phi3.feed_forward_length", F},
-        {"phi3.attention.head_count", H}, {"phi3.attention.head_count_kv", HKV}, {"phi3.context_length", 4096},
-        {"phi3.rope.dimension_count", o.rope_dim ? o.rope_dim : hd}, {"phi3.attention.sliding_window", o.sliding},
+        {"block_count", L},          {"embedding_length", E},        {"feed_forward_length", F},
+        {"attention.head_count", H}, {"attention.head_count_kv", HKV}, {"context_length", 4096},
+        {"rope.dimension_count", o.rope_dim ? o.rope_dim : hd}, {"attention.sliding_window", o.sliding},
+        {"rope.scaling.original_context_length", o.longrope == 2 ? 256 : 0}, {"vocab_size", o.vocab_size},
     };
-    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++)
-        if (!o.omit_key || strcmp(o.omit_key, u32s[i].k)) gguf_writer_set_u32(w, u32s[i].k, u32s[i].v);
-    if (!o.omit_key || strcmp(o.omit_key, "phi3.attention.layer_norm_rms_epsilon"))
-        gguf_writer_set_f32(w, "phi3.attention.layer_norm_rms_epsilon", 1e-5f);
-    gguf_writer_set_f32(w, "phi3.rope.freq_base", 250000.0f);
+    char k[96];
+    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++) {
+        snprintf(k, sizeof k, "%s.%s", arch, u32s[i].k);
+        bool optional = strstr(k, "original_context") || strstr(k, "vocab_size"); // written only when set
+        if ((!o.omit_key || strcmp(o.omit_key, k)) && (u32s[i].v || !optional))
+            gguf_writer_set_u32(w, k, u32s[i].v);
+    }
+    snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
+    if (!o.omit_key || strcmp(o.omit_key, k)) gguf_writer_set_f32(w, k, 1e-5f);
+    snprintf(k, sizeof k, "%s.rope.freq_base", arch);
+    gguf_writer_set_f32(w, k, 250000.0f);
+    snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+    if (o.rope_scaling) gguf_writer_set_str(w, k, o.rope_scaling);
     const uint32_t nt = o.n_tokens ? o.n_tokens : V;
     const char *toks[16];
     for (uint32_t i = 0; i < nt && i < 16; i++) toks[i] = "t";
@@ -728,7 +740,8 @@ static int make_model(const char *path, struct mopt o) {
     ADD("token_embd.weight", E, V);
     ADD("output_norm.weight", E, 1);
     if (!o.tied) ADD("output.weight", E, V);
-    if (o.longrope) ADD("rope_factors_long.weight", hd / 2, 1);
+    if (o.longrope) ADD("rope_factors_long.weight", (o.rope_dim ? o.rope_dim : hd) / 2, 1);
+    if (o.longrope == 2) ADD("rope_factors_short.weight", (o.rope_dim ? o.rope_dim : hd) / 2, 1);
     for (uint32_t l = 0; l < L; l++) {
         char nm[64];
 #define LADD(s, a, b) (snprintf(nm, sizeof nm, "blk.%u." s ".weight", l), ADD(nm, a, b))
@@ -765,9 +778,12 @@ static int make_model(const char *path, struct mopt o) {
     }
     int rc = gguf_writer_begin(w, path);
     static uint8_t zeros[64 * 256 * 4];
+    static const float ones[32] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     for (int i = 0; i < n && !rc; i++)
         if (!o.omit_tensor || strcmp(t[i].name, o.omit_tensor))
-            rc = gguf_writer_write_data(w, zeros, quant_row_bytes(types[i], t[i].ne0) * t[i].ne1);
+            rc = gguf_writer_write_data(w, strstr(t[i].name, "rope_factors") ? (const void *)ones : zeros,
+                                        quant_row_bytes(types[i], t[i].ne0) * t[i].ne1);
     if (!rc) rc = gguf_writer_finish(w);
     gguf_writer_free(w);
     return rc;
@@ -795,15 +811,35 @@ static void test_model_check(void) {
     expect_check((struct mopt){.matrix_type = GGML_TYPE_Q4_0}, VKPHI_OK, NULL, "Q4_0 matrices");
     expect_check((struct mopt){.n_head = 4, .n_head_kv = 4}, VKPHI_OK, NULL, "no GQA");
     expect_check((struct mopt){.omit_key = "phi3.attention.head_count_kv", .n_head_kv = 2}, VKPHI_OK, NULL, "head_count_kv absent");
-    expect_check((struct mopt){.arch = "llama"}, VKPHI_ERR_UNSUPPORTED, "architecture 'llama' is not supported", "llama");
+    expect_check((struct mopt){.arch = "gemma"}, VKPHI_ERR_UNSUPPORTED, "architecture 'gemma' is not supported", "gemma");
+    expect_check((struct mopt){.arch = "llama", .split_qkv = true, .split_gate_up = true}, VKPHI_OK, NULL, "llama layout");
+    expect_check((struct mopt){.arch = "llama", .omit_key = "llama.block_count"}, VKPHI_ERR_FORMAT,
+                 "required key llama.block_count is missing", "llama keys are read under llama.");
+    expect_check((struct mopt){.arch = "llama", .longrope = 2}, VKPHI_ERR_UNSUPPORTED, "LongRoPE tensors in a llama file",
+                 "LongRoPE in the llama layout");
+    expect_check((struct mopt){.arch = "llama", .rope_scaling = "linear"}, VKPHI_ERR_UNSUPPORTED,
+                 "RoPE scaling 'linear' (llama.rope.scaling.type) is not supported", "linear RoPE scaling");
+    expect_check((struct mopt){.arch = "llama", .rope_scaling = "none", .vocab_size = 8}, VKPHI_OK, NULL, "llama vocab_size");
+    expect_check((struct mopt){.arch = "llama", .vocab_size = 9}, VKPHI_ERR_FORMAT,
+                 "llama.vocab_size is 9 but token_embd.weight has 8 rows", "llama vocab_size mismatch");
+    expect_check((struct mopt){.longrope = 2, .rope_scaling = "longrope"}, VKPHI_OK, NULL, "rope.scaling.type longrope");
+    expect_check((struct mopt){.rope_scaling = "longrope"}, VKPHI_ERR_UNSUPPORTED, "RoPE scaling 'longrope'",
+                 "longrope without factor tensors");
+    expect_check((struct mopt){.longrope = 2, .rope_scaling = "yarn"}, VKPHI_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "yarn");
     expect_check((struct mopt){.omit_key = "phi3.block_count"}, VKPHI_ERR_FORMAT, "required key phi3.block_count is missing",
                  "no block_count");
     expect_check((struct mopt){.omit_key = "phi3.attention.layer_norm_rms_epsilon"}, VKPHI_ERR_FORMAT,
                  "layer_norm_rms_epsilon is missing", "no eps");
-    expect_check((struct mopt){.rope_dim = 16}, VKPHI_ERR_UNSUPPORTED, "partial rotary dimensions (16 of 32) are not supported yet",
-                 "partial rotary");
-    expect_check((struct mopt){.longrope = true}, VKPHI_ERR_UNSUPPORTED, "LongRoPE", "LongRoPE");
+    expect_check((struct mopt){.rope_dim = 16}, VKPHI_OK, NULL, "partial rotary");
+    expect_check((struct mopt){.rope_dim = 34}, VKPHI_ERR_FORMAT, "it must be even and at most the head dimension 32",
+                 "rotary dims past the head");
+    expect_check((struct mopt){.longrope = 1}, VKPHI_ERR_FORMAT, "'rope_factors_short.weight' is missing", "LongRoPE");
+    expect_check((struct mopt){.longrope = 2, .rope_dim = 16, .tied = true, .sliding = 8192}, VKPHI_OK, NULL,
+                 "Phi-4-mini's features");
+    expect_check((struct mopt){.longrope = 2, .omit_key = "phi3.rope.scaling.original_context_length"}, VKPHI_ERR_FORMAT,
+                 "required key phi3.rope.scaling.original_context_length is missing", "LongRoPE without its context");
     expect_check((struct mopt){.sliding = 2048}, VKPHI_ERR_UNSUPPORTED, "sliding-window attention (window 2048)", "sliding");
+    expect_check((struct mopt){.sliding = 4096}, VKPHI_OK, NULL, "a window as long as the context");
     expect_check((struct mopt){.n_head = 4, .n_head_kv = 3}, VKPHI_ERR_FORMAT, "4 query heads cannot be split evenly over 3",
                  "heads");
     expect_check((struct mopt){.n_head = 3}, VKPHI_ERR_FORMAT, "not a multiple of the 3 heads", "head dim");
@@ -844,11 +880,19 @@ static int write_corpus(const char *dir) {
     int rc = write_test_file(path, 0);
     snprintf(path, sizeof path, "%s/model.gguf", dir);
     if (!rc) rc = make_model(path, (struct mopt){.split_qkv = true, .matrix_type = GGML_TYPE_Q4_0});
+    snprintf(path, sizeof path, "%s/mini.gguf", dir); // Phi-4-mini's features
+    if (!rc)
+        rc = make_model(path, (struct mopt){.longrope = 2, .rope_dim = 16, .tied = true, .sliding = 8192,
+                                            .matrix_type = GGML_TYPE_Q4_0});
+    snprintf(path, sizeof path, "%s/llama.gguf", dir);
+    if (!rc)
+        rc = make_model(path, (struct mopt){.arch = "llama", .split_qkv = true, .split_gate_up = true,
+                                            .matrix_type = GGML_TYPE_Q4_0});
     if (rc) {
         fprintf(stderr, "%s\n", vkphi_last_error());
         return 1;
     }
-    printf("wrote base.gguf, writer.gguf and model.gguf to %s\n", dir);
+    printf("wrote base.gguf, writer.gguf, model.gguf, mini.gguf and llama.gguf to %s\n", dir);
     return 0;
 }
 

@@ -2,7 +2,9 @@
 // The forward pass on models this test writes: split attn_q/k/v and ffn_gate/up
 // tensors, a tied output head (no output.weight), mixed weight types, GQA 4:1 with
 // head dim 128 as in Phi-4; GPU against the CPU reference through prefill, decode
-// and split ubatches. Then the files and inputs that must be refused.
+// and split ubatches. The same for Phi-4-mini's features (partial rotary, LongRoPE
+// short and long factors, attn_factor, a window past the context) and for the llama
+// layout (adjacent-pair RoPE). Then the files and inputs that must be refused.
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,7 +23,8 @@
 struct variant {
     const char *arch;
     uint32_t n_rot, window;
-    bool longrope, drop_ffn_down;
+    int longrope; // 0: none; 1: only rope_factors_long (broken); 2: both factor tensors, attn_factor 1.19
+    bool drop_ffn_down, bias, layernorm, experts;
 };
 
 static void add(gguf_writer *w, const char *name, enum ggml_type type, uint64_t ne0, uint64_t ne1) {
@@ -46,16 +49,25 @@ static void write_model(const char *path, const struct variant *v) {
     test_seed(42);
     gguf_writer *w = gguf_writer_create();
     gguf_writer_set_str(w, "general.architecture", v->arch);
-    gguf_writer_set_u32(w, "phi3.block_count", NL);
-    gguf_writer_set_u32(w, "phi3.embedding_length", E);
-    gguf_writer_set_u32(w, "phi3.feed_forward_length", FF);
-    gguf_writer_set_u32(w, "phi3.attention.head_count", 4);
-    gguf_writer_set_u32(w, "phi3.attention.head_count_kv", 1);
-    gguf_writer_set_u32(w, "phi3.rope.dimension_count", v->n_rot);
-    gguf_writer_set_f32(w, "phi3.rope.freq_base", 250000.0f);
-    gguf_writer_set_f32(w, "phi3.attention.layer_norm_rms_epsilon", 1e-5f);
-    gguf_writer_set_u32(w, "phi3.context_length", 256);
-    gguf_writer_set_u32(w, "phi3.attention.sliding_window", v->window);
+    char k[96];
+#define KEY(s) (snprintf(k, sizeof k, "%s." s, v->arch), k)
+    gguf_writer_set_u32(w, KEY("block_count"), NL);
+    gguf_writer_set_u32(w, KEY("embedding_length"), E);
+    gguf_writer_set_u32(w, KEY("feed_forward_length"), FF);
+    gguf_writer_set_u32(w, KEY("attention.head_count"), 4);
+    gguf_writer_set_u32(w, KEY("attention.head_count_kv"), 1);
+    gguf_writer_set_u32(w, KEY("rope.dimension_count"), v->n_rot);
+    gguf_writer_set_f32(w, KEY("rope.freq_base"), 250000.0f);
+    gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (v->layernorm) gguf_writer_set_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
+    if (v->experts) gguf_writer_set_u32(w, KEY("expert_count"), 8);
+    gguf_writer_set_u32(w, KEY("context_length"), 256);
+    gguf_writer_set_u32(w, KEY("attention.sliding_window"), v->window);
+    if (v->longrope) {
+        gguf_writer_set_u32(w, KEY("rope.scaling.original_context_length"), 32);
+        gguf_writer_set_f32(w, KEY("rope.scaling.attn_factor"), 1.190238f);
+    }
+#undef KEY
     struct { char name[64]; enum ggml_type type; uint64_t ne0, ne1; float scale, base; } t[64];
     int n = 0;
 #define T(nm, ty, a, b, s, bs) (snprintf(t[n].name, 64, "%s", nm), t[n].type = ty, t[n].ne0 = a, t[n].ne1 = b, t[n].scale = s, t[n].base = bs, n++)
@@ -65,6 +77,7 @@ static void write_model(const char *path, const struct variant *v) {
 #define L(x) (snprintf(nm, 64, "blk.%d." x ".weight", l), nm)
         T(L("attn_norm"), GGML_TYPE_F32, E, 0, 0.1f, 1.0f);
         T(L("attn_q"), GGML_TYPE_F32, E, E, 0.05f, 0);
+        if (v->bias) T((snprintf(nm, 64, "blk.%d.attn_q.bias", l), nm), GGML_TYPE_F32, E, 0, 0.05f, 0);
         T(L("attn_k"), GGML_TYPE_F16, E, 128, 0.05f, 0);
         T(L("attn_v"), GGML_TYPE_F32, E, 128, 0.05f, 0);
         T(L("attn_output"), GGML_TYPE_BF16, E, E, 0.05f, 0);
@@ -75,7 +88,10 @@ static void write_model(const char *path, const struct variant *v) {
 #undef L
     }
     T("output_norm.weight", GGML_TYPE_F32, E, 0, 0.1f, 1.0f);
-    if (v->longrope) T("rope_factors_long.weight", GGML_TYPE_F32, 64, 0, 0.0f, 1.0f);
+    // LongRoPE divisors: the long ones well above 1 (as in Phi-4-mini: about 1 to 50),
+    // the short ones near 1, so picking the wrong set changes the logits.
+    if (v->longrope) T("rope_factors_long.weight", GGML_TYPE_F32, v->n_rot / 2, 0, 2.0f, 12.0f);
+    if (v->longrope == 2) T("rope_factors_short.weight", GGML_TYPE_F32, v->n_rot / 2, 0, 0.05f, 1.2f);
 #undef T
     for (int i = 0; i < n; i++) add(w, t[i].name, t[i].type, t[i].ne0, t[i].ne1);
     if (gguf_writer_begin(w, path)) { fprintf(stderr, "%s\n", vkphi_last_error()); abort(); }
@@ -94,53 +110,81 @@ static void expect_refused(const char *path, const struct variant *v, const char
     model_free(m);
 }
 
-int main(void) {
-    char dir[] = "/tmp/vkphi-test-XXXXXX", path[64];
-    if (!mkdtemp(dir)) return test_skip("no temp dir");
-    snprintf(path, sizeof path, "%s/m.gguf", dir);
-    struct variant ok = {"phi3", 128, 0, false, false};
-    write_model(path, &ok);
+enum { N = 30 };
+static int32_t toks[N];
 
-    enum { N = 30 };
-    int32_t toks[N];
-    for (int i = 0; i < N; i++) toks[i] = (i * 37 + 11) % NV;
-    ref_model *r = ref_model_load(path);
-    CHECK(r != NULL, "ref_model_load: %s", vkphi_last_error());
-    if (!r) return test_finish();
-    float *cpu = malloc(sizeof(float) * N * NV), *gpu = malloc(sizeof(float) * N * NV);
+// GPU against the CPU reference at a context of n_ctx (it picks LongRoPE's factors)
+// through prefill, decode and split ubatches; the CPU logits go to cpu_out.
+static void against_cpu(const char *path, const struct variant *v, uint32_t n_ctx, const char *what, float *cpu) {
+    write_model(path, v);
+    ref_model *r = ref_model_load(path, n_ctx);
+    CHECK(r != NULL, "%s: ref_model_load: %s", what, vkphi_last_error());
+    if (!r) return;
+    float *gpu = malloc(sizeof(float) * N * NV);
     for (int i = 0; i < N; i++) ref_model_eval(r, toks[i], i, cpu + i * NV);
     ref_model_free(r);
 
     uint32_t ubatches[] = {512, 1, 8};
     for (int u = 0; u < 3; u++) {
-        model_params p = {.device = -1, .n_ctx = 64, .n_seq = 2, .n_ubatch = ubatches[u], .quiet = true};
+        model_params p = {.device = -1, .n_ctx = n_ctx, .n_seq = 2, .n_ubatch = ubatches[u], .quiet = true};
         model *m;
         int rc = model_load(path, &p, &m);
-        CHECK(rc == 0, "model_load: %s", vkphi_last_error());
+        CHECK(rc == 0, "%s: model_load: %s", what, vkphi_last_error());
         if (rc) continue;
         // Sequence 1, so sequence offsets in the cache are exercised too.
         CHECK(model_eval(m, 1, toks, N, 0, NULL, gpu) == 0, "model_eval: %s", vkphi_last_error());
         double top1, kl = test_mean_kl(cpu, gpu, N, NV, &top1);
-        printf("split tensors, tied output, ubatch %u: KL %.2e, top-1 %.3f\n", ubatches[u], kl, top1);
-        CHECK(kl < 1e-4 && top1 >= 0.96, "ubatch %u: KL %.2e top-1 %.3f against the CPU reference", ubatches[u], kl, top1);
+        printf("%s, ctx %u, ubatch %u: KL %.2e, top-1 %.3f\n", what, n_ctx, ubatches[u], kl, top1);
+        CHECK(kl < 1e-4 && top1 >= 0.96, "%s ubatch %u: KL %.2e top-1 %.3f against the CPU reference", what, ubatches[u], kl,
+              top1);
         // Bad input is refused with a sentence, and the model stays usable.
         int32_t bad = NV;
         CHECK(model_eval(m, 0, &bad, 1, 0, gpu, NULL) != 0 && strstr(vkphi_last_error(), "vocabulary"),
               "token id %d accepted", bad);
-        CHECK(model_eval(m, 0, toks, 10, 60, gpu, NULL) != 0 && strstr(vkphi_last_error(), "context"),
+        CHECK(model_eval(m, 0, toks, 10, n_ctx - 4, gpu, NULL) != 0 && strstr(vkphi_last_error(), "context"),
               "tokens past the context accepted");
         CHECK(model_eval(m, 2, toks, 1, 0, gpu, NULL) != 0, "sequence 2 of 2 accepted");
         CHECK(model_eval(m, 1, toks, 1, 0, gpu, NULL) == 0, "model unusable after bad input: %s", vkphi_last_error());
         model_free(m);
     }
+    free(gpu);
+}
 
-    struct variant partial = {"phi3", 64, 0, false, false}, window = {"phi3", 128, 2047, false, false};
-    struct variant longrope = {"phi3", 128, 0, true, false}, llama = {"llama", 128, 0, false, false};
-    struct variant missing = {"phi3", 128, 0, false, true};
-    expect_refused(path, &partial, "partial rotary");
-    expect_refused(path, &window, "sliding-window");
-    expect_refused(path, &longrope, "LongRoPE");
-    expect_refused(path, &llama, "architecture");
+int main(void) {
+    char dir[] = "/tmp/vkphi-test-XXXXXX", path[64];
+    if (!mkdtemp(dir)) return test_skip("no temp dir");
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    for (int i = 0; i < N; i++) toks[i] = (i * 37 + 11) % NV;
+    float *cpu = malloc(sizeof(float) * N * NV), *cpu_long = malloc(sizeof(float) * N * NV);
+
+    struct variant ok = {.arch = "phi3", .n_rot = 128};
+    against_cpu(path, &ok, 64, "split tensors, tied output", cpu);
+    // Phi-4-mini's features: 64 of 128 dims rotate, LongRoPE with an original context
+    // of 32 (so 32 picks the short factors, 64 the long), a window past the context.
+    struct variant mini = {.arch = "phi3", .n_rot = 64, .window = 262144, .longrope = 2};
+    against_cpu(path, &mini, 32, "partial rotary, LongRoPE short", cpu);
+    against_cpu(path, &mini, 64, "partial rotary, LongRoPE long", cpu_long);
+    double top1, kl = test_mean_kl(cpu, cpu_long, N, NV, &top1);
+    CHECK(kl > 1e-3, "the short and long LongRoPE factors give the same logits (KL %.2e): the choice has no effect", kl);
+    struct variant llama = {.arch = "llama", .n_rot = 128};
+    against_cpu(path, &llama, 64, "llama layout (adjacent-pair RoPE)", cpu);
+
+    struct variant window = {.arch = "phi3", .n_rot = 128, .window = 128};
+    struct variant half_longrope = {.arch = "phi3", .n_rot = 64, .longrope = 1};
+    struct variant odd_rot = {.arch = "phi3", .n_rot = 63}, gemma = {.arch = "gemma", .n_rot = 128};
+    struct variant bias = {.arch = "llama", .n_rot = 128, .bias = true};
+    struct variant layernorm = {.arch = "llama", .n_rot = 128, .layernorm = true};
+    struct variant moe = {.arch = "llama", .n_rot = 128, .experts = true};
+    struct variant llama_rope = {.arch = "llama", .n_rot = 128, .longrope = 2};
+    struct variant missing = {.arch = "phi3", .n_rot = 128, .drop_ffn_down = true};
+    expect_refused(path, &window, "sliding-window attention (window 128)");
+    expect_refused(path, &half_longrope, "'rope_factors_short.weight' is missing");
+    expect_refused(path, &odd_rot, "must be even");
+    expect_refused(path, &gemma, "architecture 'gemma'");
+    expect_refused(path, &bias, "blk.0.attn_q.bias' is a bias");
+    expect_refused(path, &layernorm, "LayerNorm");
+    expect_refused(path, &moe, "mixture of experts");
+    expect_refused(path, &llama_rope, "LongRoPE tensors in a llama file");
     expect_refused(path, &missing, "blk.1.ffn_down.weight");
     model_params big = {.device = -1, .n_ctx = 100000, .quiet = true};
     model *m = NULL;
@@ -148,6 +192,6 @@ int main(void) {
     CHECK(model_load(path, &big, &m) != 0 && strstr(vkphi_last_error(), "context"), "a context beyond training accepted");
     unlink(path);
     rmdir(dir);
-    free(cpu), free(gpu);
+    free(cpu), free(cpu_long);
     return test_finish();
 }

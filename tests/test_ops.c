@@ -44,28 +44,42 @@ static void test_rmsnorm(uint32_t rows, uint32_t n) {
     free(x), free(w), free(ref), free(out);
 }
 
-// RoPE on the Q heads of a fused QKV row (heads start at head_offset).
-static void test_rope(uint32_t tokens, uint32_t heads, uint32_t head_dim, uint32_t n_rot, uint32_t pos0, double base) {
+// RoPE on the Q heads of a fused QKV row (heads start at head_offset). With
+// `longrope`, random frequency divisors in [1, 40) (Phi-4-mini's long factors
+// span about 1 to 50) and the given attn_factor. The dims past n_rot and the
+// values around the heads must come back untouched.
+static void test_rope(uint32_t tokens, uint32_t heads, uint32_t head_dim, uint32_t n_rot, uint32_t pos0, double base,
+                      bool neox, bool longrope, double attn_factor) {
     uint32_t head_offset = head_dim; // skip one head, as if rotating K inside [Q;K;V]
     uint32_t stride = head_offset + heads * head_dim + 3;
     size_t n = (size_t)tokens * stride;
-    float *x = rand_vec(n, 1.0f), *ref = malloc(n * 4), *out = malloc(n * 4);
+    float *x = rand_vec(n, 1.0f), *ref = malloc(n * 4), *out = malloc(n * 4), *factors = malloc(n_rot / 2 * 4 + 4);
+    for (uint32_t i = 0; i < n_rot / 2; i++) factors[i] = test_rand_uniform(1.0f, 40.0f);
+    rope_spec r = {n_rot, neox, base, longrope ? factors : NULL, longrope ? attn_factor : 1.0};
     memcpy(ref, x, n * 4);
-    ref_rope(ref, tokens, heads, head_dim, n_rot, stride, head_offset, pos0, base);
+    ref_rope(ref, tokens, heads, head_dim, stride, head_offset, pos0, &r);
     uint32_t n_pos = pos0 + tokens;
     float *table = malloc((size_t)n_pos * n_rot * 4);
-    rope_table_fill(table, n_pos, n_rot, base);
+    rope_table_fill(table, n_pos, &r);
     gpu_buffer bx = test_upload(&g, x, n * 4), bt = test_upload(&g, table, (size_t)n_pos * n_rot * 4);
     begin();
-    CHECK(op_rope(g.cmd, g.k, buf_all(&bx), buf_all(&bt), tokens, heads, head_dim, n_rot, stride, head_offset, pos0) == 0,
+    CHECK(op_rope(g.cmd, g.k, buf_all(&bx), buf_all(&bt), tokens, heads, head_dim, stride, head_offset, pos0, &r) == 0,
           "%s", vkphi_last_error());
     run();
     test_download(&g, &bx, out, n * 4);
     double e = test_max_rel_err(out, ref, n, 1e-6, 1e-5);
-    CHECK(e <= 1, "rope %u tokens x %u heads (dim %u, rot %u) at %u: error %.3g of tolerance", tokens, heads, head_dim,
-          n_rot, pos0, e);
+    CHECK(e <= 1, "rope %s %u tokens x %u heads (dim %u, rot %u)%s at %u: error %.3g of tolerance", neox ? "neox" : "normal",
+          tokens, heads, head_dim, n_rot, longrope ? " LongRoPE" : "", pos0, e);
+    size_t moved = 0; // values RoPE must not touch: past n_rot in each head, and outside the heads
+    for (uint32_t t = 0; t < tokens; t++)
+        for (uint32_t d = 0; d < stride; d++) {
+            size_t i = (size_t)t * stride + d;
+            bool rotated = d >= head_offset && d < head_offset + heads * head_dim && (d - head_offset) % head_dim < n_rot;
+            moved += !rotated && (memcmp(&out[i], &x[i], 4) || memcmp(&ref[i], &x[i], 4));
+        }
+    CHECK(moved == 0, "rope rot %u of %u: %zu values outside the rotated dims changed", n_rot, head_dim, moved);
     buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bt);
-    free(x), free(ref), free(out), free(table);
+    free(x), free(ref), free(out), free(table), free(factors);
 }
 
 static void test_softmax(uint32_t rows, uint32_t n, float scale) {
@@ -211,11 +225,19 @@ int main(void) {
     test_rmsnorm(5, 5120);
     test_rmsnorm(1, 17920);
 
-    test_rope(1, 1, 128, 128, 0, 250000.0);
-    test_rope(7, 4, 128, 128, 3, 250000.0);
-    test_rope(3, 10, 128, 128, 16000, 250000.0); // Phi-4's K heads, far into the context
-    test_rope(2, 40, 128, 128, 511, 250000.0);   // Phi-4's Q heads
-    test_rope(5, 3, 96, 32, 77, 10000.0);        // partial rotary dims, another base
+    test_rope(1, 1, 128, 128, 0, 250000.0, true, false, 1);
+    test_rope(7, 4, 128, 128, 3, 250000.0, true, false, 1);
+    test_rope(3, 10, 128, 128, 16000, 250000.0, true, false, 1); // Phi-4's K heads, far into the context
+    test_rope(2, 40, 128, 128, 511, 250000.0, true, false, 1);   // Phi-4's Q heads
+    test_rope(5, 3, 96, 32, 77, 10000.0, true, false, 1);        // partial rotary dims, another base
+    // Phi-4-mini: 96 of 128 dims, LongRoPE factors and attn_factor, ragged token and head counts.
+    test_rope(5, 3, 128, 96, 0, 10000.0, true, true, 1.190238);
+    test_rope(3, 11, 128, 96, 130000, 10000.0, true, true, 1.190238); // near 128K
+    test_rope(9, 5, 72, 14, 41, 10000.0, true, true, 0.75);
+    // The llama layout: adjacent pairs (2i, 2i+1), whole and partial heads.
+    test_rope(7, 5, 128, 128, 3, 250000.0, false, false, 1);
+    test_rope(2, 40, 128, 128, 16383, 250000.0, false, false, 1);
+    test_rope(6, 3, 96, 34, 19, 10000.0, false, true, 1.3);
 
     test_softmax(1, 1, 1.0f);
     test_softmax(3, 7, 10.0f);
