@@ -271,7 +271,7 @@ int generate_run(generate_session *s, const generate_params *p, generate_text_fn
         if ((rc = append_gen(s, tok)) != VKPHI_OK) break;
         sampler_accept(smp, tok);
 
-        if (p->special || !tokenizer_is_special(s->t, tok)) {
+        if (p->special || !tokenizer_is_special(s->t, tok) || tokenizer_is_markup(s->t, tok)) {
             size_t len;
             const char *piece = tokenizer_stream_put(s->stream, tok, &len);
             if ((rc = append_pending(s, piece, len)) != VKPHI_OK) break;

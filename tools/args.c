@@ -302,7 +302,7 @@ static void draw_progress(double fraction, void *user) {
 
 int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
     *m = NULL;
-    *t = NULL;
+    if (t) *t = NULL;
     char path[4096];
     if (!a->model) {
         int generated = 0;
@@ -350,6 +350,7 @@ int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
             fputc('\n', stderr);
     }
     if (rc != VKPHI_OK) return args_fail("%s", vkphi_last_error());
+    if (!t) return 0; // the caller works on token ids only
     *t = tokenizer_create(model_gguf(*m));
     if (!*t) {
         args_fail("%s: %s", path, vkphi_last_error());

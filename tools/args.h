@@ -43,8 +43,10 @@ void args_finish(cli_args *a);
 void args_help(FILE *f, unsigned groups);
 
 // Loads the model (-m, or the built-in default, generated on first use, with a note on
-// stderr that its text is random) with n_seq sequences, and its tokenizer. Prints one
-// error line and returns 1 on failure; 0 on success.
+// stderr that its text is random) with n_seq sequences, and its tokenizer (t NULL: no
+// tokenizer, for commands that take token ids, so that a file whose tokenizer we do
+// not implement still runs there). Prints one error line and returns 1 on failure; 0
+// on success.
 int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t);
 
 // Prints "vkphi: error: ..." and a newline on stderr; returns 1 (the exit code).

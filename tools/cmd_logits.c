@@ -126,7 +126,6 @@ int cmd_logits(int argc, char **argv) {
     // weights are loaded.
     int rc = 1;
     model *m = NULL;
-    tokenizer *t = NULL;
     float *rows = NULL, *last = NULL;
     FILE *fp = NULL;
     bool created = false;
@@ -158,7 +157,7 @@ int cmd_logits(int argc, char **argv) {
     }
     a.mp.n_ctx = n_ctx;
     a.ctx_given = true;
-    if (args_load_model(&a, 1, &m, &t)) goto done;
+    if (args_load_model(&a, 1, &m, NULL)) goto done; // ids in, logits out: no tokenizer needed
     if (model_n_ctx(m) < (uint32_t)n) {
         args_fail("%s holds %ld tokens, more than the context of %u", tokens_path, n, model_n_ctx(m));
         goto done;
@@ -207,7 +206,6 @@ done:
     free(rows);
     free(last);
     free(ids);
-    tokenizer_destroy(t);
     model_free(m);
     args_free(&a);
     return rc;
