@@ -56,6 +56,8 @@ void args_init(cli_args *a, int32_t max_tokens) {
 }
 
 void args_free(cli_args *a) {
+    free(a->force);
+    a->force = NULL;
     for (size_t i = 0; i < a->n_stop; i++)
         free(a->stop[i]);
     free(a->stop);
@@ -422,10 +424,25 @@ int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
     if (!t) return 0; // the caller works on token ids only
     *t = tokenizer_create(model_gguf(*m));
     if (!*t) {
-        args_fail("%s: %s", path, vkphi_last_error());
+        args_fail("%s", vkphi_last_error()); // tokenizer_create names the file
         model_free(*m);
         *m = NULL;
         return 1;
+    }
+    const char *force = getenv("VKPHI_TEST_OUTPUT");
+    if (force && *force) {
+        size_t n = 0;
+        if (tokenizer_encode(*t, force, strlen(force), true, &a->force, &n) != VKPHI_OK) {
+            args_fail("VKPHI_TEST_OUTPUT: %s", vkphi_last_error());
+            tokenizer_destroy(*t);
+            model_free(*m);
+            *t = NULL;
+            *m = NULL;
+            return 1;
+        }
+        a->gen.force = a->force;
+        a->gen.n_force = n;
+        if (!a->quiet) fprintf(stderr, "note: VKPHI_TEST_OUTPUT is set: answers begin with its %zu tokens\n", n);
     }
     return 0;
 }

@@ -38,6 +38,7 @@ typedef struct cli_args {
     size_t n_stop;
     const char *chat_template;   // --chat-template NAME: the format when the file's is unknown (NULL: none)
     enum args_reasoning reasoning; // --reasoning
+    int32_t *force;                // VKPHI_TEST_OUTPUT's tokens (owned), in gen.force
 } cli_args;
 
 // Defaults: the sampler's defaults, -n max_tokens, context default_ctx.
@@ -52,6 +53,10 @@ int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i);
 void args_finish(cli_args *a);
 // The help lines of the groups' options.
 void args_help(FILE *f, unsigned groups);
+
+// For tests, the environment variable VKPHI_TEST_OUTPUT holds text (special tokens
+// read as such) that every answer then begins with instead of sampled tokens: it lets
+// the tests of reasoning and tool-call output run on a model with random weights.
 
 // Loads the model (-m, or the built-in default, generated on first use, with a note on
 // stderr that its text is random) with n_seq sequences, and its tokenizer (t NULL: no

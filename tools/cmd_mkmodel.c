@@ -13,7 +13,7 @@
 
 static void mkmodel_usage(FILE *f) {
     fprintf(f,
-            "usage: vkphi mkmodel --preset NAME --type TYPE -o FILE [--seed N] [--threads N]\n\n"
+            "usage: vkphi mkmodel --preset NAME --type TYPE -o FILE [--seed N] [--threads N] [--tokenizer FILE]\n\n"
             "Writes a GGUF file with Phi-4's architecture, tensor names and layout, the\n"
             "quantization mix TYPE, Phi-4's tokenizer, and seeded random weights: a model to\n"
             "benchmark or test with, no download needed. Its text is meaningless.\n\n"
@@ -23,7 +23,9 @@ static void mkmodel_usage(FILE *f) {
             "                  %s\n"
             "  -o FILE         output path (written under a temporary name, then renamed)\n"
             "  --seed N        random seed (default 1): the same seed gives the same file\n"
-            "  --threads N     quantization threads (default 0: all cores)\n",
+            "  --threads N     quantization threads (default 0: all cores)\n"
+            "  --tokenizer F   take the tokenizer (every tokenizer.* key) from the GGUF file F instead\n"
+            "                  of Phi-4's, e.g. Phi-4-mini's; the vocabulary sets the model's\n",
             mkmodel_preset_names(), quant_recipe_names());
 }
 
@@ -53,7 +55,7 @@ static void on_progress(const char *tensor, uint64_t done, uint64_t total, void 
 }
 
 int cmd_mkmodel(int argc, char **argv) {
-    const char *preset_name = NULL, *type = NULL, *out = NULL;
+    const char *preset_name = NULL, *type = NULL, *out = NULL, *tokenizer = NULL;
     uint64_t seed = 1, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -67,6 +69,8 @@ int cmd_mkmodel(int argc, char **argv) {
             type = argv[++i];
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
             out = argv[++i];
+        } else if (!strcmp(a, "--tokenizer") && has_val) {
+            tokenizer = argv[++i];
         } else if (!strcmp(a, "--seed") && has_val) {
             if (!parse_u64(argv[++i], &seed)) {
                 fprintf(stderr, "vkphi: error: --seed wants a non-negative integer, not '%s'\n", argv[i]);
@@ -101,7 +105,7 @@ int cmd_mkmodel(int argc, char **argv) {
     if (ps.tty)
         fprintf(stderr, "writing %s: preset %s, %s, seed %llu, %.2f GiB of weights\n", out, p->name,
                 quant_recipe_canonical(type), (unsigned long long)seed, bytes / 1073741824.0);
-    int rc = mkmodel_write_progress(p, type, seed, (int)threads, out, on_progress, &ps);
+    int rc = mkmodel_write_tokenizer(p, type, seed, (int)threads, tokenizer, out, on_progress, &ps);
     if (rc) {
         if (ps.tty && ps.last > 0) fputc('\n', stderr);
         fprintf(stderr, "vkphi: error: %s\n", vkphi_last_error());

@@ -190,6 +190,8 @@ int cmd_serve(int argc, char **argv) {
         .t = tok,
         .tmpl = tmpl,
         .tmpl_error = tmpl_error[0] ? tmpl_error : NULL,
+        .force = a.gen.force,
+        .n_force = a.gen.n_force,
         .model_id = id,
         .model_file = file,
         .created = stat(model_path, &st) == 0 ? (long long)st.st_mtime : 0,

@@ -543,6 +543,8 @@ bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *bod
     memset(req, 0, sizeof *req);
     req->ep = ep;
     req->gen = generate_default_params();
+    req->gen.force = api->force;
+    req->gen.n_force = api->n_force;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
     if (!root) {

@@ -27,6 +27,8 @@ typedef struct srv_api {
     // the vocabulary has the markers of; with an error: chat requests are refused with it.
     enum chat_template tmpl;
     const char *tmpl_error;
+    const int32_t *force; // tests (VKPHI_TEST_OUTPUT): every answer begins with these tokens
+    size_t n_force;
 } srv_api;
 
 // An error as OpenAI reports it: {"error": {"message", "type", "param", "code"}}.
