@@ -9,18 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const roles[] = {"system", "user", "assistant"};
+static const char *const roles[] = {"system", "user", "assistant", "tool"};
 
-static int check_messages(const chat_message *m, size_t n) {
+static int check_messages(const chat_message *m, size_t n, enum chat_template tmpl) {
+    bool mini = tmpl == CHAT_TEMPLATE_PHI4_MINI;
     for (size_t i = 0; i < n; i++) {
         if (!m[i].role || !m[i].content)
             return vkphi_fail(VKPHI_ERR_ARG, "chat message %zu has no role or no content", i);
         bool known = false;
-        for (size_t r = 0; r < sizeof roles / sizeof *roles; r++)
+        for (size_t r = 0; r < (mini ? 4 : 3); r++)
             known |= !strcmp(m[i].role, roles[r]);
         if (!known)
-            return vkphi_fail(VKPHI_ERR_ARG, "chat message %zu has role '%s'; Phi-4 knows system, user and assistant",
-                              i, m[i].role);
+            return vkphi_fail(VKPHI_ERR_ARG, "chat message %zu has role '%s'; the %s chat format knows system, user%s",
+                              i, m[i].role, chat_template_name(tmpl), mini ? ", assistant and tool" : " and assistant");
+        if (m[i].tool_calls && (!mini || strcmp(m[i].role, "assistant")))
+            return vkphi_fail(VKPHI_ERR_ARG, "chat message %zu has tool calls, which only an assistant message of "
+                              "Phi-4-mini's format can carry", i);
     }
     return VKPHI_OK;
 }
@@ -56,8 +60,9 @@ const char *chat_template_name(enum chat_template tmpl) {
 // The markers of each template: the turn openers by role (system, user, assistant),
 // then what closes a turn, then (ChatML) what separates role and content.
 typedef struct {
-    int32_t open[3], end, sep;        // ids; -1 where the template has none
-    int32_t tool_open, tool_close;    // Phi-4-mini's <|tool|> <|/tool|>
+    int32_t open[4], end, sep;     // ids by role (system, user, assistant, tool); -1 where none
+    int32_t tool_open, tool_close; // Phi-4-mini's <|tool|> <|/tool|>
+    int32_t call_open, call_close; // Phi-4-mini's <|tool_call|> <|/tool_call|>
 } markers;
 
 static int find_marker(const tokenizer *t, enum chat_template tmpl, const char *name, int32_t *id) {
@@ -70,7 +75,7 @@ static int find_marker(const tokenizer *t, enum chat_template tmpl, const char *
 
 static int get_markers(const tokenizer *t, enum chat_template tmpl, markers *mk) {
     int err = VKPHI_OK;
-    mk->sep = mk->tool_open = mk->tool_close = -1;
+    mk->sep = mk->tool_open = mk->tool_close = mk->call_open = mk->call_close = mk->open[3] = -1;
     if (tmpl == CHAT_TEMPLATE_PHI4) {
         int32_t start;
         if ((err = find_marker(t, tmpl, "<|im_start|>", &start)) || (err = find_marker(t, tmpl, "<|im_sep|>", &mk->sep)) ||
@@ -133,7 +138,7 @@ static int push(int32_t **ids, size_t *n, int32_t id) {
 }
 
 static int role_index(const char *role) {
-    for (int r = 0; r < 3; r++)
+    for (int r = 0; r < 4; r++)
         if (!strcmp(role, roles[r])) return r;
     return -1;
 }
@@ -147,16 +152,24 @@ int chat_render(const tokenizer *t, enum chat_template tmpl, const chat_message 
     if (!t || !ids || !n_ids || (!messages && n_messages))
         return vkphi_fail(VKPHI_ERR_ARG, "chat_render got a NULL argument");
     if (!*ids) *n_ids = 0;
-    int err = check_messages(messages, n_messages);
-    if (err) return err;
     markers mk;
-    if ((err = get_markers(t, tmpl, &mk))) return err;
+    int err = get_markers(t, tmpl, &mk);
+    if (!err) err = check_messages(messages, n_messages, tmpl);
+    if (err) return err;
+    bool tool_role = false, calls = false;
+    for (size_t i = 0; i < n_messages; i++) {
+        tool_role |= !strcmp(messages[i].role, "tool");
+        calls |= messages[i].tool_calls != NULL;
+    }
+    if ((tools || tool_role) && (err = find_marker(t, tmpl, "<|tool|>", &mk.tool_open))) return err;
+    mk.open[3] = mk.tool_open;
+    if (calls && ((err = find_marker(t, tmpl, "<|tool_call|>", &mk.call_open)) ||
+                  (err = find_marker(t, tmpl, "<|/tool_call|>", &mk.call_close))))
+        return err;
     if (tools && tmpl != CHAT_TEMPLATE_PHI4_MINI)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the %s chat format has no place for tools (Phi-4-mini's has)",
                           chat_template_name(tmpl));
-    if (tools && ((err = find_marker(t, tmpl, "<|tool|>", &mk.tool_open)) ||
-                  (err = find_marker(t, tmpl, "<|/tool|>", &mk.tool_close))))
-        return err;
+    if (tools && (err = find_marker(t, tmpl, "<|/tool|>", &mk.tool_close))) return err;
     // Each piece of text is tokenized on its own and the ids joined. This is what
     // tokenizing the whole template with special parsing gives too, as long as the
     // contents hold no marker text: plain text between special tokens is split by
@@ -183,6 +196,11 @@ int chat_render(const tokenizer *t, enum chat_template tmpl, const chat_message 
         }
         if (prompt || err) break;
         err = encode_text(t, messages[i].content, ids, n_ids);
+        if (!err && messages[i].tool_calls) {
+            err = push(ids, n_ids, mk.call_open);
+            if (!err) err = encode_text(t, messages[i].tool_calls, ids, n_ids);
+            if (!err) err = push(ids, n_ids, mk.call_close);
+        }
         if (!err && tools && i == first_system) {
             err = push(ids, n_ids, mk.tool_open);
             if (!err) err = encode_text(t, tools, ids, n_ids);
@@ -228,7 +246,7 @@ int chat_format_template(enum chat_template tmpl, const chat_message *messages, 
                          bool add_generation_prompt, char **out, size_t *out_len) {
     if (!out || (!messages && n_messages)) return vkphi_fail(VKPHI_ERR_ARG, "chat_format got a NULL argument");
     *out = NULL;
-    int err = check_messages(messages, n_messages);
+    int err = check_messages(messages, n_messages, tmpl);
     if (err) return err;
     if (tmpl != CHAT_TEMPLATE_PHI4 && tmpl != CHAT_TEMPLATE_PHI4_MINI)
         return vkphi_fail(VKPHI_ERR_ARG, "no chat template chosen");
@@ -259,6 +277,11 @@ int chat_format_template(enum chat_template tmpl, const chat_message *messages, 
         }
         if (i == n_messages) break;
         put(&o, messages[i].content);
+        if (messages[i].tool_calls) {
+            put(&o, "<|tool_call|>");
+            put(&o, messages[i].tool_calls);
+            put(&o, "<|/tool_call|>");
+        }
         if (tools && i == first_system) {
             put(&o, "<|tool|>");
             put(&o, tools);

@@ -8,6 +8,7 @@
 // Phi-4-mini (and Phi-4-mini-reasoning), no newlines either; a system message with
 // tools carries them before its <|end|>:
 //   <|system|>{system}<|tool|>{tools}<|/tool|><|end|><|user|>{user}<|end|><|assistant|>
+// Its Jinja writes every role as <|role|>, so a tool's result is <|tool|>{result}<|end|>.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,8 +18,11 @@
 #include "tokenizer.h"
 
 typedef struct chat_message {
-    const char *role;    // "system", "user" or "assistant"
+    const char *role;    // "system", "user", "assistant"; Phi-4-mini's also "tool" (a tool's result)
     const char *content; // NUL-terminated UTF-8 (any bytes are tokenized as they are)
+    // Phi-4-mini, assistant: the JSON text of the tool calls it made (may be NULL),
+    // written after the content as the model writes them: <|tool_call|>…<|/tool_call|>.
+    const char *tool_calls;
 } chat_message;
 
 enum chat_template {

@@ -259,6 +259,19 @@ def mini_checks():
     msg = r.get("choices", [{}])[0].get("message", {}) if status == 200 else {}
     check(status == 200 and msg.get("content") == "" and "Plan the call.".startswith(msg.get("reasoning_content", "x"))
           and msg.get("reasoning_content"), "cut inside the reasoning: %r" % (r,))
+    # The tool loop: the call goes back as the assistant's turn, the result as a tool turn.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), tools=TOOLS, temperature=0, max_tokens=1))
+    n_first = r["usage"]["prompt_tokens"] if status == 200 else 0
+    hist = user("weather?") + [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'}]
+    status, r = jrequest("POST", CHAT, chat_body(hist, tools=TOOLS, temperature=0, max_tokens=1))
+    check(status == 200 and r["usage"]["prompt_tokens"] > n_first + 20 and
+          r["usage"]["prompt_tokens_details"]["cached_tokens"] >= n_first - 1,
+          "a tool loop: the call and the result extend the prompt: %r" % (r,))
+    expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(
+        [{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": 3}}]}]), what="a bad tool call")
     section("mini: whole answers")
 
     # Streamed: the tags come split across tokens; deltas carry reasoning_content,
@@ -362,6 +375,10 @@ expect_error(400, "array_above_max_length", "POST", CHAT, body=chat_body(ok_msgs
              what="five stop strings")
 expect_error(400, "invalid_type", "POST", CHAT, body=chat_body(ok_msgs, seed="x"), what="seed type")
 expect_error(400, "unsupported_value", "POST", CHAT, body=chat_body(ok_msgs, n=3), what="n = 3")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(ok_msgs, tools=TOOLS),
+             what="tools with Phi-4's format, which has no place for them")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body([{"role": "tool", "content": "20"}]),
+             what="a tool result with Phi-4's format")
 expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(ok_msgs, logit_bias={"abc": 1}), what="logit_bias key")
 expect_error(400, "invalid_value", "POST", COMP, body={"model": args.model, "prompt": [1, -2]}, what="bad token id")
 expect_error(400, "context_length_exceeded", "POST", CHAT, body=chat_body(user("word " * (args.ctx + 50))),

@@ -348,6 +348,34 @@ static void test_mini(void) {
     free(ids);
     free(ids2);
 
+    // A tool loop: the assistant's call as the model wrote it, the tool's result as
+    // <|tool|>…<|end|> (the Jinja writes every role as <|role|>); text form and ids agree.
+    chat_message loop[] = {{"user", "weather?", NULL},
+                           {"assistant", "", "[{\"name\": \"f\", \"arguments\": {}}]"},
+                           {"tool", "{\"t\": 20}", NULL}};
+    ids = NULL, n = 0, text = NULL;
+    CHECK(chat_render(t, tmpl, loop, 3, tools, true, &ids, &n) == VKPHI_OK, "tool loop: %s", vkphi_last_error());
+    CHECK(chat_format_template(tmpl, loop, 3, tools, true, &text, &len) == VKPHI_OK && text &&
+              strstr(text, "<|assistant|><|tool_call|>[{\"name\": \"f\", \"arguments\": {}}]<|/tool_call|><|end|>"
+                           "<|tool|>{\"t\": 20}<|end|><|assistant|>"),
+          "tool loop text: %s", text ? text : "");
+    ids2 = NULL, n2 = 0;
+    CHECK(text && tokenizer_encode(t, text, len, true, &ids2, &n2) == VKPHI_OK && same_ids(ids, n, ids2, n2),
+          "tool loop: the text form tokenizes to the same ids");
+    size_t n_call = 0, n_tool = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_call += ids[i] == 200025 || ids[i] == 200026;
+        n_tool += ids[i] == 200023;
+    }
+    CHECK(n_call == 2 && n_tool == 2, "tool loop: call markers %zu, <|tool|> %zu (tools list and the result)", n_call,
+          n_tool);
+    free(text);
+    free(ids);
+    free(ids2);
+    ids = NULL, n = 0;
+    CHECK(chat_render(t, tmpl, loop, 3, NULL, true, &ids, &n) == VKPHI_OK, "tool loop without a tools list");
+    free(ids);
+
     // The mini vocabulary has no ChatML markers: rendering Phi-4's format is refused.
     ids = NULL, n = 0;
     CHECK(chat_render(t, CHAT_TEMPLATE_PHI4, m, 2, NULL, true, &ids, &n) == VKPHI_ERR_UNSUPPORTED &&
@@ -372,6 +400,16 @@ static void test_detect(const tokenizer *phi4) {
                                "{{ '<|assistant|>\\n' }}") == CHAT_TEMPLATE_NONE,
           "Phi-3's (newlines) is not mini's");
     CHECK(chat_template_detect("{{ bos_token }}[INST] {{ m }} [/INST]") == CHAT_TEMPLATE_NONE, "Mistral's");
+    chat_message tool_msg[] = {{"tool", "20", NULL}};
+    chat_message call_msg[] = {{"assistant", "", "[]"}};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(chat_render(phi4, CHAT_TEMPLATE_PHI4, tool_msg, 1, NULL, true, &ids, &n) == VKPHI_ERR_ARG &&
+              strstr(vkphi_last_error(), "'tool'"),
+          "Phi-4's format has no tool role: %s", vkphi_last_error());
+    CHECK(chat_render(phi4, CHAT_TEMPLATE_PHI4, call_msg, 1, NULL, true, &ids, &n) == VKPHI_ERR_ARG,
+          "nor tool calls");
+    free(ids);
     CHECK(chat_template_by_name("phi4") == CHAT_TEMPLATE_PHI4 && chat_template_by_name("chatml") == CHAT_TEMPLATE_PHI4 &&
               chat_template_by_name("phi4-mini") == CHAT_TEMPLATE_PHI4_MINI &&
               chat_template_by_name("llama3") == CHAT_TEMPLATE_NONE,

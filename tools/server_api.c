@@ -417,6 +417,42 @@ static int parse_reasoning(const cJSON *root, bool *reasoning, srv_error *err) {
     return 1;
 }
 
+// An assistant message's tool_calls (OpenAI's shape, arguments a JSON string) as the
+// model writes them inside <|tool_call|>: [{"name": ..., "arguments": {...}}].
+static bool history_calls(const cJSON *tc, int i, char **out, srv_error *err) {
+    if (!cJSON_IsArray(tc))
+        return bad(err, "invalid_type", "messages", "Invalid type for 'messages[%d].tool_calls': expected an array.", i);
+    if (cJSON_GetArraySize(tc) == 0) return true;
+    cJSON *list = cJSON_CreateArray();
+    if (!list) return nomem(err);
+    const cJSON *c;
+    int k = 0;
+    cJSON_ArrayForEach(c, tc) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        const cJSON *name = fn ? cJSON_GetObjectItemCaseSensitive(fn, "name") : NULL;
+        const cJSON *args = fn ? cJSON_GetObjectItemCaseSensitive(fn, "arguments") : NULL;
+        if (!cJSON_IsObject(fn) || !cJSON_IsString(name) || (args && !cJSON_IsString(args))) {
+            cJSON_Delete(list);
+            return bad(err, "invalid_value", "messages",
+                       "Invalid 'messages[%d].tool_calls[%d]': expected {\"function\": {\"name\": ..., \"arguments\": "
+                       "\"...\"}}.", i, k);
+        }
+        cJSON *one = cJSON_CreateObject();
+        // Arguments that are JSON go in as the object the model wrote; others as the string.
+        cJSON *parsed = args ? cJSON_Parse(args->valuestring) : cJSON_CreateObject();
+        if (!parsed && args) parsed = cJSON_CreateString(args->valuestring);
+        if (!one || !parsed || !cJSON_AddItemToArray(list, one) || !cJSON_AddStringToObject(one, "name", name->valuestring) ||
+            !cJSON_AddItemToObject(one, "arguments", parsed)) {
+            cJSON_Delete(list);
+            return nomem(err);
+        }
+        k++;
+    }
+    *out = cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    return *out ? true : nomem(err);
+}
+
 static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *req, srv_error *err) {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!msgs || cJSON_IsNull(msgs))
@@ -430,8 +466,8 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
                    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array "
                    "instead.");
     chat_message *cm = calloc((size_t)n, sizeof *cm);
-    char **texts = calloc((size_t)n, sizeof *texts);
-    bool ok = cm && texts;
+    char **texts = calloc((size_t)n, sizeof *texts), **calls = calloc((size_t)n, sizeof *calls);
+    bool ok = cm && texts && calls;
     if (!ok) nomem(err);
     int i = 0;
     const cJSON *m;
@@ -450,10 +486,10 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
         }
         const char *r = role->valuestring;
         if (!strcmp(r, "developer")) r = "system"; // OpenAI's newer name for the system turn
-        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant")) {
+        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "tool")) {
             ok = bad(err, "invalid_value", "messages",
                      "Invalid 'messages[%d].role': '%.40s' is not supported; expected one of 'system', 'developer', "
-                     "'user', 'assistant'.",
+                     "'user', 'assistant', 'tool'.",
                      i, role->valuestring);
             break;
         }
@@ -461,6 +497,9 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
         if (!(ok = message_text(content, i, !strcmp(r, "assistant"), &texts[i], err))) break;
         cm[i].role = r;
         cm[i].content = texts[i];
+        const cJSON *tc = field(m, "tool_calls");
+        if (tc && !strcmp(r, "assistant") && !(ok = history_calls(tc, i, &calls[i], err))) break;
+        cm[i].tool_calls = calls[i];
         i++;
     }
     char *tools = NULL;
@@ -482,7 +521,10 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
     }
     for (int k = 0; texts && k < n; k++)
         free(texts[k]);
+    for (int k = 0; calls && k < n; k++)
+        free(calls[k]);
     free(texts);
+    free(calls);
     free(cm);
     free(tools);
     return ok;
