@@ -550,6 +550,9 @@ int main(void) {
     if (!f) return test_finish();
     tokenizer *t = tokenizer_create(f);
     CHECK(t != NULL, "tokenizer_create: %s", vkphi_last_error());
+    enum chat_template tmpl = CHAT_TEMPLATE_NONE;
+    CHECK(t && chat_template_choose(f, t, NULL, &tmpl) == VKPHI_OK && tmpl == CHAT_TEMPLATE_PHI4,
+          "Phi-4's file: its template is recognized as Phi-4's: %s", vkphi_last_error());
     gguf_close(f);
     if (!t) return test_finish();
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -100,18 +101,23 @@ int cmd_mkmodel(int argc, char **argv) {
         fprintf(stderr, "vkphi: error: unknown type '%s' (known: %s)\n", type, quant_recipe_names());
         return 1;
     }
-    const uint64_t bytes = mkmodel_data_bytes(p, type);
+    uint64_t bytes = mkmodel_data_bytes(p, type); // with Phi-4's vocabulary; --tokenizer: see below
     struct progress_state ps = {vkphi_now(), 0, isatty(2)};
-    if (ps.tty)
+    if (ps.tty && !tokenizer)
         fprintf(stderr, "writing %s: preset %s, %s, seed %llu, %.2f GiB of weights\n", out, p->name,
                 quant_recipe_canonical(type), (unsigned long long)seed, bytes / 1073741824.0);
+    else if (ps.tty)
+        fprintf(stderr, "writing %s: preset %s, %s, seed %llu, the tokenizer of %s\n", out, p->name,
+                quant_recipe_canonical(type), (unsigned long long)seed, tokenizer);
     int rc = mkmodel_write_tokenizer(p, type, seed, (int)threads, tokenizer, out, on_progress, &ps);
     if (rc) {
         if (ps.tty && ps.last > 0) fputc('\n', stderr);
         fprintf(stderr, "vkphi: error: %s\n", vkphi_last_error());
         return 1;
     }
-    fprintf(stderr, "wrote %s (%s %s, %.2f GiB of weights) in %.1f s\n", out, p->name, quant_recipe_canonical(type),
-            bytes / 1073741824.0, vkphi_now() - ps.t0);
+    struct stat st;
+    if (tokenizer && stat(out, &st) == 0) bytes = (uint64_t)st.st_size; // another vocabulary: the file's size
+    fprintf(stderr, "wrote %s (%s %s, %.2f GiB of %s) in %.1f s\n", out, p->name, quant_recipe_canonical(type),
+            bytes / 1073741824.0, tokenizer ? "file" : "weights", vkphi_now() - ps.t0);
     return 0;
 }
