@@ -156,6 +156,9 @@ int chat_render(const tokenizer *t, enum chat_template tmpl, const chat_message 
     int err = get_markers(t, tmpl, &mk);
     if (!err) err = check_messages(messages, n_messages, tmpl);
     if (err) return err;
+    if (tools && tmpl != CHAT_TEMPLATE_PHI4_MINI)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the %s chat format has no place for tools (Phi-4-mini's has)",
+                          chat_template_name(tmpl));
     bool tool_role = false, calls = false;
     for (size_t i = 0; i < n_messages; i++) {
         tool_role |= !strcmp(messages[i].role, "tool");
@@ -166,9 +169,6 @@ int chat_render(const tokenizer *t, enum chat_template tmpl, const chat_message 
     if (calls && ((err = find_marker(t, tmpl, "<|tool_call|>", &mk.call_open)) ||
                   (err = find_marker(t, tmpl, "<|/tool_call|>", &mk.call_close))))
         return err;
-    if (tools && tmpl != CHAT_TEMPLATE_PHI4_MINI)
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the %s chat format has no place for tools (Phi-4-mini's has)",
-                          chat_template_name(tmpl));
     if (tools && (err = find_marker(t, tmpl, "<|/tool|>", &mk.tool_close))) return err;
     // Each piece of text is tokenized on its own and the ids joined. This is what
     // tokenizing the whole template with special parsing gives too, as long as the

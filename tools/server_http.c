@@ -398,7 +398,7 @@ static enum MHD_Result handle_generate(srv_http *h, struct MHD_Connection *c, co
             ret = reply_json(c, r, 500, NULL);
         } else {
             srv_answer a = {p.content.p ? p.content.p : "", NULL, calls, p.content.len, 0};
-            if (req.reasoning && p.split) {
+            if (p.reasoning.len) { // only answers that had a <think> section carry the field
                 a.reasoning = p.reasoning.p ? p.reasoning.p : "";
                 a.reasoning_len = p.reasoning.len;
             }
