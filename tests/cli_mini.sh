@@ -91,26 +91,52 @@ else
     bad "logits with an unknown pre: $(cat "$TMP/err")"
 fi
 
-# The server: reasoning_content, tool calls and the template over HTTP.
-FORCED='<think>Plan the call.</think>Calling.<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]<|/tool_call|><|end|>'
-VKPHI_TEST_OUTPUT="$FORCED" "$VKPHI" serve -m "$M" --port 0 -c 512 --parallel 2 --api-key k >"$TMP/log" 2>&1 &
-pid=$!
-trap 'kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$TMP"' EXIT
-port=""
-for _ in $(seq 1 600); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/log")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$port" ]; then
+# The server, started on a free port; $pid and $port, or a failed check.
+pid=""
+trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$TMP"' EXIT
+serve() { # model [options...]
+    local model=$1; shift
+    "$VKPHI" serve -m "$model" --port 0 -c 512 --parallel 2 --api-key k "$@" >"$TMP/log" 2>&1 &
+    pid=$!
+    port=""
+    for _ in $(seq 1 600); do
+        port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/log")
+        [ -n "$port" ] && return 0
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
     bad "the server did not start: $(cat "$TMP/log")"
-else
+    return 1
+}
+stop() { kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; pid=""; }
+post() { # path body
+    curl -s -H "Authorization: Bearer k" -H "Content-Type: application/json" "http://127.0.0.1:$port$1" -d "$2"
+}
+
+# A template vkphi does not know: chat requests get the reason, completions still work;
+# --chat-template names the format to use.
+if command -v curl >/dev/null && serve "$M2"; then
+    out=$(post /v1/chat/completions '{"model":"other-template","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}')
+    echo "$out" | grep -q '"code":"unsupported_chat_template"' && echo "$out" | grep -q "tokenizer.chat_template" &&
+        ok "serve: chat with an unknown template is refused with the reason" || bad "serve, unknown template: $out"
+    grep -q "warning: .*tokenizer.chat_template" "$TMP/log" && ok "serve warns at start" || bad "no warning: $(cat "$TMP/log")"
+    out=$(post /v1/completions '{"model":"other-template","max_tokens":1,"prompt":"hi"}')
+    echo "$out" | grep -q '"object":"text_completion"' && ok "serve: completions still work" || bad "completions: $out"
+    stop
+    if serve "$M2" --chat-template phi4-mini; then
+        out=$(post /v1/chat/completions '{"model":"other-template","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}')
+        echo "$out" | grep -q '"prompt_tokens":4,' && ok "serve --chat-template phi4-mini" || bad "serve --chat-template: $out"
+        stop
+    fi
+fi
+
+# Reasoning_content, tool calls and the template over HTTP.
+FORCED='<think>Plan the call.</think>Calling.<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]<|/tool_call|><|end|>'
+if VKPHI_TEST_OUTPUT="$FORCED" serve "$M"; then
     timeout 600 python3 "$here/serve_client.py" --port "$port" --key k --model mini --pid $pid --ctx 512 \
         --parallel 2 --mini "$FORCED" && ok "serve_client.py --mini" || bad "serve_client.py --mini"
+    stop
 fi
-kill -TERM $pid 2>/dev/null
-wait $pid 2>/dev/null
 
 [ $failed -eq 0 ] && echo "cli_mini: all passed" || echo "cli_mini: failed"
 exit $failed
