@@ -311,6 +311,12 @@ struct chat_splitter {
     size_t n_tool_calls;
     char held[32]; // a possible start of a tag (every tag is shorter)
     size_t n_held;
+    // Whitespace around the reasoning is dropped, as the reference server trims it:
+    // just after <think> and </think> (skip_ws), and just before </think> (the
+    // reasoning's trailing whitespace is held in ws until more reasoning follows).
+    bool skip_ws, oom;
+    char *ws;
+    size_t n_ws, cap_ws;
 };
 
 chat_splitter *chat_splitter_create(bool reasoning, bool tool_calls) {
@@ -324,7 +330,11 @@ chat_splitter *chat_splitter_create(bool reasoning, bool tool_calls) {
     return s;
 }
 
-void chat_splitter_destroy(chat_splitter *s) { free(s); }
+void chat_splitter_destroy(chat_splitter *s) {
+    if (!s) return;
+    free(s->ws);
+    free(s);
+}
 
 enum chat_part chat_splitter_state(const chat_splitter *s) { return s->state; }
 size_t chat_splitter_n_tool_calls(const chat_splitter *s) { return s->n_tool_calls; }
@@ -343,8 +353,42 @@ static size_t tags_now(const chat_splitter *s, const char *tags[2], enum chat_pa
     return n;
 }
 
+static bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
 static void emit(chat_splitter *s, const char *text, size_t len, chat_part_fn fn, void *user) {
-    if (len) fn(s->state, text, len, user);
+    if (s->skip_ws) {
+        while (len && is_space(*text))
+            text++, len--;
+        if (!len) return;
+        s->skip_ws = false;
+    }
+    if (s->state != CHAT_PART_REASONING) {
+        if (len) fn(s->state, text, len, user);
+        return;
+    }
+    size_t body = len;
+    while (body && is_space(text[body - 1]))
+        body--;
+    if (body) {
+        if (s->n_ws) fn(s->state, s->ws, s->n_ws, user);
+        s->n_ws = 0;
+        fn(s->state, text, body, user);
+    }
+    if (body == len) return;
+    if (s->n_ws + len - body > s->cap_ws) {
+        size_t cap = s->cap_ws ? 2 * s->cap_ws : 64;
+        while (cap < s->n_ws + len - body)
+            cap *= 2;
+        char *p = realloc(s->ws, cap);
+        if (!p) {
+            s->oom = true;
+            return;
+        }
+        s->ws = p;
+        s->cap_ws = cap;
+    }
+    memcpy(s->ws + s->n_ws, text + body, len - body);
+    s->n_ws += len - body;
 }
 
 // Scans held + text as one: a byte at a time, looking for the tags of the current state.
@@ -373,8 +417,11 @@ int chat_splitter_put(chat_splitter *s, const char *text, size_t len, chat_part_
             if (avail == tl) {
                 matched = tl;
                 emit(s, buf + start, i - start, fn, user);
+                bool think = s->state == CHAT_PART_REASONING || next[k] == CHAT_PART_REASONING;
                 s->state = next[k];
                 if (s->state == CHAT_PART_TOOL_CALL) s->n_tool_calls++;
+                if (think) s->skip_ws = true;
+                s->n_ws = 0; // the reasoning's trailing whitespace, dropped at </think>
             } else {
                 partial = avail; // the text ends inside this tag
             }
@@ -394,11 +441,18 @@ int chat_splitter_put(chat_splitter *s, const char *text, size_t len, chat_part_
     }
     if (start < total) emit(s, buf + start, total - start, fn, user);
     if (buf != small) free(buf);
+    if (s->oom) {
+        s->oom = false;
+        return vkphi_fail(VKPHI_ERR_NOMEM, "out of memory splitting the answer");
+    }
     return VKPHI_OK;
 }
 
 int chat_splitter_flush(chat_splitter *s, chat_part_fn fn, void *user, bool *tool_call_open) {
     emit(s, s->held, s->n_held, fn, user);
+    if (s->n_ws) fn(s->state, s->ws, s->n_ws, user); // an unfinished reasoning, as it is
+    s->n_ws = 0;
+    s->skip_ws = false;
     if (tool_call_open) *tool_call_open = s->state == CHAT_PART_TOOL_CALL;
     s->n_held = 0;
     s->state = CHAT_PART_CONTENT;

@@ -81,8 +81,9 @@ int chat_format(const chat_message *messages, size_t n_messages, bool add_genera
 // reasoning, text between <|tool_call|> and <|/tool_call|> is a tool call, the rest is
 // content; the tags themselves are dropped. Text may arrive in pieces of any size: a
 // tag split across pieces is still found (the possible start of a tag is held back
-// until the next piece settles it). An answer that ends inside a section gives that
-// section's text as it is.
+// until the next piece settles it). Whitespace next to the reasoning's tags is dropped
+// (after <think>, before and after </think>), as the reference server trims it. An
+// answer that ends inside a section gives that section's text as it is.
 enum chat_part { CHAT_PART_CONTENT, CHAT_PART_REASONING, CHAT_PART_TOOL_CALL };
 // Called with the text of one part (never empty). A tool call's text may come in
 // several calls; chat_splitter_n_tool_calls says which tool call it belongs to.

@@ -498,6 +498,11 @@ static void test_splitter(void) {
         {"<|tool_call|>x<|/tool_call|>", true, false, "<|tool_call|>x<|/tool_call|>", "", "", false},
         {"a<think></think>b<think>c</think>", true, false, "ab", "c", "", false},
         {"<<think>>", true, false, "<", ">", "", false},
+        {"<think>\n Let me see. \n</think>\n\nThe answer.", true, false, "The answer.", "Let me see.", "", false},
+        {"<think>a \n b</think>  ", true, false, "", "a \n b", "", false},
+        {"x  <think>y</think> z ", true, true, "x  z ", "y", "", false},
+        {"<think> still thinking \n", true, false, "", "still thinking \n", "", false},
+        {"<|tool_call|> {} <|/tool_call|> ", true, true, " ", "", " {} ", false},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         chat_splitter *s = chat_splitter_create(cases[c].reasoning, cases[c].tools);
