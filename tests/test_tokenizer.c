@@ -843,6 +843,31 @@ static void test_mini(void) {
     CHECK(pieces_equal(t, ids, n, s, len), "o200k: long text round-trips");
     CHECK(mbs >= 0.25 * english_speed, "o200k encodes at %.1f MB/s, far below cl100k's %.1f", mbs, english_speed);
     free(ids);
+
+    // Worst cases for the o200k split (its letter runs backtrack over upper/lower case):
+    // 1 MB of capitals, of "aB" pairs, of mixed scripts with combining marks, of random bytes.
+    for (int k = 0; k < 4; k++) {
+        static const char *what[] = {"capitals", "aB pairs", "marks and scripts", "random bytes"};
+        static const char *mixed[] = {"e\xcc\x81", "\xce\xa9", "\xe4\xb8\x96", "A", "'s", " ", "1", "\n"};
+        size_t m = 1 << 20, at = 0;
+        test_seed(11);
+        while (at + 8 < m) {
+            if (k == 0) s[at++] = (char)('A' + test_rand_u32() % 26);
+            else if (k == 1) s[at] = at % 2 ? 'B' : 'a', at++;
+            else if (k == 3) s[at++] = (char)test_rand_u32();
+            else {
+                const char *p = mixed[test_rand_u32() % 8];
+                memcpy(s + at, p, strlen(p));
+                at += strlen(p);
+            }
+        }
+        t0 = vkphi_now();
+        ids = enc(t, s, at, false, &n);
+        double dt = vkphi_now() - t0;
+        printf("o200k encode 1 MB of %s: %.3f s (%zu ids)\n", what[k], dt, n);
+        CHECK(n > 0 && pieces_equal(t, ids, n, s, at), "o200k: %s round-trip", what[k]);
+        free(ids);
+    }
     free(s);
     tokenizer_destroy(t);
 }
