@@ -23,8 +23,10 @@ static int check_messages(const chat_message *m, size_t n, enum chat_template tm
             return vkphi_fail(VKPHI_ERR_ARG, "chat message %zu has role '%s'; the %s chat format knows system, user%s",
                               i, m[i].role, chat_template_name(tmpl), mini ? ", assistant and tool" : " and assistant");
         if (m[i].tool_calls && (!mini || strcmp(m[i].role, "assistant")))
-            return vkphi_fail(VKPHI_ERR_ARG, "chat message %zu has tool calls, which only an assistant message of "
-                              "Phi-4-mini's format can carry", i);
+            return vkphi_fail(VKPHI_ERR_ARG,
+                              "chat message %zu has tool calls, which only an assistant message of "
+                              "Phi-4-mini's format can carry",
+                              i);
     }
     return VKPHI_OK;
 }
@@ -68,8 +70,9 @@ typedef struct {
 static int find_marker(const tokenizer *t, enum chat_template tmpl, const char *name, int32_t *id) {
     *id = tokenizer_token_id(t, name);
     if (*id < 0 || !tokenizer_is_special(t, *id))
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the vocabulary has no %s special token, so the %s chat format cannot be built",
-                          name, chat_template_name(tmpl));
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
+                          "the vocabulary has no %s special token, so the %s chat format cannot be built", name,
+                          chat_template_name(tmpl));
     return VKPHI_OK;
 }
 
@@ -78,7 +81,8 @@ static int get_markers(const tokenizer *t, enum chat_template tmpl, markers *mk)
     mk->sep = mk->tool_open = mk->tool_close = mk->call_open = mk->call_close = mk->open[3] = -1;
     if (tmpl == CHAT_TEMPLATE_PHI4) {
         int32_t start;
-        if ((err = find_marker(t, tmpl, "<|im_start|>", &start)) || (err = find_marker(t, tmpl, "<|im_sep|>", &mk->sep)) ||
+        if ((err = find_marker(t, tmpl, "<|im_start|>", &start)) ||
+            (err = find_marker(t, tmpl, "<|im_sep|>", &mk->sep)) ||
             (err = find_marker(t, tmpl, "<|im_end|>", &mk->end)))
             return err;
         mk->open[0] = mk->open[1] = mk->open[2] = start;

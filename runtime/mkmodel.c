@@ -290,8 +290,8 @@ int mkmodel_write_tokenizer(const mkmodel_preset *p, const char *type_name, uint
 
     uint64_t tok_size;
     const void *tok_data = mkmodel_tokenizer_gguf(&tok_size);
-    gguf_file *tok = tokenizer_path ? gguf_open(tokenizer_path)
-                                    : gguf_open_memory(tok_data, tok_size, "the embedded tokenizer");
+    gguf_file *tok =
+        tokenizer_path ? gguf_open(tokenizer_path) : gguf_open_memory(tok_data, tok_size, "the embedded tokenizer");
     if (!tok) return vkphi_last_error()[0] ? VKPHI_ERR_FORMAT : vkphi_fail(VKPHI_ERR_FORMAT, "bad embedded tokenizer");
     enum gguf_type et;
     uint64_t n_tokens = 0;

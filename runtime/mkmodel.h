@@ -33,8 +33,7 @@ int mkmodel_write_progress(const mkmodel_preset *p, const char *type_name, uint6
 // tokenizer_path instead of the embedded Phi-4 tokenizer (NULL: the embedded one):
 // e.g. Phi-4-mini's, for a small model that tests its tokenizer and chat format.
 int mkmodel_write_tokenizer(const mkmodel_preset *p, const char *type_name, uint64_t seed, int n_threads,
-                            const char *tokenizer_path, const char *out_path, mkmodel_progress_fn progress,
-                            void *user);
+                            const char *tokenizer_path, const char *out_path, mkmodel_progress_fn progress, void *user);
 
 // Bytes of tensor data a file of this preset and mix holds (0 for an unknown mix).
 uint64_t mkmodel_data_bytes(const mkmodel_preset *p, const char *type_name);

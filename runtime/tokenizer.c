@@ -39,8 +39,7 @@ static const char split_cl100k[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
 #define LOWER "\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}"
 #define CONTRACTION "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
 static const char split_o200k[] = "[^\\r\\n\\p{L}\\p{N}]?[" UPPER "]*[" LOWER "]+" CONTRACTION
-                                  "|[^\\r\\n\\p{L}\\p{N}]?[" UPPER "]+[" LOWER "]*" CONTRACTION
-                                  "|\\p{N}{1,3}"
+                                  "|[^\\r\\n\\p{L}\\p{N}]?[" UPPER "]+[" LOWER "]*" CONTRACTION "|\\p{N}{1,3}"
                                   "| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n/]*"
                                   "|[" WS "]*[\\r\\n]+"
                                   "|[" WS "]+(?![^" WS "])"
@@ -50,7 +49,7 @@ static const char split_o200k[] = "[^\\r\\n\\p{L}\\p{N}]?[" UPPER "]*[" LOWER "]
 static const struct {
     const char *name, *pattern;
 } splits[] = {
-    {"dbrx", split_cl100k},  // what Phi-4 files say
+    {"dbrx", split_cl100k}, // what Phi-4 files say
     {"llama-bpe", split_cl100k},
     {"llama3", split_cl100k},
     {"gpt-4o", split_o200k}, // Phi-4-mini

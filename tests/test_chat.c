@@ -291,8 +291,8 @@ static void test_mini(void) {
 
     chat_message mt[] = {{"system", "Tools below."}, {"user", "call f"}};
     const char *tools = "[{\"name\": \"f\"}]";
-    const int32_t want_tools[] = {200022, 25128, 4895,   13,     200023, 58,     10848,  897,    1243,  392,
-                                  69,     18583, 60,     200024, 200020, 200021, 9925,   285,    200020, 200019};
+    const int32_t want_tools[] = {200022, 25128, 4895, 13,     200023, 58,     10848, 897, 1243,   392,
+                                  69,     18583, 60,   200024, 200020, 200021, 9925,  285, 200020, 200019};
     ids = NULL, n = 0;
     CHECK(chat_render(t, tmpl, mt, 2, tools, true, &ids, &n) == VKPHI_OK, "chat_render with tools: %s",
           vkphi_last_error());
@@ -407,10 +407,10 @@ static void test_detect(const tokenizer *phi4) {
     CHECK(chat_render(phi4, CHAT_TEMPLATE_PHI4, tool_msg, 1, NULL, true, &ids, &n) == VKPHI_ERR_ARG &&
               strstr(vkphi_last_error(), "'tool'"),
           "Phi-4's format has no tool role: %s", vkphi_last_error());
-    CHECK(chat_render(phi4, CHAT_TEMPLATE_PHI4, call_msg, 1, NULL, true, &ids, &n) == VKPHI_ERR_ARG,
-          "nor tool calls");
+    CHECK(chat_render(phi4, CHAT_TEMPLATE_PHI4, call_msg, 1, NULL, true, &ids, &n) == VKPHI_ERR_ARG, "nor tool calls");
     free(ids);
-    CHECK(chat_template_by_name("phi4") == CHAT_TEMPLATE_PHI4 && chat_template_by_name("chatml") == CHAT_TEMPLATE_PHI4 &&
+    CHECK(chat_template_by_name("phi4") == CHAT_TEMPLATE_PHI4 &&
+              chat_template_by_name("chatml") == CHAT_TEMPLATE_PHI4 &&
               chat_template_by_name("phi4-mini") == CHAT_TEMPLATE_PHI4_MINI &&
               chat_template_by_name("llama3") == CHAT_TEMPLATE_NONE,
           "names");
@@ -528,8 +528,8 @@ static void test_splitter(void) {
                           !strcmp(ps.part[CHAT_PART_REASONING], cases[c].reasoning_text) &&
                           !strcmp(ps.part[CHAT_PART_TOOL_CALL], cases[c].tool) && open == cases[c].open;
                 if (!ok && !bad)
-                    fprintf(stderr, "  case %zu cut %zu,%zu: content '%s' reasoning '%s' tool '%s' open %d\n", c, i,
-                            j, ps.part[0], ps.part[1], ps.part[2], open);
+                    fprintf(stderr, "  case %zu cut %zu,%zu: content '%s' reasoning '%s' tool '%s' open %d\n", c, i, j,
+                            ps.part[0], ps.part[1], ps.part[2], open);
                 bad += !ok;
                 if (i == len + 1) break;
             }
@@ -541,8 +541,8 @@ static void test_splitter(void) {
     chat_splitter *s = chat_splitter_create(false, true);
     parts ps = {0};
     const char *two = "<|tool_call|>a<|/tool_call|> <|tool_call|>b";
-    CHECK(s && chat_splitter_put(s, two, strlen(two), collect, &ps) == VKPHI_OK &&
-              chat_splitter_n_tool_calls(s) == 2 && chat_splitter_state(s) == CHAT_PART_TOOL_CALL,
+    CHECK(s && chat_splitter_put(s, two, strlen(two), collect, &ps) == VKPHI_OK && chat_splitter_n_tool_calls(s) == 2 &&
+              chat_splitter_state(s) == CHAT_PART_TOOL_CALL,
           "two tool calls begun, inside the second");
     chat_splitter_destroy(s);
 }

@@ -802,8 +802,8 @@ static void test_mini(void) {
     CHECK(tokenizer_n_vocab(t) == 200064, "mini n_vocab %u", tokenizer_n_vocab(t));
     CHECK(tokenizer_bos(t) == 199999 && tokenizer_eos(t) == 199999, "mini bos %d eos %d", tokenizer_bos(t),
           tokenizer_eos(t));
-    static const char *names[] = {"<|endofprompt|>", "<|assistant|>",  "<|end|>",         "<|user|>",
-                                  "<|system|>",      "<|tool|>",       "<|/tool|>",       "<|tool_call|>",
+    static const char *names[] = {"<|endofprompt|>", "<|assistant|>",     "<|end|>",   "<|user|>",
+                                  "<|system|>",      "<|tool|>",          "<|/tool|>", "<|tool_call|>",
                                   "<|/tool_call|>",  "<|tool_response|>", "<|tag|>"};
     for (int i = 0; i < 11; i++) {
         int32_t id = tokenizer_token_id(t, names[i]);
@@ -852,9 +852,12 @@ static void test_mini(void) {
         size_t m = 1 << 20, at = 0;
         test_seed(11);
         while (at + 8 < m) {
-            if (k == 0) s[at++] = (char)('A' + test_rand_u32() % 26);
-            else if (k == 1) s[at] = at % 2 ? 'B' : 'a', at++;
-            else if (k == 3) s[at++] = (char)test_rand_u32();
+            if (k == 0)
+                s[at++] = (char)('A' + test_rand_u32() % 26);
+            else if (k == 1)
+                s[at] = at % 2 ? 'B' : 'a', at++;
+            else if (k == 3)
+                s[at++] = (char)test_rand_u32();
             else {
                 const char *p = mixed[test_rand_u32() % 8];
                 memcpy(s + at, p, strlen(p));

@@ -13,9 +13,9 @@
 #include "tokenizer.h"
 
 enum args_group {
-    ARGS_MODEL = 1,    // -m, --device, -c, --ubatch, --kv, -q
-    ARGS_SAMPLING = 2, // -n, --temp, --top-k, --top-p, --min-p, penalties, --seed, --stop
-    ARGS_TEMPLATE = 4, // --chat-template
+    ARGS_MODEL = 1,     // -m, --device, -c, --ubatch, --kv, -q
+    ARGS_SAMPLING = 2,  // -n, --temp, --top-k, --top-p, --min-p, penalties, --seed, --stop
+    ARGS_TEMPLATE = 4,  // --chat-template
     ARGS_REASONING = 8, // --reasoning
 };
 
@@ -36,7 +36,7 @@ typedef struct cli_args {
     bool seed_given;
     char **stop; // --stop strings with escapes resolved (owned)
     size_t n_stop;
-    const char *chat_template;   // --chat-template NAME: the format when the file's is unknown (NULL: none)
+    const char *chat_template;     // --chat-template NAME: the format when the file's is unknown (NULL: none)
     enum args_reasoning reasoning; // --reasoning
     int32_t *force;                // VKPHI_TEST_OUTPUT's tokens (owned), in gen.force
 } cli_args;

@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "chat.h"
 #include "commands.h"
 #include "gguf.h"
 #include "model.h"
 #include "server_api.h"
 #include "server_engine.h"
 #include "server_http.h"
-#include "chat.h"
 #include "tokenizer.h"
 #include "vkphi.h"
 

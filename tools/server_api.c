@@ -181,8 +181,8 @@ static bool check_unsupported(const cJSON *root, enum srv_endpoint ep, srv_error
         return bad(err, "unsupported_parameter", "top_logprobs", "'top_logprobs' is not supported by this server.");
     if (ep == SRV_EP_COMPLETION && (v = field(root, "tools")) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
         return bad(err, "unsupported_parameter", "tools", "'tools' is only for /v1/chat/completions.");
-    if ((v = field(root, "tool_choice")) && !(cJSON_IsString(v) && (!strcmp(v->valuestring, "auto") ||
-                                                                     !strcmp(v->valuestring, "none"))))
+    if ((v = field(root, "tool_choice")) &&
+        !(cJSON_IsString(v) && (!strcmp(v->valuestring, "auto") || !strcmp(v->valuestring, "none"))))
         return bad(err, "unsupported_value", "tool_choice",
                    "Only tool_choice 'auto' and 'none' are supported by this server: it cannot force a tool call.");
     if ((v = field(root, "functions")) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
@@ -375,8 +375,7 @@ static bool parse_tools(const cJSON *root, char **out, srv_error *err) {
     if (!cJSON_IsArray(tools))
         return bad(err, "invalid_type", "tools", "Invalid type for 'tools': expected an array, but got %s instead.",
                    type_name(tools));
-    if (cJSON_GetArraySize(tools) == 0 || (cJSON_IsString(choice) && !strcmp(choice->valuestring, "none")))
-        return true;
+    if (cJSON_GetArraySize(tools) == 0 || (cJSON_IsString(choice) && !strcmp(choice->valuestring, "none"))) return true;
     cJSON *list = cJSON_CreateArray();
     if (!list) return nomem(err);
     int i = 0;
@@ -421,7 +420,8 @@ static int parse_reasoning(const cJSON *root, bool *reasoning, srv_error *err) {
 // model writes them inside <|tool_call|>: [{"name": ..., "arguments": {...}}].
 static bool history_calls(const cJSON *tc, int i, char **out, srv_error *err) {
     if (!cJSON_IsArray(tc))
-        return bad(err, "invalid_type", "messages", "Invalid type for 'messages[%d].tool_calls': expected an array.", i);
+        return bad(err, "invalid_type", "messages", "Invalid type for 'messages[%d].tool_calls': expected an array.",
+                   i);
     if (cJSON_GetArraySize(tc) == 0) return true;
     cJSON *list = cJSON_CreateArray();
     if (!list) return nomem(err);
@@ -435,13 +435,15 @@ static bool history_calls(const cJSON *tc, int i, char **out, srv_error *err) {
             cJSON_Delete(list);
             return bad(err, "invalid_value", "messages",
                        "Invalid 'messages[%d].tool_calls[%d]': expected {\"function\": {\"name\": ..., \"arguments\": "
-                       "\"...\"}}.", i, k);
+                       "\"...\"}}.",
+                       i, k);
         }
         cJSON *one = cJSON_CreateObject();
         // Arguments that are JSON go in as the object the model wrote; others as the string.
         cJSON *parsed = args ? cJSON_Parse(args->valuestring) : cJSON_CreateObject();
         if (!parsed && args) parsed = cJSON_CreateString(args->valuestring);
-        if (!one || !parsed || !cJSON_AddItemToArray(list, one) || !cJSON_AddStringToObject(one, "name", name->valuestring) ||
+        if (!one || !parsed || !cJSON_AddItemToArray(list, one) ||
+            !cJSON_AddStringToObject(one, "name", name->valuestring) ||
             !cJSON_AddItemToObject(one, "arguments", parsed)) {
             cJSON_Delete(list);
             return nomem(err);
@@ -507,7 +509,8 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
     if (ok) {
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        int rc = api->tmpl != CHAT_TEMPLATE_NONE ? chat_render(api->t, api->tmpl, cm, (size_t)n, tools, true, &ids, &n_ids)
+        int rc = api->tmpl != CHAT_TEMPLATE_NONE
+                     ? chat_render(api->t, api->tmpl, cm, (size_t)n, tools, true, &ids, &n_ids)
                  : tools ? chat_render(api->t, CHAT_TEMPLATE_PHI4_MINI, cm, (size_t)n, tools, true, &ids, &n_ids)
                          : chat_build(api->t, cm, (size_t)n, true, &ids, &n_ids);
         req->tool_calls = tools != NULL;
@@ -831,9 +834,7 @@ char *srv_json_tool_calls_chunk(const srv_reply *r, const char *tool_calls) {
     cJSON *delta, *root = chat_chunk_head(r, &delta, NULL);
     cJSON *calls = cJSON_Parse(tool_calls), *call;
     int i = 0;
-    cJSON_ArrayForEach(call, calls) {
-        cJSON_AddNumberToObject(call, "index", i++);
-    }
+    cJSON_ArrayForEach(call, calls) { cJSON_AddNumberToObject(call, "index", i++); }
     cJSON_AddItemToObject(delta, "tool_calls", calls);
     return print_and_delete(root);
 }
@@ -848,10 +849,12 @@ static cJSON *tool_call(const cJSON *o, int index) {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(o, "arguments");
     if (!args) args = cJSON_GetObjectItemCaseSensitive(o, "parameters");
-    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !name->valuestring[0] || (args && !cJSON_IsObject(args) &&
-                                                                               !cJSON_IsString(args)))
+    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !name->valuestring[0] ||
+        (args && !cJSON_IsObject(args) && !cJSON_IsString(args)))
         return NULL;
-    char *args_text = !args ? dup_str("{}") : cJSON_IsString(args) ? dup_str(args->valuestring) : cJSON_PrintUnformatted(args);
+    char *args_text = !args                  ? dup_str("{}")
+                      : cJSON_IsString(args) ? dup_str(args->valuestring)
+                                             : cJSON_PrintUnformatted(args);
     cJSON *call = cJSON_CreateObject(), *fn;
     char id[40];
     uint64_t rnd = 0;
@@ -859,7 +862,8 @@ static cJSON *tool_call(const cJSON *o, int index) {
     snprintf(id, sizeof id, "call_%016llx%02x", (unsigned long long)rnd, index & 0xff);
     bool ok = args_text && call && cJSON_AddStringToObject(call, "id", id) &&
               cJSON_AddStringToObject(call, "type", "function") && (fn = cJSON_AddObjectToObject(call, "function")) &&
-              cJSON_AddStringToObject(fn, "name", name->valuestring) && cJSON_AddStringToObject(fn, "arguments", args_text);
+              cJSON_AddStringToObject(fn, "name", name->valuestring) &&
+              cJSON_AddStringToObject(fn, "arguments", args_text);
     free(args_text);
     if (!ok) {
         cJSON_Delete(call);

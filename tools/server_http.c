@@ -134,7 +134,7 @@ static void log_task(const char *path, srv_task *t, const char *how) {
 // out as they come (streaming) or at the end; tool-call sections are kept until the
 // end, when they either parse as tool calls or go back into the content as text.
 typedef struct srv_parts {
-    chat_splitter *split; // NULL: everything is content
+    chat_splitter *split;       // NULL: everything is content
     srv_buf content, reasoning; // not yet handed out
     srv_buf tool_json;          // the sections' text, joined
     srv_buf tool_raw;           // the same with their markers, for when they are text after all
@@ -212,7 +212,7 @@ typedef struct srv_stream {
     size_t pos;
     srv_buf text; // scratch for the new text
     const char *path;
-    srv_parts parts;     // chat: the answer split into reasoning, content and tool calls
+    srv_parts parts;      // chat: the answer split into reasoning, content and tool calls
     bool tool_calls_sent; // the last chunk said finish_reason "tool_calls"
 } srv_stream;
 
@@ -277,7 +277,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             s->phase = 2;
             if (srv_task_outcome(s->task) == SRV_OUTCOME_OK) {
                 srv_usage u = srv_task_usage(s->task);
-                if (!s->tool_calls_sent && !sse_put(s, srv_json_chunk(&s->reply, false, "", 0, srv_task_finish(s->task))))
+                if (!s->tool_calls_sent &&
+                    !sse_put(s, srv_json_chunk(&s->reply, false, "", 0, srv_task_finish(s->task))))
                     goto fail;
                 if (s->include_usage && !sse_put(s, srv_json_usage_chunk(&s->reply, u))) goto fail;
                 if (!srv_buf_puts(&s->out, "data: [DONE]\n\n")) goto fail;
