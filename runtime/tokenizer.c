@@ -412,8 +412,8 @@ static tokenizer *create(const gguf_file *f) {
     }
     if (!pattern) {
         vkphi_fail(VKPHI_ERR_UNSUPPORTED,
-                   "pre-tokenizer tokenizer.ggml.pre = '%s' is not implemented (vkphi knows 'dbrx', 'llama-bpe' "
-                   "and 'llama3' (cl100k) and 'gpt-4o' (o200k))",
+                   "pre-tokenizer tokenizer.ggml.pre = '%s' is unsupported (vkphi has the cl100k split of 'dbrx', "
+                   "'llama-bpe' and 'llama3', and the o200k split of 'gpt-4o')",
                    pre);
         return NULL;
     }
