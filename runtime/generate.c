@@ -234,6 +234,9 @@ int generate_run(generate_session *s, const generate_params *p, generate_text_fn
         if (p->bias[i].token < 0 || (uint32_t)p->bias[i].token >= s->n_vocab)
             return vkphi_fail(VKPHI_ERR_ARG, "logit bias for token %d, outside the vocabulary of %u tokens",
                               p->bias[i].token, s->n_vocab);
+    for (size_t i = 0; i < p->n_force; i++)
+        if (!p->force || p->force[i] < 0 || (uint32_t)p->force[i] >= s->n_vocab)
+            return vkphi_fail(VKPHI_ERR_ARG, "forced token %zu is outside the vocabulary of %u tokens", i, s->n_vocab);
     sampler *smp = sampler_create(&p->sampling, s->n_vocab);
     if (!smp) return VKPHI_ERR_ARG;
     sampler_accept_prompt(smp, s->cache, (uint32_t)s->n_cache);
@@ -259,6 +262,7 @@ int generate_run(generate_session *s, const generate_params *p, generate_text_fn
             rc = VKPHI_ERR_ARG;
             break;
         }
+        if (n_sampled < p->n_force) tok = p->force[n_sampled]; // a test's script (checked above)
         if (n_sampled++ == 0) {
             t_first = vkphi_now();
             s->stats.ttft_s = t_first - s->t_prefill;
@@ -271,7 +275,7 @@ int generate_run(generate_session *s, const generate_params *p, generate_text_fn
         if ((rc = append_gen(s, tok)) != VKPHI_OK) break;
         sampler_accept(smp, tok);
 
-        if (p->special || !tokenizer_is_special(s->t, tok)) {
+        if (p->special || !tokenizer_is_special(s->t, tok) || tokenizer_is_markup(s->t, tok)) {
             size_t len;
             const char *piece = tokenizer_stream_put(s->stream, tok, &len);
             if ((rc = append_pending(s, piece, len)) != VKPHI_OK) break;

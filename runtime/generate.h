@@ -34,6 +34,11 @@ typedef struct generate_params {
     const generate_logit_bias *bias; // may be NULL
     size_t n_bias;
     bool special; // also stream the text of special tokens other than the end ones
+    // For tests: the first n_force tokens of the answer are these instead of sampled
+    // ones (each still goes through the end-token check, the stop strings and the
+    // streaming as a sampled one does); sampling takes over after them. May be NULL.
+    const int32_t *force;
+    size_t n_force;
 } generate_params;
 
 // max_tokens -1, the sampler's defaults, no stop strings, no bias.

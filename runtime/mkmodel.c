@@ -272,6 +272,12 @@ static void set_metadata(gguf_writer *w, const mkmodel_preset *p, const char *re
 
 int mkmodel_write_progress(const mkmodel_preset *p, const char *type_name, uint64_t seed, int n_threads,
                            const char *out_path, mkmodel_progress_fn progress, void *user) {
+    return mkmodel_write_tokenizer(p, type_name, seed, n_threads, NULL, out_path, progress, user);
+}
+
+int mkmodel_write_tokenizer(const mkmodel_preset *p, const char *type_name, uint64_t seed, int n_threads,
+                            const char *tokenizer_path, const char *out_path, mkmodel_progress_fn progress,
+                            void *user) {
     int rc = check_preset(p, type_name);
     if (rc) return rc;
     if (!out_path || !*out_path) return vkphi_fail(VKPHI_ERR_ARG, "no output file given");
@@ -284,7 +290,8 @@ int mkmodel_write_progress(const mkmodel_preset *p, const char *type_name, uint6
 
     uint64_t tok_size;
     const void *tok_data = mkmodel_tokenizer_gguf(&tok_size);
-    gguf_file *tok = gguf_open_memory(tok_data, tok_size, "the embedded tokenizer");
+    gguf_file *tok =
+        tokenizer_path ? gguf_open(tokenizer_path) : gguf_open_memory(tok_data, tok_size, "the embedded tokenizer");
     if (!tok) return vkphi_last_error()[0] ? VKPHI_ERR_FORMAT : vkphi_fail(VKPHI_ERR_FORMAT, "bad embedded tokenizer");
     enum gguf_type et;
     uint64_t n_tokens = 0;

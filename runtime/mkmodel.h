@@ -29,6 +29,12 @@ typedef void (*mkmodel_progress_fn)(const char *tensor, uint64_t done_bytes, uin
 int mkmodel_write_progress(const mkmodel_preset *p, const char *type_name, uint64_t seed, int n_threads,
                            const char *out_path, mkmodel_progress_fn progress, void *user);
 
+// The same with the tokenizer metadata (every tokenizer.* key) of the GGUF file
+// tokenizer_path instead of the embedded Phi-4 tokenizer (NULL: the embedded one):
+// e.g. Phi-4-mini's, for a small model that tests its tokenizer and chat format.
+int mkmodel_write_tokenizer(const mkmodel_preset *p, const char *type_name, uint64_t seed, int n_threads,
+                            const char *tokenizer_path, const char *out_path, mkmodel_progress_fn progress, void *user);
+
 // Bytes of tensor data a file of this preset and mix holds (0 for an unknown mix).
 uint64_t mkmodel_data_bytes(const mkmodel_preset *p, const char *type_name);
 

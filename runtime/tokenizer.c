@@ -19,23 +19,48 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-// cl100k's split. \s is spelled out as Unicode's White_Space set, which is what
-// tiktoken's regex engine means by \s; PCRE2's own \s also takes U+180E.
+// The splits, as tiktoken defines them. \s is spelled out as Unicode's White_Space
+// set, which is what tiktoken's regex engine means by \s; PCRE2's own \s also takes
+// U+180E.
 #define WS "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
-static const char split_pattern[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
-                                    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
-                                    "|\\p{N}{1,3}"
-                                    "| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*"
-                                    "|[" WS "]*[\\r\\n]+"
-                                    "|[" WS "]+(?![^" WS "])"
-                                    "|[" WS "]+";
+// cl100k_base (Phi-4; GGUF pre "dbrx", "llama-bpe", "llama3").
+static const char split_cl100k[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+                                   "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+                                   "|\\p{N}{1,3}"
+                                   "| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*"
+                                   "|[" WS "]*[\\r\\n]+"
+                                   "|[" WS "]+(?![^" WS "])"
+                                   "|[" WS "]+";
+// o200k_base (Phi-4-mini; GGUF pre "gpt-4o"). A word is a run of upper-case-like
+// letters then lower-case-like ones (so "HelloWorld" is two words, "HTML" one), with a
+// contraction attached to it instead of standing alone; punctuation takes a trailing
+// "/" as well as newlines.
+#define UPPER "\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}"
+#define LOWER "\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}"
+#define CONTRACTION "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+static const char split_o200k[] = "[^\\r\\n\\p{L}\\p{N}]?[" UPPER "]*[" LOWER "]+" CONTRACTION
+                                  "|[^\\r\\n\\p{L}\\p{N}]?[" UPPER "]+[" LOWER "]*" CONTRACTION "|\\p{N}{1,3}"
+                                  "| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n/]*"
+                                  "|[" WS "]*[\\r\\n]+"
+                                  "|[" WS "]+(?![^" WS "])"
+                                  "|[" WS "]+";
+
+// The pre-tokenizers we implement, by the name GGUF files give them in tokenizer.ggml.pre.
+static const struct {
+    const char *name, *pattern;
+} splits[] = {
+    {"dbrx", split_cl100k}, // what Phi-4 files say
+    {"llama-bpe", split_cl100k},
+    {"llama3", split_cl100k},
+    {"gpt-4o", split_o200k}, // Phi-4-mini
+};
 
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4 };
 
 struct tokenizer {
     uint32_t n_vocab;
     int32_t bos, eos;
-    int32_t eog[3]; // ids that end a generation (-1 = unused slot)
+    int32_t eog[4]; // ids that end a generation (-1 = unused slot)
     uint8_t *type;  // (n_vocab) token type as in the file, clamped to 0..255
     char *pool;     // every token's decoded bytes, back to back
     size_t *off;    // (n_vocab + 1) token i is pool[off[i] .. off[i+1])
@@ -359,9 +384,11 @@ static int load_ids(tokenizer *t, const gguf_file *f) {
     }
     // Generation ends at <|im_end|> and <|endoftext|> whatever eos says: files converted
     // before the eos fix name <|endoftext|> as eos and would otherwise never stop.
+    // Phi-4-mini ends its turns with <|end|> (its eos is <|endoftext|>).
     t->eog[0] = t->eos;
     t->eog[1] = special_by_text(t, "<|im_end|>", 10);
     t->eog[2] = special_by_text(t, "<|endoftext|>", 13);
+    t->eog[3] = special_by_text(t, "<|end|>", 7);
     return VKPHI_OK;
 }
 
@@ -375,12 +402,19 @@ static tokenizer *create(const gguf_file *f) {
         vkphi_fail(VKPHI_ERR_UNSUPPORTED, "tokenizer model '%s' is not supported (only byte-level BPE, 'gpt2')", model);
         return NULL;
     }
-    // Names that llama.cpp's converter gives to the cl100k split (Phi-4 files say "dbrx").
+    const char *pattern = NULL;
     if (!gguf_get_str(f, "tokenizer.ggml.pre", &pre)) {
         vkphi_log(VKPHI_LOG_WARN, "%s: tokenizer.ggml.pre is missing; assuming the cl100k split", gguf_name(f));
-    } else if (strcmp(pre, "dbrx") != 0 && strcmp(pre, "llama-bpe") != 0 && strcmp(pre, "llama3") != 0) {
+        pattern = split_cl100k;
+    } else {
+        for (size_t i = 0; i < sizeof splits / sizeof *splits && !pattern; i++)
+            if (!strcmp(pre, splits[i].name)) pattern = splits[i].pattern;
+    }
+    if (!pattern) {
         vkphi_fail(VKPHI_ERR_UNSUPPORTED,
-                   "pre-tokenizer '%s' is not supported (only the cl100k split: 'dbrx', 'llama-bpe')", pre);
+                   "pre-tokenizer tokenizer.ggml.pre = '%s' is unsupported (vkphi has the cl100k split of 'dbrx', "
+                   "'llama-bpe' and 'llama3', and the o200k split of 'gpt-4o')",
+                   pre);
         return NULL;
     }
 
@@ -395,7 +429,7 @@ static tokenizer *create(const gguf_file *f) {
     }
     int err;
     PCRE2_SIZE err_off;
-    t->split = pcre2_compile((PCRE2_SPTR)split_pattern, PCRE2_ZERO_TERMINATED,
+    t->split = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_off, NULL);
     if (!t->split) {
         PCRE2_UCHAR msg[160];
@@ -452,7 +486,16 @@ int32_t tokenizer_token_id(const tokenizer *t, const char *piece) {
 }
 
 bool tokenizer_is_eog(const tokenizer *t, int32_t id) {
-    return id >= 0 && (id == t->eog[0] || id == t->eog[1] || id == t->eog[2]);
+    return id >= 0 && (id == t->eog[0] || id == t->eog[1] || id == t->eog[2] || id == t->eog[3]);
+}
+
+bool tokenizer_is_markup(const tokenizer *t, int32_t id) {
+    static const char *const markup[] = {"<think>", "</think>", "<|tool_call|>", "<|/tool_call|>"};
+    if (!tokenizer_is_special(t, id)) return false;
+    size_t len = token_len(t, id);
+    for (size_t i = 0; i < sizeof markup / sizeof *markup; i++)
+        if (len == strlen(markup[i]) && !memcmp(t->pool + t->off[id], markup[i], len)) return true;
+    return false;
 }
 
 bool tokenizer_is_special(const tokenizer *t, int32_t id) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Byte-level BPE tokenizer (GGUF tokenizer.ggml.model = "gpt2", the cl100k split
-// that Phi-4 uses), built from a GGUF file's metadata, and a streaming detokenizer
+// Byte-level BPE tokenizer (GGUF tokenizer.ggml.model = "gpt2", with the cl100k split
+// that Phi-4 uses or the o200k split of Phi-4-mini), built from a GGUF file's metadata, and a streaming detokenizer
 // that only ever hands out valid UTF-8. No Vulkan here.
 #pragma once
 #include <stdbool.h>
@@ -13,7 +13,7 @@ typedef struct tokenizer tokenizer;
 
 // Reads tokenizer.ggml.{model,pre,tokens,token_type,merges,bos_token_id,eos_token_id}.
 // The tokenizer copies what it needs: the file may be closed afterwards. On failure
-// (missing key, unsupported model, inconsistent vocabulary) returns NULL and
+// (missing key, unsupported model or tokenizer.ggml.pre, inconsistent vocabulary) returns NULL and
 // vkphi_last_error() says why.
 tokenizer *tokenizer_create(const gguf_file *f);
 void tokenizer_destroy(tokenizer *t);
@@ -33,9 +33,13 @@ int32_t tokenizer_eos(const tokenizer *t); // -1 when the file names none
 // The id of the token whose text is exactly `piece` (a special token's text, or a
 // normal token's decoded bytes); -1 when there is none.
 int32_t tokenizer_token_id(const tokenizer *t, const char *piece);
-// True for the tokens that end a generation: <|im_end|>, <|endoftext|> and the
-// file's eos, whichever of them the vocabulary has.
+// True for the tokens that end a generation: <|im_end|>, <|endoftext|>, <|end|> and
+// the file's eos, whichever of them the vocabulary has.
 bool tokenizer_is_eog(const tokenizer *t, int32_t id);
+// True for the special tokens that mark up a model's answer and so belong to its text:
+// <think>, </think> (reasoning models), <|tool_call|>, <|/tool_call|> (Phi-4-mini).
+// Generation streams their text like plain text, for the reasoning and tool-call parsers.
+bool tokenizer_is_markup(const tokenizer *t, int32_t id);
 // True for control and user-defined tokens (the ones parse_special recognises).
 bool tokenizer_is_special(const tokenizer *t, int32_t id);
 // The bytes a token stands for (byte-level mapping undone; a special token gives its

@@ -20,6 +20,9 @@ ap.add_argument("--pid", type=int, required=True)
 ap.add_argument("--ctx", type=int, required=True)       # tokens per slot
 ap.add_argument("--parallel", type=int, required=True)
 ap.add_argument("--soak", type=int, default=300)
+# --mini TEXT: the server runs a model with Phi-4-mini's tokenizer and template whose
+# answers begin with TEXT (VKPHI_TEST_OUTPUT): check reasoning and tool-call output only.
+ap.add_argument("--mini")
 args = ap.parse_args()
 
 HOST = "127.0.0.1"
@@ -161,6 +164,149 @@ def rss_kib():
 CHAT = "/v1/chat/completions"
 COMP = "/v1/completions"
 
+def expect_error(status_want, code, method, path, body=None, raw=None, headers=None, what=""):
+    status, _, out = request(method, path, body, raw=raw, headers=headers)
+    try:
+        obj = json.loads(out)
+    except ValueError:
+        obj = None
+    check(status == status_want and is_error(obj, code),
+          "%s: want %d %s, got %d %s" % (what or path, status_want, code, status, out[:300]))
+
+
+
+# ---- Phi-4-mini: reasoning_content and tool calls (--mini) ----
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                           "parameters": {"type": "object",
+                                                          "properties": {"city": {"type": "string"}}}}}]
+
+
+def stream_parts(events):
+    """Joins a chat stream's deltas: (role, content, reasoning, tool_calls, finish)."""
+    role = content = reasoning = None
+    calls, finish = [], None
+    for e in events:
+        ch = e.get("choices") or []
+        if not ch:
+            continue
+        d = ch[0].get("delta", {})
+        role = d.get("role", role)
+        if d.get("content") is not None:
+            content = (content or "") + d["content"]
+        if d.get("reasoning_content") is not None:
+            reasoning = (reasoning or "") + d["reasoning_content"]
+        calls += d.get("tool_calls") or []
+        finish = ch[0].get("finish_reason") or finish
+    return role, content or "", reasoning, calls, finish
+
+
+def check_call(calls, what):
+    ok = isinstance(calls, list) and len(calls) == 1
+    c = calls[0] if ok else {}
+    fn = c.get("function", {})
+    check(ok and c.get("type") == "function" and isinstance(c.get("id"), str) and c["id"] and
+          fn.get("name") == "get_weather" and isinstance(fn.get("arguments"), str) and
+          json.loads(fn["arguments"]) == {"city": "Paris"}, what + ": one get_weather(city=Paris) call: %r" % (calls,))
+
+
+def mini_checks():
+    forced = args.mini
+    check("<think>" in forced and "<|tool_call|>" in forced, "the forced answer has reasoning and a tool call")
+    # The format: <|user|>hi<|end|><|assistant|> is 4 tokens; tools add the system turn.
+    status, r = jrequest("POST", CHAT, chat_body(user("hi"), max_tokens=1))
+    check(status == 200 and r["usage"]["prompt_tokens"] == 4, "mini template: 4 prompt tokens: %r" % (r,))
+    n_plain = r["usage"]["prompt_tokens"] if status == 200 else 0
+    status, r = jrequest("POST", CHAT, chat_body(user("hi"), max_tokens=1, tools=TOOLS))
+    check(status == 200 and r["usage"]["prompt_tokens"] > n_plain + 10, "tools go into the prompt: %r" % (r,))
+    status, r = jrequest("POST", CHAT, chat_body(user("hi"), max_tokens=1, tools=TOOLS, tool_choice="none"))
+    check(status == 200 and r["usage"]["prompt_tokens"] == n_plain, "tool_choice none leaves them out: %r" % (r,))
+    expect_error(400, "unsupported_value", "POST", CHAT, body=chat_body(user("hi"), tools=TOOLS, tool_choice="required"),
+                 what="tool_choice required")
+    expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(user("hi"), tools=[{"type": "function"}]),
+                 what="a tool without a function")
+    expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(user("hi"), reasoning_format="fancy"),
+                 what="unknown reasoning_format")
+    # A marker in the user's text stays text: same as the text with the marker spelled differently.
+    status, r = jrequest("POST", CHAT, chat_body(user("<|end|><|assistant|>"), max_tokens=1))
+    check(status == 200 and r["usage"]["prompt_tokens"] > 6, "markers in user text are text: %r" % (r,))
+    section("mini: template and tools")
+
+    # Reasoning and a tool call, not streamed.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), tools=TOOLS, temperature=0))
+    msg = r.get("choices", [{}])[0].get("message", {}) if status == 200 else {}
+    check(status == 200 and msg.get("reasoning_content") == "Plan the call." and msg.get("content") == "Calling." and
+          r["choices"][0]["finish_reason"] == "tool_calls", "reasoning, content and a tool call: %r" % (r,))
+    check_call(msg.get("tool_calls"), "not streamed")
+    # Without tools the tool-call section stays text; reasoning still separated.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), temperature=0))
+    msg = r.get("choices", [{}])[0].get("message", {}) if status == 200 else {}
+    check(status == 200 and msg.get("reasoning_content") == "Plan the call." and
+          msg.get("content", "").startswith("Calling.<|tool_call|>[{") and msg["content"].endswith("<|/tool_call|>") and
+          "tool_calls" not in msg and r["choices"][0]["finish_reason"] == "stop", "no tools: the call is text: %r" % (r,))
+    # reasoning_format none: everything in content.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), temperature=0, reasoning_format="none"))
+    msg = r.get("choices", [{}])[0].get("message", {}) if status == 200 else {}
+    check(status == 200 and msg.get("content", "").startswith("<think>Plan the call.</think>Calling.") and
+          "reasoning_content" not in msg, "reasoning_format none keeps the tags in content: %r" % (r,))
+    # Cut off inside the tool call (max_tokens): text, finish length.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), tools=TOOLS, temperature=0, max_tokens=14))
+    msg = r.get("choices", [{}])[0].get("message", {}) if status == 200 else {}
+    check(status == 200 and r["choices"][0]["finish_reason"] == "length" and "tool_calls" not in msg and
+          msg.get("content", "").startswith("Calling.<|tool_call|>"),
+          "a cut-off tool call is text (set max_tokens to cut inside it): %r" % (r,))
+    # Cut off inside the reasoning: it is reasoning so far.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), temperature=0, max_tokens=4))
+    msg = r.get("choices", [{}])[0].get("message", {}) if status == 200 else {}
+    check(status == 200 and msg.get("content") == "" and "Plan the call.".startswith(msg.get("reasoning_content", "x"))
+          and msg.get("reasoning_content"), "cut inside the reasoning: %r" % (r,))
+    # The tool loop: the call goes back as the assistant's turn, the result as a tool turn.
+    status, r = jrequest("POST", CHAT, chat_body(user("weather?"), tools=TOOLS, temperature=0, max_tokens=1))
+    n_first = r["usage"]["prompt_tokens"] if status == 200 else 0
+    hist = user("weather?") + [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'}]
+    status, r = jrequest("POST", CHAT, chat_body(hist, tools=TOOLS, temperature=0, max_tokens=1))
+    check(status == 200 and r["usage"]["prompt_tokens"] > n_first + 20 and
+          r["usage"]["prompt_tokens_details"]["cached_tokens"] >= n_first - 1,
+          "a tool loop: the call and the result extend the prompt: %r" % (r,))
+    expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(
+        [{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": 3}}]}]), what="a bad tool call")
+    section("mini: whole answers")
+
+    # Streamed: the tags come split across tokens; deltas carry reasoning_content,
+    # content, then the tool calls and finish_reason tool_calls.
+    status, ev, done = stream(CHAT, chat_body(user("weather?"), tools=TOOLS, temperature=0, stream=True))
+    role, content, reasoning, calls, finish = stream_parts(ev)
+    check(status == 200 and done and role == "assistant" and reasoning == "Plan the call." and content == "Calling."
+          and finish == "tool_calls", "streamed: %r %r %r %r" % (content, reasoning, calls, finish))
+    check_call(calls, "streamed")
+    check(all(c.get("index") == i for i, c in enumerate(calls)), "streamed tool calls carry their index")
+    n_reasoning = sum(1 for e in ev if e.get("choices") and "reasoning_content" in e["choices"][0].get("delta", {}))
+    check(n_reasoning >= 2, "reasoning streamed as it came (%d deltas)" % n_reasoning)
+    check(not any("<" in (e["choices"][0].get("delta", {}).get("reasoning_content") or "") +
+                  (e["choices"][0].get("delta", {}).get("content") or "") for e in ev if e.get("choices")),
+          "no piece of a tag leaks into a delta")
+    status, ev, done = stream(CHAT, chat_body(user("weather?"), temperature=0, stream=True, reasoning_format="none"))
+    role, content, reasoning, calls, finish = stream_parts(ev)
+    check(status == 200 and done and reasoning is None and content.startswith("<think>Plan the call.</think>Calling.")
+          and finish == "stop" and not calls, "streamed, reasoning_format none: %r" % (content,))
+    status, ev, done = stream(CHAT, chat_body(user("weather?"), temperature=0, stream=True))
+    role, content, reasoning, calls, finish = stream_parts(ev)
+    check(status == 200 and done and reasoning == "Plan the call." and content.startswith("Calling.<|tool_call|>") and
+          finish == "stop" and not calls, "streamed without tools: %r %r" % (content, reasoning))
+    # /v1/completions is untouched: the raw text.
+    status, r = jrequest("POST", COMP, {"model": args.model, "prompt": "<|user|>hi<|end|><|assistant|>", "temperature": 0})
+    check(status == 200 and r["choices"][0]["text"].startswith("<think>Plan the call.</think>"),
+          "completions keep the raw text: %r" % (r,))
+    section("mini: streamed")
+    print("serve_client: %d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if args.mini:
+    mini_checks()
+
 # ---- endpoints ----
 h = health()
 check(h.get("status") == "ok" and h.get("slots_idle") == args.parallel, "health: %r" % h)
@@ -174,16 +320,6 @@ check(status == 200 and m["data"][0]["id"] == args.model, "the paths work withou
 
 section("endpoints")
 # ---- errors ----
-def expect_error(status_want, code, method, path, body=None, raw=None, headers=None, what=""):
-    status, _, out = request(method, path, body, raw=raw, headers=headers)
-    try:
-        obj = json.loads(out)
-    except ValueError:
-        obj = None
-    check(status == status_want and is_error(obj, code),
-          "%s: want %d %s, got %d %s" % (what or path, status_want, code, status, out[:300]))
-
-
 ok_msgs = user("hi")
 expect_error(401, "invalid_api_key", "POST", CHAT, chat_body(ok_msgs), headers={}, what="no API key")
 expect_error(401, "invalid_api_key", "POST", CHAT, chat_body(ok_msgs), headers={"Authorization": "Bearer nope"},
@@ -248,6 +384,10 @@ expect_error(400, "array_above_max_length", "POST", CHAT, body=chat_body(ok_msgs
              what="five stop strings")
 expect_error(400, "invalid_type", "POST", CHAT, body=chat_body(ok_msgs, seed="x"), what="seed type")
 expect_error(400, "unsupported_value", "POST", CHAT, body=chat_body(ok_msgs, n=3), what="n = 3")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(ok_msgs, tools=TOOLS),
+             what="tools with Phi-4's format, which has no place for them")
+expect_error(400, "invalid_value", "POST", CHAT, body=chat_body([{"role": "tool", "content": "20"}]),
+             what="a tool result with Phi-4's format")
 expect_error(400, "invalid_value", "POST", CHAT, body=chat_body(ok_msgs, logit_bias={"abc": 1}), what="logit_bias key")
 expect_error(400, "invalid_value", "POST", COMP, body={"model": args.model, "prompt": [1, -2]}, what="bad token id")
 expect_error(400, "context_length_exceeded", "POST", CHAT, body=chat_body(user("word " * (args.ctx + 50))),

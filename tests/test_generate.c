@@ -290,6 +290,38 @@ static bool test_with_model(const char *path) {
               res.n_tokens, n_cached);
     }
 
+    // Forced tokens (the tests' VKPHI_TEST_OUTPUT): emitted and streamed as sampled ones,
+    // an end token among them stops the run, sampling takes over after them.
+    {
+        const char *forced = "Hello there<|im_end|>";
+        int32_t *f = NULL;
+        size_t nf = 0;
+        CHECK(tokenizer_encode(t, forced, strlen(forced), true, &f, &nf) == VKPHI_OK && nf >= 3, "encode forced");
+        collect c6 = {0};
+        gp = greedy(24);
+        gp.force = f;
+        gp.n_force = nf;
+        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+        CHECK(generate_run(s, &gp, on_text, &c6, &res) == VKPHI_OK, "run forced");
+        CHECK(res.finish == GENERATE_FINISH_STOP && res.n_tokens == nf - 1 && c6.len == 11 &&
+                  !memcmp(c6.text, "Hello there", 11),
+              "forced: '%.*s', %zu tokens, %s", (int)c6.len, c6.text, res.n_tokens, generate_finish_name(res.finish));
+        collect c7 = {0};
+        gp.n_force = nf - 1; // without the end token: greedy sampling goes on after it
+        gp.max_tokens = (int32_t)nf + 2;
+        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+        CHECK(generate_run(s, &gp, on_text, &c7, &res) == VKPHI_OK, "run forced then sampled");
+        CHECK(res.n_tokens >= nf - 1 && !memcmp(res.tokens, f, (nf - 1) * sizeof *f) && c7.len >= 11 &&
+                  !memcmp(c7.text, "Hello there", 11),
+              "forced then sampled: '%.*s'", (int)c7.len, c7.text);
+        int32_t out_of_vocab = (int32_t)model_get_config(m)->n_vocab;
+        gp.force = &out_of_vocab;
+        gp.n_force = 1;
+        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+        CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_ERR_ARG, "a forced token outside the vocabulary fails");
+        free(f);
+    }
+
     // Seeded sampling repeats; another seed (very likely) does not.
     {
         int32_t first[16];

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The tokenizer against ids from OpenAI's tiktoken (tests/data/phi4-tokenizer-cases.jsonl),
-// round trips, special tokens, invalid bytes, and the streaming detokenizer.
+// The tokenizer against ids from OpenAI's tiktoken (tests/data/phi4-tokenizer-cases.jsonl,
+// cl100k; ../shared/phi4-mini-tokenizer-cases.jsonl, o200k), round trips, special tokens,
+// invalid bytes, and the streaming detokenizer.
 #include "common.h"
 #include "gguf.h"
 #include "harness.h"
@@ -260,9 +261,7 @@ static int32_t byte_id(const tokenizer *t, uint8_t b) {
 
 // ---- the tests ----
 
-static void test_cases(const tokenizer *t) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/phi4-tokenizer-cases.jsonl", test_data_dir());
+static void test_cases(const tokenizer *t, const char *path) {
     FILE *fp = fopen(path, "rb");
     CHECK(fp != NULL, "cannot open %s", path);
     if (!fp) return;
@@ -617,6 +616,8 @@ static char *english(size_t size) {
     return s;
 }
 
+static double english_speed; // MB/s of the cl100k tokenizer on english(4 MB), for the o200k one to compare
+
 static void test_speed(const tokenizer *t) {
     size_t size = 4 << 20;
     char *s = english(size);
@@ -624,6 +625,7 @@ static void test_speed(const tokenizer *t) {
     double t0 = vkphi_now();
     int32_t *ids = enc(t, s, len, false, &n);
     double dt = vkphi_now() - t0;
+    english_speed = len / 1e6 / dt;
     printf("encode: %.2f MB of English-like text in %.3f s: %.1f MB/s, %.2f bytes/token\n", len / 1e6, dt,
            len / 1e6 / dt, (double)len / (double)n);
     CHECK(pieces_equal(t, ids, n, s, len), "long text round-trips");
@@ -781,7 +783,7 @@ static void test_small_vocab(void) {
         vocab_opts o;
         const char *msg;
     } bad[] = {
-        {{.pre = "dbrx", .model = "llama"}, "'llama'"},     {{.pre = "qwen2"}, "'qwen2'"},
+        {{.pre = "dbrx", .model = "llama"}, "'llama'"},     {{.pre = "qwen2"}, "tokenizer.ggml.pre = 'qwen2'"},
         {{.pre = "dbrx", .no_merges = true}, "merges"},     {{.pre = "dbrx", .extra_merge = "a q"}, "merge 2"},
         {{.pre = "dbrx", .extra_merge = "abq"}, "merge 2"}, {{.pre = "dbrx", .eos = 9999}, "eos_token_id"},
         {{.pre = "dbrx", .drop_byte0 = true}, "byte 0x00"}, {{.pre = "dbrx", .short_types = true}, "token_type"},
@@ -793,6 +795,100 @@ static void test_small_vocab(void) {
         tokenizer_destroy(t);
     }
     vkphi_set_log_level(VKPHI_LOG_WARN);
+}
+
+// ---- Phi-4-mini: o200k (tokenizer.ggml.pre = "gpt-4o") and its specials ----
+
+static void test_mini(void) {
+    const char *shared = test_shared_dir();
+    CHECK(shared != NULL, "../shared (VKPHI_SHARED_DIR) is missing: the o200k cases live there");
+    if (!shared) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/phi4-mini-tokenizer.gguf", shared);
+    gguf_file *f = gguf_open(path);
+    CHECK(f != NULL, "gguf_open %s: %s", path, vkphi_last_error());
+    if (!f) return;
+    double t0 = vkphi_now();
+    tokenizer *t = tokenizer_create(f);
+    printf("phi4-mini tokenizer_create: %.1f ms\n", (vkphi_now() - t0) * 1e3);
+    CHECK(t != NULL, "tokenizer_create (mini): %s", vkphi_last_error());
+    gguf_close(f);
+    if (!t) return;
+
+    CHECK(tokenizer_n_vocab(t) == 200064, "mini n_vocab %u", tokenizer_n_vocab(t));
+    CHECK(tokenizer_bos(t) == 199999 && tokenizer_eos(t) == 199999, "mini bos %d eos %d", tokenizer_bos(t),
+          tokenizer_eos(t));
+    static const char *names[] = {"<|endofprompt|>", "<|assistant|>",     "<|end|>",   "<|user|>",
+                                  "<|system|>",      "<|tool|>",          "<|/tool|>", "<|tool_call|>",
+                                  "<|/tool_call|>",  "<|tool_response|>", "<|tag|>"};
+    for (int i = 0; i < 11; i++) {
+        int32_t id = tokenizer_token_id(t, names[i]);
+        CHECK(id == 200018 + i && tokenizer_is_special(t, id), "%s is special id %d", names[i], id);
+    }
+    CHECK(tokenizer_is_eog(t, 200020) && tokenizer_is_eog(t, 199999), "<|end|> and <|endoftext|> end generation");
+    CHECK(!tokenizer_is_eog(t, 200019) && !tokenizer_is_eog(t, 200025), "<|assistant|>, <|tool_call|> do not");
+    CHECK(tokenizer_is_markup(t, 200025) && tokenizer_is_markup(t, 200026) && !tokenizer_is_markup(t, 200020) &&
+              !tokenizer_is_markup(t, 13225),
+          "tool-call markers are markup, <|end|> and words are not");
+
+    snprintf(path, sizeof path, "%s/phi4-mini-tokenizer-cases.jsonl", shared);
+    test_cases(t, path);
+
+    // Splits where o200k differs from cl100k, checked by the pieces (not tiktoken's ids,
+    // which the case file covers): case runs, attached contractions, "/" after punctuation.
+    struct {
+        const char *text;
+        int n_ids; // every piece here is one token of o200k
+    } pieces[] = {{"HelloWorld", 2}, {"don't", 1}, {"DON'T", 2}, {" 12345", 3}};
+    for (size_t i = 0; i < sizeof pieces / sizeof *pieces; i++) {
+        size_t n;
+        int32_t *ids = enc(t, pieces[i].text, strlen(pieces[i].text), false, &n);
+        CHECK((int)n == pieces[i].n_ids && pieces_equal(t, ids, n, pieces[i].text, strlen(pieces[i].text)),
+              "'%s' is %d ids, got %zu", pieces[i].text, pieces[i].n_ids, n);
+        free(ids);
+    }
+
+    // Speed against the cl100k tokenizer on the same text (test_speed ran first).
+    char *s = english(4 << 20);
+    size_t len = strlen(s), n;
+    t0 = vkphi_now();
+    int32_t *ids = enc(t, s, len, false, &n);
+    double mbs = len / 1e6 / (vkphi_now() - t0);
+    printf("o200k encode: %.1f MB/s (cl100k: %.1f MB/s), %.2f bytes/token\n", mbs, english_speed,
+           (double)len / (double)n);
+    CHECK(pieces_equal(t, ids, n, s, len), "o200k: long text round-trips");
+    CHECK(mbs >= 0.25 * english_speed, "o200k encodes at %.1f MB/s, far below cl100k's %.1f", mbs, english_speed);
+    free(ids);
+
+    // Worst cases for the o200k split (its letter runs backtrack over upper/lower case):
+    // 1 MB of capitals, of "aB" pairs, of mixed scripts with combining marks, of random bytes.
+    for (int k = 0; k < 4; k++) {
+        static const char *what[] = {"capitals", "aB pairs", "marks and scripts", "random bytes"};
+        static const char *mixed[] = {"e\xcc\x81", "\xce\xa9", "\xe4\xb8\x96", "A", "'s", " ", "1", "\n"};
+        size_t m = 1 << 20, at = 0;
+        test_seed(11);
+        while (at + 8 < m) {
+            if (k == 0)
+                s[at++] = (char)('A' + test_rand_u32() % 26);
+            else if (k == 1)
+                s[at] = at % 2 ? 'B' : 'a', at++;
+            else if (k == 3)
+                s[at++] = (char)test_rand_u32();
+            else {
+                const char *p = mixed[test_rand_u32() % 8];
+                memcpy(s + at, p, strlen(p));
+                at += strlen(p);
+            }
+        }
+        t0 = vkphi_now();
+        ids = enc(t, s, at, false, &n);
+        double dt = vkphi_now() - t0;
+        printf("o200k encode 1 MB of %s: %.3f s (%zu ids)\n", what[k], dt, n);
+        CHECK(n > 0 && pieces_equal(t, ids, n, s, at), "o200k: %s round-trip", what[k]);
+        free(ids);
+    }
+    free(s);
+    tokenizer_destroy(t);
 }
 
 int main(void) {
@@ -809,13 +905,14 @@ int main(void) {
     if (!t) return test_finish();
 
     test_queries(t);
-    test_cases(t);
+    snprintf(path, sizeof path, "%s/phi4-tokenizer-cases.jsonl", test_data_dir());
+    test_cases(t, path);
     test_special(t);
     test_invalid_bytes(t);
     test_stream(t);
     test_speed(t);
     test_small_vocab();
-
     tokenizer_destroy(t);
+    test_mini();
     return test_finish();
 }

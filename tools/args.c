@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chat.h"
 #include "gguf.h"
 #include "mkmodel.h"
 #include "vkphi.h"
@@ -55,6 +56,8 @@ void args_init(cli_args *a, int32_t max_tokens) {
 }
 
 void args_free(cli_args *a) {
+    free(a->force);
+    a->force = NULL;
     for (size_t i = 0; i < a->n_stop; i++)
         free(a->stop[i]);
     free(a->stop);
@@ -244,6 +247,24 @@ int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i) {
             return 1;
         }
     }
+    if ((groups & ARGS_TEMPLATE) && is(o, "--chat-template", NULL)) {
+        NEED_VALUE("a chat format name (" CHAT_TEMPLATE_NAMES ")");
+        if (chat_template_by_name(v) == CHAT_TEMPLATE_NONE) BAD("one of " CHAT_TEMPLATE_NAMES);
+        a->chat_template = v;
+        return 1;
+    }
+    if ((groups & ARGS_REASONING) && is(o, "--reasoning", NULL)) {
+        NEED_VALUE("hide, show or raw");
+        if (!strcmp(v, "show"))
+            a->reasoning = ARGS_REASONING_SHOW;
+        else if (!strcmp(v, "hide"))
+            a->reasoning = ARGS_REASONING_HIDE;
+        else if (!strcmp(v, "raw"))
+            a->reasoning = ARGS_REASONING_RAW;
+        else
+            BAD("hide, show or raw");
+        return 1;
+    }
 #undef NEED_VALUE
 #undef BAD
     return 0;
@@ -287,6 +308,56 @@ void args_help(FILE *f, unsigned groups) {
                    "  --seed N                random seed: the same seed and settings give the same text\n"
                    "                          (default: random)\n"
                    "  --stop S                stop before the text S (repeatable; \\n and \\t are understood)\n");
+    if (groups & (ARGS_TEMPLATE | ARGS_REASONING)) fprintf(f, "chat format:\n");
+    if (groups & ARGS_TEMPLATE)
+        fprintf(f, "  --chat-template NAME    the chat format to use when the model's tokenizer.chat_template is\n"
+                   "                          not one vkphi knows: " CHAT_TEMPLATE_NAMES "\n");
+    if (groups & ARGS_REASONING)
+        fprintf(f, "  --reasoning MODE        a <think>...</think> section of the answer: show (without the\n"
+                   "                          tags, dimmed on a terminal; default), hide, or raw (as generated)\n");
+}
+
+// ---- the answer on stdout ----
+
+static void answer_write(args_answer *o, const char *text, size_t len) {
+    if (!len || o->write_failed) return;
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) o->write_failed = true;
+    o->wrote = true;
+    o->last = text[len - 1];
+}
+
+static void answer_part(enum chat_part part, const char *text, size_t len, void *user) {
+    args_answer *o = user;
+    bool reasoning = part == CHAT_PART_REASONING;
+    if (reasoning && o->mode == ARGS_REASONING_HIDE) return;
+    if (reasoning != o->dimmed) {
+        if (!reasoning && o->wrote && o->last != '\n') answer_write(o, "\n", 1); // the answer on its own line
+        if (o->tty) answer_write(o, reasoning ? "\x1b[2m" : "\x1b[0m", 4);
+        o->dimmed = reasoning;
+    }
+    answer_write(o, text, len);
+}
+
+bool args_answer_init(args_answer *o, enum args_reasoning mode, bool tty) {
+    memset(o, 0, sizeof *o);
+    o->mode = mode;
+    o->tty = tty;
+    o->split = chat_splitter_create(mode != ARGS_REASONING_RAW, false);
+    return o->split != NULL;
+}
+
+bool args_answer_put(args_answer *o, const char *text, size_t len) {
+    if (chat_splitter_put(o->split, text, len, answer_part, o) != VKPHI_OK) o->write_failed = true;
+    return !o->write_failed;
+}
+
+bool args_answer_end(args_answer *o) {
+    if (o->split) chat_splitter_flush(o->split, answer_part, o, NULL);
+    if (o->dimmed && o->tty) answer_write(o, "\x1b[0m", 4);
+    o->dimmed = false;
+    chat_splitter_destroy(o->split);
+    o->split = NULL;
+    return !o->write_failed;
 }
 
 // A progress bar on stderr while the weights upload.
@@ -353,10 +424,25 @@ int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
     if (!t) return 0; // the caller works on token ids only
     *t = tokenizer_create(model_gguf(*m));
     if (!*t) {
-        args_fail("%s: %s", path, vkphi_last_error());
+        args_fail("%s", vkphi_last_error()); // tokenizer_create names the file
         model_free(*m);
         *m = NULL;
         return 1;
+    }
+    const char *force = getenv("VKPHI_TEST_OUTPUT");
+    if (force && *force) {
+        size_t n = 0;
+        if (tokenizer_encode(*t, force, strlen(force), true, &a->force, &n) != VKPHI_OK) {
+            args_fail("VKPHI_TEST_OUTPUT: %s", vkphi_last_error());
+            tokenizer_destroy(*t);
+            model_free(*m);
+            *t = NULL;
+            *m = NULL;
+            return 1;
+        }
+        a->gen.force = a->force;
+        a->gen.n_force = n;
+        if (!a->quiet) fprintf(stderr, "note: VKPHI_TEST_OUTPUT is set: answers begin with its %zu tokens\n", n);
     }
     return 0;
 }

@@ -13,8 +13,17 @@
 #include "tokenizer.h"
 
 enum args_group {
-    ARGS_MODEL = 1,    // -m, --device, -c, --ubatch, --kv, -q
-    ARGS_SAMPLING = 2, // -n, --temp, --top-k, --top-p, --min-p, penalties, --seed, --stop
+    ARGS_MODEL = 1,     // -m, --device, -c, --ubatch, --kv, -q
+    ARGS_SAMPLING = 2,  // -n, --temp, --top-k, --top-p, --min-p, penalties, --seed, --stop
+    ARGS_TEMPLATE = 4,  // --chat-template
+    ARGS_REASONING = 8, // --reasoning
+};
+
+// What run and chat do with a <think>…</think> section of the answer.
+enum args_reasoning {
+    ARGS_REASONING_SHOW = 0, // written without the tags (dimmed on a terminal), then the answer
+    ARGS_REASONING_HIDE,     // not written
+    ARGS_REASONING_RAW,      // the text as generated, tags included
 };
 
 typedef struct cli_args {
@@ -27,6 +36,9 @@ typedef struct cli_args {
     bool seed_given;
     char **stop; // --stop strings with escapes resolved (owned)
     size_t n_stop;
+    const char *chat_template;     // --chat-template NAME: the format when the file's is unknown (NULL: none)
+    enum args_reasoning reasoning; // --reasoning
+    int32_t *force;                // VKPHI_TEST_OUTPUT's tokens (owned), in gen.force
 } cli_args;
 
 // Defaults: the sampler's defaults, -n max_tokens, context default_ctx.
@@ -42,12 +54,28 @@ void args_finish(cli_args *a);
 // The help lines of the groups' options.
 void args_help(FILE *f, unsigned groups);
 
+// For tests, the environment variable VKPHI_TEST_OUTPUT holds text (special tokens
+// read as such) that every answer then begins with instead of sampled tokens: it lets
+// the tests of reasoning and tool-call output run on a model with random weights.
+
 // Loads the model (-m, or the built-in default, generated on first use, with a note on
 // stderr that its text is random) with n_seq sequences, and its tokenizer (t NULL: no
 // tokenizer, for commands that take token ids, so that a file whose tokenizer we do
 // not implement still runs there). Prints one error line and returns 1 on failure; 0
 // on success.
 int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t);
+
+// The answer of run and chat written to stdout with its reasoning shown, hidden or
+// raw (--reasoning). put returns false when stdout cannot be written.
+typedef struct args_answer {
+    enum args_reasoning mode;
+    bool tty, dimmed, write_failed, wrote;
+    char last; // the last byte written
+    struct chat_splitter *split;
+} args_answer;
+bool args_answer_init(args_answer *o, enum args_reasoning mode, bool tty); // false: out of memory
+bool args_answer_put(args_answer *o, const char *text, size_t len);
+bool args_answer_end(args_answer *o); // hands out what was held back; frees the splitter
 
 // Prints "vkphi: error: ..." and a newline on stderr; returns 1 (the exit code).
 int args_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -32,7 +32,7 @@ static void usage(FILE *f) {
                "off there.\n\n"
                "  --system S              a system prompt that starts the conversation\n"
                "  -h, --help              this help\n");
-    args_help(f, ARGS_MODEL | ARGS_SAMPLING);
+    args_help(f, ARGS_MODEL | ARGS_SAMPLING | ARGS_TEMPLATE | ARGS_REASONING);
     fprintf(f, "  (default for chat: -n 1024 tokens per answer)\n");
 }
 
@@ -50,21 +50,19 @@ typedef struct chat_turn {
 typedef struct chat_state {
     tokenizer *t;
     generate_session *s;
-    int32_t im_end;
+    enum chat_template tmpl;
+    int32_t im_end; // the token that closes a turn: <|im_end|> or <|end|>
+    args_answer out;
     int32_t *system;
     size_t n_system;
     chat_turn *turns;
     size_t n_turns, first; // turns[first..n_turns) are the conversation
-    bool tty, wrote_newline, write_failed;
+    bool tty;
 } chat_state;
 
 static bool on_text(const char *text, size_t len, void *user) {
     chat_state *c = user;
-    if (len) {
-        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) c->write_failed = true;
-        c->wrote_newline = text[len - 1] == '\n';
-    }
-    return interrupts == 0 && !c->write_failed;
+    return args_answer_put(&c->out, text, len) && interrupts == 0;
 }
 
 static size_t conversation_len(const chat_state *c) {
@@ -133,7 +131,8 @@ static int chat_turn_run(chat_state *c, cli_args *a, const char *msg) {
     int32_t *user = NULL, *ids = NULL;
     size_t n_user = 0, n_ids = 0;
     chat_message m = {"user", msg};
-    if (chat_build(c->t, &m, 1, true, &user, &n_user) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
+    if (chat_render(c->t, c->tmpl, &m, 1, NULL, true, &user, &n_user) != VKPHI_OK)
+        return args_fail("%s", vkphi_last_error());
 
     // Room for the answer: a quarter of the context, or -n if less (at least one token).
     size_t reserve = n_ctx / 4;
@@ -172,20 +171,24 @@ static int chat_turn_run(chat_state *c, cli_args *a, const char *msg) {
 
     generate_result res;
     interrupts = 0;
-    c->wrote_newline = true;
+    if (!args_answer_init(&c->out, a->reasoning, c->tty)) {
+        args_fail("out of memory");
+        goto done;
+    }
     if (generate_prefill(c->s, ids, n_ids, NULL) != VKPHI_OK ||
         generate_run(c->s, &a->gen, on_text, c, &res) != VKPHI_OK) {
+        args_answer_end(&c->out);
         args_fail("%s", vkphi_last_error());
         goto done;
     }
-    if (c->write_failed) {
+    if (!args_answer_end(&c->out)) {
         args_fail("cannot write the output");
         goto done;
     }
-    if (!c->wrote_newline || !c->tty) fputc('\n', stdout);
+    if (c->out.last != '\n' || !c->out.wrote || !c->tty) fputc('\n', stdout);
     fflush(stdout);
 
-    // The turn as the model saw it: the message, the answer's tokens, and <|im_end|>
+    // The turn as the model saw it: the message, the answer's tokens, and the turn's end
     // (also when the answer was cut short, so the next turn starts cleanly).
     chat_turn *turn = &c->turns[c->n_turns];
     turn->n = 0;
@@ -223,7 +226,7 @@ int cmd_chat(int argc, char **argv) {
     const char *system = NULL;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        int r = args_parse(&a, ARGS_MODEL | ARGS_SAMPLING, argc, argv, &i);
+        int r = args_parse(&a, ARGS_MODEL | ARGS_SAMPLING | ARGS_TEMPLATE | ARGS_REASONING, argc, argv, &i);
         if (r < 0) {
             args_free(&a);
             return 1;
@@ -254,14 +257,14 @@ int cmd_chat(int argc, char **argv) {
     char *line = NULL, *msg = NULL;
     size_t cap = 0, msg_len = 0;
     if (args_load_model(&a, 1, &m, &c.t)) goto done;
-    c.im_end = tokenizer_token_id(c.t, "<|im_end|>");
-    if (c.im_end < 0) {
-        args_fail("this model's vocabulary has no <|im_end|> token, so it cannot use the chat template");
+    if (chat_template_choose(model_gguf(m), c.t, a.chat_template, &c.tmpl) != VKPHI_OK) {
+        args_fail("%s", vkphi_last_error());
         goto done;
     }
+    c.im_end = tokenizer_token_id(c.t, c.tmpl == CHAT_TEMPLATE_PHI4 ? "<|im_end|>" : "<|end|>");
     if (system) {
         chat_message sm = {"system", system};
-        if (chat_build(c.t, &sm, 1, false, &c.system, &c.n_system) != VKPHI_OK) {
+        if (chat_render(c.t, c.tmpl, &sm, 1, NULL, false, &c.system, &c.n_system) != VKPHI_OK) {
             args_fail("%s", vkphi_last_error());
             goto done;
         }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -13,7 +14,7 @@
 
 static void mkmodel_usage(FILE *f) {
     fprintf(f,
-            "usage: vkphi mkmodel --preset NAME --type TYPE -o FILE [--seed N] [--threads N]\n\n"
+            "usage: vkphi mkmodel --preset NAME --type TYPE -o FILE [--seed N] [--threads N] [--tokenizer FILE]\n\n"
             "Writes a GGUF file with Phi-4's architecture, tensor names and layout, the\n"
             "quantization mix TYPE, Phi-4's tokenizer, and seeded random weights: a model to\n"
             "benchmark or test with, no download needed. Its text is meaningless.\n\n"
@@ -23,7 +24,9 @@ static void mkmodel_usage(FILE *f) {
             "                  %s\n"
             "  -o FILE         output path (written under a temporary name, then renamed)\n"
             "  --seed N        random seed (default 1): the same seed gives the same file\n"
-            "  --threads N     quantization threads (default 0: all cores)\n",
+            "  --threads N     quantization threads (default 0: all cores)\n"
+            "  --tokenizer F   take the tokenizer (every tokenizer.* key) from the GGUF file F instead\n"
+            "                  of Phi-4's, e.g. Phi-4-mini's; the vocabulary sets the model's\n",
             mkmodel_preset_names(), quant_recipe_names());
 }
 
@@ -53,7 +56,7 @@ static void on_progress(const char *tensor, uint64_t done, uint64_t total, void 
 }
 
 int cmd_mkmodel(int argc, char **argv) {
-    const char *preset_name = NULL, *type = NULL, *out = NULL;
+    const char *preset_name = NULL, *type = NULL, *out = NULL, *tokenizer = NULL;
     uint64_t seed = 1, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -67,6 +70,8 @@ int cmd_mkmodel(int argc, char **argv) {
             type = argv[++i];
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
             out = argv[++i];
+        } else if (!strcmp(a, "--tokenizer") && has_val) {
+            tokenizer = argv[++i];
         } else if (!strcmp(a, "--seed") && has_val) {
             if (!parse_u64(argv[++i], &seed)) {
                 fprintf(stderr, "vkphi: error: --seed wants a non-negative integer, not '%s'\n", argv[i]);
@@ -96,18 +101,23 @@ int cmd_mkmodel(int argc, char **argv) {
         fprintf(stderr, "vkphi: error: unknown type '%s' (known: %s)\n", type, quant_recipe_names());
         return 1;
     }
-    const uint64_t bytes = mkmodel_data_bytes(p, type);
+    uint64_t bytes = mkmodel_data_bytes(p, type); // with Phi-4's vocabulary; --tokenizer: see below
     struct progress_state ps = {vkphi_now(), 0, isatty(2)};
-    if (ps.tty)
+    if (ps.tty && !tokenizer)
         fprintf(stderr, "writing %s: preset %s, %s, seed %llu, %.2f GiB of weights\n", out, p->name,
                 quant_recipe_canonical(type), (unsigned long long)seed, bytes / 1073741824.0);
-    int rc = mkmodel_write_progress(p, type, seed, (int)threads, out, on_progress, &ps);
+    else if (ps.tty)
+        fprintf(stderr, "writing %s: preset %s, %s, seed %llu, the tokenizer of %s\n", out, p->name,
+                quant_recipe_canonical(type), (unsigned long long)seed, tokenizer);
+    int rc = mkmodel_write_tokenizer(p, type, seed, (int)threads, tokenizer, out, on_progress, &ps);
     if (rc) {
         if (ps.tty && ps.last > 0) fputc('\n', stderr);
         fprintf(stderr, "vkphi: error: %s\n", vkphi_last_error());
         return 1;
     }
-    fprintf(stderr, "wrote %s (%s %s, %.2f GiB of weights) in %.1f s\n", out, p->name, quant_recipe_canonical(type),
-            bytes / 1073741824.0, vkphi_now() - ps.t0);
+    struct stat st;
+    if (tokenizer && stat(out, &st) == 0) bytes = (uint64_t)st.st_size; // another vocabulary: the file's size
+    fprintf(stderr, "wrote %s (%s %s, %.2f GiB of %s) in %.1f s\n", out, p->name, quant_recipe_canonical(type),
+            bytes / 1073741824.0, tokenizer ? "file" : "weights", vkphi_now() - ps.t0);
     return 0;
 }

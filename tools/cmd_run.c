@@ -24,12 +24,12 @@ static void usage(FILE *f) {
                "  -p, --prompt TEXT       the prompt (default: \"" RUN_DEFAULT_PROMPT "\", or with --chat\n"
                "                          \"" RUN_DEFAULT_CHAT_PROMPT "\")\n"
                "  -f, --file FILE         read the prompt from FILE ('-': standard input)\n"
-               "  --chat                  wrap the prompt in Phi-4's chat template as a user turn\n"
+               "  --chat                  wrap the prompt in the model's chat template as a user turn\n"
                "  --system S              with --chat: a system turn first\n"
                "  --special               read special tokens such as <|im_start|> in the prompt, and show\n"
                "                          the special tokens the model writes (end tokens always stop it)\n"
                "  -h, --help              this help\n");
-    args_help(f, ARGS_MODEL | ARGS_SAMPLING);
+    args_help(f, ARGS_MODEL | ARGS_SAMPLING | ARGS_TEMPLATE | ARGS_REASONING);
     fprintf(f, "  (default for run: -n 256)\n");
 }
 
@@ -40,21 +40,9 @@ static void on_sigint(int sig) {
     signal(SIGINT, SIG_DFL); // a second Ctrl-C ends the program at once
 }
 
-typedef struct run_out {
-    bool wrote, last_newline, write_failed;
-} run_out;
-
 static bool on_text(const char *text, size_t len, void *user) {
-    run_out *o = user;
-    if (len) {
-        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
-            o->write_failed = true;
-            return false;
-        }
-        o->wrote = true;
-        o->last_newline = text[len - 1] == '\n';
-    }
-    return !interrupted;
+    args_answer *o = user;
+    return args_answer_put(o, text, len) && !interrupted;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -64,7 +52,7 @@ int cmd_run(int argc, char **argv) {
     bool chat = false, special = false;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        int r = args_parse(&a, ARGS_MODEL | ARGS_SAMPLING, argc, argv, &i);
+        int r = args_parse(&a, ARGS_MODEL | ARGS_SAMPLING | ARGS_TEMPLATE | ARGS_REASONING, argc, argv, &i);
         if (r < 0) goto bad_args;
         if (r > 0) continue;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -132,7 +120,9 @@ int cmd_run(int argc, char **argv) {
         size_t n = 0;
         if (system) msgs[n++] = (chat_message){"system", system};
         msgs[n++] = (chat_message){"user", text};
-        if (chat_build(t, msgs, n, true, &ids, &n_ids) != VKPHI_OK) {
+        enum chat_template tmpl;
+        if (chat_template_choose(model_gguf(m), t, a.chat_template, &tmpl) != VKPHI_OK ||
+            chat_render(t, tmpl, msgs, n, NULL, true, &ids, &n_ids) != VKPHI_OK) {
             args_fail("%s", vkphi_last_error());
             goto done;
         }
@@ -168,19 +158,24 @@ int cmd_run(int argc, char **argv) {
     }
 
     signal(SIGINT, on_sigint);
-    run_out out = {0};
+    args_answer out;
+    if (!args_answer_init(&out, a.reasoning, isatty(1))) {
+        args_fail("out of memory");
+        goto done;
+    }
     generate_result res;
     if (generate_prefill(s, ids, n_ids, NULL) != VKPHI_OK || generate_run(s, &a.gen, on_text, &out, &res) != VKPHI_OK) {
+        args_answer_end(&out);
         if (out.wrote) fputc('\n', stdout);
         args_fail("%s", vkphi_last_error());
         goto done;
     }
     signal(SIGINT, SIG_DFL);
-    if (out.write_failed) {
+    if (!args_answer_end(&out)) {
         args_fail("cannot write the output");
         goto done;
     }
-    if (out.wrote && !out.last_newline && isatty(1)) fputc('\n', stdout);
+    if (out.wrote && out.last != '\n' && isatty(1)) fputc('\n', stdout);
     fflush(stdout);
     if (!a.quiet) {
         if (res.finish == GENERATE_FINISH_ABORT)

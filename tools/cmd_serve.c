@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "chat.h"
 #include "commands.h"
 #include "gguf.h"
 #include "model.h"
@@ -43,7 +44,7 @@ static void usage(FILE *f) {
                "                          variable VKPHI_API_KEY if set, else no key)\n"
                "  --parallel N            requests generated at once, one KV-cache slot of -c tokens each\n"
                "                          (default 4); more wait in a first-come-first-served queue\n");
-    args_help(f, ARGS_MODEL);
+    args_help(f, ARGS_MODEL | ARGS_TEMPLATE);
     fprintf(f,
             "\nEach slot holds -c tokens: a prompt must leave room for the answer in one slot.\n"
             "Sampling follows OpenAI's defaults (temperature 1, top_p 1); requests may also set\n"
@@ -107,7 +108,7 @@ int cmd_serve(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = args_parse(&a, ARGS_MODEL, argc, argv, &i);
+        int r = args_parse(&a, ARGS_MODEL | ARGS_TEMPLATE, argc, argv, &i);
         if (r < 0) goto bad_args;
         if (r > 0) continue;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -177,8 +178,20 @@ int cmd_serve(int argc, char **argv) {
     char id[256], file[256];
     model_names(model_path, id, sizeof id, file, sizeof file);
     struct stat st;
+    // The chat format: a file whose template we do not render still serves
+    // /v1/completions; its chat requests get the reason.
+    enum chat_template tmpl = CHAT_TEMPLATE_NONE;
+    char tmpl_error[512] = "";
+    if (chat_template_choose(model_gguf(m), tok, a.chat_template, &tmpl) != VKPHI_OK) {
+        snprintf(tmpl_error, sizeof tmpl_error, "%s", vkphi_last_error());
+        fprintf(stderr, "vkphi serve: warning: %s; /v1/chat/completions is refused\n", tmpl_error);
+    }
     srv_api api = {
         .t = tok,
+        .tmpl = tmpl,
+        .tmpl_error = tmpl_error[0] ? tmpl_error : NULL,
+        .force = a.gen.force,
+        .n_force = a.gen.n_force,
         .model_id = id,
         .model_file = file,
         .created = stat(model_path, &st) == 0 ? (long long)st.st_mtime : 0,

@@ -2,11 +2,12 @@
 // OpenAI's request and response objects, read and written with cJSON.
 //
 // Sampling follows OpenAI's defaults (temperature 1, top_p 1, no top-k, no min-p, no
-// penalties), not the CLI's. llama.cpp's extra fields top_k, min_p and
-// repeat_penalty are accepted too. Fields this server cannot honour (n > 1, logprobs,
-// tools, images, echo, suffix, JSON response formats) are refused with a 400 rather
-// than silently ignored; fields that change nothing here (user, metadata, store, ...)
-// are ignored.
+// penalties), not the CLI's. llama.cpp's extra fields top_k, min_p, repeat_penalty
+// and reasoning_format are accepted too. Tools go into the chat template where it has
+// a place for them (Phi-4-mini's). Fields this server cannot honour (n > 1, logprobs,
+// forced tool choice, images, echo, suffix, JSON response formats) are refused with a
+// 400 rather than silently ignored; fields that change nothing here (user, metadata,
+// store, parallel_tool_calls, ...) are ignored.
 #include "server_api.h"
 
 #include <cjson/cJSON.h>
@@ -184,9 +185,12 @@ static bool check_unsupported(const cJSON *root, enum srv_endpoint ep, srv_error
         return bad(err, "unsupported_parameter", "logprobs", "'logprobs' is not supported by this server.");
     if ((v = field(root, "top_logprobs")) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
         return bad(err, "unsupported_parameter", "top_logprobs", "'top_logprobs' is not supported by this server.");
-    if ((v = field(root, "tools")) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
-        return bad(err, "unsupported_parameter", "tools",
-                   "'tools' (function calling) is not supported by this server.");
+    if (ep == SRV_EP_COMPLETION && (v = field(root, "tools")) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
+        return bad(err, "unsupported_parameter", "tools", "'tools' is only for /v1/chat/completions.");
+    if ((v = field(root, "tool_choice")) &&
+        !(cJSON_IsString(v) && (!strcmp(v->valuestring, "auto") || !strcmp(v->valuestring, "none"))))
+        return bad(err, "unsupported_value", "tool_choice",
+                   "Only tool_choice 'auto' and 'none' are supported by this server: it cannot force a tool call.");
     if ((v = field(root, "functions")) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
         return bad(err, "unsupported_parameter", "functions", "'functions' is not supported by this server.");
     if ((v = field(root, "response_format"))) {
@@ -366,6 +370,97 @@ static bool message_text(const cJSON *content, int i, bool null_ok, char **out, 
     return true;
 }
 
+// tools: OpenAI's [{"type": "function", "function": {"name", "description",
+// "parameters"}}], handed to the template as the list of function objects that
+// Phi-4-mini was trained on ([{"name", "description", "parameters"}]). *out is NULL
+// when there are none or tool_choice is "none".
+static bool parse_tools(const cJSON *root, char **out, srv_error *err) {
+    *out = NULL;
+    const cJSON *tools = field(root, "tools"), *choice = field(root, "tool_choice");
+    if (!tools) return true;
+    if (!cJSON_IsArray(tools))
+        return bad(err, "invalid_type", "tools", "Invalid type for 'tools': expected an array, but got %s instead.",
+                   type_name(tools));
+    if (cJSON_GetArraySize(tools) == 0 || (cJSON_IsString(choice) && !strcmp(choice->valuestring, "none"))) return true;
+    cJSON *list = cJSON_CreateArray();
+    if (!list) return nomem(err);
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *name = fn ? cJSON_GetObjectItemCaseSensitive(fn, "name") : NULL;
+        if (!cJSON_IsObject(t) || !cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
+            !cJSON_IsObject(fn) || !cJSON_IsString(name)) {
+            cJSON_Delete(list);
+            return bad(err, "invalid_value", "tools",
+                       "Invalid 'tools[%d]': expected {\"type\": \"function\", \"function\": {\"name\": ...}}.", i);
+        }
+        cJSON *copy = cJSON_Duplicate(fn, true);
+        if (!copy || !cJSON_AddItemToArray(list, copy)) {
+            cJSON_Delete(copy);
+            cJSON_Delete(list);
+            return nomem(err);
+        }
+        i++;
+    }
+    *out = cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    return *out ? true : nomem(err);
+}
+
+// reasoning_format: llama.cpp's names; "none" keeps <think> sections in the content.
+static int parse_reasoning(const cJSON *root, bool *reasoning, srv_error *err) {
+    *reasoning = true;
+    const cJSON *v = field(root, "reasoning_format");
+    if (!v) return 0;
+    if (!cJSON_IsString(v) || (strcmp(v->valuestring, "none") && strcmp(v->valuestring, "auto") &&
+                               strcmp(v->valuestring, "deepseek") && strcmp(v->valuestring, "deepseek-legacy")))
+        return bad_field(err, "invalid_value", "reasoning_format",
+                         "Invalid 'reasoning_format': expected 'none', 'auto' or 'deepseek'.");
+    *reasoning = strcmp(v->valuestring, "none") != 0;
+    return 1;
+}
+
+// An assistant message's tool_calls (OpenAI's shape, arguments a JSON string) as the
+// model writes them inside <|tool_call|>: [{"name": ..., "arguments": {...}}].
+static bool history_calls(const cJSON *tc, int i, char **out, srv_error *err) {
+    if (!cJSON_IsArray(tc))
+        return bad(err, "invalid_type", "messages", "Invalid type for 'messages[%d].tool_calls': expected an array.",
+                   i);
+    if (cJSON_GetArraySize(tc) == 0) return true;
+    cJSON *list = cJSON_CreateArray();
+    if (!list) return nomem(err);
+    const cJSON *c;
+    int k = 0;
+    cJSON_ArrayForEach(c, tc) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        const cJSON *name = fn ? cJSON_GetObjectItemCaseSensitive(fn, "name") : NULL;
+        const cJSON *args = fn ? cJSON_GetObjectItemCaseSensitive(fn, "arguments") : NULL;
+        if (!cJSON_IsObject(fn) || !cJSON_IsString(name) || (args && !cJSON_IsString(args))) {
+            cJSON_Delete(list);
+            return bad(err, "invalid_value", "messages",
+                       "Invalid 'messages[%d].tool_calls[%d]': expected {\"function\": {\"name\": ..., \"arguments\": "
+                       "\"...\"}}.",
+                       i, k);
+        }
+        cJSON *one = cJSON_CreateObject();
+        // Arguments that are JSON go in as the object the model wrote; others as the string.
+        cJSON *parsed = args ? cJSON_Parse(args->valuestring) : cJSON_CreateObject();
+        if (!parsed && args) parsed = cJSON_CreateString(args->valuestring);
+        if (!one || !parsed || !cJSON_AddItemToArray(list, one) ||
+            !cJSON_AddStringToObject(one, "name", name->valuestring) ||
+            !cJSON_AddItemToObject(one, "arguments", parsed)) {
+            cJSON_Delete(list);
+            return nomem(err);
+        }
+        k++;
+    }
+    *out = cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    return *out ? true : nomem(err);
+}
+
 static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *req, srv_error *err) {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!msgs || cJSON_IsNull(msgs))
@@ -379,8 +474,8 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
                    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array "
                    "instead.");
     chat_message *cm = calloc((size_t)n, sizeof *cm);
-    char **texts = calloc((size_t)n, sizeof *texts);
-    bool ok = cm && texts;
+    char **texts = calloc((size_t)n, sizeof *texts), **calls = calloc((size_t)n, sizeof *calls);
+    bool ok = cm && texts && calls;
     if (!ok) nomem(err);
     int i = 0;
     const cJSON *m;
@@ -399,10 +494,10 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
         }
         const char *r = role->valuestring;
         if (!strcmp(r, "developer")) r = "system"; // OpenAI's newer name for the system turn
-        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant")) {
+        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "tool")) {
             ok = bad(err, "invalid_value", "messages",
                      "Invalid 'messages[%d].role': '%.40s' is not supported; expected one of 'system', 'developer', "
-                     "'user', 'assistant'.",
+                     "'user', 'assistant', 'tool'.",
                      i, role->valuestring);
             break;
         }
@@ -410,12 +505,22 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
         if (!(ok = message_text(content, i, !strcmp(r, "assistant"), &texts[i], err))) break;
         cm[i].role = r;
         cm[i].content = texts[i];
+        const cJSON *tc = field(m, "tool_calls");
+        if (tc && !strcmp(r, "assistant") && !(ok = history_calls(tc, i, &calls[i], err))) break;
+        cm[i].tool_calls = calls[i];
         i++;
     }
+    char *tools = NULL;
+    if (ok) ok = parse_tools(root, &tools, err);
     if (ok) {
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        if (chat_build(api->t, cm, (size_t)n, true, &ids, &n_ids) != VKPHI_OK) {
+        int rc = api->tmpl != CHAT_TEMPLATE_NONE
+                     ? chat_render(api->t, api->tmpl, cm, (size_t)n, tools, true, &ids, &n_ids)
+                 : tools ? chat_render(api->t, CHAT_TEMPLATE_PHI4_MINI, cm, (size_t)n, tools, true, &ids, &n_ids)
+                         : chat_build(api->t, cm, (size_t)n, true, &ids, &n_ids);
+        req->tool_calls = tools != NULL;
+        if (rc != VKPHI_OK) {
             free(ids);
             ok = bad(err, "invalid_value", "messages", "%s", vkphi_last_error());
         } else {
@@ -425,8 +530,12 @@ static bool parse_messages(const srv_api *api, const cJSON *root, srv_request *r
     }
     for (int k = 0; texts && k < n; k++)
         free(texts[k]);
+    for (int k = 0; calls && k < n; k++)
+        free(calls[k]);
     free(texts);
+    free(calls);
     free(cm);
+    free(tools);
     return ok;
 }
 
@@ -497,6 +606,8 @@ bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *bod
     memset(req, 0, sizeof *req);
     req->ep = ep;
     req->gen = generate_default_params();
+    req->gen.force = api->force;
+    req->gen.n_force = api->n_force;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
     if (!root) {
@@ -560,6 +671,14 @@ bool srv_parse_request(const srv_api *api, enum srv_endpoint ep, const char *bod
         }
     }
     if (!parse_sampling(api, root, req, err)) goto done;
+    if (ep == SRV_EP_CHAT) {
+        if (api->tmpl_error) {
+            srv_error_set(err, 400, "invalid_request_error", "unsupported_chat_template", "messages", "%s",
+                          api->tmpl_error);
+            goto done;
+        }
+        if (parse_reasoning(root, &req->reasoning, err) < 0) goto done;
+    }
     if (!(ep == SRV_EP_CHAT ? parse_messages(api, root, req, err) : parse_prompt(api, root, req, err))) goto done;
     if (req->n_prompt >= api->n_ctx) {
         bad(err, "context_length_exceeded", ep == SRV_EP_CHAT ? "messages" : "prompt",
@@ -693,6 +812,125 @@ char *srv_json_chunk(const srv_reply *r, bool role, const char *text, size_t len
     add_str_or_null(c, "finish_reason", finish_name(finish));
     if (r->usage_field) cJSON_AddNullToObject(root, "usage");
     return print_and_delete(root);
+}
+
+char *srv_json_chat_response(const srv_reply *r, const srv_answer *a, enum generate_finish finish, srv_usage u) {
+    cJSON *root = reply_head(r, "chat.completion");
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *msg = cJSON_AddObjectToObject(c, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    // With tool calls and nothing else, content is null as in OpenAI's answers.
+    if (a->tool_calls && !a->content_len)
+        cJSON_AddNullToObject(msg, "content");
+    else
+        cJSON_AddItemToObject(msg, "content", json_text(a->content, a->content_len));
+    if (a->reasoning) cJSON_AddItemToObject(msg, "reasoning_content", json_text(a->reasoning, a->reasoning_len));
+    if (a->tool_calls) cJSON_AddItemToObject(msg, "tool_calls", cJSON_Parse(a->tool_calls));
+    cJSON_AddNullToObject(msg, "refusal");
+    cJSON_AddNullToObject(c, "logprobs");
+    add_str_or_null(c, "finish_reason", a->tool_calls ? "tool_calls" : finish_name(finish));
+    cJSON_AddItemToObject(root, "usage", usage_json(u));
+    return print_and_delete(root);
+}
+
+static cJSON *chat_chunk_head(const srv_reply *r, cJSON **delta, const char *finish) {
+    cJSON *root = reply_head(r, "chat.completion.chunk");
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    *delta = cJSON_AddObjectToObject(c, "delta");
+    cJSON_AddNullToObject(c, "logprobs");
+    add_str_or_null(c, "finish_reason", finish);
+    if (r->usage_field) cJSON_AddNullToObject(root, "usage");
+    return root;
+}
+
+char *srv_json_chat_delta(const srv_reply *r, const char *field_name, const char *text, size_t len) {
+    cJSON *delta, *root = chat_chunk_head(r, &delta, NULL);
+    cJSON_AddItemToObject(delta, field_name, json_text(text, len));
+    return print_and_delete(root);
+}
+
+char *srv_json_tool_calls_chunk(const srv_reply *r, const char *tool_calls) {
+    cJSON *delta, *root = chat_chunk_head(r, &delta, NULL);
+    cJSON *calls = cJSON_Parse(tool_calls), *call;
+    int i = 0;
+    cJSON_ArrayForEach(call, calls) { cJSON_AddNumberToObject(call, "index", i++); }
+    cJSON_AddItemToObject(delta, "tool_calls", calls);
+    return print_and_delete(root);
+}
+
+char *srv_json_tool_calls_finish(const srv_reply *r) {
+    cJSON *delta, *root = chat_chunk_head(r, &delta, "tool_calls");
+    return print_and_delete(root);
+}
+
+// One call: {"name": "...", "arguments": {...} or "..."} ("parameters" also read).
+static cJSON *tool_call(const cJSON *o, int index) {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(o, "arguments");
+    if (!args) args = cJSON_GetObjectItemCaseSensitive(o, "parameters");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !name->valuestring[0] ||
+        (args && !cJSON_IsObject(args) && !cJSON_IsString(args)))
+        return NULL;
+    char *args_text = !args                  ? dup_str("{}")
+                      : cJSON_IsString(args) ? dup_str(args->valuestring)
+                                             : cJSON_PrintUnformatted(args);
+    cJSON *call = cJSON_CreateObject(), *fn;
+    char id[40];
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) rnd = (uint64_t)(vkphi_now() * 1e9);
+    snprintf(id, sizeof id, "call_%016llx%02x", (unsigned long long)rnd, index & 0xff);
+    bool ok = args_text && call && cJSON_AddStringToObject(call, "id", id) &&
+              cJSON_AddStringToObject(call, "type", "function") && (fn = cJSON_AddObjectToObject(call, "function")) &&
+              cJSON_AddStringToObject(fn, "name", name->valuestring) &&
+              cJSON_AddStringToObject(fn, "arguments", args_text);
+    free(args_text);
+    if (!ok) {
+        cJSON_Delete(call);
+        return NULL;
+    }
+    return call;
+}
+
+char *srv_tool_calls(const char *text, size_t len) {
+    cJSON *calls = cJSON_CreateArray();
+    const char *p = text, *end = text + len;
+    bool ok = calls != NULL;
+    int n = 0;
+    while (ok) {
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p++;
+        if (p == end) break;
+        const char *stop = NULL;
+        cJSON *v = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &stop, false);
+        if (!v || !stop || stop <= p) {
+            cJSON_Delete(v);
+            ok = false;
+            break;
+        }
+        p = stop;
+        if (cJSON_IsObject(v)) {
+            cJSON *c = tool_call(v, n);
+            ok = c && cJSON_AddItemToArray(calls, c);
+            n += ok;
+        } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
+            const cJSON *o;
+            cJSON_ArrayForEach(o, v) {
+                cJSON *c = ok ? tool_call(o, n) : NULL;
+                ok = c && cJSON_AddItemToArray(calls, c);
+                n += ok;
+            }
+        } else {
+            ok = false;
+        }
+        cJSON_Delete(v);
+    }
+    char *out = ok && n > 0 ? cJSON_PrintUnformatted(calls) : NULL;
+    cJSON_Delete(calls);
+    return out;
 }
 
 char *srv_json_usage_chunk(const srv_reply *r, srv_usage u) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chat.h"
 #include "generate.h"
 #include "server_engine.h"
 #include "tokenizer.h"
@@ -22,6 +23,12 @@ typedef struct srv_api {
     long long created;      // the file's modification time (for /v1/models)
     uint32_t n_vocab;       // the model's output size
     uint32_t n_ctx;         // tokens of KV cache per slot
+    // The chat format (chat_template_choose). CHAT_TEMPLATE_NONE with no error: the one
+    // the vocabulary has the markers of; with an error: chat requests are refused with it.
+    enum chat_template tmpl;
+    const char *tmpl_error;
+    const int32_t *force; // tests (VKPHI_TEST_OUTPUT): every answer begins with these tokens
+    size_t n_force;
 } srv_api;
 
 // An error as OpenAI reports it: {"error": {"message", "type", "param", "code"}}.
@@ -50,6 +57,8 @@ typedef struct srv_request {
     size_t n_stop;
     generate_logit_bias *bias;
     size_t n_bias;
+    bool reasoning;  // chat: a <think> section goes to reasoning_content ("reasoning_format" not "none")
+    bool tool_calls; // chat: tools were given, so <|tool_call|> sections become tool_calls
 } srv_request;
 
 // Parses and checks body[0..len). False with *err filled (status 400 or 404) when
@@ -73,6 +82,27 @@ char *srv_json_response(const srv_reply *r, const char *text, size_t len, enum g
 // One streamed chunk: role (chat's first chunk) and/or text, or the last one with
 // finish set (empty delta / text).
 char *srv_json_chunk(const srv_reply *r, bool role, const char *text, size_t len, enum generate_finish finish);
+// A chat answer in parts (chat_splitter): content, reasoning (reasoning_content when
+// not NULL) and tool calls (the JSON array srv_tool_calls made, or NULL).
+typedef struct srv_answer {
+    const char *content, *reasoning, *tool_calls;
+    size_t content_len, reasoning_len;
+} srv_answer;
+// The whole chat answer; finish_reason "tool_calls" when a->tool_calls is set.
+char *srv_json_chat_response(const srv_reply *r, const srv_answer *a, enum generate_finish finish, srv_usage u);
+// A streamed chat chunk whose delta has field ("content" or "reasoning_content") = text.
+char *srv_json_chat_delta(const srv_reply *r, const char *field, const char *text, size_t len);
+// The streamed chunk with the tool calls (delta.tool_calls, each with its index).
+char *srv_json_tool_calls_chunk(const srv_reply *r, const char *tool_calls);
+// The last streamed chat chunk when the answer is tool calls (finish_reason "tool_calls").
+char *srv_json_tool_calls_finish(const srv_reply *r);
+// The tool calls in the text of the model's <|tool_call|> sections (joined): each
+// section a JSON object {"name", "arguments" (or "parameters")} or an array of them.
+// Returns OpenAI's tool_calls array as JSON text ([{"id", "type": "function",
+// "function": {"name", "arguments": "<JSON text>"}}], malloc'd), or NULL when the text
+// does not parse that way (then it is content).
+char *srv_tool_calls(const char *text, size_t len);
+
 // The streamed usage chunk (stream_options.include_usage): no choices.
 char *srv_json_usage_chunk(const srv_reply *r, srv_usage u);
 // GET /v1/models and GET /v1/models/{id}.

@@ -128,6 +128,77 @@ static void log_task(const char *path, srv_task *t, const char *how) {
             queued, run);
 }
 
+// ---- a chat answer in parts ----
+
+// The answer's text goes through a chat_splitter: reasoning and content are handed
+// out as they come (streaming) or at the end; tool-call sections are kept until the
+// end, when they either parse as tool calls or go back into the content as text.
+typedef struct srv_parts {
+    chat_splitter *split;       // NULL: everything is content
+    srv_buf content, reasoning; // not yet handed out
+    srv_buf tool_json;          // the sections' text, joined
+    srv_buf tool_raw;           // the same with their markers, for when they are text after all
+    size_t n_calls;             // sections begun, to put the markers into tool_raw
+    bool oom;
+} srv_parts;
+
+static void parts_add(enum chat_part part, const char *text, size_t len, void *user) {
+    srv_parts *p = user;
+    bool ok = true;
+    if (part == CHAT_PART_TOOL_CALL) {
+        size_t n = chat_splitter_n_tool_calls(p->split);
+        for (; ok && p->n_calls < n; p->n_calls++) {
+            if (p->n_calls > 0) ok = srv_buf_puts(&p->tool_raw, "<|/tool_call|>");
+            ok = ok && srv_buf_puts(&p->tool_raw, "<|tool_call|>");
+        }
+        ok = ok && srv_buf_put(&p->tool_json, text, len) && srv_buf_put(&p->tool_raw, text, len);
+    } else {
+        ok = srv_buf_put(part == CHAT_PART_REASONING ? &p->reasoning : &p->content, text, len);
+    }
+    if (!ok) p->oom = true;
+}
+
+static bool parts_init(srv_parts *p, const srv_request *req) {
+    memset(p, 0, sizeof *p);
+    if (req->ep != SRV_EP_CHAT || (!req->reasoning && !req->tool_calls)) return true;
+    p->split = chat_splitter_create(req->reasoning, req->tool_calls);
+    return p->split != NULL;
+}
+
+static bool parts_put(srv_parts *p, const char *text, size_t len) {
+    if (!p->split) {
+        if (!srv_buf_put(&p->content, text, len)) p->oom = true;
+    } else if (chat_splitter_put(p->split, text, len, parts_add, p) != VKPHI_OK) {
+        p->oom = true;
+    }
+    return !p->oom;
+}
+
+// Ends the answer: returns the tool calls (malloc'd JSON) or NULL, in which case any
+// tool-call text has been appended to the content.
+static char *parts_end(srv_parts *p) {
+    bool open = false;
+    if (p->split) chat_splitter_flush(p->split, parts_add, p, &open);
+    if (!p->n_calls) return NULL;
+    char *calls = open ? NULL : srv_tool_calls(p->tool_json.p, p->tool_json.len);
+    if (!calls) {
+        if ((!open && !srv_buf_puts(&p->tool_raw, "<|/tool_call|>")) ||
+            !srv_buf_put(&p->content, p->tool_raw.p, p->tool_raw.len))
+            p->oom = true;
+    }
+    p->n_calls = 0;
+    return calls;
+}
+
+static void parts_free(srv_parts *p) {
+    chat_splitter_destroy(p->split);
+    srv_buf_free(&p->content);
+    srv_buf_free(&p->reasoning);
+    srv_buf_free(&p->tool_json);
+    srv_buf_free(&p->tool_raw);
+    memset(p, 0, sizeof *p);
+}
+
 // ---- streaming ----
 
 typedef struct srv_stream {
@@ -141,6 +212,8 @@ typedef struct srv_stream {
     size_t pos;
     srv_buf text; // scratch for the new text
     const char *path;
+    srv_parts parts;      // chat: the answer split into reasoning, content and tool calls
+    bool tool_calls_sent; // the last chunk said finish_reason "tool_calls"
 } srv_stream;
 
 // Appends "data: JSON\n\n"; JSON is taken over (NULL: out of memory).
@@ -174,13 +247,39 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         srv_buf_clear(&s->text);
         bool done = srv_task_take(s->task, SRV_WAIT_MS, &s->text, &oom);
         if (oom) goto fail;
-        if (s->text.len && !sse_put(s, srv_json_chunk(&s->reply, false, s->text.p, s->text.len, GENERATE_FINISH_NONE)))
+        if (s->reply.ep == SRV_EP_CHAT) {
+            // Reasoning and content as they settle; tool calls at the end.
+            srv_parts *p = &s->parts;
+            if (s->text.len && !parts_put(p, s->text.p, s->text.len)) goto fail;
+            char *calls = done ? parts_end(p) : NULL;
+            if (p->oom) {
+                free(calls);
+                goto fail;
+            }
+            bool ok = true;
+            if (p->reasoning.len)
+                ok = sse_put(s, srv_json_chat_delta(&s->reply, "reasoning_content", p->reasoning.p, p->reasoning.len));
+            if (ok && p->content.len)
+                ok = sse_put(s, srv_json_chat_delta(&s->reply, "content", p->content.p, p->content.len));
+            srv_buf_clear(&p->reasoning);
+            srv_buf_clear(&p->content);
+            if (ok && calls && srv_task_outcome(s->task) == SRV_OUTCOME_OK)
+                ok = sse_put(s, srv_json_tool_calls_chunk(&s->reply, calls)) &&
+                     sse_put(s, srv_json_tool_calls_finish(&s->reply));
+            if (calls) s->tool_calls_sent = ok;
+            free(calls);
+            if (!ok) goto fail;
+        } else if (s->text.len &&
+                   !sse_put(s, srv_json_chunk(&s->reply, false, s->text.p, s->text.len, GENERATE_FINISH_NONE))) {
             goto fail;
+        }
         if (done) {
             s->phase = 2;
             if (srv_task_outcome(s->task) == SRV_OUTCOME_OK) {
                 srv_usage u = srv_task_usage(s->task);
-                if (!sse_put(s, srv_json_chunk(&s->reply, false, "", 0, srv_task_finish(s->task)))) goto fail;
+                if (!s->tool_calls_sent &&
+                    !sse_put(s, srv_json_chunk(&s->reply, false, "", 0, srv_task_finish(s->task))))
+                    goto fail;
                 if (s->include_usage && !sse_put(s, srv_json_usage_chunk(&s->reply, u))) goto fail;
                 if (!srv_buf_puts(&s->out, "data: [DONE]\n\n")) goto fail;
             } else {
@@ -213,6 +312,7 @@ static void stream_free(void *cls) {
     srv_task_release(s->task);
     srv_buf_free(&s->out);
     srv_buf_free(&s->text);
+    parts_free(&s->parts);
     free(s);
 }
 
@@ -242,6 +342,11 @@ static enum MHD_Result handle_generate(srv_http *h, struct MHD_Connection *c, co
     if (req.stream) {
         srv_stream *s = calloc(1, sizeof *s);
         if (!s) {
+            srv_task_cancel(t);
+            return reply_json(c, r, 500, NULL);
+        }
+        if (!parts_init(&s->parts, &req)) {
+            free(s);
             srv_task_cancel(t);
             return reply_json(c, r, 500, NULL);
         }
@@ -285,6 +390,23 @@ static enum MHD_Result handle_generate(srv_http *h, struct MHD_Connection *c, co
     enum srv_outcome o = srv_task_outcome(t);
     if (oom) {
         ret = reply_json(c, r, 500, NULL);
+    } else if (o == SRV_OUTCOME_OK && ep == SRV_EP_CHAT) {
+        srv_parts p;
+        char *calls = NULL;
+        bool ok = parts_init(&p, &req) && parts_put(&p, text.p ? text.p : "", text.len);
+        if (ok) calls = parts_end(&p);
+        if (!ok || p.oom) {
+            ret = reply_json(c, r, 500, NULL);
+        } else {
+            srv_answer a = {p.content.p ? p.content.p : "", NULL, calls, p.content.len, 0};
+            if (p.reasoning.len) { // only answers that had a <think> section carry the field
+                a.reasoning = p.reasoning.p ? p.reasoning.p : "";
+                a.reasoning_len = p.reasoning.len;
+            }
+            ret = reply_json(c, r, 200, srv_json_chat_response(&reply, &a, srv_task_finish(t), srv_task_usage(t)));
+        }
+        free(calls);
+        parts_free(&p);
     } else if (o == SRV_OUTCOME_OK) {
         ret = reply_json(
             c, r, 200,
