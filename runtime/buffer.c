@@ -102,7 +102,9 @@ static int staging_get(device *d, struct staging **out) {
     if (*slot) { *out = *slot; return VKPHI_OK; }
     struct staging *s = calloc(1, sizeof *s);
     if (!s) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    int rc = buffer_create(d, STAGING_BYTES, BUFFER_HOST, "the staging buffer", &s->buf);
+    // Within maxMemoryAllocationSize: larger copies go through it in pieces.
+    uint64_t bytes = device_get_info(d)->max_alloc_size & ~15ull;
+    int rc = buffer_create(d, bytes && bytes < STAGING_BYTES ? bytes : STAGING_BYTES, BUFFER_HOST, "the staging buffer", &s->buf);
     if (rc) { free(s); return rc; }
     *slot = s;
     VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -171,8 +173,8 @@ int buffer_write(device *d, gpu_buffer *b, uint64_t offset, const void *src, uin
     }
     struct staging *s;
     int rc = staging_get(d, &s);
-    for (uint64_t done = 0; !rc && done < size; done += STAGING_BYTES) {
-        uint64_t n = size - done < STAGING_BYTES ? size - done : STAGING_BYTES;
+    for (uint64_t done = 0; !rc && done < size; done += s->buf.size) {
+        uint64_t n = size - done < s->buf.size ? size - done : s->buf.size;
         memcpy(s->buf.mapped, (const char *)src + done, n);
         rc = staging_copy(d, s, b, offset + done, n, true);
     }
@@ -189,8 +191,8 @@ int buffer_read(device *d, const gpu_buffer *b, uint64_t offset, void *dst, uint
     }
     struct staging *s;
     int rc = staging_get(d, &s);
-    for (uint64_t done = 0; !rc && done < size; done += STAGING_BYTES) {
-        uint64_t n = size - done < STAGING_BYTES ? size - done : STAGING_BYTES;
+    for (uint64_t done = 0; !rc && done < size; done += s->buf.size) {
+        uint64_t n = size - done < s->buf.size ? size - done : s->buf.size;
         rc = staging_copy(d, s, b, offset + done, n, false);
         if (!rc) memcpy((char *)dst + done, s->buf.mapped, n);
     }
