@@ -24,12 +24,13 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
     const device_info *info = device_get_info(d);
     uint64_t bytes = 1ull << 30; // far past the last-level cache of any GPU
     if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) bytes = 256ull << 20; // past a CPU's caches, quick to fill
-    // The heaps as the plan sees them (an empty model: only the heaps and budgets).
+    // The heaps and budgets as the plan sees them (an empty model).
     device_info now = *info;
     device_refresh_budgets(d, &now);
     mem_model none = {0};
     mem_plan plan;
     memory_plan(&now, &none, 0, false, &plan);
+    plan.weights[MEM_DEVICE] = 0;
     if (plan.heap[where] < 0)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no %s memory heap to measure", info->name, memory_place_name(where));
     const uint64_t budget = where == MEM_HOST ? plan.avail[MEM_HOST] / 2 : device_budget(d) / 2;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "memory.h"
 
 #define STAGING_BYTES (64ull << 20)
 
@@ -73,6 +74,21 @@ int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *w
     ai.allocationSize = req.size;
     ai.memoryTypeIndex = (uint32_t)type;
     r = vkAllocateMemory(device_vk(d), &ai, NULL, &out->mem);
+    bool spilled = false;
+    if ((r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) && kind == BUFFER_DEVICE) {
+        // Device-local memory is full: host-visible system memory, which the GPU
+        // reads over the bus, still works (memory.h's host place).
+        VkPhysicalDeviceMemoryProperties mp;
+        vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
+        int heap[MEM_N_PLACES];
+        memory_pick_heaps(info, heap);
+        int host = heap[MEM_HOST] >= 0 ? memory_type_for(info, &mp, req.memoryTypeBits, MEM_HOST, heap[MEM_HOST]) : -1;
+        if (host >= 0 && host != type) {
+            ai.memoryTypeIndex = (uint32_t)(type = host);
+            r = vkAllocateMemory(device_vk(d), &ai, NULL, &out->mem);
+            spilled = r == VK_SUCCESS;
+        }
+    }
     if (r != VK_SUCCESS) {
         buffer_destroy(d, out);
         return vkphi_fail(VKPHI_ERR_NOMEM, "out of device memory: %s needs %.1f MiB and the device has %.1f MiB free (%s)",
@@ -85,7 +101,7 @@ int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *w
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
     VkMemoryPropertyFlags f = mp.memoryTypes[type].propertyFlags;
-    if ((f & hv) == hv && (kind == BUFFER_HOST || info->unified_memory))
+    if ((f & hv) == hv && (kind == BUFFER_HOST || info->unified_memory || spilled))
         VK_CHECK(vkMapMemory(device_vk(d), out->mem, 0, VK_WHOLE_SIZE, 0, &out->mapped));
     out->size = size;
     return VKPHI_OK;

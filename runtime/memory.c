@@ -43,7 +43,7 @@ static uint64_t heap_free(const device_heap *h) {
 // host-visible window into VRAM, ReBAR off, is a second device-local heap whose bytes
 // may be the same VRAM: never counted twice). The host place: the largest other heap,
 // not device-local, with a host-visible coherent type.
-static void pick_heaps(const device_info *info, int heap[MEM_N_PLACES]) {
+void memory_pick_heaps(const device_info *info, int heap[MEM_N_PLACES]) {
     heap[MEM_DEVICE] = heap[MEM_HOST] = -1;
     for (uint32_t h = 0; h < info->n_heaps; h++) {
         const device_heap *x = &info->heaps[h];
@@ -77,7 +77,7 @@ void memory_plan(const device_info *info, const mem_model *m, uint32_t n_ctx, bo
     p->n_ctx = n_ctx;
     p->n_layer = m->n_layer;
     p->kv_q8 = kv_q8;
-    pick_heaps(info, p->heap);
+    memory_pick_heaps(info, p->heap);
     for (int i = 0; i < MEM_N_PLACES; i++) {
         if (p->heap[i] < 0) continue;
         uint64_t free_bytes = heap_free(&info->heaps[p->heap[i]]), margin = free_bytes / 16;

@@ -64,6 +64,10 @@ typedef struct mem_plan {
     char why[160];             // when it does not fit for a limit other than bytes: which one
 } mem_plan;
 
+// The heap of each place (-1: none): the largest device-local heap with a
+// device-local type; the largest other heap that is not device-local and has a
+// host-visible coherent type.
+void memory_pick_heaps(const device_info *info, int heap[MEM_N_PLACES]);
 // Plans n_ctx tokens per sequence (KV cache f16, or 8-bit when kv_q8).
 void memory_plan(const device_info *info, const mem_model *m, uint32_t n_ctx, bool kv_q8, mem_plan *out);
 // The largest context up to the trained one that fits (with no_spill: with every

@@ -111,9 +111,9 @@ static int upload_tensor(model *m, const gguf_tensor *t, enum mem_place where, g
     if (rc) return rc;
     rc = buffer_write(m->dev, out, 0, t->data, t->size);
     if (rc) return rc;
-    // On unified memory the device buffer is the only copy we need: drop the
-    // file's pages from host memory (they are clean and come back if read).
-    if (device_get_info(m->dev)->unified_memory) {
+    // On unified memory, or in host-visible memory, the buffer is the only copy we
+    // need: drop the file's pages from host memory (clean, they come back if read).
+    if (device_get_info(m->dev)->unified_memory || where == MEM_HOST) {
         uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
         uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1), b = ((uintptr_t)t->data + t->size) & ~(page - 1);
         if (b > a) posix_madvise((void *)a, b - a, POSIX_MADV_DONTNEED);

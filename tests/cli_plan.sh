@@ -45,7 +45,8 @@ if ! "$VKPHI" logits -m "$M" --tokens "$TMP/tokens.txt" --out "$TMP/normal.f32" 
 fi
 # Tiny model: ~3.1 MiB per layer, 2.3 MiB head, ~14.6 MiB of scratch at --ubatch 512. A
 # 20 MiB device heap holds the scratch, the KV cache and one layer: the rest spills.
-for limits in "" "discrete"; do
+# Also under `discrete`: device-local blocks unmapped and filled by staging, host ones mapped.
+for limits in "${VKPHI_LIMITS:-}" "${VKPHI_LIMITS:+$VKPHI_LIMITS,}discrete"; do
     name="spilled${limits:+ ($limits)}"
     if VKPHI_HEAPS=device:20M,host:64M VKPHI_LIMITS=$limits "$VKPHI" logits -m "$M" --tokens "$TMP/tokens.txt" \
         --out "$TMP/spill.f32" 2>"$TMP/err"; then

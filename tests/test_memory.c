@@ -302,11 +302,16 @@ static void test_heaps_env(void) {
 // The arena on the real device: buffers in both places bound into blocks no larger
 // than the limit, data round-trips (by staging under `discrete`), nothing leaks.
 static void test_arena(const char *limits) {
+    // On top of the profile the suite runs under, if any.
+    const char *profile = getenv(DEVICE_LIMITS_ENV);
+    char *keep = profile ? strdup(profile) : NULL, both[512];
+    snprintf(both, sizeof both, "%s%s%s", keep ? keep : "", keep ? "," : "", limits);
     setenv(DEVICE_HEAPS_ENV, "device:3M,host:3M", 1);
-    setenv(DEVICE_LIMITS_ENV, limits, 1);
+    setenv(DEVICE_LIMITS_ENV, both, 1);
     device *d;
     if (device_create(-1, &d) != VKPHI_OK) {
         CHECK(false, "device: %s", vkphi_last_error());
+        free(keep);
         return;
     }
     const device_info *info = device_get_info(d);
@@ -358,7 +363,8 @@ static void test_arena(const char *limits) {
     CHECK(device_validation_messages(d) == 0, "validation messages");
     device_destroy(d);
     unsetenv(DEVICE_HEAPS_ENV);
-    unsetenv(DEVICE_LIMITS_ENV);
+    if (keep) setenv(DEVICE_LIMITS_ENV, keep, 1); else unsetenv(DEVICE_LIMITS_ENV);
+    free(keep);
 }
 
 int main(void) {

@@ -71,10 +71,9 @@ static void place_gbps(const device_info *info, const struct opts *o, double gbp
     }
     for (int p = 0; p < MEM_N_PLACES; p++) {
         bandwidth_result r;
-        mem_plan heaps;
-        mem_model none = {0};
-        memory_plan(info, &none, 0, false, &heaps);
-        if (heaps.heap[p] < 0) continue; // nothing goes there: the estimate is never used
+        int heap[MEM_N_PLACES];
+        memory_pick_heaps(info, heap);
+        if (heap[p] < 0) continue; // nothing goes there: the estimate is never used
         if (bandwidth_measure_place(d, (enum mem_place)p, &r) == VKPHI_OK) {
             gbps[p] = r.median_gb_per_s;
             measured[p] = true;
@@ -173,7 +172,7 @@ static int plan_sizes(const device_info *info, const struct opts *o) {
     printf("  Phi-4 (14B) files, %s KV cache, at the context vkphi run would pick (bandwidth device %.1f GB/s, host "
            "%.1f GB/s, %s):\n", o->q8 ? "q8_0" : "f16", gbps[MEM_DEVICE], gbps[MEM_HOST],
            measured[MEM_DEVICE] || measured[MEM_HOST] ? "measured" : "estimated from the heap type");
-    printf("  %-8s %8s  %-9s %7s  %-44s %9s  %s\n", "file", "GB", "size", "context", "placement", "tokens/s",
+    printf("  %-8s %6s  %-9s %7s  %-58s %8s  %s\n", "file", "GB", "size", "context", "placement", "tokens/s",
            "largest context f16 / q8_0");
     for (size_t i = 0; i < sizeof downloads / sizeof downloads[0]; i++) {
         const struct download *d = &downloads[i];
@@ -207,7 +206,7 @@ static int plan_sizes(const device_info *info, const struct opts *o) {
         if (ctx && p.fits) snprintf(tps, sizeof tps, "%.1f", memory_decode_tps(&p, gbps));
         char sz[24], cx[16] = "-";
         if (ctx && p.fits) snprintf(cx, sizeof cx, "%u", ctx);
-        printf("  %-8s %8.2f  %-9s %7s  %-44s %9s  %u / %u\n", d->name, gb,
+        printf("  %-8s %6.2f  %-9s %7s  %-58s %8s  %u / %u\n", d->name, gb,
                memory_size_str(p.weights[0] + p.weights[1], sz), cx, where, tps, f16, q8);
         free((void *)mm.layer_bytes);
     }
