@@ -12,14 +12,17 @@
 #define HVC (VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)
 // Never protected memory (needs a protected queue) nor AMD's device-coherent or
 // uncached types (slow, for debugging): as buffer_memory_type.
-#define AVOID (VK_MEMORY_PROPERTY_PROTECTED_BIT | VK_MEMORY_PROPERTY_DEVICE_COHERENT_BIT_AMD | \
-               VK_MEMORY_PROPERTY_DEVICE_UNCACHED_BIT_AMD)
+#define AVOID                                                                                                          \
+    (VK_MEMORY_PROPERTY_PROTECTED_BIT | VK_MEMORY_PROPERTY_DEVICE_COHERENT_BIT_AMD |                                   \
+     VK_MEMORY_PROPERTY_DEVICE_UNCACHED_BIT_AMD)
 
 const char *memory_place_name(enum mem_place p) { return p == MEM_DEVICE ? "device" : "host"; }
 
 const char *memory_size_str(uint64_t bytes, char buf[24]) {
-    if (bytes >= (1ull << 30)) snprintf(buf, 24, "%.2f GiB", bytes / 1073741824.0);
-    else snprintf(buf, 24, "%.1f MiB", bytes / 1048576.0);
+    if (bytes >= (1ull << 30))
+        snprintf(buf, 24, "%.2f GiB", bytes / 1073741824.0);
+    else
+        snprintf(buf, 24, "%.1f MiB", bytes / 1048576.0);
     return buf;
 }
 
@@ -88,8 +91,6 @@ void memory_plan(const device_info *info, const mem_model *m, uint32_t n_ctx, bo
     p->block_max = info->max_alloc_size && info->max_alloc_size < MEM_BLOCK_MAX ? info->max_alloc_size : MEM_BLOCK_MAX;
     uint64_t used[MEM_N_PLACES] = {0};
     bool fits = p->heap[MEM_DEVICE] >= 0 || p->heap[MEM_HOST] >= 0;
-    // Puts `bytes` in the device place if they fit there (and `device_ok`), else in
-    // the host place; false when neither has room (the bytes still count as needed).
     enum mem_place where;
 
     // Activations first, then the KV cache layer by layer: both are read and written
@@ -119,11 +120,13 @@ void memory_plan(const device_info *info, const mem_model *m, uint32_t n_ctx, bo
         if (dev && l == m->n_layer) p->head_device = true;
     }
     // One layer's K (or V) cache is one buffer: a binding and a block must hold it.
-    if (p->kv_layer_bytes > info->max_storage_buffer_range) {
+    uint64_t kv_max = info->max_storage_buffer_range < p->block_max ? info->max_storage_buffer_range : p->block_max;
+    if (p->kv_layer_bytes > kv_max) {
         fits = false;
-        snprintf(p->why, sizeof p->why, "a KV cache of %u x %u tokens needs %.1f MiB per layer, more than this device "
-                 "binds at once (%.1f MiB)", m->n_seq, n_ctx, p->kv_layer_bytes / 1048576.0,
-                 info->max_storage_buffer_range / 1048576.0);
+        snprintf(p->why, sizeof p->why,
+                 "a KV cache of %u x %u tokens needs %.1f MiB per layer, more than this device "
+                 "binds at once (%.1f MiB)",
+                 m->n_seq, n_ctx, p->kv_layer_bytes / 1048576.0, kv_max / 1048576.0);
     }
     p->fits = fits;
 }
@@ -139,8 +142,10 @@ uint32_t memory_max_context(const device_info *info, const mem_model *m, bool kv
     while (lo < hi) { // fitting is monotonic in the context: more tokens, more bytes
         uint32_t mid = lo + (hi - lo + 1) / 2;
         memory_plan(info, m, mid, kv_q8, &p);
-        if (no_spill ? memory_plan_no_spill(&p) : p.fits) lo = mid;
-        else hi = mid - 1;
+        if (no_spill ? memory_plan_no_spill(&p) : p.fits)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     if (lo >= 1) { // a context of 0 tokens "fits" trivially; check 1 really does
         memory_plan(info, m, lo, kv_q8, &p);
@@ -170,9 +175,12 @@ uint32_t memory_default_context(const device_info *info, const mem_model *m, boo
 
 double memory_estimate_gbps(const device_info *info, enum mem_place p) {
     switch (info->type) {
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 20;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 60; // both heaps are the same DRAM
-    default: return p == MEM_DEVICE ? 300 : 16;              // VRAM; system memory over PCIe
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return 20;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return 60; // both heaps are the same DRAM
+    default:
+        return p == MEM_DEVICE ? 300 : 16; // VRAM; system memory over PCIe
     }
 }
 
@@ -184,13 +192,18 @@ double memory_decode_tps(const mem_plan *p, const double gbps[MEM_N_PLACES]) {
 }
 
 void memory_plan_layers(const mem_plan *p, enum mem_place where, char *buf, unsigned long len) {
-    uint32_t first = where == MEM_DEVICE ? 0 : p->layers_device, last = where == MEM_DEVICE ? p->layers_device : p->n_layer;
+    uint32_t first = where == MEM_DEVICE ? 0 : p->layers_device,
+             last = where == MEM_DEVICE ? p->layers_device : p->n_layer;
     bool head = where == MEM_DEVICE ? p->head_device : !p->head_device;
     int n = 0;
-    if (last > first + 1) n = snprintf(buf, len, "layers %u-%u", first, last - 1);
-    else if (last == first + 1) n = snprintf(buf, len, "layer %u", first);
-    if (head) snprintf(buf + n, len - (unsigned long)n, "%sthe output head", n ? " and " : "");
-    else if (!n) snprintf(buf, len, "none");
+    if (last > first + 1)
+        n = snprintf(buf, len, "layers %u-%u", first, last - 1);
+    else if (last == first + 1)
+        n = snprintf(buf, len, "layer %u", first);
+    if (head)
+        snprintf(buf + n, len - (unsigned long)n, "%sthe output head", n ? " and " : "");
+    else if (!n)
+        snprintf(buf, len, "none");
 }
 
 int memory_type_for(const device_info *info, const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits,
@@ -241,8 +254,9 @@ int mem_arena_create(device *d, const mem_plan *plan, mem_arena **out) {
 static int new_block(mem_arena *a, enum mem_place p, uint32_t type, uint64_t need, const char *what, mem_block **out) {
     const device_info *info = device_get_info(a->d);
     if (need > a->block_max)
-        return vkphi_fail(VKPHI_ERR_NOMEM, "%s needs %.1f MiB in one allocation, more than this device allows (%.1f MiB)",
-                          what, need / 1048576.0, a->block_max / 1048576.0);
+        return vkphi_fail(VKPHI_ERR_NOMEM,
+                          "%s needs %.1f MiB in one allocation, more than this device allows (%.1f MiB)", what,
+                          need / 1048576.0, a->block_max / 1048576.0);
     uint64_t size = a->left[p] < a->block_max ? a->left[p] : a->block_max;
     if (size < need) size = need;
     a->left[p] = a->left[p] > size ? a->left[p] - size : 0;
@@ -286,7 +300,8 @@ int mem_arena_buffer(mem_arena *a, enum mem_place p, uint64_t size, const char *
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     VkResult r = vkCreateBuffer(device_vk(a->d), &bi, NULL, &out->vk);
     if (r != VK_SUCCESS)
-        return vkphi_fail(VKPHI_ERR_NOMEM, "could not create %s (%.1f MiB): %s", what, size / 1048576.0, vk_result_name(r));
+        return vkphi_fail(VKPHI_ERR_NOMEM, "could not create %s (%.1f MiB): %s", what, size / 1048576.0,
+                          vk_result_name(r));
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(device_vk(a->d), out->vk, &req);
     mem_block *b = NULL;
@@ -327,13 +342,15 @@ uint64_t mem_arena_reserved(const mem_arena *a, enum mem_place p) {
 
 uint32_t mem_arena_blocks(const mem_arena *a, enum mem_place p) {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < a->n_blocks; i++) n += a->blocks[i].place == p;
+    for (uint32_t i = 0; i < a->n_blocks; i++)
+        n += a->blocks[i].place == p;
     return n;
 }
 
 void mem_arena_destroy(mem_arena *a) {
     if (!a) return;
-    for (uint32_t i = 0; i < a->n_blocks; i++) vkFreeMemory(device_vk(a->d), a->blocks[i].mem, NULL);
+    for (uint32_t i = 0; i < a->n_blocks; i++)
+        vkFreeMemory(device_vk(a->d), a->blocks[i].mem, NULL);
     free(a->blocks);
     free(a);
 }

@@ -31,14 +31,14 @@ enum mem_place {
     MEM_N_PLACES
 };
 
-#define MEM_BLOCK_MAX (4ull << 30)  // the 4 GiB practice: no block larger
+#define MEM_BLOCK_MAX (4ull << 30)    // the 4 GiB practice: no block larger
 #define MEM_MARGIN_MAX (512ull << 20) // the margin left free in a heap: 1/16 of its budget, at most this
-#define MEM_ALIGN 4096ull           // each buffer's bytes are counted rounded up to this
+#define MEM_ALIGN 4096ull             // each buffer's bytes are counted rounded up to this
 
 // What a model asks for, at any context.
 typedef struct mem_model {
     uint32_t n_layer;
-    const uint64_t *layer_bytes; // (n_layer) weight bytes of each layer, norms included, each tensor rounded to MEM_ALIGN
+    const uint64_t *layer_bytes; // (n_layer) weights per layer, norms too, tensors rounded to MEM_ALIGN
     uint64_t head_bytes;         // output norm and output matrix
     uint32_t kv_dim;             // values of K (and of V) per token and layer
     uint32_t n_seq;              // sequences, each with n_ctx tokens of KV cache
@@ -57,11 +57,11 @@ typedef struct mem_plan {
     bool head_device;          // the output head in device-local memory
     uint32_t kv_layers_device; // KV cache of layers 0 .. kv_layers_device-1 in device-local memory
     enum mem_place scratch_place;
-    uint64_t kv_layer_bytes;   // the K (or V) cache of one layer
-    uint64_t block_max;        // largest memory block: min(maxMemoryAllocationSize, 4 GiB)
-    uint64_t need, have;       // bytes needed in all, bytes available in both places
+    uint64_t kv_layer_bytes; // the K (or V) cache of one layer
+    uint64_t block_max;      // largest memory block: min(maxMemoryAllocationSize, 4 GiB)
+    uint64_t need, have;     // bytes needed in all, bytes available in both places
     bool fits;
-    char why[160];             // when it does not fit for a limit other than bytes: which one
+    char why[160]; // when it does not fit for a limit other than bytes: which one
 } mem_plan;
 
 // The heap of each place (-1: none): the largest device-local heap with a

@@ -21,8 +21,14 @@ static const VkMemoryPropertyFlags DL = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
 
 // ---- device layouts, as their drivers report them ----
 
-typedef struct heap_spec { uint64_t size, budget; bool device_local; } heap_spec;
-typedef struct type_spec { uint32_t heap; VkMemoryPropertyFlags flags; } type_spec;
+typedef struct heap_spec {
+    uint64_t size, budget;
+    bool device_local;
+} heap_spec;
+typedef struct type_spec {
+    uint32_t heap;
+    VkMemoryPropertyFlags flags;
+} type_spec;
 
 static device_info layout(const char *name, VkPhysicalDeviceType type, bool unified, uint64_t max_alloc,
                           const heap_spec *heaps, uint32_t n_heaps, const type_spec *types, uint32_t n_types) {
@@ -38,7 +44,8 @@ static device_info layout(const char *name, VkPhysicalDeviceType type, bool unif
     for (uint32_t i = 0; i < n_heaps; i++)
         d.heaps[i] = (device_heap){heaps[i].size, heaps[i].budget, 0, heaps[i].device_local};
     d.n_types = n_types;
-    for (uint32_t i = 0; i < n_types; i++) d.types[i] = (device_mem_type){types[i].heap, types[i].flags};
+    for (uint32_t i = 0; i < n_types; i++)
+        d.types[i] = (device_mem_type){types[i].heap, types[i].flags};
     return d;
 }
 #define LAYOUT(name, type, unified, max_alloc, heaps, types)                                                           \
@@ -51,12 +58,14 @@ static device_info make_layout(int which) {
     case DECK_CARVEOUT: { // Steam Deck, RADV: the 1 GiB VRAM carve-out, then GTT (~8 GiB of the 16 GB)
         heap_spec h[] = {{1 * GiB, 1 * GiB, true}, {8 * GiB, 8 * GiB, false}};
         type_spec t[] = {{0, DL}, {1, HV}, {0, DL | HV}, {1, HV | CA}};
-        return LAYOUT("Steam Deck (RADV, VRAM carve-out heap)", VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, true, 4 * GiB - 1, h, t);
+        return LAYOUT("Steam Deck (RADV, VRAM carve-out heap)", VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, true,
+                      4 * GiB - 1, h, t);
     }
     case DECK_UNIFIED: { // RADV on an APU: a device-local heap of 2/3 of (VRAM + GTT), GTT the other 1/3
         heap_spec h[] = {{6 * GiB, 6 * GiB, true}, {3 * GiB, 3 * GiB, false}};
         type_spec t[] = {{0, DL}, {1, HV}, {0, DL | HV}, {1, HV | CA}};
-        return LAYOUT("Steam Deck (RADV, unified APU heaps)", VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, true, 4 * GiB - 1, h, t);
+        return LAYOUT("Steam Deck (RADV, unified APU heaps)", VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, true, 4 * GiB - 1,
+                      h, t);
     }
     case CARD8: { // 8 GiB discrete card, ReBAR off: a 256 MiB host-visible window into VRAM
         heap_spec h[] = {{8 * GiB, 7.6 * GiB, true}, {16 * GiB, 15 * GiB, false}, {256 * MiB, 240 * MiB, true}};
@@ -93,8 +102,17 @@ static const char *model_names[N_MODELS] = {"Q4_K_M", "Q3_K_M", "IQ4_XS"};
 
 static model_config phi4_config(void) {
     const mkmodel_preset *p = mkmodel_find_preset("phi-4");
-    model_config c = {p->n_layer, p->n_embd, p->n_ff, p->n_head, p->n_head_kv, p->n_embd / p->n_head, p->n_embd / p->n_head,
-                      100352, p->n_ctx, 250000.0f, 1e-5f};
+    model_config c = {.n_layer = p->n_layer,
+                      .n_embd = p->n_embd,
+                      .n_ff = p->n_ff,
+                      .n_head = p->n_head,
+                      .n_head_kv = p->n_head_kv,
+                      .head_dim = p->n_embd / p->n_head,
+                      .n_rot = p->n_embd / p->n_head,
+                      .n_vocab = 100352,
+                      .n_ctx_train = p->n_ctx,
+                      .rope_base = 250000.0f,
+                      .rms_eps = 1e-5f};
     return c;
 }
 
@@ -110,7 +128,8 @@ static void phi4_model(int which, mem_model *m) {
 
 static uint64_t weight_bytes(const mem_model *m) {
     uint64_t s = m->head_bytes;
-    for (uint32_t l = 0; l < m->n_layer; l++) s += m->layer_bytes[l];
+    for (uint32_t l = 0; l < m->n_layer; l++)
+        s += m->layer_bytes[l];
     return s;
 }
 
@@ -118,15 +137,18 @@ static uint64_t weight_bytes(const mem_model *m) {
 // embedding (looked up on the host), so Q4_K_M's 8.43 GiB file holds ~8.15 GiB.
 static void test_sizes(void) {
     mem_model m[N_MODELS];
-    for (int i = 0; i < N_MODELS; i++) phi4_model(i, &m[i]);
+    for (int i = 0; i < N_MODELS; i++)
+        phi4_model(i, &m[i]);
     double w[N_MODELS];
-    for (int i = 0; i < N_MODELS; i++) w[i] = weight_bytes(&m[i]) / (double)GiB;
+    for (int i = 0; i < N_MODELS; i++)
+        w[i] = weight_bytes(&m[i]) / (double)GiB;
     CHECK(w[Q4_K_M] > 8.05 && w[Q4_K_M] < 8.25, "Q4_K_M weights %.3f GiB", w[Q4_K_M]);
     CHECK(w[Q3_K_M] > 6.4 && w[Q3_K_M] < 6.75, "Q3_K_M weights %.3f GiB", w[Q3_K_M]);
     CHECK(w[IQ4_XS] > 7.1 && w[IQ4_XS] < 7.3, "IQ4_XS weights %.3f GiB", w[IQ4_XS]);
     // KV per token: 40 layers x 2 x 1280 x 2 bytes = 200 KiB (PHI4.md).
     CHECK(2ull * m[0].n_layer * 2 * m[0].kv_dim == 200 * 1024, "KV per token");
-    for (int i = 0; i < N_MODELS; i++) free((void *)m[i].layer_bytes);
+    for (int i = 0; i < N_MODELS; i++)
+        free((void *)m[i].layer_bytes);
 }
 
 // ---- the expected placements ----
@@ -177,7 +199,8 @@ static const expect expected[] = {
 
 static void test_placements(void) {
     mem_model m[N_MODELS];
-    for (int i = 0; i < N_MODELS; i++) phi4_model(i, &m[i]);
+    for (int i = 0; i < N_MODELS; i++)
+        phi4_model(i, &m[i]);
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
         const expect *e = &expected[i];
         device_info d = make_layout(e->layout);
@@ -191,17 +214,21 @@ static void test_placements(void) {
         memory_plan_layers(&p, MEM_DEVICE, dl, sizeof dl);
         memory_plan_layers(&p, MEM_HOST, hl, sizeof hl);
         if (getenv("VKPHI_TEST_VERBOSE"))
-            fprintf(stderr, "%-40s %-7s ctx %5u (%s) max f16 %5u q8 %5u | device %s, KV %u layers | host %s | dev %.2f host %.2f GiB\n",
-                d.name, model_names[e->model], ctx, why, f16, q8, dl, p.kv_layers_device, hl,
-                (p.weights[0] + p.kv[0] + p.scratch[0]) / (double)GiB, (p.weights[1] + p.kv[1] + p.scratch[1]) / (double)GiB);
-        CHECK(ctx == e->ctx_default, "%s %s: default context %u, expected %u", d.name, model_names[e->model], ctx, e->ctx_default);
+            fprintf(stderr,
+                    "%-40s %-7s ctx %5u (%s) max f16 %5u q8 %5u | device %s, KV %u layers | host %s | dev %.2f host "
+                    "%.2f GiB\n",
+                    d.name, model_names[e->model], ctx, why, f16, q8, dl, p.kv_layers_device, hl,
+                    (p.weights[0] + p.kv[0] + p.scratch[0]) / (double)GiB,
+                    (p.weights[1] + p.kv[1] + p.scratch[1]) / (double)GiB);
+        CHECK(ctx == e->ctx_default, "%s %s: default context %u, expected %u", d.name, model_names[e->model], ctx,
+              e->ctx_default);
         CHECK(f16 == e->max_f16 && q8 == e->max_q8, "%s %s: max context f16 %u q8_0 %u, expected %u and %u", d.name,
               model_names[e->model], f16, q8, e->max_f16, e->max_q8);
         CHECK(p.fits == (ctx > 0), "%s %s: fits", d.name, model_names[e->model]);
         if (!ctx) continue;
-        CHECK(p.layers_device == e->layers_device && p.head_device == e->head_device, "%s %s: layers on device %u%s, expected %u%s",
-              d.name, model_names[e->model], p.layers_device, p.head_device ? " and the head" : "", e->layers_device,
-              e->head_device ? " and the head" : "");
+        CHECK(p.layers_device == e->layers_device && p.head_device == e->head_device,
+              "%s %s: layers on device %u%s, expected %u%s", d.name, model_names[e->model], p.layers_device,
+              p.head_device ? " and the head" : "", e->layers_device, e->head_device ? " and the head" : "");
         CHECK((p.kv_layers_device == mm->n_layer) == e->kv_device, "%s %s: KV layers on device %u", d.name,
               model_names[e->model], p.kv_layers_device);
         // Whatever the layout: every byte placed within what each place has.
@@ -209,7 +236,8 @@ static void test_placements(void) {
             CHECK(!p.fits || p.weights[w] + p.kv[w] + p.scratch[w] <= p.avail[w], "%s: %s over its budget", d.name,
                   memory_place_name((enum mem_place)w));
     }
-    for (int i = 0; i < N_MODELS; i++) free((void *)m[i].layer_bytes);
+    for (int i = 0; i < N_MODELS; i++)
+        free((void *)m[i].layer_bytes);
 }
 
 // Asked-for contexts: more KV cache in device-local memory pushes weights out, and
@@ -225,8 +253,9 @@ static void test_context_and_speed(void) {
     memory_plan(&big, &m, 16384, false, &pbig);
     CHECK(p4k.fits && p16k.fits && pq8.fits, "8 GiB card: spilled plans fit");
     CHECK(p16k.layers_device < p4k.layers_device && pq8.layers_device > p16k.layers_device &&
-          pq8.layers_device < p4k.layers_device, "layers on the card: %u at 4096, %u at 16384, %u at 16384 q8_0",
-          p4k.layers_device, p16k.layers_device, pq8.layers_device);
+              pq8.layers_device < p4k.layers_device,
+          "layers on the card: %u at 4096, %u at 16384, %u at 16384 q8_0", p4k.layers_device, p16k.layers_device,
+          pq8.layers_device);
     CHECK(p16k.kv_layers_device == 40 && p16k.kv[MEM_DEVICE] == 40ull * 2 * p16k.kv_layer_bytes,
           "the KV cache stays on the card");
     // --kv q8_0 halves it: 1 byte per value and a 4-byte scale pair per 64 values.
@@ -235,17 +264,19 @@ static void test_context_and_speed(void) {
           (unsigned long long)p16k.kv_layer_bytes);
     double g_card[MEM_N_PLACES] = {memory_estimate_gbps(&card, MEM_DEVICE), memory_estimate_gbps(&card, MEM_HOST)};
     double g_big[MEM_N_PLACES] = {memory_estimate_gbps(&big, MEM_DEVICE), memory_estimate_gbps(&big, MEM_HOST)};
-    double t4k = memory_decode_tps(&p4k, g_card), t16k = memory_decode_tps(&p16k, g_card), tbig = memory_decode_tps(&pbig, g_big);
+    double t4k = memory_decode_tps(&p4k, g_card), t16k = memory_decode_tps(&p16k, g_card),
+           tbig = memory_decode_tps(&pbig, g_big);
     // 24 GiB card: 8.15 GiB at 300 GB/s = 34 tokens/s; the 8 GiB card's 8 spilled
     // layers and head (~1.9 GiB at 16 GB/s) cost far more than its 32 layers on VRAM.
     CHECK(tbig > 32 && tbig < 37, "24 GiB card: %.1f tokens/s", tbig);
     CHECK(t16k < t4k && t4k < tbig / 3, "8 GiB card: %.1f tokens/s at 4096, %.1f at 16384", t4k, t16k);
-    CHECK(memory_estimate_gbps(&igpu, MEM_DEVICE) == memory_estimate_gbps(&igpu, MEM_HOST), "an iGPU's heaps are one DRAM");
+    CHECK(memory_estimate_gbps(&igpu, MEM_DEVICE) == memory_estimate_gbps(&igpu, MEM_HOST),
+          "an iGPU's heaps are one DRAM");
     // Too much for anything: a refusal, with contexts that do fit to suggest.
     mem_plan none;
     memory_plan(&igpu, &m, 16384, false, &none);
-    CHECK(!none.fits && none.need > none.have, "iGPU at 16384 f16: need %llu, have %llu",
-          (unsigned long long)none.need, (unsigned long long)none.have);
+    CHECK(!none.fits && none.need > none.have, "iGPU at 16384 f16: need %llu, have %llu", (unsigned long long)none.need,
+          (unsigned long long)none.have);
     // A KV layer larger than one binding: refused with the limit named.
     device_info narrow = card;
     narrow.max_storage_buffer_range = 16 * MiB;
@@ -274,7 +305,8 @@ static void test_heaps_env(void) {
     if (device_list(&infos, &n) == VKPHI_OK && n) {
         const device_info *d = &infos[0];
         CHECK(d->heaps_simulated && d->n_heaps == 2 && d->heaps[0].size == 8 * MiB && d->heaps[0].device_local &&
-              d->heaps[1].size == 2 * GiB && !d->heaps[1].device_local, "simulated heaps");
+                  d->heaps[1].size == 2 * GiB && !d->heaps[1].device_local,
+              "simulated heaps");
         int heap[2];
         mem_model m;
         phi4_model(Q3_K_M, &m);
@@ -337,12 +369,14 @@ static void test_arena(const char *limits) {
         CHECK(b[i].mem == VK_NULL_HANDLE, "an arena buffer owns no memory");
         CHECK(w == MEM_HOST ? b[i].mapped != NULL : (b[i].mapped != NULL) == info->unified_memory,
               "buffer %u mapped: %p", i, b[i].mapped);
-        for (uint64_t j = 0; j < n; j++) in[j] = (float)(i * 1000003 + j);
+        for (uint64_t j = 0; j < n; j++)
+            in[j] = (float)(i * 1000003 + j);
         CHECK(buffer_write(d, &b[i], 0, in, n * 4) == VKPHI_OK, "%s", vkphi_last_error());
     }
     for (uint32_t i = 0; i < made; i++) { // read after all are written: no overlaps
         uint64_t n = 1000 + 23000 * i;
-        for (uint64_t j = 0; j < n; j++) in[j] = (float)(i * 1000003 + j);
+        for (uint64_t j = 0; j < n; j++)
+            in[j] = (float)(i * 1000003 + j);
         CHECK(buffer_read(d, &b[i], 0, out, n * 4) == VKPHI_OK && !memcmp(in, out, n * 4), "buffer %u round trip", i);
     }
     uint64_t dev_used = mem_arena_used(a, MEM_DEVICE), dev_blocks = mem_arena_reserved(a, MEM_DEVICE);
@@ -355,15 +389,20 @@ static void test_arena(const char *limits) {
     gpu_buffer huge;
     if (strstr(limits, "max_alloc=1M"))
         CHECK(mem_arena_buffer(a, MEM_DEVICE, 2 * MiB, "a huge buffer", &huge) == VKPHI_ERR_NOMEM &&
-              strstr(vkphi_last_error(), "a huge buffer"), "a buffer above max_alloc: %s", vkphi_last_error());
-    for (uint32_t i = 0; i < made; i++) buffer_destroy(d, &b[i]);
+                  strstr(vkphi_last_error(), "a huge buffer"),
+              "a buffer above max_alloc: %s", vkphi_last_error());
+    for (uint32_t i = 0; i < made; i++)
+        buffer_destroy(d, &b[i]);
     mem_arena_destroy(a);
     free(in);
     free(out);
     CHECK(device_validation_messages(d) == 0, "validation messages");
     device_destroy(d);
     unsetenv(DEVICE_HEAPS_ENV);
-    if (keep) setenv(DEVICE_LIMITS_ENV, keep, 1); else unsetenv(DEVICE_LIMITS_ENV);
+    if (keep)
+        setenv(DEVICE_LIMITS_ENV, keep, 1);
+    else
+        unsetenv(DEVICE_LIMITS_ENV);
     free(keep);
 }
 

@@ -42,12 +42,15 @@ static void usage(FILE *out) {
 
 // The Phi-4 files people download (issue 13's table, sizes in GB = 1e9 bytes), and
 // the mixes our recipes make, whose sizes we compute from Phi-4's tensor shapes.
-static const struct download { const char *name; double gb; } downloads[] = {
-    {"F16", 0},     {"Q8_0", 0},     {"Q6_K", 0},     {"Q5_K_M", 0},   {"Q5_K_S", 0},   {"Q5_0", 10.2},
-    {"Q4_1", 9.27}, {"Q4_K_M", 0},   {"IQ4_NL", 8.38}, {"Q4_K_S", 0},  {"Q4_0", 0},     {"IQ4_XS", 7.94},
-    {"Q3_K_L", 0},  {"Q3_K_M", 0},   {"IQ3_M", 6.91}, {"Q3_K_S", 0},   {"IQ3_XS", 6.25}, {"Q2_K_L", 6.05},
-    {"Q2_K", 5.55}, {"IQ2_M", 5.11}, {"IQ2_S", 4.73}, {"IQ2_XS", 4.49}, {"IQ2_XXS", 4.07}, {"IQ1_M", 3.6},
-    {"IQ1_S", 3.32},
+static const struct download {
+    const char *name;
+    double gb;
+} downloads[] = {
+    {"F16", 0},      {"Q8_0", 0},      {"Q6_K", 0},       {"Q5_K_M", 0},    {"Q5_K_S", 0},
+    {"Q5_0", 10.2},  {"Q4_1", 9.27},   {"Q4_K_M", 0},     {"IQ4_NL", 8.38}, {"Q4_K_S", 0},
+    {"Q4_0", 0},     {"IQ4_XS", 7.94}, {"Q3_K_L", 0},     {"Q3_K_M", 0},    {"IQ3_M", 6.91},
+    {"Q3_K_S", 0},   {"IQ3_XS", 6.25}, {"Q2_K_L", 6.05},  {"Q2_K", 5.55},   {"IQ2_M", 5.11},
+    {"IQ2_S", 4.73}, {"IQ2_XS", 4.49}, {"IQ2_XXS", 4.07}, {"IQ1_M", 3.6},   {"IQ1_S", 3.32},
 };
 
 struct opts {
@@ -58,7 +61,8 @@ struct opts {
 };
 
 // The bandwidth of each place: measured, or estimated from the device type.
-static void place_gbps(const device_info *info, const struct opts *o, double gbps[MEM_N_PLACES], bool measured[MEM_N_PLACES]) {
+static void place_gbps(const device_info *info, const struct opts *o, double gbps[MEM_N_PLACES],
+                       bool measured[MEM_N_PLACES]) {
     for (int p = 0; p < MEM_N_PLACES; p++) {
         gbps[p] = memory_estimate_gbps(info, (enum mem_place)p);
         measured[p] = false;
@@ -123,14 +127,17 @@ static int plan_file(const device_info *info, const struct opts *o, const mem_mo
     uint32_t f16_dev = memory_max_context(info, mm, false, true), q8_dev = memory_max_context(info, mm, true, true);
     printf("  model: %s\n", label);
     printf("  largest context: %u tokens with f16 KV, %u with q8_0 (every weight in device-local memory: %u and %u; "
-           "trained %u)\n", f16, q8, f16_dev, q8_dev, mm->n_ctx_train);
+           "trained %u)\n",
+           f16, q8, f16_dev, q8_dev, mm->n_ctx_train);
     if (!ctx) {
         printf("  does not fit: even one token of context needs more memory than the device has; use a smaller "
                "quantization\n");
         return 0;
     }
-    if (o->ctx_given && o->n_ctx) printf("  context: %u tokens (-c)\n", ctx);
-    else printf("  context: %u tokens (%s)\n", ctx, why);
+    if (o->ctx_given && o->n_ctx)
+        printf("  context: %u tokens (-c)\n", ctx);
+    else
+        printf("  context: %u tokens (%s)\n", ctx, why);
     mem_plan p;
     memory_plan(info, mm, ctx, o->q8, &p);
     if (!p.fits) {
@@ -159,8 +166,17 @@ static int plan_file(const device_info *info, const struct opts *o, const mem_mo
 // One device, every Phi-4 download.
 static int plan_sizes(const device_info *info, const struct opts *o) {
     const mkmodel_preset *pre = mkmodel_find_preset("phi-4");
-    model_config c = {pre->n_layer, pre->n_embd, pre->n_ff, pre->n_head, pre->n_head_kv, pre->n_embd / pre->n_head,
-                      pre->n_embd / pre->n_head, 100352, pre->n_ctx, 250000.0f, 1e-5f};
+    model_config c = {.n_layer = pre->n_layer,
+                      .n_embd = pre->n_embd,
+                      .n_ff = pre->n_ff,
+                      .n_head = pre->n_head,
+                      .n_head_kv = pre->n_head_kv,
+                      .head_dim = pre->n_embd / pre->n_head,
+                      .n_rot = pre->n_embd / pre->n_head,
+                      .n_vocab = 100352,
+                      .n_ctx_train = pre->n_ctx,
+                      .rope_base = 250000.0f,
+                      .rms_eps = 1e-5f};
     // Phi-4's weights: 40 layers of (qkv, output, up, down) plus the embedding and the head.
     double n_weights = (double)c.n_layer * ((double)c.n_embd * (c.n_embd + 2 * c.n_head_kv * c.head_dim) +
                                             (double)c.n_embd * c.n_embd + 3.0 * c.n_embd * c.n_ff) +
@@ -170,7 +186,8 @@ static int plan_sizes(const device_info *info, const struct opts *o) {
     bool measured[MEM_N_PLACES];
     place_gbps(info, o, gbps, measured);
     printf("  Phi-4 (14B) files, %s KV cache, at the context vkphi run would pick (bandwidth device %.1f GB/s, host "
-           "%.1f GB/s, %s):\n", o->q8 ? "q8_0" : "f16", gbps[MEM_DEVICE], gbps[MEM_HOST],
+           "%.1f GB/s, %s):\n",
+           o->q8 ? "q8_0" : "f16", gbps[MEM_DEVICE], gbps[MEM_HOST],
            measured[MEM_DEVICE] || measured[MEM_HOST] ? "measured" : "estimated from the heap type");
     printf("  %-8s %6s  %-9s %7s  %-58s %8s  %s\n", "file", "GB", "size", "context", "placement", "tokens/s",
            "largest context f16 / q8_0");
@@ -185,7 +202,8 @@ static int plan_sizes(const device_info *info, const struct opts *o) {
         if (ours) { // the file: what goes to the GPU plus the token embedding, which stays on the host
             uint32_t t = quant_recipe_type(d->name, "token_embd.weight", -1, (int)c.n_layer, c.n_embd);
             gb = (double)quant_row_bytes(t, c.n_embd) * c.n_vocab;
-            for (uint32_t l = 0; l < c.n_layer; l++) gb += (double)mm.layer_bytes[l];
+            for (uint32_t l = 0; l < c.n_layer; l++)
+                gb += (double)mm.layer_bytes[l];
             gb = (gb + mm.head_bytes) / 1e9;
         }
         const char *why;
@@ -234,15 +252,19 @@ int cmd_plan(int argc, char **argv) {
             if (!args_parse_long(v, 0, 1 << 24, &n)) return args_fail("option '%s' wants a number of tokens", a);
             o.n_ctx = (uint32_t)n, o.ctx_given = true, i++;
         } else if (!strcmp(a, "--ubatch")) {
-            if (!args_parse_long(v, 1, 1 << 16, &n)) return args_fail("option '%s' wants a number of tokens from 1 to 65536", a);
+            if (!args_parse_long(v, 1, 1 << 16, &n))
+                return args_fail("option '%s' wants a number of tokens from 1 to 65536", a);
             o.n_ubatch = (uint32_t)n, i++;
         } else if (!strcmp(a, "--kv")) {
             if (!v || (strcmp(v, "f16") && strcmp(v, "q8_0"))) return args_fail("option '%s' wants f16 or q8_0", a);
             o.q8 = !strcmp(argv[++i], "q8_0");
         } else if (!strcmp(a, "--device")) {
-            if (v && !strcmp(v, "all")) o.all = true;
-            else if (args_parse_long(v, 0, 1000, &n)) o.device = (int)n;
-            else return args_fail("option '%s' wants a device number (see vkphi devices) or all", a);
+            if (v && !strcmp(v, "all"))
+                o.all = true;
+            else if (args_parse_long(v, 0, 1000, &n))
+                o.device = (int)n;
+            else
+                return args_fail("option '%s' wants a device number (see vkphi devices) or all", a);
             i++;
         } else if (!strcmp(a, "--measure")) {
             o.measure = true;
@@ -250,7 +272,8 @@ int cmd_plan(int argc, char **argv) {
             return args_fail("unknown option '%s' for plan (see vkphi plan --help)", a);
         }
     }
-    if (!o.model == !o.size) return args_fail("plan wants a model: -m FILE or --model-size 14B (see vkphi plan --help)");
+    if (!o.model == !o.size)
+        return args_fail("plan wants a model: -m FILE or --model-size 14B (see vkphi plan --help)");
     if (o.size && strcmp(o.size, "14B") && strcmp(o.size, "14b"))
         return args_fail("--model-size knows 14B (Phi-4), not '%s'", o.size);
 
@@ -265,14 +288,16 @@ int cmd_plan(int argc, char **argv) {
         gguf_close(f);
         if (rc) return args_fail("%s", vkphi_last_error());
         if (o.ctx_given && o.n_ctx > c.n_ctx_train)
-            return args_fail("a context of %u tokens is more than %s was trained for (%u)", o.n_ctx, o.model, c.n_ctx_train);
+            return args_fail("a context of %u tokens is more than %s was trained for (%u)", o.n_ctx, o.model,
+                             c.n_ctx_train);
         if (o.q8 && mm.kv_dim % 32)
             return args_fail("--kv q8_0 needs KV rows of a multiple of 32 values; %s has %u", o.model, mm.kv_dim);
         uint64_t w = mm.head_bytes;
-        for (uint32_t l = 0; l < mm.n_layer; l++) w += mm.layer_bytes[l];
+        for (uint32_t l = 0; l < mm.n_layer; l++)
+            w += mm.layer_bytes[l];
         char sz[24];
-        snprintf(label, sizeof label, "%s: %s of weights on the GPU in %u layers and the head, trained context %u", o.model,
-                 memory_size_str(w, sz), mm.n_layer, mm.n_ctx_train);
+        snprintf(label, sizeof label, "%s: %s of weights on the GPU in %u layers and the head, trained context %u",
+                 o.model, memory_size_str(w, sz), mm.n_layer, mm.n_ctx_train);
     }
 
     device_info *infos;
@@ -294,7 +319,8 @@ int cmd_plan(int argc, char **argv) {
         }
     }
     int rc = 0;
-    if (n == 0) rc = args_fail("no Vulkan device found");
+    if (n == 0)
+        rc = args_fail("no Vulkan device found");
     else if (!o.all && pick >= (int)n)
         rc = args_fail("device %d does not exist: there %s %u Vulkan device%s (see vkphi devices)", pick,
                        n == 1 ? "is" : "are", n, n == 1 ? "" : "s");
