@@ -32,7 +32,8 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
     memory_plan(&now, &none, 0, false, &plan);
     plan.weights[MEM_DEVICE] = 0;
     if (plan.heap[where] < 0)
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no %s memory heap to measure", info->name, memory_place_name(where));
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no %s memory heap to measure", info->name,
+                          memory_place_name(where));
     const uint64_t budget = where == MEM_HOST ? plan.avail[MEM_HOST] / 2 : device_budget(d) / 2;
     if (budget && bytes > budget) bytes = budget;
     if (bytes > info->max_storage_buffer_range) bytes = info->max_storage_buffer_range;

@@ -120,7 +120,8 @@ static int staging_get(device *d, struct staging **out) {
     if (!s) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
     // Within maxMemoryAllocationSize: larger copies go through it in pieces.
     uint64_t bytes = device_get_info(d)->max_alloc_size & ~15ull;
-    int rc = buffer_create(d, bytes && bytes < STAGING_BYTES ? bytes : STAGING_BYTES, BUFFER_HOST, "the staging buffer", &s->buf);
+    if (!bytes || bytes > STAGING_BYTES) bytes = STAGING_BYTES;
+    int rc = buffer_create(d, bytes, BUFFER_HOST, "the staging buffer", &s->buf);
     if (rc) { free(s); return rc; }
     *slot = s;
     VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};

@@ -122,7 +122,8 @@ static int upload_tensor(model *m, const gguf_tensor *t, enum mem_place where, g
     return VKPHI_OK;
 }
 
-static int load_weight(model *m, const char *name, enum mem_place where, gpu_weight *w, uint32_t *done, uint32_t total) {
+static int load_weight(model *m, const char *name, enum mem_place where, gpu_weight *w, uint32_t *done,
+                       uint32_t total) {
     const gguf_tensor *t = gguf_find_tensor(m->f, name);
     gpu_buffer *b = &m->tensors[m->n_tensors++];
     int rc = upload_tensor(m, t, where, b);
@@ -211,7 +212,6 @@ int model_memory_needs(const gguf_file *f, const model_config *c, uint32_t n_seq
     return VKPHI_OK;
 }
 
-
 int model_memory_needs_shape(const model_config *c, const char *recipe, double bpw, uint32_t n_seq, uint32_t n_ubatch,
                              mem_model *out) {
     memset(out, 0, sizeof *out);
@@ -230,14 +230,14 @@ int model_memory_needs_shape(const model_config *c, const char *recipe, double b
         layer[l] = 2 * aligned(4ull * c->n_embd); // attn_norm, ffn_norm
         for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
             snprintf(name, sizeof name, "blk.%u.%s.weight", l, per_layer[i].name);
-            uint64_t bytes = known ? quant_row_bytes(quant_recipe_type(recipe, name, (int)l, (int)c->n_layer, per_layer[i].n_in),
-                                                     per_layer[i].n_in) * per_layer[i].n_out
-                                   : (uint64_t)((double)per_layer[i].n_in * per_layer[i].n_out * bpw / 8);
+            uint32_t n_in = per_layer[i].n_in, n_out = per_layer[i].n_out;
+            uint64_t bytes = known ? quant_row_bytes(quant_recipe_type(recipe, name, (int)l, (int)c->n_layer, n_in), n_in) * n_out
+                                   : (uint64_t)((double)n_in * n_out * bpw / 8);
             layer[l] += aligned(bytes);
         }
     }
-    uint64_t head = known ? quant_row_bytes(quant_recipe_type(recipe, "output.weight", -1, (int)c->n_layer, c->n_embd), c->n_embd) *
-                                c->n_vocab
+    uint32_t head_type = known ? quant_recipe_type(recipe, "output.weight", -1, (int)c->n_layer, c->n_embd) : 0;
+    uint64_t head = known ? quant_row_bytes(head_type, c->n_embd) * c->n_vocab
                           : (uint64_t)((double)c->n_embd * c->n_vocab * bpw / 8);
     out->head_bytes = aligned(4ull * c->n_embd) + aligned(head);
     out->n_layer = c->n_layer;
@@ -278,14 +278,14 @@ static int plan_memory(model *m, const char *path, uint32_t n_ctx_asked) {
         else if (q8 || fit_q8 <= fit)
             snprintf(remedy, sizeof remedy, "use -c %u or less, or a smaller quantization", fit);
         else
-            snprintf(remedy, sizeof remedy, "use -c %u or less (%u with --kv q8_0), --kv q8_0, or a smaller quantization",
-                     fit, fit_q8);
+            snprintf(remedy, sizeof remedy,
+                     "use -c %u or less (%u with --kv q8_0), --kv q8_0, or a smaller quantization", fit, fit_q8);
         free((void *)mm.layer_bytes);
         if (p->why[0]) return vkphi_fail(VKPHI_ERR_NOMEM, "%s on %s; %s", p->why, info.name, remedy);
         if (p->heap[MEM_HOST] >= 0) snprintf(hv, sizeof hv, "host %s", memory_size_str(p->avail[MEM_HOST], hs));
         return vkphi_fail(VKPHI_ERR_NOMEM,
-                          "%s does not fit on %s with %u x %u tokens of context: it needs %s (weights %s, KV cache %s %s, "
-                          "scratch %s) and %s are free (device %s, %s); %s",
+                          "%s does not fit on %s with %u x %u tokens of context: it needs %s (weights %s, KV "
+                          "cache %s %s, scratch %s) and %s are free (device %s, %s); %s",
                           path, info.name, m->n_seq, m->n_ctx, memory_size_str(p->need, need),
                           memory_size_str(p->weights[0] + p->weights[1], w), memory_size_str(p->kv[0] + p->kv[1], k),
                           q8 ? "q8_0" : "f16", memory_size_str(p->scratch[0] + p->scratch[1], sc),
@@ -315,8 +315,9 @@ static int alloc_scratch(model *m) {
     struct scratch s[N_SCRATCH];
     scratch_list(m, m->n_ctx, s);
     for (int i = 0; i < N_SCRATCH; i++) {
-        int rc = s[i].kind == BUFFER_DEVICE ? mem_arena_buffer(m->arena, m->plan.scratch_place, s[i].bytes, s[i].what, s[i].b)
-                                            : buffer_create(m->dev, s[i].bytes, s[i].kind, s[i].what, s[i].b);
+        int rc = s[i].kind == BUFFER_DEVICE
+                     ? mem_arena_buffer(m->arena, m->plan.scratch_place, s[i].bytes, s[i].what, s[i].b)
+                     : buffer_create(m->dev, s[i].bytes, s[i].kind, s[i].what, s[i].b);
         if (rc) return rc;
     }
     // RoPE angles for every position, computed once in double precision.
