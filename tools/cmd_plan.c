@@ -160,6 +160,17 @@ static int plan_file(const device_info *info, const struct opts *o, const mem_mo
     bool measured[MEM_N_PLACES];
     place_gbps(info, o, gbps, measured);
     print_speed(gbps, measured, &p);
+    // The other placements: each largest context pushes the most weights out.
+    mem_plan pf, pq;
+    memory_plan(info, mm, f16 ? f16 : 1, false, &pf);
+    memory_plan(info, mm, q8 ? q8 : 1, true, &pq);
+    char lf[64], lq[64];
+    memory_plan_layers(&pf, MEM_HOST, lf, sizeof lf);
+    memory_plan_layers(&pq, MEM_HOST, lq, sizeof lq);
+    if (f16 && q8)
+        printf("  at the largest contexts: %u tokens f16 %.1f tokens/s (host: %s), %u tokens q8_0 %.1f tokens/s (host: "
+               "%s)\n",
+               f16, memory_decode_tps(&pf, gbps), lf, q8, memory_decode_tps(&pq, gbps), lq);
     return 0;
 }
 
