@@ -79,7 +79,7 @@ static device_info make_layout(int which) {
     }
     case ARC_A770: { // Intel Arc A770 16 GB (ANV): VRAM, system memory
         heap_spec h[] = {{16 * GiB, 15.5 * GiB, true}, {31 * GiB, 24 * GiB, false}};
-        type_spec t[] = {{0, DL}, {1, HV | CA}, {0, DL | HV}};
+        type_spec t[] = {{0, DL}, {0, DL | HV}, {1, HV | CA}}; // ANV's order: VRAM, mappable VRAM, system
         return LAYOUT("Intel Arc A770", VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, false, 4 * GiB, h, t);
     }
     case INTEL_IGPU: { // Intel iGPU (ANV), 16 GB laptop: one device-local, host-visible heap of system memory
@@ -297,6 +297,35 @@ static void test_context_and_speed(void) {
     free((void *)m.layer_bytes);
 }
 
+// Memory types: each place takes a type of its own heap, never the small window
+// into VRAM that ReBAR-less cards have, nor the GTT for device-local buffers.
+static void test_types(void) {
+    for (int which = 0; which < N_LAYOUTS; which++) {
+        device_info d = make_layout(which);
+        VkPhysicalDeviceMemoryProperties mp;
+        memset(&mp, 0, sizeof mp);
+        mp.memoryTypeCount = d.n_types;
+        mp.memoryHeapCount = d.n_heaps;
+        for (uint32_t t = 0; t < d.n_types; t++)
+            mp.memoryTypes[t] = (VkMemoryType){d.types[t].flags, d.types[t].heap};
+        int heap[MEM_N_PLACES];
+        memory_pick_heaps(&d, heap);
+        int dev = memory_type_for(&d, &mp, ~0u, MEM_DEVICE, heap[MEM_DEVICE]);
+        int host = heap[MEM_HOST] >= 0 ? memory_type_for(&d, &mp, ~0u, MEM_HOST, heap[MEM_HOST]) : -1;
+        CHECK(heap[MEM_DEVICE] == 0, "%s: device heap %d", d.name, heap[MEM_DEVICE]);
+        CHECK(dev >= 0 && d.types[dev].heap == 0 && (d.types[dev].flags & DL), "%s: device type %d", d.name, dev);
+        // Unified memory is written in place: a host-visible device-local type where there is one.
+        CHECK(!d.unified_memory || (d.types[dev].flags & HV) == HV, "%s: unified memory, type %d not mappable", d.name,
+              dev);
+        if (which == INTEL_IGPU) {
+            CHECK(heap[MEM_HOST] == -1 && host == -1, "one heap: no host place");
+        } else {
+            CHECK(heap[MEM_HOST] == 1 && host >= 0 && d.types[host].heap == 1 && (d.types[host].flags & HV) == HV,
+                  "%s: host heap %d, type %d", d.name, heap[MEM_HOST], host);
+        }
+    }
+}
+
 // VKPHI_HEAPS over the real device: heaps and types replaced, bad lists refused.
 static void test_heaps_env(void) {
     setenv(DEVICE_HEAPS_ENV, "device:8M,host:2G", 1);
@@ -410,6 +439,7 @@ int main(void) {
     test_sizes();
     test_placements();
     test_context_and_speed();
+    test_types();
     device_info *infos;
     uint32_t n;
     if (device_list(&infos, &n) != VKPHI_OK || n == 0) {
