@@ -19,7 +19,6 @@
 #include "model_check.h"
 #include "ops.h"
 #include "quant.h"
-#include "quant_recipe.h"
 
 // Command buffers in flight: the host records layer i+1 while the GPU runs layer i.
 #define RING 3
@@ -206,43 +205,6 @@ int model_memory_needs(const gguf_file *f, const model_config *c, uint32_t n_seq
     out->n_layer = c->n_layer;
     out->layer_bytes = layer;
     out->kv_dim = c->n_head_kv * c->head_dim;
-    out->n_seq = n_seq ? n_seq : 1;
-    out->n_ctx_train = c->n_ctx_train;
-    model_scratch_needs(c, n_ubatch, out);
-    return VKPHI_OK;
-}
-
-int model_memory_needs_shape(const model_config *c, const char *recipe, double bpw, uint32_t n_seq, uint32_t n_ubatch,
-                             mem_model *out) {
-    memset(out, 0, sizeof *out);
-    bool known = recipe && quant_recipe_known(recipe);
-    if (!known && !(bpw > 0)) return vkphi_fail(VKPHI_ERR_ARG, "no recipe and no bits per weight for a model's size");
-    uint64_t *layer = calloc(c->n_layer ? c->n_layer : 1, sizeof *layer);
-    if (!layer) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    uint32_t kv = c->n_head_kv * c->head_dim;
-    // Phi-4's tensors (PHI4.md): fused attn_qkv and ffn_up, f32 norms.
-    struct { const char *name; uint32_t n_in, n_out; } per_layer[] = {
-        {"attn_qkv", c->n_embd, c->n_embd + 2 * kv}, {"attn_output", c->n_embd, c->n_embd},
-        {"ffn_up", c->n_embd, 2 * c->n_ff},          {"ffn_down", c->n_ff, c->n_embd},
-    };
-    char name[64];
-    for (uint32_t l = 0; l < c->n_layer; l++) {
-        layer[l] = 2 * aligned(4ull * c->n_embd); // attn_norm, ffn_norm
-        for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
-            snprintf(name, sizeof name, "blk.%u.%s.weight", l, per_layer[i].name);
-            uint32_t n_in = per_layer[i].n_in, n_out = per_layer[i].n_out;
-            uint64_t bytes = known ? quant_row_bytes(quant_recipe_type(recipe, name, (int)l, (int)c->n_layer, n_in), n_in) * n_out
-                                   : (uint64_t)((double)n_in * n_out * bpw / 8);
-            layer[l] += aligned(bytes);
-        }
-    }
-    uint32_t head_type = known ? quant_recipe_type(recipe, "output.weight", -1, (int)c->n_layer, c->n_embd) : 0;
-    uint64_t head = known ? quant_row_bytes(head_type, c->n_embd) * c->n_vocab
-                          : (uint64_t)((double)c->n_embd * c->n_vocab * bpw / 8);
-    out->head_bytes = aligned(4ull * c->n_embd) + aligned(head);
-    out->n_layer = c->n_layer;
-    out->layer_bytes = layer;
-    out->kv_dim = kv;
     out->n_seq = n_seq ? n_seq : 1;
     out->n_ctx_train = c->n_ctx_train;
     model_scratch_needs(c, n_ubatch, out);

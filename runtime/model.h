@@ -62,11 +62,7 @@ uint32_t model_kernel_times(model *m, const char **names, double *ms, uint32_t m
 struct mem_model;
 int model_memory_needs(const gguf_file *f, const model_config *cfg, uint32_t n_seq, uint32_t n_ubatch,
                        struct mem_model *out);
-// The same for a Phi-4-shaped model without a file (vkphi plan --model-size): the
-// tensor types of `recipe` (quant_recipe.h) when it is one we know, else bpw bits
-// per weight in every matrix.
-int model_memory_needs_shape(const model_config *cfg, const char *recipe, double bpw, uint32_t n_seq, uint32_t n_ubatch,
-                             struct mem_model *out);
+// Only the scratch (for a model without a file: mkmodel_memory_needs).
 void model_scratch_needs(const model_config *cfg, uint32_t n_ubatch, struct mem_model *out);
 // Where the loaded model's buffers went (memory.h).
 const struct mem_plan *model_memory_plan(const model *m);

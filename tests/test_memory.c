@@ -100,29 +100,12 @@ static device_info make_layout(int which) {
 enum { Q4_K_M, Q3_K_M, IQ4_XS, N_MODELS };
 static const char *model_names[N_MODELS] = {"Q4_K_M", "Q3_K_M", "IQ4_XS"};
 
-static model_config phi4_config(void) {
-    const mkmodel_preset *p = mkmodel_find_preset("phi-4");
-    model_config c = {.n_layer = p->n_layer,
-                      .n_embd = p->n_embd,
-                      .n_ff = p->n_ff,
-                      .n_head = p->n_head,
-                      .n_head_kv = p->n_head_kv,
-                      .head_dim = p->n_embd / p->n_head,
-                      .n_rot = p->n_embd / p->n_head,
-                      .n_vocab = 100352,
-                      .n_ctx_train = p->n_ctx,
-                      .rope_base = 250000.0f,
-                      .rms_eps = 1e-5f};
-    return c;
-}
-
 // Q4_K_M and Q3_K_M from our recipes' per-tensor types; IQ4_XS (a type these
-// recipes do not make) from the published file's 7.94 GB spread over Phi-4's
-// 14.66e9 weights.
+// recipes do not make) from the published file's 7.94 GB spread over the matrices.
 static void phi4_model(int which, mem_model *m) {
-    model_config c = phi4_config();
-    int rc = which == IQ4_XS ? model_memory_needs_shape(&c, NULL, 7.94e9 * 8 / 14.66e9, 1, 512, m)
-                             : model_memory_needs_shape(&c, model_names[which], 0, 1, 512, m);
+    const mkmodel_preset *p = mkmodel_find_preset("phi-4");
+    int rc = which == IQ4_XS ? mkmodel_memory_needs(p, "IQ4_XS", 7.94e9, 1, 512, m)
+                             : mkmodel_memory_needs(p, model_names[which], 0, 1, 512, m);
     CHECK(rc == VKPHI_OK, "%s", vkphi_last_error());
 }
 

@@ -14,8 +14,6 @@
 #include "memory.h"
 #include "mkmodel.h"
 #include "model.h"
-#include "quant.h"
-#include "quant_recipe.h"
 #include "vkphi.h"
 
 static void usage(FILE *out) {
@@ -42,6 +40,8 @@ static void usage(FILE *out) {
 
 // The Phi-4 files people download (issue 13's table, sizes in GB = 1e9 bytes), and
 // the mixes our recipes make, whose sizes we compute from Phi-4's tensor shapes.
+// (Where a recipe of ours also makes a mix the table gives a size for, the plan
+// uses our per-tensor types; the GB column stays the published size.)
 static const struct download {
     const char *name;
     double gb;
@@ -177,21 +177,6 @@ static int plan_file(const device_info *info, const struct opts *o, const mem_mo
 // One device, every Phi-4 download.
 static int plan_sizes(const device_info *info, const struct opts *o) {
     const mkmodel_preset *pre = mkmodel_find_preset("phi-4");
-    model_config c = {.n_layer = pre->n_layer,
-                      .n_embd = pre->n_embd,
-                      .n_ff = pre->n_ff,
-                      .n_head = pre->n_head,
-                      .n_head_kv = pre->n_head_kv,
-                      .head_dim = pre->n_embd / pre->n_head,
-                      .n_rot = pre->n_embd / pre->n_head,
-                      .n_vocab = 100352,
-                      .n_ctx_train = pre->n_ctx,
-                      .rope_base = 250000.0f,
-                      .rms_eps = 1e-5f};
-    // Phi-4's weights: 40 layers of (qkv, output, up, down) plus the embedding and the head.
-    double n_weights = (double)c.n_layer * ((double)c.n_embd * (c.n_embd + 2 * c.n_head_kv * c.head_dim) +
-                                            (double)c.n_embd * c.n_embd + 3.0 * c.n_embd * c.n_ff) +
-                       2.0 * c.n_embd * c.n_vocab;
     print_heaps(info);
     double gbps[MEM_N_PLACES];
     bool measured[MEM_N_PLACES];
@@ -204,19 +189,11 @@ static int plan_sizes(const device_info *info, const struct opts *o) {
            "largest context f16 / q8_0");
     for (size_t i = 0; i < sizeof downloads / sizeof downloads[0]; i++) {
         const struct download *d = &downloads[i];
-        bool ours = d->gb == 0;
         mem_model mm;
-        double gb = d->gb;
-        int rc = ours ? model_memory_needs_shape(&c, d->name, 0, 1, o->n_ubatch, &mm)
-                      : model_memory_needs_shape(&c, NULL, d->gb * 1e9 * 8 / n_weights, 1, o->n_ubatch, &mm);
-        if (rc) return args_fail("%s", vkphi_last_error());
-        if (ours) { // the file: what goes to the GPU plus the token embedding, which stays on the host
-            uint32_t t = quant_recipe_type(d->name, "token_embd.weight", -1, (int)c.n_layer, c.n_embd);
-            gb = (double)quant_row_bytes(t, c.n_embd) * c.n_vocab;
-            for (uint32_t l = 0; l < c.n_layer; l++)
-                gb += (double)mm.layer_bytes[l];
-            gb = (gb + mm.head_bytes) / 1e9;
-        }
+        if (mkmodel_memory_needs(pre, d->name, d->gb * 1e9, 1, o->n_ubatch, &mm))
+            return args_fail("%s", vkphi_last_error());
+        // The file: computed for the mixes we make (the token embedding included), else published.
+        double gb = d->gb ? d->gb : mkmodel_data_bytes(pre, d->name) / 1e9;
         const char *why;
         uint32_t ctx = o->ctx_given && o->n_ctx ? o->n_ctx : memory_default_context(info, &mm, o->q8, &why);
         uint32_t f16 = memory_max_context(info, &mm, false, false), q8 = memory_max_context(info, &mm, true, false);
@@ -239,9 +216,9 @@ static int plan_sizes(const device_info *info, const struct opts *o) {
                memory_size_str(p.weights[0] + p.weights[1], sz), cx, where, tps, f16, q8);
         free((void *)mm.layer_bytes);
     }
-    printf("  (GB: the file, computed from Phi-4's tensor shapes and our recipes' types, or for the mixes we do not\n"
-           "  make (Q5_0, Q4_1, IQ*, Q2_K*) the published file's size; size: the weights on the GPU, the token\n"
-           "  embedding staying on the host)\n");
+    printf("  (GB: the file, computed from Phi-4's tensor shapes and our recipes' types, or the published file's size\n"
+           "  for the mixes vkphi quantize does not make, spread over the matrices by their sizes; size: the weights\n"
+           "  on the GPU, the token embedding staying on the host)\n");
     return 0;
 }
 
