@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "memory.h"
 
 #define STAGING_BYTES (64ull << 20)
 
@@ -73,6 +74,21 @@ int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *w
     ai.allocationSize = req.size;
     ai.memoryTypeIndex = (uint32_t)type;
     r = vkAllocateMemory(device_vk(d), &ai, NULL, &out->mem);
+    bool spilled = false;
+    if ((r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) && kind == BUFFER_DEVICE) {
+        // Device-local memory is full: host-visible system memory, which the GPU
+        // reads over the bus, still works (memory.h's host place).
+        VkPhysicalDeviceMemoryProperties mp;
+        vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
+        int heap[MEM_N_PLACES];
+        memory_pick_heaps(info, heap);
+        int host = heap[MEM_HOST] >= 0 ? memory_type_for(info, &mp, req.memoryTypeBits, MEM_HOST, heap[MEM_HOST]) : -1;
+        if (host >= 0 && host != type) {
+            ai.memoryTypeIndex = (uint32_t)(type = host);
+            r = vkAllocateMemory(device_vk(d), &ai, NULL, &out->mem);
+            spilled = r == VK_SUCCESS;
+        }
+    }
     if (r != VK_SUCCESS) {
         buffer_destroy(d, out);
         return vkphi_fail(VKPHI_ERR_NOMEM, "out of device memory: %s needs %.1f MiB and the device has %.1f MiB free (%s)",
@@ -85,7 +101,7 @@ int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *w
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
     VkMemoryPropertyFlags f = mp.memoryTypes[type].propertyFlags;
-    if ((f & hv) == hv && (kind == BUFFER_HOST || info->unified_memory))
+    if ((f & hv) == hv && (kind == BUFFER_HOST || info->unified_memory || spilled))
         VK_CHECK(vkMapMemory(device_vk(d), out->mem, 0, VK_WHOLE_SIZE, 0, &out->mapped));
     out->size = size;
     return VKPHI_OK;
@@ -102,7 +118,10 @@ static int staging_get(device *d, struct staging **out) {
     if (*slot) { *out = *slot; return VKPHI_OK; }
     struct staging *s = calloc(1, sizeof *s);
     if (!s) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    int rc = buffer_create(d, STAGING_BYTES, BUFFER_HOST, "the staging buffer", &s->buf);
+    // Within maxMemoryAllocationSize: larger copies go through it in pieces.
+    uint64_t bytes = device_get_info(d)->max_alloc_size & ~15ull;
+    if (!bytes || bytes > STAGING_BYTES) bytes = STAGING_BYTES;
+    int rc = buffer_create(d, bytes, BUFFER_HOST, "the staging buffer", &s->buf);
     if (rc) { free(s); return rc; }
     *slot = s;
     VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -171,8 +190,8 @@ int buffer_write(device *d, gpu_buffer *b, uint64_t offset, const void *src, uin
     }
     struct staging *s;
     int rc = staging_get(d, &s);
-    for (uint64_t done = 0; !rc && done < size; done += STAGING_BYTES) {
-        uint64_t n = size - done < STAGING_BYTES ? size - done : STAGING_BYTES;
+    for (uint64_t done = 0; !rc && done < size; done += s->buf.size) {
+        uint64_t n = size - done < s->buf.size ? size - done : s->buf.size;
         memcpy(s->buf.mapped, (const char *)src + done, n);
         rc = staging_copy(d, s, b, offset + done, n, true);
     }
@@ -189,8 +208,8 @@ int buffer_read(device *d, const gpu_buffer *b, uint64_t offset, void *dst, uint
     }
     struct staging *s;
     int rc = staging_get(d, &s);
-    for (uint64_t done = 0; !rc && done < size; done += STAGING_BYTES) {
-        uint64_t n = size - done < STAGING_BYTES ? size - done : STAGING_BYTES;
+    for (uint64_t done = 0; !rc && done < size; done += s->buf.size) {
+        uint64_t n = size - done < s->buf.size ? size - done : s->buf.size;
         rc = staging_copy(d, s, b, offset + done, n, false);
         if (!rc) memcpy((char *)dst + done, s->buf.mapped, n);
     }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Device memory. On unified-memory devices (integrated GPUs, the Steam Deck,
 // lavapipe) device buffers are host-visible and written in place; on discrete GPUs
-// they live in VRAM and are filled through one reusable staging buffer.
+// they live in VRAM and are filled through one reusable staging buffer. A device
+// buffer that finds device-local memory full falls back to host-visible system
+// memory. (A model's weights, KV cache and scratch come from memory.h's arena.)
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>

@@ -108,6 +108,8 @@ typedef struct limits_override {
     bool any, discrete, no_push, no_sg_arith, no_coopmat, no_int_dot, no_fp16;
     uint64_t offset_align, storage_range, max_alloc;
     uint32_t shared, wg, api;
+    uint32_t n_heaps;                  // VKPHI_HEAPS: simulated heaps (0: the driver's)
+    device_heap heaps[DEVICE_MAX_HEAPS];
 } limits_override;
 
 static bool parse_size(const char *v, uint64_t *out) {
@@ -123,8 +125,34 @@ static bool parse_size(const char *v, uint64_t *out) {
     return true;
 }
 
+// VKPHI_HEAPS=KIND:SIZE,... (device.h).
+static int heaps_parse(limits_override *l) {
+    const char *env = getenv(DEVICE_HEAPS_ENV);
+    if (!env || !*env) return VKPHI_OK;
+    char buf[256];
+    if (strlen(env) >= sizeof buf)
+        return vkphi_fail(VKPHI_ERR_ARG, "%s is longer than %zu characters", DEVICE_HEAPS_ENV, sizeof buf - 1);
+    strcpy(buf, env);
+    for (char *save = NULL, *e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+        char *size = strchr(e, ':');
+        if (size) *size++ = 0;
+        bool dev = !strcmp(e, "device"), host = !strcmp(e, "host");
+        device_heap h = {0};
+        if (!size || (!dev && !host) || !parse_size(size, &h.size) || l->n_heaps == DEVICE_MAX_HEAPS)
+            return vkphi_fail(VKPHI_ERR_ARG, "%s: '%s%s%s' is not KIND:SIZE with KIND device or host and SIZE in bytes "
+                              "(K, M or G allowed), e.g. device:8M,host:2G", DEVICE_HEAPS_ENV, e, size ? ":" : "",
+                              size ? size : "");
+        h.budget = h.size;
+        h.device_local = dev;
+        l->heaps[l->n_heaps++] = h;
+    }
+    return VKPHI_OK;
+}
+
 static int limits_parse(limits_override *l) {
     memset(l, 0, sizeof *l);
+    int rc = heaps_parse(l);
+    if (rc) return rc;
     const char *env = getenv(DEVICE_LIMITS_ENV);
     if (!env || !*env) return VKPHI_OK;
     char buf[256];
@@ -158,6 +186,30 @@ static int limits_parse(limits_override *l) {
             return vkphi_fail(VKPHI_ERR_ARG, "%s: '%s=%s' is not a valid value", DEVICE_LIMITS_ENV, key, val);
     }
     return VKPHI_OK;
+}
+
+// After limits_apply: a simulated device heap is host-visible only where the
+// (possibly overridden) device has unified memory.
+static void heaps_apply(const limits_override *l, device_info *info) {
+    if (l->n_heaps) {
+        // Simulated heaps get the memory types such heaps have: device-local
+        // (host-visible too where the real device's memory is unified), and
+        // host-visible coherent system memory, uncached and cached.
+        const VkMemoryPropertyFlags DL = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
+                                    HV = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+        info->heaps_simulated = true;
+        info->n_heaps = l->n_heaps;
+        memcpy(info->heaps, l->heaps, sizeof l->heaps);
+        info->n_types = 0;
+        for (uint32_t h = 0; h < l->n_heaps && info->n_types + 2 <= DEVICE_MAX_TYPES; h++) {
+            if (l->heaps[h].device_local) {
+                info->types[info->n_types++] = (device_mem_type){h, DL | (info->unified_memory ? HV : 0)};
+            } else {
+                info->types[info->n_types++] = (device_mem_type){h, HV};
+                info->types[info->n_types++] = (device_mem_type){h, HV | VK_MEMORY_PROPERTY_HOST_CACHED_BIT};
+            }
+        }
+    }
 }
 
 #define LOWER(field, v) if ((v) && (v) < (field)) (field) = (v)
@@ -354,7 +406,11 @@ static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, co
         info->heaps[i].size = mp->memoryHeaps[i].size;
         info->heaps[i].device_local = mp->memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
         info->heaps[i].budget = info->has_budget ? budget.heapBudget[i] : 0;
+        info->heaps[i].usage = info->has_budget ? budget.heapUsage[i] : 0;
     }
+    info->n_types = mp->memoryTypeCount < DEVICE_MAX_TYPES ? mp->memoryTypeCount : DEVICE_MAX_TYPES;
+    for (uint32_t t = 0; t < info->n_types; t++)
+        info->types[t] = (device_mem_type){mp->memoryTypes[t].heapIndex, mp->memoryTypes[t].propertyFlags};
     // Unified: the largest device-local heap is also host-visible (no separate VRAM).
     uint64_t biggest = 0;
     for (uint32_t t = 0; t < mp->memoryTypeCount; t++) {
@@ -381,6 +437,7 @@ static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, co
     free(qf);
     if (info->timestamp_bits == 0) info->timestamps = false;
     limits_apply(over, info);
+    heaps_apply(over, info);
 }
 
 int device_list(device_info **out, uint32_t *count) {
@@ -566,17 +623,26 @@ bool device_extension_enabled(const device *d, const char *name) {
     return false;
 }
 
-uint64_t device_budget(const device *d) {
+void device_refresh_budgets(const device *d, device_info *info) {
+    if (info->heaps_simulated || !d->info.has_budget) return;
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
     VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
-    if (d->info.has_budget) mem.pNext = &budget;
+    mem.pNext = &budget;
     vkGetPhysicalDeviceMemoryProperties2(d->physical, &mem);
+    for (uint32_t i = 0; i < info->n_heaps && i < mem.memoryProperties.memoryHeapCount; i++) {
+        info->heaps[i].budget = budget.heapBudget[i];
+        info->heaps[i].usage = budget.heapUsage[i];
+    }
+}
+
+uint64_t device_budget(const device *d) {
+    device_info info = d->info;
+    device_refresh_budgets(d, &info);
     uint64_t best = 0;
-    for (uint32_t i = 0; i < mem.memoryProperties.memoryHeapCount; i++) {
-        if (!(mem.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
-        uint64_t free_bytes = mem.memoryProperties.memoryHeaps[i].size;
-        if (d->info.has_budget)
-            free_bytes = budget.heapBudget[i] > budget.heapUsage[i] ? budget.heapBudget[i] - budget.heapUsage[i] : 0;
+    for (uint32_t i = 0; i < info.n_heaps; i++) {
+        const device_heap *h = &info.heaps[i];
+        if (!h->device_local) continue;
+        uint64_t free_bytes = h->budget ? (h->budget > h->usage ? h->budget - h->usage : 0) : h->size;
         if (free_bytes > best) best = free_bytes;
     }
     return best;

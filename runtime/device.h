@@ -7,12 +7,19 @@
 #include <volk.h>
 
 #define DEVICE_MAX_HEAPS 16
+#define DEVICE_MAX_TYPES 32
 
 typedef struct device_heap {
     uint64_t size;
     uint64_t budget; // bytes the driver says we may use now; 0 when unknown
+    uint64_t usage;  // bytes this process already uses there (VK_EXT_memory_budget; else 0)
     bool device_local;
 } device_heap;
+
+typedef struct device_mem_type {
+    uint32_t heap;               // index into heaps
+    VkMemoryPropertyFlags flags; // VK_MEMORY_PROPERTY_*
+} device_mem_type;
 
 // What a physical device offers, as `vkphi devices` prints it.
 typedef struct device_info {
@@ -25,6 +32,9 @@ typedef struct device_info {
     uint8_t pipeline_cache_uuid[VK_UUID_SIZE];
     uint32_t n_heaps;
     device_heap heaps[DEVICE_MAX_HEAPS];
+    uint32_t n_types;
+    device_mem_type types[DEVICE_MAX_TYPES];
+    bool heaps_simulated;     // heaps and types come from VKPHI_HEAPS, not the driver
     bool has_budget;          // VK_EXT_memory_budget
     bool unified_memory;      // a device-local memory type is also host-visible (iGPU, Deck, lavapipe)
     uint64_t max_storage_buffer_range, max_alloc_size, min_storage_offset_align;
@@ -60,6 +70,15 @@ typedef struct device device;
 // A malformed list is refused by device_list and device_create with one sentence.
 #define DEVICE_LIMITS_ENV "VKPHI_LIMITS"
 
+// Tests only: VKPHI_HEAPS describes simulated memory heaps over the real device's
+// memory, so that the placement across heaps (memory.h) runs end to end on any
+// device. A comma-separated list of KIND:SIZE, KIND `device` (device-local) or
+// `host` (host-visible system memory the GPU reads over the bus), SIZE in bytes
+// with an optional K, M or G: e.g. VKPHI_HEAPS=device:8M,host:2G. The heaps,
+// their budgets (= their sizes) and memory types replace the driver's in
+// device_info; buffers still come from the real device's memory types.
+#define DEVICE_HEAPS_ENV "VKPHI_HEAPS"
+
 // Lists every physical device. *out is malloc'ed; free() it.
 int device_list(device_info **out, uint32_t *count);
 
@@ -81,8 +100,12 @@ uint32_t device_validation_total(void);
 bool device_extension_enabled(const device *d, const char *name);
 // Where buffer.c keeps its staging buffer for this device.
 void **device_staging_slot(device *d);
-// Device-local bytes still free by the budget (or the heap size when no budget).
+// Device-local bytes still free by the budget (or the heap size when no budget),
+// in the largest device-local heap; of the simulated heaps under VKPHI_HEAPS.
 uint64_t device_budget(const device *d);
+// Refreshes info's heap budgets and usage from the driver (VK_EXT_memory_budget),
+// for a plan made now; a no-op for simulated heaps.
+void device_refresh_budgets(const device *d, device_info *info);
 
 const char *device_type_name(VkPhysicalDeviceType t);
 const char *device_vendor_name(uint32_t vendor_id);

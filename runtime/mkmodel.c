@@ -19,6 +19,8 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "memory.h"
+#include "model.h"
 #include "pipeline.h" // vkphi_cache_dir
 #include "quant.h"
 #include "quant_recipe.h"
@@ -155,26 +157,76 @@ static int check_preset(const mkmodel_preset *p, const char *type_name) {
     return VKPHI_OK;
 }
 
+// The vocabulary of a preset: its own, else the embedded tokenizer's (0 on failure).
+static uint32_t preset_vocab(const mkmodel_preset *p) {
+    if (p->n_vocab) return p->n_vocab;
+    uint64_t size, count = 0;
+    const void *data = mkmodel_tokenizer_gguf(&size);
+    gguf_file *tok = gguf_open_memory(data, size, "the embedded tokenizer");
+    if (!tok) return 0;
+    enum gguf_type et;
+    gguf_get_arr(tok, "tokenizer.ggml.tokens", &et, &count);
+    gguf_close(tok);
+    return (uint32_t)count;
+}
+
 uint64_t mkmodel_data_bytes(const mkmodel_preset *p, const char *type_name) {
     if (check_preset(p, type_name)) return 0;
-    uint32_t n_vocab = p->n_vocab;
-    if (!n_vocab) {
-        uint64_t size, count = 0;
-        const void *data = mkmodel_tokenizer_gguf(&size);
-        gguf_file *tok = gguf_open_memory(data, size, "the embedded tokenizer");
-        if (!tok) return 0;
-        enum gguf_type et;
-        gguf_get_arr(tok, "tokenizer.ggml.tokens", &et, &count);
-        gguf_close(tok);
-        n_vocab = (uint32_t)count;
-    }
+    uint32_t n_vocab = preset_vocab(p);
     model_plan pl = {calloc(3 + 6 * (size_t)p->n_layer, sizeof(tensor_spec)), 0};
-    if (!pl.t) return 0;
+    if (!n_vocab || !pl.t) {
+        free(pl.t);
+        return 0;
+    }
     plan_tensors(p, n_vocab, type_name, &pl);
     uint64_t total = 0;
     for (uint32_t i = 0; i < pl.n; i++) total += spec_bytes(&pl.t[i]);
     free(pl.t);
     return total;
+}
+
+int mkmodel_memory_needs(const mkmodel_preset *p, const char *type_name, double file_bytes, uint32_t n_seq,
+                         uint32_t n_ubatch, mem_model *out) {
+    memset(out, 0, sizeof *out);
+    bool known = type_name && quant_recipe_known(type_name);
+    if (!known && !(file_bytes > 0))
+        return vkphi_fail(VKPHI_ERR_ARG, "unknown type '%s' and no file size to spread", type_name ? type_name : "");
+    int rc = check_preset(p, known ? type_name : "F16");
+    if (rc) return rc;
+    uint32_t n_vocab = preset_vocab(p);
+    model_plan pl = {calloc(3 + 6 * (size_t)p->n_layer, sizeof(tensor_spec)), 0};
+    uint64_t *layer = calloc(p->n_layer, sizeof *layer);
+    if (!n_vocab || !pl.t || !layer) {
+        free(pl.t);
+        free(layer);
+        return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    }
+    plan_tensors(p, n_vocab, known ? type_name : "F16", &pl);
+    // A mix we do not make: the file's bytes spread over the matrices by their sizes.
+    double n_weights = 0;
+    for (uint32_t i = 0; i < pl.n; i++)
+        if (pl.t[i].n_dims == 2) n_weights += (double)pl.t[i].ne[0] * pl.t[i].ne[1];
+    const double bpw = known ? 0 : file_bytes * 8 / n_weights;
+    for (uint32_t i = 0; i < pl.n; i++) {
+        const tensor_spec *t = &pl.t[i];
+        uint64_t bytes = known || t->n_dims == 1 ? spec_bytes(t) : (uint64_t)((double)t->ne[0] * t->ne[1] * bpw / 8);
+        bytes = (bytes + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN; // as model_memory_needs counts a file's
+        int l;
+        if (sscanf(t->name, "blk.%d.", &l) == 1) layer[l] += bytes;
+        else if (strcmp(t->name, "token_embd.weight") != 0) out->head_bytes += bytes; // the embedding stays on the host
+    }
+    free(pl.t);
+    const uint32_t hd = p->n_embd / p->n_head;
+    const model_config c = {.n_layer = p->n_layer, .n_embd = p->n_embd, .n_ff = p->n_ff, .n_head = p->n_head,
+                            .n_head_kv = p->n_head_kv, .head_dim = hd, .n_rot = hd, .n_vocab = n_vocab,
+                            .n_ctx_train = p->n_ctx};
+    out->n_layer = p->n_layer;
+    out->layer_bytes = layer;
+    out->kv_dim = p->n_head_kv * hd;
+    out->n_seq = n_seq ? n_seq : 1;
+    out->n_ctx_train = p->n_ctx;
+    model_scratch_needs(&c, n_ubatch, out);
+    return VKPHI_OK;
 }
 
 // ---- parallel generation of one tensor ----

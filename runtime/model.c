@@ -15,6 +15,7 @@
 #include "common.h"
 #include "device.h"
 #include "kernels.h"
+#include "memory.h"
 #include "model_check.h"
 #include "ops.h"
 #include "quant.h"
@@ -46,7 +47,9 @@ struct model {
     bool ring_fresh[RING]; // submitted since its timestamps were last collected
     uint32_t ring_next;
 
-    gpu_buffer *tensors; // one device buffer per uploaded tensor
+    mem_arena *arena;    // the blocks every planned buffer is bound into
+    mem_plan plan;       // where each layer's weights and KV cache live (memory.h)
+    gpu_buffer *tensors; // one buffer per uploaded tensor
     uint32_t n_tensors;
     layer *layers;
     gpu_buffer output_norm;
@@ -79,14 +82,14 @@ struct model {
 
 // ---- load ----
 
-static int upload_tensor(model *m, const gguf_tensor *t, gpu_buffer *out) {
-    int rc = buffer_create(m->dev, t->size, BUFFER_DEVICE, t->name, out);
+static int upload_tensor(model *m, const gguf_tensor *t, enum mem_place where, gpu_buffer *out) {
+    int rc = mem_arena_buffer(m->arena, where, t->size, t->name, out);
     if (rc) return rc;
     rc = buffer_write(m->dev, out, 0, t->data, t->size);
     if (rc) return rc;
-    // On unified memory the device buffer is the only copy we need: drop the
-    // file's pages from host memory (they are clean and come back if read).
-    if (device_get_info(m->dev)->unified_memory) {
+    // On unified memory, or in host-visible memory, the buffer is the only copy we
+    // need: drop the file's pages from host memory (clean, they come back if read).
+    if (device_get_info(m->dev)->unified_memory || where == MEM_HOST) {
         uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
         uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1), b = ((uintptr_t)t->data + t->size) & ~(page - 1);
         if (b > a) posix_madvise((void *)a, b - a, POSIX_MADV_DONTNEED);
@@ -95,10 +98,11 @@ static int upload_tensor(model *m, const gguf_tensor *t, gpu_buffer *out) {
     return VKPHI_OK;
 }
 
-static int load_weight(model *m, const char *name, gpu_weight *w, uint32_t *done, uint32_t total) {
+static int load_weight(model *m, const char *name, enum mem_place where, gpu_weight *w, uint32_t *done,
+                       uint32_t total) {
     const gguf_tensor *t = gguf_find_tensor(m->f, name);
     gpu_buffer *b = &m->tensors[m->n_tensors++];
-    int rc = upload_tensor(m, t, b);
+    int rc = upload_tensor(m, t, where, b);
     if (rc) return rc;
     *w = (gpu_weight){b, 0, t->type, (uint32_t)t->ne[0], (uint32_t)t->ne[1], quant_row_bytes(t->type, t->ne[0])};
     if (!op_matmul_supports(t->type))
@@ -108,20 +112,20 @@ static int load_weight(model *m, const char *name, gpu_weight *w, uint32_t *done
     return VKPHI_OK;
 }
 
-static int load_norm(model *m, const char *name, gpu_buffer *b) {
+static int load_norm(model *m, const char *name, enum mem_place where, gpu_buffer *b) {
     const gguf_tensor *t = gguf_find_tensor(m->f, name);
     if (t->type != GGML_TYPE_F32)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "norm tensor %s is %s; vkphi expects F32", name, quant_type_name(t->type));
-    return upload_tensor(m, t, b);
+    return upload_tensor(m, t, where, b);
 }
 
-// Every scratch buffer and its size for one ubatch of B = n_ubatch tokens: the
-// memory plan and the allocation both read this one list. (The logits buffers
-// grow on demand: ensure_logit_rows.)
+// Every scratch buffer and its size for one ubatch of B = n_ubatch tokens at a
+// context of n_ctx: the memory plan and the allocation both read this one list.
+// (The logits buffers grow on demand: ensure_logit_rows.)
 struct scratch { gpu_buffer *b; uint64_t bytes; enum buffer_kind kind; const char *what; };
 #define N_SCRATCH 10
 
-static void scratch_list(model *m, struct scratch s[N_SCRATCH]) {
+static void scratch_list(model *m, uint32_t n_ctx, struct scratch s[N_SCRATCH]) {
     const model_config *c = &m->cfg;
     uint64_t B = m->n_ubatch;
     attn_shape a = {c->n_head, c->n_head_kv, c->head_dim, 0};
@@ -133,55 +137,126 @@ static void scratch_list(model *m, struct scratch s[N_SCRATCH]) {
         {&m->up, 8 * B * c->n_ff, BUFFER_DEVICE, "the FFN gate/up activations"},
         {&m->act, 4 * B * c->n_ff, BUFFER_DEVICE, "the FFN activations"},
         {&m->tmp, 4 * B * c->n_embd, BUFFER_DEVICE, "a scratch buffer"},
-        {&m->part, attn_decode_part_bytes(&a, m->n_ctx), BUFFER_DEVICE, "the attention partials"},
-        {&m->rope, 4ull * m->n_ctx * c->n_rot, BUFFER_DEVICE, "the RoPE table"}, // (cos, sin) per position and pair
+        {&m->part, attn_decode_part_bytes(&a, n_ctx), BUFFER_DEVICE, "the attention partials"},
+        {&m->rope, 4ull * n_ctx * c->n_rot, BUFFER_DEVICE, "the RoPE table"}, // (cos, sin) per position and pair
         {&m->in_host, 4 * B * c->n_embd, BUFFER_HOST, "the input embeddings"},
     };
     memcpy(s, list, sizeof list);
 }
 
-static int plan_memory(model *m, const char *path) {
-    const model_config *c = &m->cfg;
-    uint64_t weights = 0;
-    for (int64_t i = 0; i < gguf_n_tensors(m->f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(m->f, i);
-        if (strcmp(t->name, "token_embd.weight") != 0 || !gguf_find_tensor(m->f, "output.weight")) weights += t->size;
-    }
-    uint64_t kv = 2ull * c->n_layer * kv_layer_bytes(m->kv_dim, m->n_seq * m->n_ctx, m->params.kv == KV_Q8_0);
+// Device-local scratch bytes at a context of n_ctx, one row of logits included.
+static uint64_t scratch_bytes(model *m, uint32_t n_ctx) {
     struct scratch list[N_SCRATCH];
-    scratch_list(m, list);
-    uint64_t scratch = 4ull * c->n_vocab; // one row of logits
+    scratch_list(m, n_ctx, list);
+    uint64_t bytes = 2 * MEM_ALIGN + 4ull * m->cfg.n_vocab; // one row of logits
     for (int i = 0; i < N_SCRATCH; i++)
-        if (list[i].kind == BUFFER_DEVICE) scratch += list[i].bytes;
-    uint64_t total = weights + kv + scratch, budget = device_budget(m->dev);
-    if (!m->params.quiet)
-        vkphi_log(VKPHI_LOG_INFO,
-                  "memory plan on %s: weights %.2f GiB + KV cache %.2f GiB (%u x %u tokens, %s) + scratch %.2f GiB = "
-                  "%.2f GiB of %.2f GiB free",
-                  device_get_info(m->dev)->name, weights / 1073741824.0, kv / 1073741824.0, m->n_seq, m->n_ctx,
-                  m->params.kv == KV_Q8_0 ? "q8_0" : "f16", scratch / 1073741824.0, total / 1073741824.0,
-                  budget / 1073741824.0);
-    if (budget && total > budget)
-        return vkphi_fail(VKPHI_ERR_NOMEM,
-                          "%s does not fit on %s: it needs %.2f GiB (weights %.2f, KV cache %.2f, scratch %.2f) and "
-                          "%.2f GiB are free; try a smaller context (-c), --kv q8_0, or a smaller quantization",
-                          path, device_get_info(m->dev)->name, total / 1073741824.0, weights / 1073741824.0,
-                          kv / 1073741824.0, scratch / 1073741824.0, budget / 1073741824.0);
-    uint64_t kv_one = kv_layer_bytes(m->kv_dim, m->n_seq * m->n_ctx, m->params.kv == KV_Q8_0);
-    if (kv_one > device_get_info(m->dev)->max_storage_buffer_range)
-        return vkphi_fail(VKPHI_ERR_NOMEM, "a KV cache of %u x %u tokens needs %.1f MiB per layer, more than this "
-                          "device binds at once (%.1f MiB); use a smaller context (-c) or --kv q8_0",
-                          m->n_seq, m->n_ctx, kv_one / 1048576.0,
-                          device_get_info(m->dev)->max_storage_buffer_range / 1048576.0);
+        if (list[i].kind == BUFFER_DEVICE) bytes += (list[i].bytes + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN;
+    return bytes;
+}
+
+void model_scratch_needs(const model_config *c, uint32_t n_ubatch, mem_model *out) {
+    model tmp = {.cfg = *c, .n_ubatch = n_ubatch ? n_ubatch : 512};
+    tmp.qkv_dim = c->n_embd + 2 * c->n_head_kv * c->head_dim;
+    // scratch(n) = S0 + rope * n + part * ceil(n / chunk) <= scratch(1) + n * ceil(rope + part / chunk):
+    // a bound linear in the context, as the plan wants it.
+    const uint32_t big = 1u << 20;
+    out->scratch_fixed = scratch_bytes(&tmp, 1);
+    out->scratch_per_token = (scratch_bytes(&tmp, big) - scratch_bytes(&tmp, 0) + big - 1) / big;
+}
+
+static uint64_t aligned(uint64_t n) { return (n + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN; }
+
+int model_memory_needs(const gguf_file *f, const model_config *c, uint32_t n_seq, uint32_t n_ubatch, mem_model *out) {
+    memset(out, 0, sizeof *out);
+    uint64_t *layer = calloc(c->n_layer ? c->n_layer : 1, sizeof *layer);
+    if (!layer) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    bool has_output = gguf_find_tensor(f, "output.weight") != NULL;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        unsigned l;
+        if (sscanf(t->name, "blk.%u.", &l) == 1 && l < c->n_layer) layer[l] += aligned(t->size);
+        else if (!strcmp(t->name, "output_norm.weight") || !strcmp(t->name, "output.weight") ||
+                 (!has_output && !strcmp(t->name, "token_embd.weight"))) // a tied head reuses the embedding
+            out->head_bytes += aligned(t->size);
+    }
+    out->n_layer = c->n_layer;
+    out->layer_bytes = layer;
+    out->kv_dim = c->n_head_kv * c->head_dim;
+    out->n_seq = n_seq ? n_seq : 1;
+    out->n_ctx_train = c->n_ctx_train;
+    model_scratch_needs(c, n_ubatch, out);
     return VKPHI_OK;
+}
+
+// Plans the context (the trained one when it fits, else the most that fits, said
+// in one line, unless -c was given) and where every buffer goes; refuses with the
+// numbers and the remedy when it does not fit.
+static int plan_memory(model *m, const char *path, uint32_t n_ctx_asked) {
+    const model_config *c = &m->cfg;
+    device_info info = *device_get_info(m->dev);
+    device_refresh_budgets(m->dev, &info);
+    mem_model mm;
+    int rc = model_memory_needs(m->f, c, m->n_seq, m->n_ubatch, &mm);
+    if (rc) return rc;
+    bool q8 = m->params.kv == KV_Q8_0;
+    uint32_t fit = memory_max_context(&info, &mm, q8, false);
+    const char *why = "";
+    uint32_t best = memory_default_context(&info, &mm, q8, &why);
+    m->n_ctx = n_ctx_asked ? n_ctx_asked : best ? best : c->n_ctx_train;
+    if (!n_ctx_asked && best && best < c->n_ctx_train && !m->params.quiet)
+        vkphi_log(VKPHI_LOG_INFO, "context: %u tokens of the %u trained (%s; -c sets another, up to %u)", best,
+                  c->n_ctx_train, why, fit);
+    mem_plan *p = &m->plan;
+    memory_plan(&info, &mm, m->n_ctx, q8, p);
+    if (!p->fits) {
+        uint32_t fit_q8 = q8 ? fit : memory_max_context(&info, &mm, true, false);
+        char remedy[160], need[24], w[24], k[24], sc[24], have[24], dv[24], hs[24], hv[40] = "no host heap";
+        if (!fit && !fit_q8)
+            snprintf(remedy, sizeof remedy, "use a smaller quantization: the weights alone need %s",
+                     memory_size_str(p->weights[MEM_DEVICE] + p->weights[MEM_HOST], w));
+        else if (q8 || fit_q8 <= fit)
+            snprintf(remedy, sizeof remedy, "use -c %u or less, or a smaller quantization", fit);
+        else
+            snprintf(remedy, sizeof remedy,
+                     "use -c %u or less (%u with --kv q8_0), --kv q8_0, or a smaller quantization", fit, fit_q8);
+        free((void *)mm.layer_bytes);
+        if (p->why[0]) return vkphi_fail(VKPHI_ERR_NOMEM, "%s on %s; %s", p->why, info.name, remedy);
+        if (p->heap[MEM_HOST] >= 0) snprintf(hv, sizeof hv, "host %s", memory_size_str(p->avail[MEM_HOST], hs));
+        return vkphi_fail(VKPHI_ERR_NOMEM,
+                          "%s does not fit on %s with %u x %u tokens of context: it needs %s (weights %s, KV "
+                          "cache %s %s, scratch %s) and %s are free (device %s, %s); %s",
+                          path, info.name, m->n_seq, m->n_ctx, memory_size_str(p->need, need),
+                          memory_size_str(p->weights[0] + p->weights[1], w), memory_size_str(p->kv[0] + p->kv[1], k),
+                          q8 ? "q8_0" : "f16", memory_size_str(p->scratch[0] + p->scratch[1], sc),
+                          memory_size_str(p->have, have), memory_size_str(p->avail[MEM_DEVICE], dv), hv, remedy);
+    }
+    free((void *)mm.layer_bytes);
+    if (!m->params.quiet) {
+        // memory plan on NAME, KV cache 1 x 4096 tokens f16: device 5.80 GiB (weights 4.10 GiB: layers 0-27,
+        // KV cache 800.0 MiB, scratch 100.0 MiB) of 5.90 GiB free; host ... of ... free
+        char part[MEM_N_PLACES][256], layers[64], a[24], b[24], k[24], sc[24], f[24];
+        for (int i = 0; i < MEM_N_PLACES; i++) {
+            memory_plan_layers(p, (enum mem_place)i, layers, sizeof layers);
+            snprintf(part[i], sizeof part[i], "%s %s (weights %s: %s, KV cache %s, scratch %s) of %s free",
+                     memory_place_name((enum mem_place)i), memory_size_str(p->weights[i] + p->kv[i] + p->scratch[i], a),
+                     memory_size_str(p->weights[i], b), layers, memory_size_str(p->kv[i], k),
+                     memory_size_str(p->scratch[i], sc), memory_size_str(p->avail[i], f));
+        }
+        vkphi_log(VKPHI_LOG_INFO, "memory plan on %s, KV cache %u x %u tokens %s: %s%s%s", info.name, m->n_seq,
+                  m->n_ctx, q8 ? "q8_0" : "f16", part[MEM_DEVICE], p->heap[MEM_HOST] >= 0 ? "; " : "",
+                  p->heap[MEM_HOST] >= 0 ? part[MEM_HOST] : "");
+    }
+    return mem_arena_create(m->dev, p, &m->arena);
 }
 
 static int alloc_scratch(model *m) {
     const model_config *c = &m->cfg;
     struct scratch s[N_SCRATCH];
-    scratch_list(m, s);
+    scratch_list(m, m->n_ctx, s);
     for (int i = 0; i < N_SCRATCH; i++) {
-        int rc = buffer_create(m->dev, s[i].bytes, s[i].kind, s[i].what, s[i].b);
+        int rc = s[i].kind == BUFFER_DEVICE
+                     ? mem_arena_buffer(m->arena, m->plan.scratch_place, s[i].bytes, s[i].what, s[i].b)
+                     : buffer_create(m->dev, s[i].bytes, s[i].kind, s[i].what, s[i].b);
         if (rc) return rc;
     }
     // RoPE angles for every position, computed once in double precision.
@@ -219,8 +294,8 @@ int model_load(const char *path, const model_params *params, model **out) {
         return rc ? rc : VKPHI_ERR_FORMAT;
     }
     const model_config *c = &m->cfg;
-    m->n_ctx = params->n_ctx ? params->n_ctx : c->n_ctx_train;
-    if (m->n_ctx > c->n_ctx_train) {
+    // n_ctx 0: the trained context when it fits, else the most that fits (plan_memory).
+    if (params->n_ctx > c->n_ctx_train) {
         model_free(m);
         return vkphi_fail(VKPHI_ERR_ARG, "a context of %u tokens is more than %s was trained for (%u)", params->n_ctx,
                           path, c->n_ctx_train);
@@ -243,7 +318,6 @@ int model_load(const char *path, const model_params *params, model **out) {
                       m->n_ctx > c->rope_n_ctx_orig ? ">" : "<=", c->rope_n_ctx_orig, c->rope_attn_factor);
     }
     m->n_ubatch = params->n_ubatch ? params->n_ubatch : 512;
-    if (m->n_ubatch > m->n_ctx) m->n_ubatch = m->n_ctx;
     m->kv_dim = c->n_head_kv * c->head_dim;
     m->qkv_dim = c->n_embd + 2 * m->kv_dim;
     if (params->kv == KV_Q8_0 && m->kv_dim % 32) {
@@ -253,7 +327,8 @@ int model_load(const char *path, const model_params *params, model **out) {
     }
 
     rc = device_create(params->device, &m->dev);
-    if (!rc) rc = plan_memory(m, path);
+    if (!rc) rc = plan_memory(m, path, params->n_ctx);
+    if (!rc && m->n_ubatch > m->n_ctx) m->n_ubatch = m->n_ctx;
     if (!rc) m->k = kernels_create(m->dev);
     if (!rc && !m->k) rc = VKPHI_ERR_VULKAN;
     for (int i = 0; !rc && i < RING; i++) rc = cmd_create(m->dev, &m->ring[i]);
@@ -269,43 +344,46 @@ int model_load(const char *path, const model_params *params, model **out) {
 #define LAYER_TENSOR(fmt) (snprintf(name, sizeof name, "blk.%u." fmt ".weight", l), name)
     for (uint32_t l = 0; !rc && l < c->n_layer; l++) {
         layer *L = &m->layers[l];
-        rc = load_norm(m, LAYER_TENSOR("attn_norm"), &L->attn_norm);
-        if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), &L->ffn_norm);
+        enum mem_place w = l < m->plan.layers_device ? MEM_DEVICE : MEM_HOST; // this layer's weights
+        rc = load_norm(m, LAYER_TENSOR("attn_norm"), w, &L->attn_norm);
+        if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), w, &L->ffn_norm);
         if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"))) {
             L->n_qkv = 1;
-            rc = load_weight(m, name, &L->qkv[0], &done, total);
+            rc = load_weight(m, name, w, &L->qkv[0], &done, total);
         } else if (!rc) {
             L->n_qkv = 3;
             const char *parts[] = {"attn_q", "attn_k", "attn_v"};
             for (int i = 0; !rc && i < 3; i++) {
                 snprintf(name, sizeof name, "blk.%u.%s.weight", l, parts[i]);
-                rc = load_weight(m, name, &L->qkv[i], &done, total);
+                rc = load_weight(m, name, w, &L->qkv[i], &done, total);
             }
             total += 2;
         }
-        if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), &L->attn_output, &done, total);
+        if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), w, &L->attn_output, &done, total);
         if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate"))) {
             L->n_up = 2;
-            rc = load_weight(m, name, &L->up[0], &done, total);
-            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), &L->up[1], &done, total);
+            rc = load_weight(m, name, w, &L->up[0], &done, total);
+            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[1], &done, total);
             total += 1;
         } else if (!rc) {
             L->n_up = 1;
-            rc = load_weight(m, LAYER_TENSOR("ffn_up"), &L->up[0], &done, total);
+            rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[0], &done, total);
         }
-        if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), &L->ffn_down, &done, total);
+        if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, &done, total);
         // KV cache for this layer.
         uint32_t rows = m->n_seq * m->n_ctx;
         uint64_t kv_bytes = kv_layer_bytes(m->kv_dim, rows, params->kv == KV_Q8_0);
-        if (!rc) rc = buffer_create(m->dev, kv_bytes, BUFFER_DEVICE, "the KV cache", &L->k_cache);
-        if (!rc) rc = buffer_create(m->dev, kv_bytes, BUFFER_DEVICE, "the KV cache", &L->v_cache);
+        enum mem_place kw = l < m->plan.kv_layers_device ? MEM_DEVICE : MEM_HOST;
+        if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->k_cache);
+        if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->v_cache);
         L->kv = (kv_layer){&L->k_cache, &L->v_cache, m->kv_dim, rows, params->kv == KV_Q8_0};
     }
 #undef LAYER_TENSOR
-    if (!rc) rc = load_norm(m, "output_norm.weight", &m->output_norm);
+    enum mem_place hw = m->plan.head_device ? MEM_DEVICE : MEM_HOST;
+    if (!rc) rc = load_norm(m, "output_norm.weight", hw, &m->output_norm);
     if (!rc) // a tied output head reuses the token embedding
-        rc = load_weight(m, gguf_find_tensor(m->f, "output.weight") ? "output.weight" : "token_embd.weight", &m->output,
-                         &done, total);
+        rc = load_weight(m, gguf_find_tensor(m->f, "output.weight") ? "output.weight" : "token_embd.weight", hw,
+                         &m->output, &done, total);
     if (!rc) rc = alloc_scratch(m);
     if (!rc) rc = ensure_logit_rows(m, 1);
     if (rc) { model_free(m); return rc; }
@@ -327,6 +405,7 @@ void model_free(model *m) {
         gpu_buffer *s[] = {&m->output_norm, &m->x, &m->xn, &m->qkv, &m->attn, &m->up, &m->act, &m->tmp, &m->part,
                            &m->rope, &m->logits, &m->in_host, &m->logits_host};
         for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) buffer_destroy(m->dev, s[i]);
+        mem_arena_destroy(m->arena);
         kernels_destroy(m->k);
         device_destroy(m->dev);
     }
@@ -343,6 +422,7 @@ uint32_t model_n_ctx(const model *m) { return m->n_ctx; }
 uint32_t model_n_seq(const model *m) { return m->n_seq; }
 const char *model_device_name(const model *m) { return device_get_info(m->dev)->name; }
 uint64_t model_weight_bytes(const model *m) { return m->weight_bytes; }
+const mem_plan *model_memory_plan(const model *m) { return &m->plan; }
 uint64_t model_kv_bytes_per_token(const model *m) {
     return 2ull * m->cfg.n_layer * kv_layer_bytes(m->kv_dim, 1, m->params.kv == KV_Q8_0);
 }

@@ -33,7 +33,7 @@ enum kv_type { KV_F16, KV_Q8_0 };
 
 typedef struct model_params {
     int device;            // -1: VKPHI_DEVICE or the best device
-    uint32_t n_ctx;        // tokens per sequence; 0: the model's context length
+    uint32_t n_ctx;        // tokens per sequence; 0: the trained context if it fits, else the most that fits
     uint32_t n_seq;        // sequences (server slots), each with n_ctx tokens of KV cache; 0 means 1
     uint32_t n_ubatch;     // most tokens per forward step (prefill); 0: 512
     enum kv_type kv;
@@ -69,6 +69,16 @@ void model_set_profiling(model *m, bool on);
 // Per-kernel GPU time of the last model_eval, when the device has timestamps:
 // fills up to max (name, milliseconds) pairs summed by kernel; returns the count.
 uint32_t model_kernel_times(model *m, const char **names, double *ms, uint32_t max);
+// What the model asks of memory (memory.h's mem_model) with n_seq sequences and
+// ubatches of n_ubatch tokens (0: 512): each layer's weight bytes, the head, the
+// KV shape, the scratch. out->layer_bytes is malloc'ed: free((void *)it).
+struct mem_model;
+int model_memory_needs(const gguf_file *f, const model_config *cfg, uint32_t n_seq, uint32_t n_ubatch,
+                       struct mem_model *out);
+// Only the scratch (for a model without a file: mkmodel_memory_needs).
+void model_scratch_needs(const model_config *cfg, uint32_t n_ubatch, struct mem_model *out);
+// Where the loaded model's buffers went (memory.h).
+const struct mem_plan *model_memory_plan(const model *m);
 // Bytes of weights read by one decode step, and the KV cache bytes per token.
 uint64_t model_weight_bytes(const model *m);
 uint64_t model_kv_bytes_per_token(const model *m);

@@ -50,7 +50,7 @@ void args_init(cli_args *a, int32_t max_tokens) {
     a->mp.device = -1;
     a->mp.n_ubatch = 512;
     a->mp.kv = KV_F16;
-    a->default_ctx = 4096;
+    a->default_ctx = 0; // the trained context when it fits, else the most that fits
     a->gen = generate_default_params();
     a->gen.max_tokens = max_tokens;
 }
@@ -284,8 +284,8 @@ void args_help(FILE *f, unsigned groups) {
     if (groups & ARGS_MODEL)
         fprintf(f, "model:\n"
                    "  -m, --model FILE        a Phi-4 GGUF file (default: the built-in model with random weights)\n"
-                   "  -c, --ctx N             context in tokens (default: 4096 or the model's, if less; 0: the\n"
-                   "                          model's own)\n"
+                   "  -c, --ctx N             context in tokens (default and 0: the model's own when it fits in\n"
+                   "                          memory, else the most that fits)\n"
                    "  --device N              the Vulkan device to use (see vkphi devices; default: VKPHI_DEVICE\n"
                    "                          or the best one)\n"
                    "  --ubatch N              most prompt tokens evaluated in one step (default 512)\n"
@@ -389,8 +389,9 @@ int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
         snprintf(path, sizeof path, "%s", a->model);
     }
 
-    // The context: the model's own when asked (-c 0), else default_ctx, never more
-    // than the model was trained for unless -c says so.
+    // The context: -c N; else (and with -c 0) default_ctx when a command sets one,
+    // never more than the model was trained for; else 0, which model_load resolves
+    // to the trained context when it fits and to the most that fits otherwise.
     gguf_file *f = gguf_open(path);
     if (!f) return args_fail("%s", vkphi_last_error());
     model_config cfg;
@@ -398,12 +399,9 @@ int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
     gguf_close(f);
     if (rc != VKPHI_OK) return args_fail("%s", vkphi_last_error());
     model_params mp = a->mp;
-    if (!a->ctx_given)
+    if (!a->ctx_given || mp.n_ctx == 0)
         mp.n_ctx = a->default_ctx < cfg.n_ctx_train ? a->default_ctx : cfg.n_ctx_train;
-    else if (mp.n_ctx == 0)
-        mp.n_ctx = cfg.n_ctx_train;
     mp.n_seq = n_seq;
-    a->mp.n_ctx = mp.n_ctx;
 
     // The memory plan is logged at INFO level: shown unless -q.
     int last_pct = -1;
@@ -421,6 +419,7 @@ int args_load_model(cli_args *a, uint32_t n_seq, model **m, tokenizer **t) {
             fputc('\n', stderr);
     }
     if (rc != VKPHI_OK) return args_fail("%s", vkphi_last_error());
+    a->mp.n_ctx = model_n_ctx(*m);
     if (!t) return 0; // the caller works on token ids only
     *t = tokenizer_create(model_gguf(*m));
     if (!*t) {

@@ -30,7 +30,7 @@ typedef struct cli_args {
     const char *model;    // -m; NULL: the built-in default model
     model_params mp;      // device, n_ctx, n_ubatch, kv, quiet
     bool ctx_given;       // -c was given (else n_ctx is min(default_ctx, the model's))
-    uint32_t default_ctx; // 4096 unless the command sets another before parsing
+    uint32_t default_ctx; // 0 (the model's own if it fits, else the most that fits) unless the command sets one
     bool quiet;           // -q: nothing on stderr but errors
     generate_params gen;  // sampling, max_tokens (-n), stop strings
     bool seed_given;

@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "gguf.h"
 #include "mkmodel.h"
+#include "memory.h"
 #include "model.h"
 #include "quant.h"
 #include "quant_recipe.h"
@@ -58,6 +59,8 @@ typedef struct bench_report {
     const char *kernels_of; // "tg" or "pp"
     double load_s, ttft_ms;
     long ttft_tokens;
+    uint64_t weights_in[MEM_N_PLACES]; // where the weights went (memory.h): device-local, host-visible
+    char host_layers[64];              // "layers 28-39 and the output head", "none"
     char date[32];
 } bench_report;
 
@@ -172,6 +175,9 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     double t0 = vkphi_now();
     if (model_load(path, &mp, &m) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
     rep->load_s = vkphi_now() - t0;
+    const mem_plan *plan = model_memory_plan(m);
+    for (int i = 0; i < MEM_N_PLACES; i++) rep->weights_in[i] = plan->weights[i];
+    memory_plan_layers(plan, MEM_HOST, rep->host_layers, sizeof rep->host_layers);
 
     const uint32_t V = model_get_config(m)->n_vocab;
     const long n_tok = o->depth + o->p + o->n + 16;
@@ -321,7 +327,11 @@ static void print_json(const bench_report *r, bool with_model) {
         json_str(f, r->kernels[i].name);
         fprintf(f, ", \"ms\": %.4f, \"percent\": %.2f}", r->kernels[i].ms, r->kernels[i].percent);
     }
-    fprintf(f, "\n  ],\n  \"load_s\": %.3f,\n  \"ttft_ms\": %.2f\n}\n", r->load_s, r->ttft_ms);
+    fprintf(f, "\n  ],\n  \"weights_device_bytes\": %llu,\n  \"weights_host_bytes\": %llu,\n  \"host_layers\": ",
+            (unsigned long long)r->weights_in[MEM_DEVICE], (unsigned long long)r->weights_in[MEM_HOST]);
+    json_str(f, r->host_layers);
+    fprintf(f, ",\n  \"heaps_simulated\": %s,\n  \"load_s\": %.3f,\n  \"ttft_ms\": %.2f\n}\n",
+            r->dev.heaps_simulated ? "true" : "false", r->load_s, r->ttft_ms);
 }
 
 static void print_text(const bench_report *r, bool with_model, bool md) {
@@ -360,8 +370,11 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
         return;
     }
     fprintf(f, "model:   %s (%.1f MiB, %s: %s)\n", r->model_name, r->file_bytes / 1048576.0, r->quant_mix, r->type_shares);
-    fprintf(f, "load:    %.2f s    time to first token: %.1f ms (%ld-token prompt, cold)\n\n", r->load_s, r->ttft_ms,
+    fprintf(f, "load:    %.2f s    time to first token: %.1f ms (%ld-token prompt, cold)\n", r->load_s, r->ttft_ms,
             r->ttft_tokens);
+    fprintf(f, "weights: %.1f MiB in device-local memory, %.1f MiB in host-visible memory (%s)%s\n\n",
+            r->weights_in[MEM_DEVICE] / 1048576.0, r->weights_in[MEM_HOST] / 1048576.0, r->host_layers,
+            r->dev.heaps_simulated ? ", heaps simulated by VKPHI_HEAPS" : "");
     fprintf(f, "%-14s %18s %14s %10s %9s\n", "test", "tokens/s", "bytes/token", "GB/s", "roofline");
     for (int i = 0; i < r->n_tests; i++) {
         const test_result *t = &r->tests[i];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "memory.h"
 #include "vkphi.h"
 
 static const char *yn(bool b) { return b ? "yes" : "no"; }
@@ -41,10 +42,11 @@ int cmd_devices(int argc, char **argv) {
                VK_API_VERSION_MINOR(d->api_version), VK_API_VERSION_PATCH(d->api_version),
                VK_API_VERSION_MAJOR(d->effective_api), VK_API_VERSION_MINOR(d->effective_api));
         for (uint32_t h = 0; h < d->n_heaps; h++) {
-            printf("  memory heap %u:           %.2f GiB%s", h, d->heaps[h].size / 1073741824.0,
+            char sz[24];
+            printf("  memory heap %u:           %s%s", h, memory_size_str(d->heaps[h].size, sz),
                    d->heaps[h].device_local ? ", device-local" : ", host");
-            if (d->heaps[h].budget) printf(", budget %.2f GiB", d->heaps[h].budget / 1073741824.0);
-            printf("\n");
+            if (d->heaps[h].budget) printf(", budget %s", memory_size_str(d->heaps[h].budget, sz));
+            printf("%s\n", d->heaps_simulated ? " (simulated by VKPHI_HEAPS)" : "");
         }
         if (d->limits[0]) printf("  limits:                  stricter than the driver's, by VKPHI_LIMITS=%s\n", d->limits);
         printf("  unified memory:          %s\n", yn(d->unified_memory));

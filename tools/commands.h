@@ -13,3 +13,4 @@ int cmd_chat(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_plan(int argc, char **argv);

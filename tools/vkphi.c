@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API"},
     {"devices", cmd_devices, "list the Vulkan devices and what they support"},
     {"info", cmd_info, "describe a GGUF model and whether vkphi can run it"},
+    {"plan", cmd_plan, "where a model's memory goes on each device, the context that fits, the speed"},
     {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to Q8_0, Q4_K_M, ..."},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"mkmodel", cmd_mkmodel, "write a Phi-4-shaped model with random weights (no download)"},
