@@ -23,6 +23,16 @@ struct cmd_ctx {
     const char *ts_labels[CMD_MAX_TIMESTAMPS];
 };
 
+static cmd_counters counters; // updated atomically: several server threads record
+
+void cmd_counters_get(cmd_counters *out) {
+    out->recordings = __atomic_load_n(&counters.recordings, __ATOMIC_RELAXED);
+    out->dispatches = __atomic_load_n(&counters.dispatches, __ATOMIC_RELAXED);
+    out->barriers = __atomic_load_n(&counters.barriers, __ATOMIC_RELAXED);
+    out->submits = __atomic_load_n(&counters.submits, __ATOMIC_RELAXED);
+}
+#define COUNT(field) __atomic_fetch_add(&counters.field, 1, __ATOMIC_RELAXED)
+
 int cmd_create(device *d, cmd_ctx **out) {
     cmd_ctx *c = calloc(1, sizeof *c);
     if (!c) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
@@ -91,6 +101,7 @@ int cmd_begin(cmd_ctx *c) {
     VK_CHECK(vkBeginCommandBuffer(c->cb, &bi));
     if (c->queries) vkCmdResetQueryPool(c->cb, c->queries, 0, CMD_MAX_TIMESTAMPS);
     c->recording = true;
+    COUNT(recordings);
     return VKPHI_OK;
 }
 
@@ -144,6 +155,7 @@ void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t
     }
     if (push_size) vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
     vkCmdDispatch(c->cb, gx, gy, gz);
+    COUNT(dispatches);
 }
 
 void cmd_barrier(cmd_ctx *c) {
@@ -154,6 +166,7 @@ void cmd_barrier(cmd_ctx *c) {
     vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0,
                          NULL);
+    COUNT(barriers);
 }
 
 void cmd_copy(cmd_ctx *c, const gpu_buffer *src, uint64_t src_off, const gpu_buffer *dst, uint64_t dst_off, uint64_t size) {
@@ -187,6 +200,7 @@ int cmd_submit(cmd_ctx *c, bool wait) {
     si.commandBufferCount = 1;
     si.pCommandBuffers = &c->cb;
     VK_CHECK(vkQueueSubmit(device_queue(c->dev), 1, &si, c->fence));
+    COUNT(submits);
     c->in_flight = true;
     return wait ? cmd_wait(c) : VKPHI_OK;
 }

@@ -37,6 +37,13 @@ int cmd_wait(cmd_ctx *c);
 // first one. Returns the count.
 uint32_t cmd_timestamps(cmd_ctx *c, const char **labels, double *ms, uint32_t max);
 device *cmd_device(const cmd_ctx *c);
+
+// What this process has recorded and submitted, for the benchmark's per-token
+// figures: command buffers begun, dispatches, barriers, queue submissions.
+typedef struct cmd_counters {
+    uint64_t recordings, dispatches, barriers, submits;
+} cmd_counters;
+void cmd_counters_get(cmd_counters *out);
 // Ticks from timestamp a to b of a counter with `bits` valid bits, which may have
 // wrapped in between (36 bits on some devices).
 static inline uint64_t cmd_ticks_between(uint64_t a, uint64_t b, uint32_t bits) {

@@ -301,22 +301,6 @@ int model_load(const char *path, const model_params *params, model **out) {
                           path, c->n_ctx_train);
     }
     m->n_seq = params->n_seq ? params->n_seq : 1;
-    if ((uint64_t)m->n_seq * m->n_ctx > UINT32_MAX) { // KV rows are counted in 32 bits
-        model_free(m);
-        return vkphi_fail(VKPHI_ERR_ARG, "%u sequences of %u tokens are more KV cache rows than vkphi counts (2^32)",
-                          m->n_seq, m->n_ctx);
-    }
-    // RoPE: LongRoPE picks its factors by the context per sequence, as the reference runtime does.
-    m->rope_factors = malloc(sizeof(float) * (c->n_rot / 2 + 1));
-    if (!m->rope_factors) { model_free(m); return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); }
-    m->rope_cfg = (rope_spec){c->n_rot, c->rope_neox, c->rope_base, NULL, c->rope_attn_factor};
-    if (model_rope_factors(m->f, c, m->n_ctx, m->rope_factors)) {
-        m->rope_cfg.factors = m->rope_factors;
-        if (!params->quiet)
-            vkphi_log(VKPHI_LOG_INFO, "LongRoPE: the %s factors (context %u %s the original %u), attn_factor %g",
-                      m->n_ctx > c->rope_n_ctx_orig ? "long" : "short", m->n_ctx,
-                      m->n_ctx > c->rope_n_ctx_orig ? ">" : "<=", c->rope_n_ctx_orig, c->rope_attn_factor);
-    }
     m->n_ubatch = params->n_ubatch ? params->n_ubatch : 512;
     m->kv_dim = c->n_head_kv * c->head_dim;
     m->qkv_dim = c->n_embd + 2 * m->kv_dim;
@@ -327,7 +311,24 @@ int model_load(const char *path, const model_params *params, model **out) {
     }
 
     rc = device_create(params->device, &m->dev);
-    if (!rc) rc = plan_memory(m, path, params->n_ctx);
+    if (!rc) rc = plan_memory(m, path, params->n_ctx); // decides n_ctx
+    if (!rc && (uint64_t)m->n_seq * m->n_ctx > UINT32_MAX) // KV rows are counted in 32 bits
+        rc = vkphi_fail(VKPHI_ERR_ARG, "%u sequences of %u tokens are more KV cache rows than vkphi counts (2^32)",
+                        m->n_seq, m->n_ctx);
+    // RoPE: LongRoPE picks its factors by the context per sequence, as the reference
+    // runtime does (so only once the context is known).
+    if (!rc && !(m->rope_factors = malloc(sizeof(float) * (c->n_rot / 2 + 1))))
+        rc = vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    if (!rc) {
+        m->rope_cfg = (rope_spec){c->n_rot, c->rope_neox, c->rope_base, NULL, c->rope_attn_factor};
+        if (model_rope_factors(m->f, c, m->n_ctx, m->rope_factors)) {
+            m->rope_cfg.factors = m->rope_factors;
+            if (!params->quiet)
+                vkphi_log(VKPHI_LOG_INFO, "LongRoPE: the %s factors (context %u %s the original %u), attn_factor %g",
+                          m->n_ctx > c->rope_n_ctx_orig ? "long" : "short", m->n_ctx,
+                          m->n_ctx > c->rope_n_ctx_orig ? ">" : "<=", c->rope_n_ctx_orig, c->rope_attn_factor);
+        }
+    }
     if (!rc && m->n_ubatch > m->n_ctx) m->n_ubatch = m->n_ctx;
     if (!rc) m->k = kernels_create(m->dev);
     if (!rc && !m->k) rc = VKPHI_ERR_VULKAN;

@@ -452,7 +452,7 @@ static enum shader_id matvec_shader(uint32_t type) {
 
 static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
     if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
-    pipeline_desc desc = {matvec_shader(type), 3, 28, 4, {wg, rows, subgroup, 1}, 0};
+    pipeline_desc desc = {matvec_shader(type), 3, 32, 4, {wg, rows, subgroup, 1}, 0};
     pipeline p;
     if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
         CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
@@ -462,7 +462,7 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     qmat m = mat_quantized(type, n_in, n_out);
     float *x = rand_vec(n_in), *y = xmalloc((size_t)n_out * 4);
     gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
-    struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride; } pc = {n_in, n_out, 0, 0, 1, n_in, n_out};
+    struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off; } pc = {n_in, n_out, 0, 0, 1, n_in, n_out, 0};
     buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by)};
     cmd_begin(g.cmd);
     cmd_dispatch(g.cmd, &p, v, 3, &pc, sizeof pc, (n_out + rows - 1) / rows, 1, 1);

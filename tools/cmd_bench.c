@@ -14,6 +14,7 @@
 
 #include "args.h"
 #include "bandwidth.h"
+#include "../runtime/commands.h" // cmd_counters (tools/commands.h is the command table)
 #include "commands.h"
 #include "gguf.h"
 #include "mkmodel.h"
@@ -32,11 +33,22 @@ typedef struct bench_opts {
     double peak_given;   // --peak GB/s (0: measure)
 } bench_opts;
 
+// CPU time of this thread: what recording and submitting cost the host (the GPU,
+// or lavapipe's own threads, run the work).
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 typedef struct test_result {
     char name[48];
     double tps, stdev;
     bool is_tg;
     double bytes_per_token, gbps, roofline;
+    // Decode only: the host's side of a token (recording and submitting; the
+    // thread's CPU time over the timed steps), and what it recorded.
+    double host_us, recordings, dispatches, barriers, submits; // per token
 } test_result;
 
 typedef struct kernel_time {
@@ -221,12 +233,24 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     }
     if (o->n > 0 && !rc) { // generation: n single-token steps from the depth
         note(o, "running tg%s\n", "");
+        cmd_counters c0 = {0}, c1 = {0};
+        double cpu0 = 0;
         for (long r = 0; r <= o->r && !rc; r++) {
+            if (r == 1) cmd_counters_get(&c0), cpu0 = thread_cpu_s();
             t0 = vkphi_now();
             for (long i = 0; i < o->n && !rc; i++) EVAL(tok + o->depth + i, 1, o->depth + i);
             if (r > 0) tps[r - 1] = o->n / (vkphi_now() - t0);
         }
+        cmd_counters_get(&c1);
+        double steps = (double)o->n * (double)o->r;
         test_result *t = &rep->tests[rep->n_tests++];
+        if (steps > 0) {
+            t->host_us = (thread_cpu_s() - cpu0) * 1e6 / steps;
+            t->recordings = (double)(c1.recordings - c0.recordings) / steps;
+            t->dispatches = (double)(c1.dispatches - c0.dispatches) / steps;
+            t->barriers = (double)(c1.barriers - c0.barriers) / steps;
+            t->submits = (double)(c1.submits - c0.submits) / steps;
+        }
         snprintf(t->name, sizeof t->name, "tg%ld%s", o->n, suffix);
         t->is_tg = true;
         if (!rc) mean_stdev(tps, (int)o->r, &t->tps, &t->stdev);
@@ -317,8 +341,11 @@ static void print_json(const bench_report *r, bool with_model) {
         fprintf(f, "%s\n    {\"test\": \"%s\", \"tokens_per_s\": %.3f, \"stdev\": %.3f", i ? "," : "", t->name, t->tps,
                 t->stdev);
         if (t->is_tg)
-            fprintf(f, ", \"bytes_per_token\": %.0f, \"gb_per_s\": %.4f, \"roofline_fraction\": %.4f", t->bytes_per_token,
-                    t->gbps, t->roofline);
+            fprintf(f, ", \"bytes_per_token\": %.0f, \"gb_per_s\": %.4f, \"roofline_fraction\": %.4f, "
+                    "\"host_us_per_token\": %.1f, \"recordings_per_token\": %.2f, \"dispatches_per_token\": %.2f, "
+                    "\"barriers_per_token\": %.2f, \"submits_per_token\": %.2f",
+                    t->bytes_per_token, t->gbps, t->roofline, t->host_us, t->recordings, t->dispatches, t->barriers,
+                    t->submits);
         fputc('}', f);
     }
     fprintf(f, "\n  ],\n  \"kernels_of\": \"%s\",\n  \"kernels\": [", r->kernels_of ? r->kernels_of : "");
@@ -361,6 +388,13 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
             if (t->is_tg) fprintf(f, " %.1f MB | %.2f | %.1f%% |\n", t->bytes_per_token / 1e6, t->gbps, 100 * t->roofline);
             else fprintf(f, " | | |\n");
         }
+        for (int i = 0; i < r->n_tests; i++) {
+            const test_result *t = &r->tests[i];
+            if (t->is_tg)
+                fprintf(f, "\n**Host per %s token:** %.0f µs of CPU, %.1f command buffers recorded, %.1f dispatches, "
+                           "%.1f barriers, %.1f submits\n", t->name, t->host_us, t->recordings, t->dispatches,
+                        t->barriers, t->submits);
+        }
         if (r->n_kernels) {
             fprintf(f, "\n| kernel (%s step) | ms | share |\n|---|---:|---:|\n",
                     !strcmp(r->kernels_of, "tg") ? "decode" : "prompt");
@@ -383,6 +417,12 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
         fprintf(f, "%-14s %19s", t->name, tps); // ± is two bytes, one column
         if (t->is_tg) fprintf(f, " %11.1f MB %10.2f %8.1f%%", t->bytes_per_token / 1e6, t->gbps, 100 * t->roofline);
         fputc('\n', f);
+    }
+    for (int i = 0; i < r->n_tests; i++) {
+        const test_result *t = &r->tests[i];
+        if (t->is_tg)
+            fprintf(f, "host per %s token: %.0f us of CPU; %.1f command buffers, %.1f dispatches, %.1f barriers, "
+                       "%.1f submits\n", t->name, t->host_us, t->recordings, t->dispatches, t->barriers, t->submits);
     }
     if (r->n_kernels) {
         fprintf(f, "\nGPU time per %s step, by kernel:\n", !strcmp(r->kernels_of, "tg") ? "decode" : "prompt");
