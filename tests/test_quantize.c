@@ -48,7 +48,7 @@ int main(void) {
     const char *mixes[] = {"Q8_0", "Q4_0", "Q4_K_M"};
     for (int i = 0; i < 3 && base; i++) {
         snprintf(path, sizeof path, "%s/reference/tiny-phi4-%s.gguf", dir, mixes[i]);
-        CHECK(quantize_file(f16, ours, mixes[i], 0, NULL, NULL) == 0, "quantize %s: %s", mixes[i], vkphi_last_error());
+        CHECK(quantize_file(f16, ours, mixes[i], NULL, 0, NULL, NULL) == 0, "quantize %s: %s", mixes[i], vkphi_last_error());
         gguf_file *a = gguf_open(ours), *b = gguf_open(path), *src = gguf_open(f16);
         CHECK(a && b && src, "cannot open the files");
         if (!a || !b || !src) continue;
@@ -79,7 +79,7 @@ int main(void) {
     const char *more[] = {"Q3_K_M", "Q5_K_M", "Q6_K"};
     double prev = INFINITY;
     for (int i = 0; i < 3 && base; i++) {
-        CHECK(quantize_file(f16, ours, more[i], 0, NULL, NULL) == 0, "quantize %s: %s", more[i], vkphi_last_error());
+        CHECK(quantize_file(f16, ours, more[i], NULL, 0, NULL, NULL) == 0, "quantize %s: %s", more[i], vkphi_last_error());
         float *l = logits(ours);
         CHECK(l != NULL, "%s did not run", more[i]);
         if (!l) continue;
@@ -91,9 +91,9 @@ int main(void) {
     }
     // Quantized input is refused with a sentence naming the tensor.
     snprintf(path, sizeof path, "%s/reference/tiny-phi4-Q8_0.gguf", dir);
-    CHECK(quantize_file(path, ours, "Q4_K_M", 0, NULL, NULL) != 0 && strstr(vkphi_last_error(), "already"),
+    CHECK(quantize_file(path, ours, "Q4_K_M", NULL, 0, NULL, NULL) != 0 && strstr(vkphi_last_error(), "already"),
           "quantizing a Q8_0 file was not refused: %s", vkphi_last_error());
-    CHECK(quantize_file(f16, ours, "Q9_Z", 0, NULL, NULL) != 0 && strstr(vkphi_last_error(), "unknown"),
+    CHECK(quantize_file(f16, ours, "Q9_Z", NULL, 0, NULL, NULL) != 0 && strstr(vkphi_last_error(), "unknown"),
           "an unknown type was not refused");
     unlink(ours);
     free(base);
