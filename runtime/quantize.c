@@ -206,8 +206,9 @@ static int layer_of(const char *name) {
 int quantize_file(const char *in_path, const char *out_path, const char *recipe, const char *imatrix_path,
                   int n_threads, void (*on_progress)(double fraction, void *user), void *user) {
     if (recipe && iq_recipe(recipe))
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "vkphi cannot make %s files: it runs them but does not implement the "
-                          "IQ1/IQ2/IQ3 quantizers (use the reference quantizer with an importance matrix)", recipe);
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "vkphi cannot make %s files: it does not implement the IQ1/IQ2/IQ3 "
+                          "quantizers (their grid searches); make them with the reference quantizer and an importance matrix",
+                          recipe);
     if (!quant_recipe_known(recipe))
         return vkphi_fail(VKPHI_ERR_ARG, "unknown quantization type '%s' (known: %s)", recipe, quant_recipe_names());
     recipe = quant_recipe_canonical(recipe);

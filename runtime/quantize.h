@@ -12,7 +12,7 @@
 // counted tokens); matrices it does not name are quantized without. With one, the
 // recipe's importance-matrix rules apply too. n_threads 0: every core.
 // on_progress (may be NULL) is called after each tensor with the fraction done.
-// Recipes of the IQ1/IQ2/IQ3 types are refused: vkphi runs them, but does not
-// implement their quantizers.
+// Recipes of the IQ1/IQ2/IQ3 types are refused: vkphi does not implement their
+// quantizers.
 int quantize_file(const char *in_path, const char *out_path, const char *recipe, const char *imatrix_path,
                   int n_threads, void (*on_progress)(double fraction, void *user), void *user);
