@@ -463,9 +463,12 @@ static float fit_symmetric_iter(int n, int nmax, const float *x, int8_t *L) {
 }
 
 // Asymmetric fit (n <= 32) x[i] ~ scale * L[i] - min, L in 0..nmax, min >= 0, weighted
-// least squares (candidates ranked by weighted absolute error instead when mad). Starts from the full range [min(x,0), max(x)], then tries
-// nstep+1 inverse scales (nmax + rmin + rdelta*k) / range, solving the 2x2 normal
-// equations for scale and min at each and keeping the lowest weighted error.
+// least squares (candidates ranked by weighted absolute error instead when mad).
+// Starts from the full range [min(x,0), max(x)], then tries nstep+1 inverse scales
+// (nmax + rmin + rdelta*k) / (max(x) - offset), rounding x - offset, solving the
+// 2x2 normal equations for scale and offset at each and keeping the lowest
+// weighted error. As in ggml's search, the offset of the best fit so far is the
+// one the next candidates round against (so our files match its byte for byte).
 static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L, float *min_out,
                            float rmin, float rdelta, int nstep, bool mad) {
     float lo = x[0], hi = x[0], sum_w = w[0], sum_x = w[0] * x[0];
@@ -490,10 +493,10 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
     }
     uint8_t cand[32];
     for (int k = 0; k <= nstep; k++) {
-        iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - lo);
+        iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            const int l = clampi(nearest(iscale * (x[i] - lo)), 0, nmax);
+            const int l = clampi(nearest(iscale * (x[i] - min)), 0, nmax);
             cand[i] = (uint8_t)l;
             sum_l += w[i] * (float)l;
             sum_l2 += w[i] * (float)l * (float)l;
