@@ -19,14 +19,18 @@ static uint32_t reduce_wg(const device_info *info) {
 }
 
 // Shaders of the quantized-weight families, in enum kernel_id's type order
-// (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K); the plain builds are the Q8_0 kernels.
-static const enum shader_id matvec_q_shaders[] = {SHADER_MATVEC_Q, SHADER_MATVEC_Q4_0, SHADER_MATVEC_Q3_K,
-                                                  SHADER_MATVEC_Q4_K, SHADER_MATVEC_Q5_K, SHADER_MATVEC_Q6_K};
-static const enum shader_id matmul_q_shaders[] = {SHADER_MATMUL_Q, SHADER_MATMUL_Q4_0, SHADER_MATMUL_Q3_K,
-                                                  SHADER_MATMUL_Q4_K, SHADER_MATMUL_Q5_K, SHADER_MATMUL_Q6_K};
-static const enum shader_id get_rows_shaders[] = {SHADER_GET_ROWS, SHADER_GET_ROWS_F16, SHADER_GET_ROWS_BF16,
-                                                  SHADER_GET_ROWS_Q8_0, SHADER_GET_ROWS_Q4_0, SHADER_GET_ROWS_Q3_K,
-                                                  SHADER_GET_ROWS_Q4_K, SHADER_GET_ROWS_Q5_K, SHADER_GET_ROWS_Q6_K};
+// (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS);
+// the plain builds are the Q8_0 kernels.
+static const enum shader_id matvec_q_shaders[] = {
+    SHADER_MATVEC_Q,    SHADER_MATVEC_Q4_0, SHADER_MATVEC_Q3_K, SHADER_MATVEC_Q4_K,   SHADER_MATVEC_Q5_K,   SHADER_MATVEC_Q6_K,
+    SHADER_MATVEC_Q4_1, SHADER_MATVEC_Q5_0, SHADER_MATVEC_Q5_1, SHADER_MATVEC_Q2_K, SHADER_MATVEC_IQ4_NL, SHADER_MATVEC_IQ4_XS};
+static const enum shader_id matmul_q_shaders[] = {
+    SHADER_MATMUL_Q,    SHADER_MATMUL_Q4_0, SHADER_MATMUL_Q3_K, SHADER_MATMUL_Q4_K,   SHADER_MATMUL_Q5_K,   SHADER_MATMUL_Q6_K,
+    SHADER_MATMUL_Q4_1, SHADER_MATMUL_Q5_0, SHADER_MATMUL_Q5_1, SHADER_MATMUL_Q2_K, SHADER_MATMUL_IQ4_NL, SHADER_MATMUL_IQ4_XS};
+static const enum shader_id get_rows_shaders[] = {
+    SHADER_GET_ROWS,      SHADER_GET_ROWS_F16,  SHADER_GET_ROWS_BF16, SHADER_GET_ROWS_Q8_0,   SHADER_GET_ROWS_Q4_0,
+    SHADER_GET_ROWS_Q3_K, SHADER_GET_ROWS_Q4_K, SHADER_GET_ROWS_Q5_K, SHADER_GET_ROWS_Q6_K,   SHADER_GET_ROWS_Q4_1,
+    SHADER_GET_ROWS_Q5_0, SHADER_GET_ROWS_Q5_1, SHADER_GET_ROWS_Q2_K, SHADER_GET_ROWS_IQ4_NL, SHADER_GET_ROWS_IQ4_XS};
 
 // Elementwise kernels: 256 invocations where the device allows them.
 static uint32_t elementwise_wg(const device_info *info) { return info->max_workgroup_invocations >= 256 ? 256 : 128; }
@@ -97,6 +101,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         break;
     case KERNEL_MATVEC_Q8_0: case KERNEL_MATVEC_Q4_0: case KERNEL_MATVEC_Q3_K:
     case KERNEL_MATVEC_Q4_K: case KERNEL_MATVEC_Q5_K: case KERNEL_MATVEC_Q6_K:
+    case KERNEL_MATVEC_Q4_1: case KERNEL_MATVEC_Q5_0: case KERNEL_MATVEC_Q5_1:
+    case KERNEL_MATVEC_Q2_K: case KERNEL_MATVEC_IQ4_NL: case KERNEL_MATVEC_IQ4_XS:
         d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
         d.n_bindings = 3; d.push_size = 32; d.n_spec = 4;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
@@ -104,6 +110,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
     case KERNEL_MATMUL_Q4_K: case KERNEL_MATMUL_Q5_K: case KERNEL_MATMUL_Q6_K:
+    case KERNEL_MATMUL_Q4_1: case KERNEL_MATMUL_Q5_0: case KERNEL_MATMUL_Q5_1:
+    case KERNEL_MATMUL_Q2_K: case KERNEL_MATMUL_IQ4_NL: case KERNEL_MATMUL_IQ4_XS:
         d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
         d.n_bindings = 3; d.push_size = 32; d.spec[0] = 128; // the tiling needs 128
         d.shared_bytes = 4 * (32 * 65 + 32 * 33); // ws[BK][BM + 1], xs[BK][BN + 1] at BK = 32
@@ -111,12 +119,16 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
     case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:
     case KERNEL_GET_ROWS_Q4_K: case KERNEL_GET_ROWS_Q5_K: case KERNEL_GET_ROWS_Q6_K:
+    case KERNEL_GET_ROWS_Q4_1: case KERNEL_GET_ROWS_Q5_0: case KERNEL_GET_ROWS_Q5_1:
+    case KERNEL_GET_ROWS_Q2_K: case KERNEL_GET_ROWS_IQ4_NL: case KERNEL_GET_ROWS_IQ4_XS:
         d.shader = get_rows_shaders[id - KERNEL_GET_ROWS_F32];
         d.n_bindings = 3; d.push_size = 20; d.spec[0] = 64;
         break;
     case KERNEL_MATVEC_FEW_F32: case KERNEL_MATVEC_FEW_F16: case KERNEL_MATVEC_FEW_BF16:
     case KERNEL_MATVEC_FEW_Q8_0: case KERNEL_MATVEC_FEW_Q4_0: case KERNEL_MATVEC_FEW_Q3_K:
-    case KERNEL_MATVEC_FEW_Q4_K: case KERNEL_MATVEC_FEW_Q5_K: case KERNEL_MATVEC_FEW_Q6_K: {
+    case KERNEL_MATVEC_FEW_Q4_K: case KERNEL_MATVEC_FEW_Q5_K: case KERNEL_MATVEC_FEW_Q6_K:
+    case KERNEL_MATVEC_FEW_Q4_1: case KERNEL_MATVEC_FEW_Q5_0: case KERNEL_MATVEC_FEW_Q5_1:
+    case KERNEL_MATVEC_FEW_Q2_K: case KERNEL_MATVEC_FEW_IQ4_NL: case KERNEL_MATVEC_FEW_IQ4_XS: {
         // The one-token kernel of the same type, specialized for up to KERNEL_FEW_TOKENS.
         uint32_t i = id - KERNEL_MATVEC_FEW_F32;
         d = describe(info, i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3));

@@ -106,7 +106,7 @@ typedef struct model_plan {
 } model_plan;
 
 static void add_spec(model_plan *pl, const char *name, uint64_t ne0, uint64_t ne1, float mean, float std,
-                     const char *recipe, int layer, int n_layer) {
+                     const char *recipe, int layer, const mkmodel_preset *p) {
     tensor_spec *s = &pl->t[pl->n++];
     snprintf(s->name, sizeof s->name, "%s", name);
     s->n_dims = ne1 ? 2 : 1;
@@ -114,7 +114,8 @@ static void add_spec(model_plan *pl, const char *name, uint64_t ne0, uint64_t ne
     s->ne[1] = ne1 ? ne1 : 1;
     s->mean = mean;
     s->std = std;
-    s->type = s->n_dims == 1 ? GGML_TYPE_F32 : quant_recipe_type(recipe, name, layer, n_layer, (uint32_t)ne0);
+    s->type = s->n_dims == 1 ? GGML_TYPE_F32 : quant_recipe_type(recipe, name, layer, (int)p->n_layer, (uint32_t)ne0,
+                                                                              p->n_head / p->n_head_kv, false);
 }
 
 // Tensors in file order, with their types under `recipe`. pl->t has room for
@@ -126,23 +127,23 @@ static void plan_tensors(const mkmodel_preset *p, uint32_t n_vocab, const char *
     const int L = (int)p->n_layer;
     char name[MAX_NAME];
     pl->n = 0;
-    add_spec(pl, "token_embd.weight", E, n_vocab, 0, 1.0f, recipe, -1, L);
+    add_spec(pl, "token_embd.weight", E, n_vocab, 0, 1.0f, recipe, -1, p);
     for (int l = 0; l < L; l++) {
         snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
-        add_spec(pl, name, E, 0, 1.0f, 0.1f, recipe, l, L);
+        add_spec(pl, name, E, 0, 1.0f, 0.1f, recipe, l, p);
         snprintf(name, sizeof name, "blk.%d.attn_qkv.weight", l);
-        add_spec(pl, name, E, n_qkv, 0, sqrtf(2.0f) * sE, recipe, l, L);
+        add_spec(pl, name, E, n_qkv, 0, sqrtf(2.0f) * sE, recipe, l, p);
         snprintf(name, sizeof name, "blk.%d.attn_output.weight", l);
-        add_spec(pl, name, E, E, 0, sE, recipe, l, L);
+        add_spec(pl, name, E, E, 0, sE, recipe, l, p);
         snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
-        add_spec(pl, name, E, 0, 1.0f, 0.1f, recipe, l, L);
+        add_spec(pl, name, E, 0, 1.0f, 0.1f, recipe, l, p);
         snprintf(name, sizeof name, "blk.%d.ffn_up.weight", l); // gate rows, then up rows
-        add_spec(pl, name, E, 2 * F, 0, sE, recipe, l, L);
+        add_spec(pl, name, E, 2 * F, 0, sE, recipe, l, p);
         snprintf(name, sizeof name, "blk.%d.ffn_down.weight", l);
-        add_spec(pl, name, F, E, 0, sF, recipe, l, L);
+        add_spec(pl, name, F, E, 0, sF, recipe, l, p);
     }
-    add_spec(pl, "output_norm.weight", E, 0, 1.0f, 0.1f, recipe, -1, L);
-    add_spec(pl, "output.weight", E, n_vocab, 0, 3.0f * sE, recipe, -1, L);
+    add_spec(pl, "output_norm.weight", E, 0, 1.0f, 0.1f, recipe, -1, p);
+    add_spec(pl, "output.weight", E, n_vocab, 0, 3.0f * sE, recipe, -1, p);
 }
 
 static uint64_t spec_bytes(const tensor_spec *s) { return quant_row_bytes(s->type, s->ne[0]) * s->ne[1]; }

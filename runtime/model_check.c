@@ -281,7 +281,7 @@ int model_config_read(const gguf_file *f, model_config *c) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         if (!quant_type_supported(t->type))
             return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
-                              "%s: unsupported type %s in tensor '%s' (vkphi runs F32, F16, BF16, Q8_0, Q4_0, Q3_K, Q4_K, Q5_K and Q6_K)",
+                              "%s: unsupported type %s in tensor '%s' (vkphi runs F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS)",
                               file, quant_type_name(t->type), t->name);
     }
     return VKPHI_OK;

@@ -103,7 +103,8 @@ struct matmul_kernels { enum kernel_id one, few, many; };
 
 static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
     static const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q4_1,
+                                     GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q2_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
     for (uint32_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (types[i] != type) continue;
         // Each family lists F32, F16, BF16 and then the quantized types in this order.
@@ -127,8 +128,8 @@ static uint64_t gcd64(uint64_t a, uint64_t b) {
 
 // Checks w's shape against its type and finds the rows per window: as many as fit
 // in one storage-buffer range, a multiple of the count that keeps each window's
-// byte offset aligned for binding (quantized rows are multiples of 18, 34, 110,
-// 144, 176 or 210 bytes: the gcd finds the step).
+// byte offset aligned for binding (quantized rows are multiples of 18, 20, 22, 24,
+// 34, 84, 110, 136, 144, 176 or 210 bytes: the gcd finds the step).
 static int weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows) {
     if (w->n_in == 0 || w->row_bytes == 0 || w->row_bytes != quant_row_bytes(w->type, w->n_in))
         return vkphi_fail(VKPHI_ERR_ARG, "a %s weight of %u x %u with %llu-byte rows: rows of %u %s values take %llu bytes",
@@ -239,6 +240,12 @@ static bool get_rows_kernel_id(uint32_t type, enum kernel_id *id) {
     case GGML_TYPE_Q4_K: *id = KERNEL_GET_ROWS_Q4_K; return true;
     case GGML_TYPE_Q5_K: *id = KERNEL_GET_ROWS_Q5_K; return true;
     case GGML_TYPE_Q6_K: *id = KERNEL_GET_ROWS_Q6_K; return true;
+    case GGML_TYPE_Q4_1: *id = KERNEL_GET_ROWS_Q4_1; return true;
+    case GGML_TYPE_Q5_0: *id = KERNEL_GET_ROWS_Q5_0; return true;
+    case GGML_TYPE_Q5_1: *id = KERNEL_GET_ROWS_Q5_1; return true;
+    case GGML_TYPE_Q2_K: *id = KERNEL_GET_ROWS_Q2_K; return true;
+    case GGML_TYPE_IQ4_NL: *id = KERNEL_GET_ROWS_IQ4_NL; return true;
+    case GGML_TYPE_IQ4_XS: *id = KERNEL_GET_ROWS_IQ4_XS; return true;
     default: return false;
     }
 }

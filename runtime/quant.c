@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../shaders/common/iq4_values.h"
+
 // ---- type table ----
 
 struct type_info {
@@ -64,6 +66,8 @@ bool quant_type_supported(uint32_t type) {
     case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K:
     case GGML_TYPE_Q6_K:
+    case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q2_K:
+    case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
         return true;
     default:
         return false;
@@ -259,6 +263,93 @@ static void dequant_q3_k(const uint8_t *b, float *y, uint64_t nb) {
     }
 }
 
+// Q4_1: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; value = q * d + m.
+static void dequant_q4_1(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 20, y += 32) {
+        const float d = ld_f16(b), m = ld_f16(b + 2);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(b[4 + j] & 15) * d + m;
+            y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+        }
+    }
+}
+
+// Q5_0 / Q5_1: the nibbles of Q4_0 / Q4_1 plus a fifth bit per value in the 32-bit
+// little-endian word qh: bit j for value j. Q5_0: f16 d, qh, qs; value = (q - 16) * d.
+// Q5_1: f16 d, f16 m, qh, qs; value = q * d + m.
+static inline uint32_t ld_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void dequant_q5_0(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 22, y += 32) {
+        const float d = ld_f16(b);
+        const uint32_t qh = ld_u32(b + 2);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((int)((b[6 + j] & 15) | ((qh >> j) & 1) << 4) - 16) * d;
+            y[j + 16] = (float)((int)((b[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16) * d;
+        }
+    }
+}
+
+static void dequant_q5_1(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 24, y += 32) {
+        const float d = ld_f16(b), m = ld_f16(b + 2);
+        const uint32_t qh = ld_u32(b + 4);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[8 + j] & 15) | ((qh >> j) & 1) << 4) * d + m;
+            y[j + 16] = (float)((b[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) * d + m;
+        }
+    }
+}
+
+// Q2_K: scales[16] (low nibble the 4-bit scale, high nibble the 4-bit min of each
+// sub-block of 16), qs[64], f16 d, f16 dmin. Value e (h = e/128, j = e%128/32,
+// l = e%32): q = (qs[32h + l] >> 2j) & 3 in sub-block e/16; value = d*scale * q - dmin*min.
+static void dequant_q2_k(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 84) {
+        const float d = ld_f16(b + 80), dmin = ld_f16(b + 82);
+        for (int e = 0; e < QUANT_QK_K; e++, y++) {
+            const uint8_t sc = b[e / 16];
+            const int q = (b[16 + 32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+            *y = d * (float)(sc & 15) * (float)q - dmin * (float)(sc >> 4);
+        }
+    }
+}
+
+// IQ4_NL: f16 d, 16 bytes of nibbles as Q4_0's; value = d * IQ4_NL_VALUES[q].
+static const int8_t iq4_values[16] = {IQ4_NL_VALUES};
+
+static void dequant_iq4_nl(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 18, y += 32) {
+        const float d = ld_f16(b);
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (float)iq4_values[b[2 + j] & 15];
+            y[j + 16] = d * (float)iq4_values[b[2 + j] >> 4];
+        }
+    }
+}
+
+// IQ4_XS: f16 d, u16 scales_h, scales_l[4], qs[128]: 8 sub-blocks of 32, each with a
+// 6-bit scale ls (low 4 bits: nibble ib%2 of scales_l[ib/2]; top 2 bits: bits 2ib
+// of scales_h) and 16 bytes of nibbles as IQ4_NL's; value = d*(ls - 32) * IQ4_NL_VALUES[q].
+static inline int iq4_xs_scale(const uint8_t *b, int ib) {
+    const int h = b[2] | b[3] << 8;
+    return ((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | ((h >> (2 * ib)) & 3) << 4;
+}
+
+static void dequant_iq4_xs(const uint8_t *b, float *y, uint64_t nb) {
+    for (uint64_t i = 0; i < nb; i++, b += 136) {
+        const float d = ld_f16(b);
+        for (int ib = 0; ib < 8; ib++, y += 32) {
+            const float dl = d * (float)(iq4_xs_scale(b, ib) - 32);
+            const uint8_t *q = b + 8 + 16 * ib;
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * (float)iq4_values[q[j] & 15];
+                y[j + 16] = dl * (float)iq4_values[q[j] >> 4];
+            }
+        }
+    }
+}
+
 int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n) {
     if (!quant_type_supported(type))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "cannot dequantize tensor type %s (%u)", quant_type_name(type), type);
@@ -282,6 +373,12 @@ int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n)
     case GGML_TYPE_Q4_K: dequant_q4_k(b, dst, nb); break;
     case GGML_TYPE_Q5_K: dequant_q5_k(b, dst, nb); break;
     case GGML_TYPE_Q6_K: dequant_q6_k(b, dst, nb); break;
+    case GGML_TYPE_Q4_1: dequant_q4_1(b, dst, nb); break;
+    case GGML_TYPE_Q5_0: dequant_q5_0(b, dst, nb); break;
+    case GGML_TYPE_Q5_1: dequant_q5_1(b, dst, nb); break;
+    case GGML_TYPE_Q2_K: dequant_q2_k(b, dst, nb); break;
+    case GGML_TYPE_IQ4_NL: dequant_iq4_nl(b, dst, nb); break;
+    case GGML_TYPE_IQ4_XS: dequant_iq4_xs(b, dst, nb); break;
     }
     return VKPHI_OK;
 }
@@ -366,11 +463,14 @@ static float fit_symmetric_iter(int n, int nmax, const float *x, int8_t *L) {
 }
 
 // Asymmetric fit (n <= 32) x[i] ~ scale * L[i] - min, L in 0..nmax, min >= 0, weighted
-// least squares. Starts from the full range [min(x,0), max(x)], then tries
-// nstep+1 inverse scales (nmax + rmin + rdelta*k) / range, solving the 2x2 normal
-// equations for scale and min at each and keeping the lowest weighted error.
+// least squares (candidates ranked by weighted absolute error instead when mad).
+// Starts from the full range [min(x,0), max(x)], then tries nstep+1 inverse scales
+// (nmax + rmin + rdelta*k) / (max(x) - offset), rounding x - offset, solving the
+// 2x2 normal equations for scale and offset at each and keeping the lowest
+// weighted error. As in ggml's search, the offset of the best fit so far is the
+// one the next candidates round against (so our files match its byte for byte).
 static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L, float *min_out,
-                           float rmin, float rdelta, int nstep) {
+                           float rmin, float rdelta, int nstep, bool mad) {
     float lo = x[0], hi = x[0], sum_w = w[0], sum_x = w[0] * x[0];
     for (int i = 1; i < n; i++) {
         if (x[i] < lo) lo = x[i];
@@ -389,14 +489,14 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
     for (int i = 0; i < n; i++) {
         L[i] = (uint8_t)clampi(nearest(iscale * (x[i] - lo)), 0, nmax);
         const float diff = scale * (float)L[i] + lo - x[i];
-        best += w[i] * (diff * diff);
+        best += w[i] * (mad ? fabsf(diff) : diff * diff);
     }
     uint8_t cand[32];
     for (int k = 0; k <= nstep; k++) {
-        iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - lo);
+        iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            const int l = clampi(nearest(iscale * (x[i] - lo)), 0, nmax);
+            const int l = clampi(nearest(iscale * (x[i] - min)), 0, nmax);
             cand[i] = (uint8_t)l;
             sum_l += w[i] * (float)l;
             sum_l2 += w[i] * (float)l * (float)l;
@@ -413,7 +513,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
         float err = 0;
         for (int i = 0; i < n; i++) {
             const float diff = s * (float)cand[i] + m - x[i];
-            err += w[i] * (diff * diff);
+            err += w[i] * (mad ? fabsf(diff) : diff * diff);
         }
         if (err < best) {
             memcpy(L, cand, (size_t)n);
@@ -540,8 +640,8 @@ static void quant_q45_k(const float *x, uint8_t *b, uint64_t n, const float *imp
                 for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
                 const float av_x = sqrtf(sum_x2 / 32);
                 for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
-                scales[j] = nmax == 15 ? fit_scale_min(32, 15, xs, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20)
-                                       : fit_scale_min(32, 31, xs, w, L + 32 * j, &mins[j], -0.5f, 0.1f, 15);
+                scales[j] = nmax == 15 ? fit_scale_min(32, 15, xs, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20, false)
+                                       : fit_scale_min(32, 31, xs, w, L + 32 * j, &mins[j], -0.5f, 0.1f, 15, false);
                 if (scales[j] > max_scale) max_scale = scales[j];
                 if (mins[j] > max_min) max_min = mins[j];
             }
@@ -563,7 +663,7 @@ static void quant_q45_k(const float *x, uint8_t *b, uint64_t n, const float *imp
                     w[l] = qw[l] * sqrtf(sigma2 + xs[l] * xs[l]);
                     sw[j] += w[l];
                 }
-                scales[j] = fit_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], -0.9f, 0.05f, 36);
+                scales[j] = fit_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], -0.9f, 0.05f, 36, false);
             }
             st_f16(b, fit_positive(8, 63, scales, Ls, sw));
             st_f16(b + 2, fit_positive(8, 63, mins, Lm, sw));
@@ -697,6 +797,224 @@ static void quant_q3_k(const float *x, uint8_t *b, uint64_t n, const float *imp)
     }
 }
 
+// Q4_1 / Q5_1 (nmax 15 / 31). Without importance, ggml's reference: the block's
+// range [min, max] in nmax even steps, levels rounded half up. With it, the
+// weighted asymmetric search of the K-quants, its noise level over the whole call.
+static void quant_q451(const float *x, uint8_t *b, uint64_t n, const float *imp, int nmax) {
+    const size_t bsize = nmax == 15 ? 20 : 24, qs_at = nmax == 15 ? 4 : 8;
+    float sigma2 = 0;
+    if (imp) {
+        for (uint64_t i = 0; i < n; i++) sigma2 += x[i] * x[i];
+        sigma2 /= (float)n;
+    }
+    for (uint64_t i = 0; i < n / 32; i++, x += 32, b += bsize) {
+        uint8_t L[32];
+        if (imp) {
+            float w[32], min;
+            for (int j = 0; j < 32; j++) w[j] = imp[32 * i + j] * sqrtf(sigma2 + x[j] * x[j]);
+            st_f16(b, fit_scale_min(32, nmax, x, w, L, &min, -0.9f, 0.05f, 36, false));
+            st_f16(b + 2, -min);
+        } else {
+            float lo = x[0], hi = x[0];
+            for (int j = 1; j < 32; j++) {
+                lo = x[j] < lo ? x[j] : lo;
+                hi = x[j] > hi ? x[j] : hi;
+            }
+            const float d = (hi - lo) / (float)nmax, id = d ? 1 / d : 0;
+            st_f16(b, d);
+            st_f16(b + 2, lo);
+            for (int j = 0; j < 32; j++) {
+                const float v = (x[j] - lo) * id + 0.5f; // truncation = round half up
+                L[j] = (uint8_t)(v >= 0 ? (v < (float)nmax ? (int)v : nmax) : 0);
+            }
+        }
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; j++) {
+            b[qs_at + j] = (uint8_t)((L[j] & 15) | (L[j + 16] & 15) << 4);
+            qh |= (uint32_t)(L[j] >> 4) << j | (uint32_t)(L[j + 16] >> 4) << (j + 16);
+        }
+        if (nmax == 31)
+            for (int k = 0; k < 4; k++) b[4 + k] = (uint8_t)(qh >> (8 * k));
+    }
+}
+
+// Q5_0: the value of largest magnitude maps to level 0 (-16), or with importance
+// the weighted symmetric fit over 32 levels.
+static void quant_q5_0(const float *x, uint8_t *b, uint64_t n, const float *imp) {
+    float sigma2 = 0;
+    if (imp) {
+        for (uint64_t i = 0; i < n; i++) sigma2 += x[i] * x[i];
+        sigma2 /= (float)n;
+    }
+    for (uint64_t i = 0; i < n / 32; i++, x += 32, b += 22) {
+        int8_t L[32];
+        if (imp) {
+            float w[32];
+            for (int j = 0; j < 32; j++) w[j] = imp[32 * i + j] * sqrtf(sigma2 + x[j] * x[j]);
+            st_f16(b, fit_symmetric(32, 16, x, L, w));
+        } else {
+            const float d = signed_max(x, 32) / -16, id = d ? 1 / d : 0;
+            st_f16(b, d);
+            for (int j = 0; j < 32; j++) {
+                const float v = x[j] * id + 16.5f;
+                L[j] = (int8_t)(v >= 0 ? (v < 31 ? (int)v : 31) : 0);
+            }
+        }
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; j++) {
+            b[6 + j] = (uint8_t)((L[j] & 15) | (L[j + 16] & 15) << 4);
+            qh |= (uint32_t)(L[j] >> 4) << j | (uint32_t)(L[j + 16] >> 4) << (j + 16);
+        }
+        for (int k = 0; k < 4; k++) b[2 + k] = (uint8_t)(qh >> (8 * k));
+    }
+}
+
+// Q2_K. Without importance, ggml's reference: each sub-block of 16 fitted as
+// scale * L - min over 4 levels, weighted by |x| and ranked by absolute error;
+// the 16 scales and 16 mins to 4 bits by their maxima. With importance, the
+// weighted search and a weighted fit of the 4-bit scales and mins. Then the
+// levels are chosen again against the scales as stored.
+static void quant_q2_k(const float *x, uint8_t *b, uint64_t n, const float *imp) {
+    for (uint64_t i = 0; i < n / QUANT_QK_K; i++, x += QUANT_QK_K, b += 84) {
+        uint8_t L[QUANT_QK_K], Ls[16], Lm[16];
+        float scales[16], mins[16], w[16];
+        memset(b, 0, 84);
+        if (!imp) {
+            float max_scale = 0, max_min = 0;
+            for (int j = 0; j < 16; j++) {
+                for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * j + l]);
+                scales[j] = fit_scale_min(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
+                if (scales[j] > max_scale) max_scale = scales[j];
+                if (mins[j] > max_min) max_min = mins[j];
+            }
+            const float is = max_scale > 0 ? 15 / max_scale : 0, im = max_min > 0 ? 15 / max_min : 0;
+            for (int j = 0; j < 16; j++) {
+                Ls[j] = (uint8_t)clampi(nearest(is * scales[j]), 0, 15);
+                Lm[j] = (uint8_t)clampi(nearest(im * mins[j]), 0, 15);
+            }
+            st_f16(b + 80, max_scale > 0 ? max_scale / 15 : 0);
+            st_f16(b + 82, max_min > 0 ? max_min / 15 : 0);
+        } else {
+            float sum_x2 = 0, sw[16];
+            for (int l = 0; l < QUANT_QK_K; l++) sum_x2 += x[l] * x[l];
+            const float sigma2 = sum_x2 / QUANT_QK_K;
+            for (int j = 0; j < 16; j++) {
+                const float *xs = x + 16 * j, *qw = imp + QUANT_QK_K * i + 16 * j;
+                sw[j] = 0;
+                for (int l = 0; l < 16; l++) {
+                    w[l] = qw[l] * sqrtf(sigma2 + xs[l] * xs[l]);
+                    sw[j] += w[l];
+                }
+                scales[j] = fit_scale_min(16, 3, xs, w, L + 16 * j, &mins[j], -0.9f, 0.05f, 36, false);
+            }
+            st_f16(b + 80, fit_positive(16, 15, scales, Ls, sw));
+            st_f16(b + 82, fit_positive(16, 15, mins, Lm, sw));
+        }
+        for (int j = 0; j < 16; j++) b[j] = (uint8_t)(Ls[j] | Lm[j] << 4);
+        const float d = ld_f16(b + 80), dmin = ld_f16(b + 82);
+        for (int j = 0; j < 16; j++) {
+            const float ds = d * (float)(b[j] & 15);
+            if (!ds) continue;
+            const float dm = dmin * (float)(b[j] >> 4);
+            for (int l = 0; l < 16; l++) L[16 * j + l] = (uint8_t)clampi(nearest((x[16 * j + l] + dm) / ds), 0, 3);
+        }
+        for (int e = 0; e < QUANT_QK_K; e++) b[16 + 32 * (e / 128) + e % 32] |= (uint8_t)(L[e] << (2 * (e % 128 / 32)));
+    }
+}
+
+// The codebook index nearest x (the lower one on a tie), by bisection.
+static int iq4_nearest(float x) {
+    if (x <= iq4_values[0]) return 0;
+    if (x >= iq4_values[15]) return 15;
+    int lo = 0, hi = 15;
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (x < iq4_values[mid]) hi = mid;
+        else lo = mid;
+    }
+    return x - iq4_values[hi - 1] < iq4_values[hi] - x ? hi - 1 : hi;
+}
+
+// IQ4_NL (super = 32: one block of 32 under an f16 scale) and IQ4_XS (super =
+// 256: 8 sub-blocks of 32 under 6-bit scales times an f16 d), ggml's search: per
+// sub-block of 32, the scale mapping the value of largest magnitude to the first
+// level, then 15 nearby inverse scales, keeping the best weighted least-squares
+// fit (weights x^2, or importance * sqrt(sigma2 + x^2)); IQ4_XS then rounds the
+// sub-block scales to 6 bits against the largest and picks the levels again.
+static void quant_iq4(const float *x, uint8_t *b, uint64_t n, const float *imp, int super) {
+    const int nsub = super / 32, ntry = 7;
+    const size_t bsize = super == 32 ? 18 : 136;
+    for (uint64_t i = 0; i < n / (uint64_t)super; i++, x += super, b += bsize) {
+        uint8_t L[QUANT_QK_K];
+        float scales[8], w[32], sigma2 = 0;
+        for (int j = 0; j < super; j++) sigma2 += x[j] * x[j];
+        sigma2 *= 2.f / (float)super;
+        memset(b, 0, bsize);
+        float max_scale = 0, amax_scale = 0;
+        for (int ib = 0; ib < nsub; ib++) {
+            const float *xb = x + 32 * ib;
+            uint8_t *Lb = L + 32 * ib;
+            for (int j = 0; j < 32; j++)
+                w[j] = imp ? imp[(uint64_t)super * i + 32 * ib + j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+            const float max = signed_max(xb, 32);
+            if (fabsf(max) < 1e-15f) {
+                scales[ib] = 0;
+                continue;
+            }
+            float d = -max / iq4_values[0], id = 1 / d, sumqx = 0, sumq2 = 0;
+            for (int j = 0; j < 32; j++) {
+                Lb[j] = (uint8_t)iq4_nearest(id * xb[j]);
+                const float q = iq4_values[Lb[j]];
+                sumqx += w[j] * q * xb[j];
+                sumq2 += w[j] * q * q;
+            }
+            d = sumq2 > 0 ? sumqx / sumq2 : 0;
+            float best = d * sumqx;
+            for (int t = -ntry; t <= ntry; t++) {
+                id = (float)(t + iq4_values[0]) / max;
+                sumqx = sumq2 = 0;
+                for (int j = 0; j < 32; j++) {
+                    const float q = iq4_values[iq4_nearest(id * xb[j])];
+                    sumqx += w[j] * q * xb[j];
+                    sumq2 += w[j] * q * q;
+                }
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+            scales[ib] = d;
+            if (fabsf(d) > amax_scale) {
+                amax_scale = fabsf(d);
+                max_scale = d;
+            }
+        }
+        uint8_t *qs;
+        if (nsub > 1) { // IQ4_XS: 6-bit sub-block scales, stored + 32
+            const float d = -max_scale / 32, id = d ? 1 / d : 0;
+            st_f16(b, d);
+            uint32_t sh = 0;
+            for (int ib = 0; ib < nsub; ib++) {
+                const int l = clampi(nearest(id * scales[ib]), -32, 31);
+                const float dl = d * (float)l, idl = dl ? 1 / dl : 0;
+                for (int j = 0; j < 32; j++) L[32 * ib + j] = (uint8_t)iq4_nearest(idl * x[32 * ib + j]);
+                b[4 + ib / 2] |= (uint8_t)(((l + 32) & 15) << (4 * (ib % 2)));
+                sh |= (uint32_t)((l + 32) >> 4) << (2 * ib);
+            }
+            b[2] = (uint8_t)sh;
+            b[3] = (uint8_t)(sh >> 8);
+            qs = b + 8;
+        } else { // IQ4_NL: the levels again against the unrounded scale
+            st_f16(b, scales[0]);
+            const float id = scales[0] ? 1 / scales[0] : 0;
+            for (int j = 0; j < 32; j++) L[j] = (uint8_t)iq4_nearest(id * x[j]);
+            qs = b + 2;
+        }
+        for (int ib = 0; ib < nsub; ib++)
+            for (int j = 0; j < 16; j++) qs[16 * ib + j] = (uint8_t)(L[32 * ib + j] | L[32 * ib + 16 + j] << 4);
+    }
+}
+
 int quant_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, const float *importance) {
     if (!quant_type_supported(type))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "cannot quantize to tensor type %s (%u)", quant_type_name(type), type);
@@ -723,6 +1041,12 @@ int quant_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, c
     case GGML_TYPE_Q4_K: quant_q45_k(src, b, n, importance, 15); break;
     case GGML_TYPE_Q5_K: quant_q45_k(src, b, n, importance, 31); break;
     case GGML_TYPE_Q6_K: quant_q6_k(src, b, n, importance); break;
+    case GGML_TYPE_Q4_1: quant_q451(src, b, n, importance, 15); break;
+    case GGML_TYPE_Q5_0: quant_q5_0(src, b, n, importance); break;
+    case GGML_TYPE_Q5_1: quant_q451(src, b, n, importance, 31); break;
+    case GGML_TYPE_Q2_K: quant_q2_k(src, b, n, importance); break;
+    case GGML_TYPE_IQ4_NL: quant_iq4(src, b, n, importance, 32); break;
+    case GGML_TYPE_IQ4_XS: quant_iq4(src, b, n, importance, 256); break;
     }
     return VKPHI_OK;
 }

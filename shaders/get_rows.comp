@@ -4,11 +4,13 @@
 // (a big matrix is looked up one window at a time); tokens whose id falls outside
 // it are left alone. Values are exactly those of the CPU dequantization. Float
 // weights (F32, F16/BF16 by define) go element by element; quantized ones (Q8_0,
-// Q4_0, Q3_K, Q4_K, Q5_K, Q6_K by define) a part of 32 values per thread.
+// Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS by define) a
+// part of 32 values per thread.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/common.glsl"
-#if defined(Q8_0) || defined(Q4_0) || defined(Q3_K) || defined(Q4_K) || defined(Q5_K) || defined(Q6_K)
+#if defined(Q8_0) || defined(Q4_0) || defined(Q3_K) || defined(Q4_K) || defined(Q5_K) || defined(Q6_K) || \
+    defined(Q4_1) || defined(Q5_0) || defined(Q5_1) || defined(Q2_K) || defined(IQ4_NL) || defined(IQ4_XS)
 #define QUANTIZED
 #include "common/quant.glsl"
 #else

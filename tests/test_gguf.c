@@ -406,7 +406,7 @@ static const struct wt wtensors[] = {
     {"d.f16", GGML_TYPE_F16, 1, {5}},
     {"e.bf16", GGML_TYPE_BF16, 3, {3, 2, 2}},
     {"f.q6_k", GGML_TYPE_Q6_K, 4, {256, 1, 1, 2}},
-    {"g.q4_1", GGML_TYPE_Q4_1, 1, {32}}, // known, not run: the writer and reader handle it all the same
+    {"g.q8_1", GGML_TYPE_Q8_1, 1, {32}}, // known, not run: the writer and reader handle it all the same
 };
 enum { N_WT = sizeof wtensors / sizeof wtensors[0] };
 
@@ -694,7 +694,7 @@ static void test_reference_files(const char *dir) {
 // ---- model_check on generated models ----
 
 struct mopt {
-    const char *arch, *omit_key, *omit_tensor, *bad_shape, *q4_1_tensor, *rope_scaling;
+    const char *arch, *omit_key, *omit_tensor, *bad_shape, *unrun_tensor, *rope_scaling;
     uint32_t n_head, n_head_kv, rope_dim, sliding, n_tokens, vocab_size;
     uint32_t matrix_type; // 0: F16
     int longrope;         // 1: only rope_factors_long; 2: both factor tensors (ones) and the original context
@@ -771,7 +771,7 @@ static int make_model(const char *path, struct mopt o) {
         types[i] = strstr(t[i].name, "norm") || strstr(t[i].name, "rope") ? GGML_TYPE_F32
                    : o.matrix_type                                          ? o.matrix_type
                                                                             : GGML_TYPE_F16;
-        if (o.q4_1_tensor && !strcmp(t[i].name, o.q4_1_tensor)) types[i] = GGML_TYPE_Q4_1;
+        if (o.unrun_tensor && !strcmp(t[i].name, o.unrun_tensor)) types[i] = GGML_TYPE_Q8_1;
         if (o.omit_tensor && !strcmp(t[i].name, o.omit_tensor)) continue;
         const uint64_t ne[2] = {t[i].ne0, t[i].ne1};
         gguf_writer_add_tensor(w, t[i].name, (enum ggml_type)types[i], t[i].ne1 > 1 ? 2 : 1, ne);
@@ -856,8 +856,8 @@ static void test_model_check(void) {
     expect_check((struct mopt){.bad_shape = "blk.1.ffn_up.weight"}, VKPHI_ERR_FORMAT, "expected [64, 192]", "bad up shape");
     expect_check((struct mopt){.n_tokens = 9}, VKPHI_ERR_FORMAT, "the tokenizer has 9 tokens but token_embd.weight has 8 rows",
                  "vocabulary mismatch");
-    expect_check((struct mopt){.q4_1_tensor = "blk.1.attn_output.weight"}, VKPHI_ERR_UNSUPPORTED,
-                 "unsupported type Q4_1 in tensor 'blk.1.attn_output.weight'", "Q4_1 tensor");
+    expect_check((struct mopt){.unrun_tensor = "blk.1.attn_output.weight"}, VKPHI_ERR_UNSUPPORTED,
+                 "unsupported type Q8_1 in tensor 'blk.1.attn_output.weight'", "Q8_1 tensor");
     CHECK(model_check(NULL) == VKPHI_ERR_ARG, "NULL file");
 }
 

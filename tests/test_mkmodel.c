@@ -42,7 +42,7 @@ static void check_recipe_against(const char *dir, const char *recipe) {
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         uint32_t want = t->n_dims == 1 ? GGML_TYPE_F32 : t->type;
-        uint32_t got = quant_recipe_type(recipe, t->name, layer_of(t->name), (int)n_layer, (uint32_t)t->ne[0]);
+        uint32_t got = quant_recipe_type(recipe, t->name, layer_of(t->name), (int)n_layer, (uint32_t)t->ne[0], 4, false);
         if (got != want) {
             mismatches++;
             fprintf(stderr, "%s %s: recipe says %s, the reference file has %s\n", recipe, t->name,
@@ -54,14 +54,14 @@ static void check_recipe_against(const char *dir, const char *recipe) {
 }
 
 static uint32_t rt(const char *recipe, const char *name, int layer, uint32_t n_in) {
-    return quant_recipe_type(recipe, name, layer, 40, n_in);
+    return quant_recipe_type(recipe, name, layer, 40, n_in, 4, false); // Phi-4: 40 layers, 40 / 10 heads
 }
 
 static void test_recipe(void) {
     const char *shared = test_shared_dir();
     if (shared) {
-        const char *refs[] = {"F16", "Q8_0", "Q4_0", "Q4_K_M"};
-        for (int i = 0; i < 4; i++) check_recipe_against(shared, refs[i]);
+        const char *refs[] = {"F16", "Q8_0", "Q4_0", "Q4_K_M", "Q2_K"};
+        for (int i = 0; i < 5; i++) check_recipe_against(shared, refs[i]);
     } else {
         printf("note: ../shared absent, recipe not compared with the reference files\n");
     }
@@ -94,6 +94,46 @@ static void test_recipe(void) {
         CHECK(rt("Q4_K_M", n, l, 5120) == GGML_TYPE_F32, "norms stay f32");
     }
     CHECK(q6_down == 20 && q6_qkv == 20, "20 of 40 layers get more bits, got %d and %d", q6_down, q6_qkv);
+    // The mixes of the remaining types on Phi-4 (4 query heads per KV head, 40 layers):
+    // Q2_K keeps attn_qkv in Q4_K, ffn_down and attn_output in Q3_K; IQ4_NL/IQ4_XS keep
+    // attn_qkv in Q5_K and, without an importance matrix, the first 5 ffn_down in Q5_K;
+    // Q4_0/Q5_0 with one put the first 5 ffn_down in Q4_1/Q5_1. Phi-4-mini's 3 heads per
+    // KV head drop the attn_qkv rules to Q3_K and IQ4_XS.
+    for (int l = 0; l < 40; l++) {
+        char qkv[64], down[64], up[64], out[64];
+        snprintf(qkv, sizeof qkv, "blk.%d.attn_qkv.weight", l);
+        snprintf(down, sizeof down, "blk.%d.ffn_down.weight", l);
+        snprintf(up, sizeof up, "blk.%d.ffn_up.weight", l);
+        snprintf(out, sizeof out, "blk.%d.attn_output.weight", l);
+        CHECK(rt("Q2_K", qkv, l, 5120) == GGML_TYPE_Q4_K && rt("Q2_K", down, l, 17920) == GGML_TYPE_Q3_K &&
+                  rt("Q2_K", out, l, 5120) == GGML_TYPE_Q3_K && rt("Q2_K", up, l, 5120) == GGML_TYPE_Q2_K,
+              "Q2_K layer %d", l);
+        CHECK(quant_recipe_type("Q2_K", qkv, l, 32, 3072, 3, false) == GGML_TYPE_Q3_K, "Q2_K attn_qkv, 3 heads per KV head");
+        for (int x = 0; x < 2; x++) {
+            const char *r = x ? "IQ4_XS" : "IQ4_NL";
+            const uint32_t base = x ? GGML_TYPE_IQ4_XS : GGML_TYPE_IQ4_NL;
+            CHECK(rt(r, qkv, l, 5120) == GGML_TYPE_Q5_K && rt(r, up, l, 5120) == base && rt(r, out, l, 5120) == base,
+                  "%s layer %d", r, l);
+            CHECK(rt(r, down, l, 17920) == (l < 5 ? GGML_TYPE_Q5_K : base), "%s ffn_down layer %d", r, l);
+            CHECK(quant_recipe_type(r, down, l, 40, 17920, 4, true) == base, "%s ffn_down with an importance matrix", r);
+            CHECK(quant_recipe_type(r, qkv, l, 32, 3072, 3, false) == base, "%s attn_qkv, 3 heads per KV head", r);
+        }
+        CHECK(quant_recipe_type("Q4_0", down, l, 40, 17920, 4, true) == (l < 5 ? GGML_TYPE_Q4_1 : GGML_TYPE_Q4_0) &&
+                  quant_recipe_type("Q5_0", down, l, 40, 17920, 4, true) == (l < 5 ? GGML_TYPE_Q5_1 : GGML_TYPE_Q5_0) &&
+                  rt("Q4_0", down, l, 17920) == GGML_TYPE_Q4_0 && rt("Q5_0", down, l, 17920) == GGML_TYPE_Q5_0,
+              "Q4_0/Q5_0 ffn_down layer %d", l);
+        CHECK(rt("Q3_K_S", qkv, l, 5120) == GGML_TYPE_Q3_K && rt("Q3_K_L", qkv, l, 5120) == GGML_TYPE_Q5_K &&
+                  rt("Q3_K_L", down, l, 17920) == GGML_TYPE_Q5_K && rt("Q3_K_L", out, l, 5120) == GGML_TYPE_Q5_K &&
+                  rt("Q4_K_S", qkv, l, 5120) == (l < 4 ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K) &&
+                  rt("Q4_K_S", down, l, 17920) == (l < 5 ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K) &&
+                  rt("Q5_K_S", qkv, l, 5120) == GGML_TYPE_Q5_K,
+              "Q3_K_S, Q3_K_L, Q4_K_S, Q5_K_S layer %d", l);
+        CHECK(rt("Q4_1", up, l, 5120) == GGML_TYPE_Q4_1 && rt("Q5_1", down, l, 17920) == GGML_TYPE_Q5_1,
+              "plain Q4_1, Q5_1");
+    }
+    CHECK(rt("Q2_K", "output.weight", -1, 5120) == GGML_TYPE_Q6_K && rt("Q2_K", "token_embd.weight", -1, 5120) == GGML_TYPE_Q2_K &&
+              rt("IQ4_XS", "output.weight", -1, 5120) == GGML_TYPE_Q6_K,
+          "Q2_K, IQ4_XS output and token_embd");
     CHECK(rt("Q4_K_M", "output.weight", -1, 5120) == GGML_TYPE_Q6_K, "output Q6_K");
     CHECK(rt("Q4_K_M", "token_embd.weight", -1, 5120) == GGML_TYPE_Q4_K, "token_embd Q4_K");
     CHECK(rt("Q4_0", "output.weight", -1, 5120) == GGML_TYPE_Q6_K, "Q4_0 output Q6_K");
@@ -103,14 +143,22 @@ static void test_recipe(void) {
     CHECK(rt("BF16", "blk.0.ffn_up.weight", 0, 5120) == GGML_TYPE_BF16, "BF16");
     CHECK(rt("Q6_K", "token_embd.weight", -1, 5120) == GGML_TYPE_Q6_K, "Q6_K");
     // Rows that do not fit a block.
-    CHECK(rt("Q4_K_M", "blk.1.ffn_up.weight", 1, 320) == GGML_TYPE_Q8_0, "Q4_K on 320 columns falls back");
+    CHECK(rt("Q4_K_M", "blk.1.ffn_up.weight", 1, 320) == GGML_TYPE_Q5_0, "Q4_K on 320 columns -> Q5_0");
+    CHECK(rt("Q5_K_S", "blk.1.ffn_up.weight", 1, 320) == GGML_TYPE_Q5_1, "Q5_K on 320 columns -> Q5_1");
+    CHECK(rt("IQ4_XS", "blk.1.ffn_up.weight", 1, 320) == GGML_TYPE_IQ4_NL, "IQ4_XS on 320 columns -> IQ4_NL");
+    CHECK(rt("Q2_K", "blk.1.ffn_up.weight", 1, 320) == GGML_TYPE_Q4_0, "Q2_K on 320 columns -> Q4_0");
     CHECK(rt("Q3_K_S", "blk.1.ffn_up.weight", 1, 320) == GGML_TYPE_Q4_0, "Q3_K on 320 columns -> Q4_0");
     CHECK(rt("Q4_K_M", "output.weight", -1, 320) == GGML_TYPE_Q8_0, "output on 320 columns -> Q8_0");
     CHECK(rt("Q4_0", "blk.1.ffn_up.weight", 1, 100) == GGML_TYPE_F16, "100 columns -> F16");
     CHECK(rt("Q4_K_X", "blk.1.ffn_up.weight", 1, 5120) == QUANT_RECIPE_UNKNOWN, "unknown recipe");
-    CHECK(!quant_recipe_known("Q2_K") && quant_recipe_known("q4_k_m"), "known recipes");
+    CHECK(!quant_recipe_known("Q2_K_S") && !quant_recipe_known("IQ2_XXS") && quant_recipe_known("q4_k_m") &&
+              quant_recipe_known("iq4_xs") && quant_recipe_known("Q2_K"),
+          "known recipes");
     CHECK(quant_recipe_file_type("Q4_K_M") == 15 && quant_recipe_file_type("F16") == 1 &&
-              quant_recipe_file_type("Q8_0") == 7 && quant_recipe_file_type("nope") == QUANT_RECIPE_UNKNOWN,
+              quant_recipe_file_type("Q8_0") == 7 && quant_recipe_file_type("nope") == QUANT_RECIPE_UNKNOWN &&
+              quant_recipe_file_type("Q4_1") == 3 && quant_recipe_file_type("Q5_0") == 8 &&
+              quant_recipe_file_type("Q5_1") == 9 && quant_recipe_file_type("Q2_K") == 10 &&
+              quant_recipe_file_type("IQ4_NL") == 25 && quant_recipe_file_type("IQ4_XS") == 30,
           "file types");
     // Phi-4 at Q4_K_M is 8.43 GiB of weights, as the published files are.
     const mkmodel_preset *phi4 = mkmodel_find_preset("phi-4");
@@ -226,7 +274,7 @@ static void check_file(const char *path, const mkmodel_preset *p, const char *re
                   recipe, name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1]);
             uint32_t type = dims == 1 ? GGML_TYPE_F32
                                       : quant_recipe_type(recipe, name, per_layer ? l : -1, (int)p->n_layer,
-                                                          (uint32_t)want[w].ne0);
+                                                          (uint32_t)want[w].ne0, p->n_head / p->n_head_kv, false);
             CHECK(t->type == type, "%s: %s is %s, want %s", recipe, name, quant_type_name(t->type),
                   quant_type_name(type));
         }

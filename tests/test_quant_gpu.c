@@ -19,10 +19,13 @@
 
 static test_gpu g;
 
-static const uint32_t qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q3_K,
-                                  GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
-static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+static const uint32_t qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K,
+                                  GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0,
+                                  GGML_TYPE_Q5_1, GGML_TYPE_Q2_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
+static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16,   GGML_TYPE_Q8_0,
+                                     GGML_TYPE_Q4_0, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K,   GGML_TYPE_Q5_K,
+                                     GGML_TYPE_Q6_K, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0,   GGML_TYPE_Q5_1,
+                                     GGML_TYPE_Q2_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
 #define N_QTYPES (sizeof qtypes / sizeof qtypes[0])
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
@@ -110,7 +113,19 @@ static qmat mat_random(uint32_t type, uint32_t n_in, uint32_t n_out) {
         float d = test_rand_uniform(0.5f, 1.0f) / 128 * (test_rand_u32() & 1 ? -1.0f : 1.0f);
         switch (type) {
         case GGML_TYPE_Q8_0:
-        case GGML_TYPE_Q4_0: put_f16(blk, d); break;
+        case GGML_TYPE_Q4_0:
+        case GGML_TYPE_Q5_0:
+        case GGML_TYPE_IQ4_NL:
+        case GGML_TYPE_IQ4_XS: put_f16(blk, d); break;
+        case GGML_TYPE_Q4_1:
+        case GGML_TYPE_Q5_1:
+            put_f16(blk, d);
+            put_f16(blk + 2, test_rand_uniform(-1.0f, 1.0f) / 8);
+            break;
+        case GGML_TYPE_Q2_K:
+            put_f16(blk + 80, d);
+            put_f16(blk + 82, test_rand_uniform(0.0f, 1.0f) / 64);
+            break;
         case GGML_TYPE_Q4_K:
         case GGML_TYPE_Q5_K:
             put_f16(blk, d);
@@ -338,6 +353,49 @@ static uint32_t known_block(uint32_t type, uint8_t *b, float *want) {
         }
         return 256;
     }
+    case GGML_TYPE_Q4_1:
+    case GGML_TYPE_Q5_0:
+    case GGML_TYPE_Q5_1: { // d = 0.5 (m = -4 for Q4_1, Q5_1); q_j = 7j + 3 mod 16 or 32
+        bool five = type != GGML_TYPE_Q4_1, min = type != GGML_TYPE_Q5_0;
+        uint32_t qs = type == GGML_TYPE_Q4_1 ? 4 : type == GGML_TYPE_Q5_0 ? 6 : 8, qh = qs - 4;
+        b[0] = 0x00, b[1] = 0x38;
+        if (min) b[2] = 0x00, b[3] = 0xc4;
+        for (int e = 0; e < 32; e++) {
+            int q = five ? (7 * e + 3) % 32 : (7 * e + 3) % 16;
+            set_nibble(b, qs + (uint32_t)(e % 16), e >= 16, (uint32_t)(q & 15));
+            if (q >= 16) b[qh + e / 8] |= (uint8_t)(1 << (e % 8));
+            want[e] = min ? 0.5f * (float)q - 4.0f : 0.5f * (float)(q - 16);
+        }
+        return 32;
+    }
+    case GGML_TYPE_Q2_K: { // d = 0.5, dmin = 0.25; sub-block k: scale 15 - k, min 3k mod 16; q_e = 3e + e/64 mod 4
+        b[80] = 0x00, b[81] = 0x38, b[82] = 0x00, b[83] = 0x34;
+        for (int k = 0; k < 16; k++) b[k] = (uint8_t)((15 - k) | (3 * k % 16) << 4);
+        for (int e = 0; e < 256; e++) {
+            int q = (3 * e + e / 64) % 4, h = e / 128, j = e % 128 / 32, l = e % 32, k = e / 16;
+            b[16 + 32 * h + l] |= (uint8_t)(q << (2 * j));
+            want[e] = 0.5f * (float)(15 - k) * (float)q - 0.25f * (float)(3 * k % 16);
+        }
+        return 256;
+    }
+    case GGML_TYPE_IQ4_NL:
+    case GGML_TYPE_IQ4_XS: { // d = 0.25; IQ4_XS sub-block ib: scale 9ib + 5 mod 64; q_e = 5e + e/32 mod 16
+        static const int lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+        bool xs = type == GGML_TYPE_IQ4_XS;
+        uint32_t n = xs ? 256 : 32, qs = xs ? 8 : 2;
+        b[0] = 0x00, b[1] = 0x34;
+        for (int ib = 0; xs && ib < 8; ib++) {
+            int s = (9 * ib + 5) % 64;
+            set_nibble(b + 4, (uint32_t)(ib / 2), ib % 2, (uint32_t)(s & 15));
+            b[2 + ib / 4] |= (uint8_t)((s >> 4) << (2 * (ib % 4)));
+        }
+        for (uint32_t e = 0; e < n; e++) {
+            int q = (int)(5 * e + e / 32) % 16, ib = (int)e / 32;
+            set_nibble(b, qs + 16 * (uint32_t)ib + e % 16, e % 32 >= 16, (uint32_t)q);
+            want[e] = 0.25f * (float)(xs ? (9 * ib + 5) % 64 - 32 : 1) * (float)lv[q];
+        }
+        return n;
+    }
     }
     return 0;
 }
@@ -446,6 +504,12 @@ static enum shader_id matvec_shader(uint32_t type) {
     case GGML_TYPE_Q4_K: return SHADER_MATVEC_Q4_K;
     case GGML_TYPE_Q5_K: return SHADER_MATVEC_Q5_K;
     case GGML_TYPE_Q6_K: return SHADER_MATVEC_Q6_K;
+    case GGML_TYPE_Q4_1: return SHADER_MATVEC_Q4_1;
+    case GGML_TYPE_Q5_0: return SHADER_MATVEC_Q5_0;
+    case GGML_TYPE_Q5_1: return SHADER_MATVEC_Q5_1;
+    case GGML_TYPE_Q2_K: return SHADER_MATVEC_Q2_K;
+    case GGML_TYPE_IQ4_NL: return SHADER_MATVEC_IQ4_NL;
+    case GGML_TYPE_IQ4_XS: return SHADER_MATVEC_IQ4_XS;
     default: return SHADER_MATVEC_Q; // the plain build is Q8_0
     }
 }
@@ -495,10 +559,10 @@ static void test_bad_input(void) {
     CHECK(op_matmul(g.cmd, g.k, &w, buf_all(&bo), buf_all(&bo), 1, 256, 4) == VKPHI_ERR_ARG,
           "a weight past the end of its buffer is refused");
     w = weight_of(&m, &bw);
-    w.type = GGML_TYPE_Q2_K;
-    w.row_bytes = 84;
+    w.type = 34; // TQ1_0: known, not run
+    w.row_bytes = 54;
     CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), NULL, buf_all(&bo), 1, 256) == VKPHI_ERR_UNSUPPORTED &&
-              strstr(vkphi_last_error(), "Q2_K"),
+              strstr(vkphi_last_error(), "TQ1_0"),
           "an unsupported type is refused by name: %s", vkphi_last_error());
     run(); // nothing was recorded
     buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bi), buffer_destroy(g.dev, &bo);

@@ -13,8 +13,9 @@
 static void usage(FILE *out) {
     fprintf(out, "usage: vkphi info -m FILE\n\n"
                  "Prints what a GGUF model file holds: architecture and hyperparameters, a\n"
-                 "tokenizer summary, every tensor (name, type, shape, bytes), totals per type and\n"
-                 "bits per weight, and whether vkphi can run the file (and if not, why).\n\n"
+                 "tokenizer summary, every tensor (name, type, shape, bytes; marked when vkphi does\n"
+                 "not run its type), the tensors and bytes of each type with its bits per weight,\n"
+                 "and whether vkphi can run the file (and if not, why).\n\n"
                  "  -m, --model FILE   the GGUF file\n"
                  "  -h, --help         this text\n");
 }
@@ -117,16 +118,21 @@ static void shape(char *buf, size_t len, const gguf_tensor *t) {
         at += (size_t)snprintf(buf + at, len - at, "%s%" PRIu64, d ? " x " : "", t->ne[d]);
 }
 
-static void print_tensors(const gguf_file *f) {
+// The tensor list, then per type the tensors, weights and bytes. Returns how many
+// tensors have a type vkphi does not run; the first is named in *first.
+static uint64_t print_tensors(const gguf_file *f, const gguf_tensor **first) {
     struct { uint64_t tensors, elems, bytes; } by_type[GGML_TYPE_COUNT] = {{0}};
-    uint64_t elems = 0, bytes = 0;
+    uint64_t elems = 0, bytes = 0, n_unrun = 0;
     printf("tensors: %" PRId64 "\n", gguf_n_tensors(f));
     printf("  %-36s %-8s %-22s %14s\n", "name", "type", "shape", "bytes");
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         char s[96];
         shape(s, sizeof s, t);
-        printf("  %-36s %-8s %-22s %14" PRIu64 "\n", t->name, quant_type_name(t->type), s, t->size);
+        const bool run = quant_type_supported(t->type);
+        printf("  %-36s %-8s %-22s %14" PRIu64 "%s\n", t->name, quant_type_name(t->type), s, t->size,
+               run ? "" : "  (type not run by vkphi)");
+        if (!run && !n_unrun++) *first = t;
         const uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; // checked at open: no overflow
         by_type[t->type].tensors++;
         by_type[t->type].elems += n;
@@ -145,6 +151,7 @@ static void print_tensors(const gguf_file *f) {
     print_size(bytes);
     if (elems) printf(", %.2f bits per weight", 8.0 * (double)bytes / (double)elems);
     putchar('\n');
+    return n_unrun;
 }
 
 int cmd_info(int argc, char **argv) {
@@ -188,7 +195,11 @@ int cmd_info(int argc, char **argv) {
     printf("architecture: %s\n", arch ? arch : "(not set)");
     if (arch) print_hparams(f, arch);
     print_tokenizer(f);
-    print_tensors(f);
+    const gguf_tensor *unrun = NULL;
+    const uint64_t n_unrun = print_tensors(f, &unrun);
+    if (n_unrun) // named even when model_check stops at another reason first
+        printf("types vkphi does not run: %" PRIu64 " tensor%s, the first %s (%s)\n", n_unrun, n_unrun == 1 ? "" : "s",
+               unrun->name, quant_type_name(unrun->type));
     if (model_check(f) == VKPHI_OK) {
         printf("runnable: yes\n");
     } else {

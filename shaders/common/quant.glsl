@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The quantized weight type of this shader build, chosen by define (Q8_0, Q4_0,
-// Q3_K, Q4_K, Q5_K, Q6_K; Q8_0 when none is given, so the plain build of a shader
+// Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS; Q8_0 when none is given, so the plain build of a shader
 // that includes this is its Q8_0 kernel). Each quant_<type>.glsl gives:
 //   QK, QB        values and bytes per block
 //   QP            parts per block; a part is 32 values in two groups of 16, each
@@ -24,6 +24,18 @@
 #include "quant_q5_k.glsl"
 #elif defined(Q6_K)
 #include "quant_q6_k.glsl"
+#elif defined(Q4_1)
+#include "quant_q4_1.glsl"
+#elif defined(Q5_0)
+#include "quant_q5_0.glsl"
+#elif defined(Q5_1)
+#include "quant_q5_1.glsl"
+#elif defined(Q2_K)
+#include "quant_q2_k.glsl"
+#elif defined(IQ4_NL)
+#include "quant_iq4_nl.glsl"
+#elif defined(IQ4_XS)
+#include "quant_iq4_xs.glsl"
 #else
 #include "quant_q8_0.glsl"
 #endif
@@ -31,7 +43,8 @@
 // value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly
 // the CPU's value whether or not the compiler fuses the two: every product here is
 // exact in f32 (an f16 scale has 11 significant bits, a sub-block scale at most 7,
-// a level at most 6), so only the offset's addition rounds, once either way.
+// a level at most 6; IQ4_XS: a 17-bit scale times a 7-bit codebook level), so only
+// the offset's addition rounds, once either way.
 vec4 q_value(vec4 q, vec2 am) {
 #ifdef Q_HAS_MIN
     return q * am.x + am.y;
