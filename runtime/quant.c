@@ -584,12 +584,17 @@ static float fit_positive(int n, int nmax, const float *x, uint8_t *L, const flo
 
 // ---- quantization ----
 
+// The mean of x^2 over the call: the noise level the importance-weighted searches
+// of the 32-value types add to each weight's importance (as ggml does).
+static float mean_square(const float *x, uint64_t n) {
+    float s = 0;
+    for (uint64_t i = 0; i < n; i++) s += x[i] * x[i];
+    return s / (float)n;
+}
+
+
 static void quant_q4_0(const float *x, uint8_t *b, uint64_t n, const float *imp) {
-    float sigma2 = 0;
-    if (imp) {
-        for (uint64_t i = 0; i < n; i++) sigma2 += x[i] * x[i];
-        sigma2 /= (float)n;
-    }
+    float sigma2 = imp ? mean_square(x, n) : 0;
     for (uint64_t i = 0; i < n / 32; i++, x += 32, b += 18) {
         if (imp) { // weighted symmetric fit over 16 levels
             float w[32];
@@ -802,11 +807,7 @@ static void quant_q3_k(const float *x, uint8_t *b, uint64_t n, const float *imp)
 // weighted asymmetric search of the K-quants, its noise level over the whole call.
 static void quant_q451(const float *x, uint8_t *b, uint64_t n, const float *imp, int nmax) {
     const size_t bsize = nmax == 15 ? 20 : 24, qs_at = nmax == 15 ? 4 : 8;
-    float sigma2 = 0;
-    if (imp) {
-        for (uint64_t i = 0; i < n; i++) sigma2 += x[i] * x[i];
-        sigma2 /= (float)n;
-    }
+    float sigma2 = imp ? mean_square(x, n) : 0;
     for (uint64_t i = 0; i < n / 32; i++, x += 32, b += bsize) {
         uint8_t L[32];
         if (imp) {
@@ -841,11 +842,7 @@ static void quant_q451(const float *x, uint8_t *b, uint64_t n, const float *imp,
 // Q5_0: the value of largest magnitude maps to level 0 (-16), or with importance
 // the weighted symmetric fit over 32 levels.
 static void quant_q5_0(const float *x, uint8_t *b, uint64_t n, const float *imp) {
-    float sigma2 = 0;
-    if (imp) {
-        for (uint64_t i = 0; i < n; i++) sigma2 += x[i] * x[i];
-        sigma2 /= (float)n;
-    }
+    float sigma2 = imp ? mean_square(x, n) : 0;
     for (uint64_t i = 0; i < n / 32; i++, x += 32, b += 22) {
         int8_t L[32];
         if (imp) {

@@ -123,3 +123,11 @@ gpu_buffer test_upload(test_gpu *g, const void *data, uint64_t bytes) {
 void test_download(test_gpu *g, const gpu_buffer *b, void *out, uint64_t bytes) {
     if (buffer_read(g->dev, b, 0, out, bytes)) { fprintf(stderr, "%s\n", vkphi_last_error()); abort(); }
 }
+
+bool test_vulkan_available(void) {
+    device_info *infos;
+    uint32_t n;
+    if (device_list(&infos, &n) != VKPHI_OK) return false;
+    free(infos);
+    return n > 0;
+}

@@ -53,6 +53,9 @@ typedef struct test_gpu {
     cmd_ctx *cmd;
 } test_gpu;
 
+// True when there is a Vulkan device (VKPHI_LIMITS applied); tests that need one
+// skip otherwise.
+bool test_vulkan_available(void);
 // Opens the default device (lavapipe in CI) with the validation layer as the
 // environment asks; false (and a message) when there is no Vulkan device.
 bool test_gpu_open(test_gpu *g);
