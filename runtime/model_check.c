@@ -155,7 +155,8 @@ int model_check(const gguf_file *f) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         if (!quant_type_supported(t->type))
             return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
-                              "%s: unsupported type %s in tensor '%s' (vkphi runs F32, F16, BF16, Q8_0, Q4_0, Q3_K, Q4_K, Q5_K and Q6_K)",
+                              "%s: unsupported type %s in tensor '%s' (vkphi runs F32, F16, BF16, Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, "
+                              "IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M)",
                               file, quant_type_name(t->type), t->name);
     }
     return VKPHI_OK;
