@@ -156,6 +156,18 @@ static void dequant_iq1_m(const uint8_t *b, float *y) {
     }
 }
 
+const uint32_t *quant_iq_grid(uint32_t type, uint32_t *n_words) {
+    switch (type) {
+    case GGML_TYPE_IQ3_XXS: *n_words = 256; return IQ3XXS_GRID;
+    case GGML_TYPE_IQ3_S: *n_words = 512; return IQ3S_GRID;
+    case GGML_TYPE_IQ2_XXS: *n_words = 512; return IQ2XXS_GRID;
+    case GGML_TYPE_IQ2_XS: *n_words = 1024; return IQ2XS_GRID;
+    case GGML_TYPE_IQ2_S: *n_words = 2048; return IQ2S_GRID;
+    case GGML_TYPE_IQ1_S: case GGML_TYPE_IQ1_M: *n_words = 2048; return IQ1S_GRID;
+    default: *n_words = 0; return NULL;
+    }
+}
+
 void quant_iq_dequantize(uint32_t type, const uint8_t *b, float *y, uint64_t nb) {
     const uint32_t bytes = type == GGML_TYPE_IQ3_XXS ? 98 : type == GGML_TYPE_IQ3_S ? 110 : type == GGML_TYPE_IQ2_XXS ? 66
                            : type == GGML_TYPE_IQ2_XS ? 74 : type == GGML_TYPE_IQ2_S ? 82 : type == GGML_TYPE_IQ1_S ? 50 : 56;

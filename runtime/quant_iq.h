@@ -35,3 +35,6 @@
 bool quant_iq_type(uint32_t type);
 // nb blocks of `type` at b into y (256 values each); the type must be one of the seven.
 void quant_iq_dequantize(uint32_t type, const uint8_t *b, float *y, uint64_t nb);
+// The grid `type` decodes with (shaders/common/iq_tables.h), for upload to the GPU:
+// its words and their count; NULL for any other type. IQ1_S and IQ1_M share one.
+const uint32_t *quant_iq_grid(uint32_t type, uint32_t *n_words);

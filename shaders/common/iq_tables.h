@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
-// The fixed codebooks (grids) of the IQ formats, stored once and included by both
-// the C reference (runtime/quant_iq.c) and the shaders (shaders/common/quant_iq*.glsl).
+// The fixed codebooks (grids) of the IQ formats, stored once. runtime/quant_iq.c
+// includes this for the CPU reference and hands the same arrays to the GPU, which
+// reads them from a storage buffer (runtime/kernels.c uploads them; the shaders,
+// shaders/common/quant_iq*.glsl, bind it at binding 3). They are not compiled into
+// the shaders as constant arrays: lavapipe's LLVM backend takes 6 s per pipeline
+// for a 256-word constant array indexed at run time, 46 s for 1024 words and more
+// than 5 minutes for 2048, and GPUs serve a buffer through their caches anyway.
 // Values are the format's definition (ggml's iq*_grid tables); tests/test_quant.c
-// checks them against a hash of that definition, and tests/test_quant_gpu.c decodes
-// blocks touching every entry on the GPU and compares with the CPU.
+// checks them against a hash of that definition, and tests/test_quant_gpu.c
+// decodes blocks touching every entry on the GPU and compares with the CPU.
 //
-// Each table is an array of 32-bit words, written in the syntax C and GLSL 450
-// share (an initializer list). An includer defines IQ_GRID_<NAME> for each table it
-// wants (the C side all of them; a shader only its type's).
+// Each table is an array of 32-bit words; an includer defines IQ_GRID_<NAME> for
+// each table it wants.
 //   IQ2XXS_GRID[2i], [2i+1]  entry i of 256: 8 magnitudes, one per byte, values
 //   IQ2XS_GRID               0..3 in the low word, 4..7 in the high word; each
 //   IQ2S_GRID                magnitude is 8, 25 or 43 (entries: 256, 512, 1024)
@@ -21,12 +25,8 @@
 // 8 signs s | parity(s) << 7 (an even number of minus signs), bit j for value j.
 #ifndef VKPHI_IQ_TABLES_H
 #define VKPHI_IQ_TABLES_H
-#ifdef GL_core_profile
-#define IQ_TABLE(name, n) const uint name[n] =
-#else
 #include <stdint.h>
 #define IQ_TABLE(name, n) static const uint32_t name[n] =
-#endif
 
 #ifdef IQ_GRID_IQ2XXS
 IQ_TABLE(IQ2XXS_GRID, 512) {

@@ -11,6 +11,9 @@ uint ld_u8(uint o) { return bitfieldExtract(wq[o >> 2], int(o & 3u) * 8, 8); }
 int ld_i8(uint o) { return bitfieldExtract(int(wq[o >> 2]), int(o & 3u) * 8, 8); }
 // An f16 at an even offset.
 float ld_f16(uint o) { return unpackHalf2x16(wq[o >> 2] >> ((o & 2u) * 8u)).x; }
+// An f16 given as its 16 bits (IQ1_M assembles its d from four nibbles); must
+// convert exactly as ld_f16 does.
+float f16_from_bits(uint h) { return unpackHalf2x16(h).x; }
 // Sixteen bytes at an even offset: four loads, or five and a shift.
 uvec4 ld16(uint o) {
     uint w = o >> 2;

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// Shared by the codebook types (quant_iq*.glsl; layouts in runtime/quant_iq.h).
+// The includer defines IQ_GRID_WORDS, the length in words of its type's grid.
+//
+// Where the grid lives: the host binds the type's grid (the very array the CPU
+// reference uses, shaders/common/iq_tables.h, uploaded by runtime/kernels.c) at
+// binding 3. Every 8 values look up one entry at an index that differs from thread
+// to thread, so q_init() first copies the grid to shared memory (1 to 8 KiB: a few
+// coalesced loads per thread, served by the cache after the first workgroup) and
+// the decoding reads it from there. kernels.c gives these types more rows per
+// matrix-vector workgroup to spread that copy over more work.
+#define Q_HAS_INIT
+layout(binding = 3) readonly buffer IqGrid { uint iq_grid_buf[]; };
+shared uint iq_grid[IQ_GRID_WORDS];
+
+// Called by every thread of the workgroup at the start of main, before any return.
+void q_init() {
+    for (uint i = gl_LocalInvocationIndex; i < IQ_GRID_WORDS; i += WG) iq_grid[i] = iq_grid_buf[i];
+    barrier();
+}
+
+// A 16- or 32-bit little-endian word at an even byte offset (every IQ block has
+// an even size, so every field we read as a word starts at an even offset).
+uint ld_u16(uint o) { return (wq[o >> 2] >> ((o & 2u) * 8u)) & 0xffffu; }
+uint ld_u32(uint o) {
+    uint w = o >> 2;
+    return (o & 2u) == 0u ? wq[w] : (wq[w] >> 16) | (wq[w + 1u] << 16);
+}
+
+// The 8 signs of a 7-bit field: the eighth makes the count of minus signs even.
+uint iq_signs7(uint s) {
+    s &= 127u;
+    return s | (uint(bitCount(s)) & 1u) << 7;
+}
+
+// Four magnitudes m with the signs in the low 4 bits of s (bit j: minus on m[j]),
+// by flipping the f32 sign bit: exact, and no multiply.
+vec4 iq_signed(vec4 m, uint s) {
+    uvec4 b = (uvec4(s) >> uvec4(0u, 1u, 2u, 3u)) & 1u;
+    return uintBitsToFloat(floatBitsToUint(m) ^ (b << 31));
+}
+
+// The 8 signed magnitudes of an IQ2 grid entry (two words: values 0..3, 4..7).
+void iq2_octet(uint idx, uint signs, out vec4 lo, out vec4 hi) {
+    lo = iq_signed(u8x4(iq_grid[2u * idx], Q_MAGIC), signs);
+    hi = iq_signed(u8x4(iq_grid[2u * idx + 1u], Q_MAGIC), signs >> 4);
+}
