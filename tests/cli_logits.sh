@@ -3,7 +3,11 @@
 # vkphi logits end to end: for every ../shared/reference/tiny-phi4-*.gguf, the logits
 # of reference/tokens.txt through --ubatch 512 (prefill) and --ubatch 1 (decode)
 # against the reference runtime's logits (mean KL(ref || ours) <= 0.005, top-1
-# agreement >= 0.9); and bad input refused with one line.
+# agreement >= 0.9), or, for the files that come with exact logits only, against
+# those (mean KL <= 1e-4, top-1 >= 0.9); and bad input refused with one line.
+# A file that holds a type named in WAITING (types another branch adds) and is
+# refused for it is reported as skipped, not passed.
+WAITING="Q2_K Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS"
 set -u
 . "$(dirname "$0")/lib.sh"
 SHARED=${VKPHI_SHARED_DIR:-}
@@ -51,13 +55,19 @@ N_TOK=$(wc -w <"$REF/tokens.txt")
 n_models=0
 for model in "$REF"/tiny-phi4-*.gguf; do
     name=$(basename "$model" .gguf)
-    ref="$REF/$name.logits.f32"
-    [ -r "$ref" ] || { bad "$name: $ref is missing"; continue; }
+    ref="$REF/$name.logits.f32" max_kl=0.005
+    [ -r "$ref" ] || { ref="$REF/$name.exact.f32" max_kl=0.0001; }
+    [ -r "$ref" ] || { bad "$name: neither $name.logits.f32 nor $name.exact.f32 is there"; continue; }
     n_models=$((n_models + 1))
     n_vocab=$(($(stat -c %s "$ref") / 4 / N_TOK))
     for ub in 512 1; do
         out="$TMP/$name.$ub.f32"
         if ! "$VKPHI" logits -m "$model" --tokens "$REF/tokens.txt" --out "$out" --ubatch "$ub" -q 2>"$TMP/err"; then
+            waiting=$(sed -n 's/.*unsupported type \([A-Z0-9_]*\) in tensor.*/\1/p' "$TMP/err")
+            if [ -n "$waiting" ] && [[ " $WAITING " == *" $waiting "* ]]; then
+                echo "skip $name --ubatch $ub: it holds $waiting, which another branch adds"
+                continue
+            fi
             bad "$name --ubatch $ub: $(cat "$TMP/err")"
             continue
         fi
@@ -67,10 +77,10 @@ for model in "$REF"/tiny-phi4-*.gguf; do
             bad "$name --ubatch $ub: the checker failed"
             continue
         fi
-        if python3 -c "import sys; sys.exit(0 if float('$kl') <= 0.005 and float('$top1') >= 0.9 else 1)" 2>/dev/null; then
-            ok "$name --ubatch $ub: mean KL $kl, top-1 $top1 over $nrows rows"
+        if python3 -c "import sys; sys.exit(0 if float('$kl') <= $max_kl and float('$top1') >= 0.9 else 1)" 2>/dev/null; then
+            ok "$name --ubatch $ub: mean KL $kl, top-1 $top1 over $nrows rows against $(basename "$ref")"
         else
-            bad "$name --ubatch $ub: mean KL $kl top-1 $top1 (bounds: KL <= 0.005, top-1 >= 0.9)"
+            bad "$name --ubatch $ub: mean KL $kl top-1 $top1 against $(basename "$ref") (bounds: KL <= $max_kl, top-1 >= 0.9)"
         fi
     done
 done

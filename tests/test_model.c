@@ -8,7 +8,9 @@
 
 #include "common.h"
 #include "harness.h"
+#include "gguf.h"
 #include "model.h"
+#include "quant.h"
 
 static int32_t tokens[1024];
 static uint32_t n_tokens;
@@ -75,6 +77,34 @@ static void conformance(const char *dir, const char *name) {
     free(ref), free(exact);
 }
 
+// The files with exact logits only (the newer block types): mean KL <= 1e-4 to
+// them at ubatch 512, 1 and 37. `needs` (may be 0) is a type the file also holds
+// that another branch adds: while it is unsupported the file is skipped, saying so.
+static void conformance_exact(const char *dir, const char *name, uint32_t needs) {
+    if (needs && !quant_type_supported(needs)) {
+        printf("%s: skipped until vkphi runs %s\n", name, quant_type_name(needs));
+        return;
+    }
+    char path[1024], exact_path[1024];
+    snprintf(path, sizeof path, "%s/reference/tiny-phi4-%s.gguf", dir, name);
+    snprintf(exact_path, sizeof exact_path, "%s/reference/tiny-phi4-%s.exact.f32", dir, name);
+    const uint32_t V = 4192;
+    float *exact = read_f32(exact_path, (size_t)n_tokens * V);
+    CHECK(exact != NULL, "cannot read %s", exact_path);
+    if (!exact) return;
+    uint32_t ubatches[] = {512, 1, 37};
+    for (int u = 0; u < 3; u++) {
+        float *ours = run(path, ubatches[u], KV_F16, n_tokens);
+        CHECK(ours != NULL, "%s did not run", path);
+        if (!ours) continue;
+        double top1, kl = test_mean_kl(exact, ours, n_tokens, V, &top1);
+        printf("%-10s ubatch %3u: vs exact KL %.2e top-1 %.3f\n", name, ubatches[u], kl, top1);
+        CHECK(kl <= 1e-4, "%s ubatch %u: KL %.2e vs exact math (bound 1e-4)", name, ubatches[u], kl);
+        free(ours);
+    }
+    free(exact);
+}
+
 // GPU vs the CPU reference forward pass, f16 and q8_0 KV caches.
 static void against_cpu(const char *path, uint32_t n, uint32_t ubatch, enum kv_type kv, double max_kl) {
     ref_model *r = ref_model_load(path);
@@ -102,6 +132,9 @@ int main(void) {
     if (!read_tokens(path)) return test_skip("no reference/tokens.txt");
     const char *names[] = {"F16", "Q8_0", "Q4_0", "Q4_K_M"};
     for (int i = 0; i < 4; i++) conformance(dir, names[i]);
+    conformance_exact(dir, "IQ3_M-mix", 0); // IQ3_S, IQ3_XXS, Q4_K, Q6_K
+    conformance_exact(dir, "IQ2_M-mix", 0); // IQ2_S, IQ2_XS, IQ2_XXS, IQ3_S, Q5_K
+    conformance_exact(dir, "IQ1_M-mix", GGML_TYPE_Q2_K); // IQ1_M, IQ1_S, IQ2_XXS, Q2_K, Q4_K, Q5_K
     snprintf(path, sizeof path, "%s/reference/tiny-phi4-F16.gguf", dir);
     against_cpu(path, 40, 512, KV_F16, 1e-4);
     against_cpu(path, 40, 1, KV_F16, 1e-4);
