@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "quant.h"
 
 #define IQ_GRID_IQ2XXS
 #define IQ_GRID_IQ2XS
@@ -169,8 +170,7 @@ const uint32_t *quant_iq_grid(uint32_t type, uint32_t *n_words) {
 }
 
 void quant_iq_dequantize(uint32_t type, const uint8_t *b, float *y, uint64_t nb) {
-    const uint32_t bytes = type == GGML_TYPE_IQ3_XXS ? 98 : type == GGML_TYPE_IQ3_S ? 110 : type == GGML_TYPE_IQ2_XXS ? 66
-                           : type == GGML_TYPE_IQ2_XS ? 74 : type == GGML_TYPE_IQ2_S ? 82 : type == GGML_TYPE_IQ1_S ? 50 : 56;
+    const uint32_t bytes = quant_block_bytes(type);
     for (uint64_t i = 0; i < nb; i++, b += bytes, y += 256) {
         switch (type) {
         case GGML_TYPE_IQ3_XXS: dequant_iq3_xxs(b, y); break;
