@@ -19,7 +19,7 @@
 #define IQ_GRID_IQ3XXS
 #define IQ_GRID_IQ3S
 #define IQ_GRID_IQ1S
-#include "../shaders/common/iq_tables.h"
+#include "quant_iq_tables.h"
 
 static inline float ld_f16(const uint8_t *p) { return vkphi_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 static inline uint32_t ld_u16(const uint8_t *p) { return (uint32_t)(p[0] | p[1] << 8); }

@@ -486,7 +486,7 @@ static void test_iq_known_answers(void) {
     check_block(GGML_TYPE_IQ1_M, b, want, 256, "IQ1_M");
 }
 
-// The shared grids (shaders/common/iq_tables.h) against the definition: an FNV-1a
+// The shared grids (runtime/quant_iq_tables.h) against the definition: an FNV-1a
 // hash of every entry's values in order, one byte each (IQ1_S's -1 as 0xff),
 // computed from ggml's iq*_grid tables.
 #define IQ_GRID_IQ2XXS
@@ -495,7 +495,7 @@ static void test_iq_known_answers(void) {
 #define IQ_GRID_IQ3XXS
 #define IQ_GRID_IQ3S
 #define IQ_GRID_IQ1S
-#include "../shaders/common/iq_tables.h"
+#include "quant_iq_tables.h"
 
 static uint64_t fnv_byte(uint64_t h, uint32_t b) { return (h ^ (b & 255)) * 0x100000001b3ull; }
 

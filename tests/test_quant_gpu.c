@@ -384,8 +384,8 @@ static void test_known_block(uint32_t type) {
 }
 
 // ---- the codebook types: every grid entry ----
-// The shaders read the grids from the same header as the CPU
-// (shaders/common/iq_tables.h; test_quant checks that against the definition).
+// The shaders read the very arrays the CPU decodes with (runtime/quant_iq_tables.h,
+// uploaded by kernels.c; test_quant checks them against the definition).
 // Random blocks whose octets then walk through every entry of the type's grid, in
 // order, looked up on the GPU and compared with the CPU exactly: a table or index
 // slip on either side shows. Then products over the same blocks.

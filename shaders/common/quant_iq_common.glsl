@@ -3,7 +3,7 @@
 // The includer defines IQ_GRID_WORDS, the length in words of its type's grid.
 //
 // Where the grid lives: the host binds the type's grid (the very array the CPU
-// reference uses, shaders/common/iq_tables.h, uploaded by runtime/kernels.c) at
+// reference uses, runtime/quant_iq_tables.h, uploaded by runtime/kernels.c) at
 // binding 3. Every 8 values look up one entry at an index that differs from thread
 // to thread, so q_init() first copies the grid to shared memory (1 to 8 KiB: a few
 // coalesced loads per thread, served by the cache after the first workgroup) and

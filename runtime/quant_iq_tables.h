@@ -5,7 +5,8 @@
 // shaders/common/quant_iq*.glsl, bind it at binding 3). They are not compiled into
 // the shaders as constant arrays: lavapipe's LLVM backend takes 6 s per pipeline
 // for a 256-word constant array indexed at run time, 46 s for 1024 words and more
-// than 5 minutes for 2048, and GPUs serve a buffer through their caches anyway.
+// than 4 minutes for 2048 (measured on 2 shared cores), and GPUs serve a small
+// buffer through their caches anyway.
 // Values are the format's definition (ggml's iq*_grid tables); tests/test_quant.c
 // checks them against a hash of that definition, and tests/test_quant_gpu.c
 // decodes blocks touching every entry on the GPU and compares with the CPU.
