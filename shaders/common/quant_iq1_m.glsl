@@ -12,16 +12,6 @@
 #define IQ_GRID_WORDS 2048u
 #include "quant_iq_common.glsl"
 
-void iq1_octet(uint idx, float delta, out vec4 lo, out vec4 hi) {
-    uint e = iq_grid[idx];
-    lo = u8x4(e & 0x0f0f0f0fu, Q_MAGIC + 1.0) + delta;
-    hi = u8x4((e >> 4) & 0x0f0f0f0fu, Q_MAGIC + 1.0) + delta;
-}
-
-// A part is a sub-block of 32; group g its values 16g..16g+15 (octets 2g, 2g+1),
-// which share one 3-bit scale.
-uint q_pos(uint part, uint g) { return 32u * part + 16u * g; }
-
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
     uint idx = ld_u16(blk + 2u * grp), qh = ld_u8(blk + 32u + grp);
@@ -33,14 +23,4 @@ void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint dh = (s0 >> 12 & 0xfu) | (s0 >> 24 & 0xf0u) | (s1 >> 4 & 0xf00u) | (s1 >> 16 & 0xf000u);
     uint w = ((ib < 4u ? (ib < 2u ? s0 : s0 >> 16) : (ib < 6u ? s1 : s1 >> 16))) >> (6u * (ib & 1u) + 3u * h);
     am = vec2(f16_from_bits(dh) * float(2u * (w & 7u) + 1u), 0.0);
-}
-
-void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
-    vec4 a[4], b[4];
-    q_group(blk, 2u * part, a, am[0]);
-    q_group(blk, 2u * part + 1u, b, am[1]);
-    [[unroll]] for (uint i = 0u; i < 4u; i++) {
-        q[i] = a[i];
-        q[4u + i] = b[i];
-    }
 }

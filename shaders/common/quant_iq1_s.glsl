@@ -10,17 +10,6 @@
 #define IQ_GRID_WORDS 2048u
 #include "quant_iq_common.glsl"
 
-// The 8 levels of an IQ1 grid entry (value+1 in nibbles: low nibbles values 0..3,
-// high nibbles 4..7) plus delta.
-void iq1_octet(uint idx, float delta, out vec4 lo, out vec4 hi) {
-    uint e = iq_grid[idx];
-    lo = u8x4(e & 0x0f0f0f0fu, Q_MAGIC + 1.0) + delta;
-    hi = u8x4((e >> 4) & 0x0f0f0f0fu, Q_MAGIC + 1.0) + delta;
-}
-
-// A part is a sub-block of 32; group g its values 16g..16g+15 (octets 2g, 2g+1).
-uint q_pos(uint part, uint g) { return 32u * part + 16u * g; }
-
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
     uint idx = ld_u16(blk + 2u + 2u * grp), qh = ld_u16(blk + 34u + 2u * ib);
@@ -30,14 +19,4 @@ void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
         iq1_octet(i, delta, q[2u * k], q[2u * k + 1u]);
     }
     am = vec2(ld_f16(blk) * float(2u * ((qh >> 12) & 7u) + 1u), 0.0);
-}
-
-void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
-    vec4 a[4], b[4];
-    q_group(blk, 2u * part, a, am[0]);
-    q_group(blk, 2u * part + 1u, b, am[1]);
-    [[unroll]] for (uint i = 0u; i < 4u; i++) {
-        q[i] = a[i];
-        q[4u + i] = b[i];
-    }
 }

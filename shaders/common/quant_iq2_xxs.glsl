@@ -8,9 +8,6 @@
 #define IQ_GRID_WORDS 512u
 #include "quant_iq_common.glsl"
 
-// A part is a sub-block of 32; group g its values 16g..16g+15 (octets 2g, 2g+1).
-uint q_pos(uint part, uint g) { return 32u * part + 16u * g; }
-
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
     uint idx = ld_u32(blk + 2u + 8u * ib), aux = ld_u32(blk + 6u + 8u * ib);
@@ -19,14 +16,4 @@ void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
         iq2_octet((idx >> (8u * l)) & 255u, iq_signs7(aux >> (7u * l)), q[2u * k], q[2u * k + 1u]);
     }
     am = vec2(ld_f16(blk) * float(2u * (aux >> 28) + 1u) * 0.125, 0.0);
-}
-
-void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
-    vec4 a[4], b[4];
-    q_group(blk, 2u * part, a, am[0]);
-    q_group(blk, 2u * part + 1u, b, am[1]);
-    [[unroll]] for (uint i = 0u; i < 4u; i++) {
-        q[i] = a[i];
-        q[4u + i] = b[i];
-    }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Shared by the codebook types (quant_iq*.glsl; layouts in runtime/quant_iq.h).
-// The includer defines IQ_GRID_WORDS, the length in words of its type's grid.
+// The includer defines IQ_GRID_WORDS, the length in words of its type's grid,
+// and q_group; q_pos and q_part are common to all of them (at the end).
 //
 // Where the grid lives: the host binds the type's grid (the very array the CPU
 // reference uses, runtime/quant_iq_tables.h, uploaded by runtime/kernels.c) at
@@ -44,4 +45,29 @@ vec4 iq_signed(vec4 m, uint s) {
 void iq2_octet(uint idx, uint signs, out vec4 lo, out vec4 hi) {
     lo = iq_signed(u8x4(iq_grid[2u * idx], Q_MAGIC), signs);
     hi = iq_signed(u8x4(iq_grid[2u * idx + 1u], Q_MAGIC), signs >> 4);
+}
+
+// IQ1 (IQ1_S, IQ1_M): the 8 levels of a grid entry (value+1 in nibbles: the low
+// nibbles of its bytes are values 0..3, the high nibbles 4..7) plus delta.
+void iq1_octet(uint idx, float delta, out vec4 lo, out vec4 hi) {
+    uint e = iq_grid[idx];
+    lo = u8x4(e & 0x0f0f0f0fu, Q_MAGIC + 1.0) + delta;
+    hi = u8x4((e >> 4) & 0x0f0f0f0fu, Q_MAGIC + 1.0) + delta;
+}
+
+// Every codebook type is 8 sub-blocks of 32 in order: a part is a sub-block, its
+// group g the values 16g..16g+15 (octets 2g, 2g+1), which share one scale. Each
+// type file defines q_group; a part is its two groups.
+uint q_pos(uint part, uint g) { return 32u * part + 16u * g; }
+
+void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am);
+
+void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
+    vec4 a[4], b[4];
+    q_group(blk, 2u * part, a, am[0]);
+    q_group(blk, 2u * part + 1u, b, am[1]);
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+        q[i] = a[i];
+        q[4u + i] = b[i];
+    }
 }
