@@ -58,6 +58,14 @@ static uint32_t matvec_q_rows(const device_info *info, bool grid) {
     return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU || grid ? 4 : 2;
 }
 
+// The codebook types' kernels, which bind their grid as a fourth buffer (ranges,
+// not ">=": other types may follow them in each family).
+static bool binds_grid(enum kernel_id id) {
+    return (id >= KERNEL_MATVEC_IQ3_XXS && id <= KERNEL_MATVEC_IQ1_M) ||
+           (id >= KERNEL_MATMUL_IQ3_XXS && id <= KERNEL_MATMUL_IQ1_M) ||
+           (id >= KERNEL_GET_ROWS_IQ3_XXS && id <= KERNEL_GET_ROWS_IQ1_M);
+}
+
 static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     pipeline_desc d = {0};
     d.n_spec = 1;
@@ -102,9 +110,9 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_IQ3_XXS: case KERNEL_MATVEC_IQ3_S: case KERNEL_MATVEC_IQ2_XXS: case KERNEL_MATVEC_IQ2_XS:
     case KERNEL_MATVEC_IQ2_S: case KERNEL_MATVEC_IQ1_S: case KERNEL_MATVEC_IQ1_M:
         d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
-        d.n_bindings = id >= KERNEL_MATVEC_IQ3_XXS ? 4 : 3; // the codebook types bind their grid
+        d.n_bindings = binds_grid(id) ? 4 : 3;
         d.push_size = 28; d.n_spec = 4;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, id >= KERNEL_MATVEC_IQ3_XXS);
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, binds_grid(id));
         d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
@@ -112,7 +120,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATMUL_IQ3_XXS: case KERNEL_MATMUL_IQ3_S: case KERNEL_MATMUL_IQ2_XXS: case KERNEL_MATMUL_IQ2_XS:
     case KERNEL_MATMUL_IQ2_S: case KERNEL_MATMUL_IQ1_S: case KERNEL_MATMUL_IQ1_M:
         d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
-        d.n_bindings = id >= KERNEL_MATMUL_IQ3_XXS ? 4 : 3;
+        d.n_bindings = binds_grid(id) ? 4 : 3;
         d.push_size = 28; d.spec[0] = 128; // the tiling needs 128
         break;
     case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
@@ -121,7 +129,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_GET_ROWS_IQ3_XXS: case KERNEL_GET_ROWS_IQ3_S: case KERNEL_GET_ROWS_IQ2_XXS: case KERNEL_GET_ROWS_IQ2_XS:
     case KERNEL_GET_ROWS_IQ2_S: case KERNEL_GET_ROWS_IQ1_S: case KERNEL_GET_ROWS_IQ1_M:
         d.shader = get_rows_shaders[id - KERNEL_GET_ROWS_F32];
-        d.n_bindings = id >= KERNEL_GET_ROWS_IQ3_XXS ? 4 : 3;
+        d.n_bindings = binds_grid(id) ? 4 : 3;
         d.push_size = 20; d.spec[0] = 64;
         break;
     case KERNEL_MATVEC_FEW_F32: case KERNEL_MATVEC_FEW_F16: case KERNEL_MATVEC_FEW_BF16:
