@@ -10,7 +10,7 @@
 #include "common.h"
 #include "pipeline.h"
 
-enum { BW_WG = 256, BW_PASSES = 10 };
+enum { BW_PASSES = 10 };
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -43,7 +43,8 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
     if (bytes < chunk) return vkphi_fail(VKPHI_ERR_NOMEM, "not enough device memory for the bandwidth test (16 MiB)");
 
     const uint32_t n_vec = (uint32_t)(bytes / 16); // uvec4 loads
-    uint32_t groups = n_vec / (BW_WG * 64);        // 64 loads per thread
+    const uint32_t wg = info->max_workgroup_invocations >= 256 ? 256 : 128; // 128: the least any device allows
+    uint32_t groups = n_vec / (wg * 64);           // 64 loads per thread
     if (groups < 1) groups = 1;
     if (groups > 65535) groups = 65535;
 
@@ -78,7 +79,7 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
         for (uint64_t off = 0; !rc && off < bytes; off += chunk) rc = buffer_write(d, &src, off, pattern, chunk);
     }
     if (!rc) cache = pipeline_cache_open(d);
-    const pipeline_desc desc = {.shader = SHADER_BANDWIDTH, .n_bindings = 2, .push_size = 4, .n_spec = 1, .spec = {BW_WG}};
+    const pipeline_desc desc = {.shader = SHADER_BANDWIDTH, .n_bindings = 2, .push_size = 4, .n_spec = 1, .spec = {wg}};
     if (!rc) rc = pipeline_create(d, cache, &desc, &pipe);
     if (!rc) rc = cmd_create(d, &c);
 

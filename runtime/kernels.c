@@ -4,12 +4,18 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "gguf.h"
+#include "quant_iq.h"
 
 struct kernels {
     device *dev;
     pipeline_cache *cache;
     pipeline pipes[KERNEL_COUNT];
     bool made[KERNEL_COUNT];
+    // The codebook grids the IQ kernels bind, uploaded on first use; one per grid
+    // (IQ1_S and IQ1_M share theirs).
+    gpu_buffer grids[6];
+    bool grid_made[6];
 };
 
 // Workgroup size for the row reductions: 256 where the subgroup is wide, else 128.
@@ -19,18 +25,32 @@ static uint32_t reduce_wg(const device_info *info) {
 }
 
 // Shaders of the quantized-weight families, in enum kernel_id's type order
-// (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS);
-// the plain builds are the Q8_0 kernels.
+// (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS, then
+// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M); the plain builds are the
+// Q8_0 kernels.
 static const enum shader_id matvec_q_shaders[] = {
-    SHADER_MATVEC_Q,    SHADER_MATVEC_Q4_0, SHADER_MATVEC_Q3_K, SHADER_MATVEC_Q4_K,   SHADER_MATVEC_Q5_K,   SHADER_MATVEC_Q6_K,
-    SHADER_MATVEC_Q4_1, SHADER_MATVEC_Q5_0, SHADER_MATVEC_Q5_1, SHADER_MATVEC_Q2_K, SHADER_MATVEC_IQ4_NL, SHADER_MATVEC_IQ4_XS};
+    SHADER_MATVEC_Q,       SHADER_MATVEC_Q4_0,   SHADER_MATVEC_Q3_K,    SHADER_MATVEC_Q4_K,    SHADER_MATVEC_Q5_K,
+    SHADER_MATVEC_Q6_K,    SHADER_MATVEC_Q4_1,   SHADER_MATVEC_Q5_0,    SHADER_MATVEC_Q5_1,    SHADER_MATVEC_Q2_K,
+    SHADER_MATVEC_IQ4_NL,  SHADER_MATVEC_IQ4_XS, SHADER_MATVEC_IQ3_XXS, SHADER_MATVEC_IQ3_S,   SHADER_MATVEC_IQ2_XXS,
+    SHADER_MATVEC_IQ2_XS,  SHADER_MATVEC_IQ2_S,  SHADER_MATVEC_IQ1_S,   SHADER_MATVEC_IQ1_M};
 static const enum shader_id matmul_q_shaders[] = {
-    SHADER_MATMUL_Q,    SHADER_MATMUL_Q4_0, SHADER_MATMUL_Q3_K, SHADER_MATMUL_Q4_K,   SHADER_MATMUL_Q5_K,   SHADER_MATMUL_Q6_K,
-    SHADER_MATMUL_Q4_1, SHADER_MATMUL_Q5_0, SHADER_MATMUL_Q5_1, SHADER_MATMUL_Q2_K, SHADER_MATMUL_IQ4_NL, SHADER_MATMUL_IQ4_XS};
+    SHADER_MATMUL_Q,       SHADER_MATMUL_Q4_0,   SHADER_MATMUL_Q3_K,    SHADER_MATMUL_Q4_K,    SHADER_MATMUL_Q5_K,
+    SHADER_MATMUL_Q6_K,    SHADER_MATMUL_Q4_1,   SHADER_MATMUL_Q5_0,    SHADER_MATMUL_Q5_1,    SHADER_MATMUL_Q2_K,
+    SHADER_MATMUL_IQ4_NL,  SHADER_MATMUL_IQ4_XS, SHADER_MATMUL_IQ3_XXS, SHADER_MATMUL_IQ3_S,   SHADER_MATMUL_IQ2_XXS,
+    SHADER_MATMUL_IQ2_XS,  SHADER_MATMUL_IQ2_S,  SHADER_MATMUL_IQ1_S,   SHADER_MATMUL_IQ1_M};
 static const enum shader_id get_rows_shaders[] = {
-    SHADER_GET_ROWS,      SHADER_GET_ROWS_F16,  SHADER_GET_ROWS_BF16, SHADER_GET_ROWS_Q8_0,   SHADER_GET_ROWS_Q4_0,
-    SHADER_GET_ROWS_Q3_K, SHADER_GET_ROWS_Q4_K, SHADER_GET_ROWS_Q5_K, SHADER_GET_ROWS_Q6_K,   SHADER_GET_ROWS_Q4_1,
-    SHADER_GET_ROWS_Q5_0, SHADER_GET_ROWS_Q5_1, SHADER_GET_ROWS_Q2_K, SHADER_GET_ROWS_IQ4_NL, SHADER_GET_ROWS_IQ4_XS};
+    SHADER_GET_ROWS,         SHADER_GET_ROWS_F16,     SHADER_GET_ROWS_BF16,   SHADER_GET_ROWS_Q8_0,
+    SHADER_GET_ROWS_Q4_0,    SHADER_GET_ROWS_Q3_K,    SHADER_GET_ROWS_Q4_K,   SHADER_GET_ROWS_Q5_K,
+    SHADER_GET_ROWS_Q6_K,    SHADER_GET_ROWS_Q4_1,    SHADER_GET_ROWS_Q5_0,   SHADER_GET_ROWS_Q5_1,
+    SHADER_GET_ROWS_Q2_K,    SHADER_GET_ROWS_IQ4_NL,  SHADER_GET_ROWS_IQ4_XS, SHADER_GET_ROWS_IQ3_XXS,
+    SHADER_GET_ROWS_IQ3_S,   SHADER_GET_ROWS_IQ2_XXS, SHADER_GET_ROWS_IQ2_XS, SHADER_GET_ROWS_IQ2_S,
+    SHADER_GET_ROWS_IQ1_S,   SHADER_GET_ROWS_IQ1_M};
+_Static_assert(sizeof matvec_q_shaders / sizeof matvec_q_shaders[0] == KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0,
+               "one matvec shader per quantized type");
+_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_MATVEC_FEW_F32 - KERNEL_MATMUL_Q8_0,
+               "one matmul shader per quantized type");
+_Static_assert(sizeof get_rows_shaders / sizeof get_rows_shaders[0] == KERNEL_KV_STORE_F16 - KERNEL_GET_ROWS_F32,
+               "one get_rows shader per type");
 
 // Elementwise kernels: 256 invocations where the device allows them.
 static uint32_t elementwise_wg(const device_info *info) { return info->max_workgroup_invocations >= 256 ? 256 : 128; }
@@ -41,8 +61,34 @@ static uint32_t elementwise_wg(const device_info *info) { return info->max_workg
 // takes 64. Lavapipe (subgroups of 8 on CPU threads) also runs 32 threads.
 static uint32_t matvec_q_wg(const device_info *info) { return info->subgroup_size == 64 ? 64 : 32; }
 // Rows per workgroup share each load of x: two keep enough workgroups in flight
-// on big GPUs; a CPU prefers fewer, bigger workgroups.
-static uint32_t matvec_q_rows(const device_info *info) { return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4 : 2; }
+// on big GPUs; a CPU prefers fewer, bigger workgroups. The codebook types take
+// four on GPUs too: each workgroup first copies its type's grid (2-8 KiB) to
+// shared memory, and more rows spread that copy (Phi-4's 5120- to 35840-row
+// matrices still give over a thousand workgroups).
+static uint32_t matvec_q_rows(const device_info *info, bool grid) {
+    return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU || grid ? 4 : 2;
+}
+
+// The codebook types' kernels, which bind their grid as a fourth buffer (ranges,
+// not ">=": other types may follow them in each family).
+static bool binds_grid(enum kernel_id id) {
+    return (id >= KERNEL_MATVEC_IQ3_XXS && id <= KERNEL_MATVEC_IQ1_M) ||
+           (id >= KERNEL_MATMUL_IQ3_XXS && id <= KERNEL_MATMUL_IQ1_M) ||
+           (id >= KERNEL_GET_ROWS_IQ3_XXS && id <= KERNEL_GET_ROWS_IQ1_M);
+}
+
+// Shared memory the codebook kernels copy their grid into (quant_iq_common.glsl).
+static uint32_t grid_bytes(enum kernel_id id) {
+    static const uint32_t types[] = {GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,
+                                     GGML_TYPE_IQ2_S,   GGML_TYPE_IQ1_S, GGML_TYPE_IQ1_M};
+    if (!binds_grid(id)) return 0;
+    enum kernel_id first = id <= KERNEL_MATVEC_IQ1_M ? KERNEL_MATVEC_IQ3_XXS
+                           : id <= KERNEL_MATMUL_IQ1_M ? KERNEL_MATMUL_IQ3_XXS
+                                                       : KERNEL_GET_ROWS_IQ3_XXS;
+    uint32_t words = 0;
+    quant_iq_grid(types[id - first], &words);
+    return 4 * words;
+}
 
 // Shared memory of common/reduce_rows.glsl: ROWS x NT x WG floats.
 static uint32_t matvec_shared(const pipeline_desc *d) { return 4 * d->spec[0] * d->spec[1] * d->spec[3]; }
@@ -67,7 +113,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_BF16:
         d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
         d.n_bindings = 3; d.push_size = 32; d.n_spec = 4;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, false); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
         d.shared_bytes = matvec_shared(&d);
         break;
     case KERNEL_MATMUL_F32:
@@ -103,37 +149,52 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_Q4_K: case KERNEL_MATVEC_Q5_K: case KERNEL_MATVEC_Q6_K:
     case KERNEL_MATVEC_Q4_1: case KERNEL_MATVEC_Q5_0: case KERNEL_MATVEC_Q5_1:
     case KERNEL_MATVEC_Q2_K: case KERNEL_MATVEC_IQ4_NL: case KERNEL_MATVEC_IQ4_XS:
+    case KERNEL_MATVEC_IQ3_XXS: case KERNEL_MATVEC_IQ3_S: case KERNEL_MATVEC_IQ2_XXS: case KERNEL_MATVEC_IQ2_XS:
+    case KERNEL_MATVEC_IQ2_S: case KERNEL_MATVEC_IQ1_S: case KERNEL_MATVEC_IQ1_M:
         d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
-        d.n_bindings = 3; d.push_size = 32; d.n_spec = 4;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
-        d.shared_bytes = matvec_shared(&d);
+        d.n_bindings = binds_grid(id) ? 4 : 3;
+        d.push_size = 32; d.n_spec = 4;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, binds_grid(id));
+        d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
+        d.shared_bytes = matvec_shared(&d) + grid_bytes(id);
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
     case KERNEL_MATMUL_Q4_K: case KERNEL_MATMUL_Q5_K: case KERNEL_MATMUL_Q6_K:
     case KERNEL_MATMUL_Q4_1: case KERNEL_MATMUL_Q5_0: case KERNEL_MATMUL_Q5_1:
     case KERNEL_MATMUL_Q2_K: case KERNEL_MATMUL_IQ4_NL: case KERNEL_MATMUL_IQ4_XS:
+    case KERNEL_MATMUL_IQ3_XXS: case KERNEL_MATMUL_IQ3_S: case KERNEL_MATMUL_IQ2_XXS: case KERNEL_MATMUL_IQ2_XS:
+    case KERNEL_MATMUL_IQ2_S: case KERNEL_MATMUL_IQ1_S: case KERNEL_MATMUL_IQ1_M:
         d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
-        d.n_bindings = 3; d.push_size = 32; d.spec[0] = 128; // the tiling needs 128
-        d.shared_bytes = 4 * (32 * 65 + 32 * 33); // ws[BK][BM + 1], xs[BK][BN + 1] at BK = 32
+        d.n_bindings = binds_grid(id) ? 4 : 3;
+        d.push_size = 32; d.spec[0] = 128; // the tiling needs 128
+        d.shared_bytes = 4 * (32 * 65 + 32 * 33) + grid_bytes(id); // ws[BK][BM + 1], xs[BK][BN + 1] at BK = 32
         break;
     case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
     case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:
     case KERNEL_GET_ROWS_Q4_K: case KERNEL_GET_ROWS_Q5_K: case KERNEL_GET_ROWS_Q6_K:
     case KERNEL_GET_ROWS_Q4_1: case KERNEL_GET_ROWS_Q5_0: case KERNEL_GET_ROWS_Q5_1:
     case KERNEL_GET_ROWS_Q2_K: case KERNEL_GET_ROWS_IQ4_NL: case KERNEL_GET_ROWS_IQ4_XS:
+    case KERNEL_GET_ROWS_IQ3_XXS: case KERNEL_GET_ROWS_IQ3_S: case KERNEL_GET_ROWS_IQ2_XXS: case KERNEL_GET_ROWS_IQ2_XS:
+    case KERNEL_GET_ROWS_IQ2_S: case KERNEL_GET_ROWS_IQ1_S: case KERNEL_GET_ROWS_IQ1_M:
         d.shader = get_rows_shaders[id - KERNEL_GET_ROWS_F32];
-        d.n_bindings = 3; d.push_size = 20; d.spec[0] = 64;
+        d.n_bindings = binds_grid(id) ? 4 : 3;
+        d.push_size = 20; d.spec[0] = 64;
+        d.shared_bytes = grid_bytes(id);
         break;
     case KERNEL_MATVEC_FEW_F32: case KERNEL_MATVEC_FEW_F16: case KERNEL_MATVEC_FEW_BF16:
     case KERNEL_MATVEC_FEW_Q8_0: case KERNEL_MATVEC_FEW_Q4_0: case KERNEL_MATVEC_FEW_Q3_K:
     case KERNEL_MATVEC_FEW_Q4_K: case KERNEL_MATVEC_FEW_Q5_K: case KERNEL_MATVEC_FEW_Q6_K:
     case KERNEL_MATVEC_FEW_Q4_1: case KERNEL_MATVEC_FEW_Q5_0: case KERNEL_MATVEC_FEW_Q5_1:
-    case KERNEL_MATVEC_FEW_Q2_K: case KERNEL_MATVEC_FEW_IQ4_NL: case KERNEL_MATVEC_FEW_IQ4_XS: {
+    case KERNEL_MATVEC_FEW_Q2_K: case KERNEL_MATVEC_FEW_IQ4_NL: case KERNEL_MATVEC_FEW_IQ4_XS:
+    case KERNEL_MATVEC_FEW_IQ3_XXS: case KERNEL_MATVEC_FEW_IQ3_S: case KERNEL_MATVEC_FEW_IQ2_XXS:
+    case KERNEL_MATVEC_FEW_IQ2_XS: case KERNEL_MATVEC_FEW_IQ2_S: case KERNEL_MATVEC_FEW_IQ1_S:
+    case KERNEL_MATVEC_FEW_IQ1_M: {
         // The one-token kernel of the same type, specialized for up to KERNEL_FEW_TOKENS.
         uint32_t i = id - KERNEL_MATVEC_FEW_F32;
-        d = describe(info, i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3));
+        enum kernel_id one = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
+        d = describe(info, one);
         d.spec[3] = KERNEL_FEW_TOKENS;
-        d.shared_bytes = matvec_shared(&d);
+        d.shared_bytes = matvec_shared(&d) + grid_bytes(one);
         break;
     }
     case KERNEL_COUNT: break;
@@ -153,6 +214,8 @@ void kernels_destroy(kernels *k) {
     if (!k) return;
     for (int i = 0; i < KERNEL_COUNT; i++)
         if (k->made[i]) pipeline_destroy(k->dev, &k->pipes[i]);
+    for (int i = 0; i < 6; i++)
+        if (k->grid_made[i]) buffer_destroy(k->dev, &k->grids[i]);
     pipeline_cache_close(k->dev, k->cache);
     free(k);
 }
@@ -167,3 +230,25 @@ const pipeline *kernels_get(kernels *k, enum kernel_id id) {
 }
 
 device *kernels_device(const kernels *k) { return k->dev; }
+
+int kernels_iq_grid(kernels *k, uint32_t type, buf_view *out) {
+    uint32_t words;
+    const uint32_t *grid = quant_iq_grid(type, &words);
+    if (!grid) return vkphi_fail(VKPHI_ERR_ARG, "type %u has no codebook grid", type);
+    static const uint32_t slot_types[6] = {GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XXS,
+                                           GGML_TYPE_IQ2_XS,  GGML_TYPE_IQ2_S, GGML_TYPE_IQ1_S};
+    const uint32_t t = type == GGML_TYPE_IQ1_M ? GGML_TYPE_IQ1_S : type;
+    int i = 0;
+    while (slot_types[i] != t) i++;
+    if (!k->grid_made[i]) {
+        int rc = buffer_create(k->dev, 4ull * words, BUFFER_DEVICE, "a codebook grid", &k->grids[i]);
+        if (rc) return rc;
+        if ((rc = buffer_write(k->dev, &k->grids[i], 0, grid, 4ull * words))) {
+            buffer_destroy(k->dev, &k->grids[i]);
+            return rc;
+        }
+        k->grid_made[i] = true;
+    }
+    *out = buf_all(&k->grids[i]);
+    return VKPHI_OK;
+}

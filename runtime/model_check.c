@@ -281,7 +281,9 @@ int model_config_read(const gguf_file *f, model_config *c) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         if (!quant_type_supported(t->type))
             return vkphi_fail(VKPHI_ERR_UNSUPPORTED,
-                              "%s: unsupported type %s in tensor '%s' (vkphi runs F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS)",
+                              "%s: unsupported type %s in tensor '%s' (vkphi runs F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, "
+                              "Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, "
+                              "IQ1_S and IQ1_M)",
                               file, quant_type_name(t->type), t->name);
     }
     return VKPHI_OK;

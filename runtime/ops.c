@@ -6,6 +6,7 @@
 #include "common.h"
 #include "gguf.h"
 #include "quant.h"
+#include "quant_iq.h"
 
 // Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
 struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
@@ -102,9 +103,12 @@ int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_
 struct matmul_kernels { enum kernel_id one, few, many; };
 
 static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
-    static const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-                                     GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q4_1,
-                                     GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q2_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
+    static const uint32_t types[] = {GGML_TYPE_F32,     GGML_TYPE_F16,     GGML_TYPE_BF16,    GGML_TYPE_Q8_0,
+                                     GGML_TYPE_Q4_0,    GGML_TYPE_Q3_K,    GGML_TYPE_Q4_K,    GGML_TYPE_Q5_K,
+                                     GGML_TYPE_Q6_K,    GGML_TYPE_Q4_1,    GGML_TYPE_Q5_0,    GGML_TYPE_Q5_1,
+                                     GGML_TYPE_Q2_K,    GGML_TYPE_IQ4_NL,  GGML_TYPE_IQ4_XS,  GGML_TYPE_IQ3_XXS,
+                                     GGML_TYPE_IQ3_S,   GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,  GGML_TYPE_IQ2_S,
+                                     GGML_TYPE_IQ1_S,   GGML_TYPE_IQ1_M};
     for (uint32_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (types[i] != type) continue;
         // Each family lists F32, F16, BF16 and then the quantized types in this order.
@@ -201,15 +205,18 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);
     if (rc) return rc;
+    buf_view grid = {0}; // the codebook types' fourth buffer
+    if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
+    const uint32_t nv = quant_iq_type(w->type) ? 4 : 3;
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
-        buf_view v[] = {weight_window(w, row0, rows), x, y};
+        buf_view v[] = {weight_window(w, row0, rows), x, y, grid};
         if (vec) {
             struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off};
-            dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
+            dispatch_flat(c, p, v, nv, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
-            cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
+            cmd_dispatch(c, p, v, nv, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
         }
     }
     return VKPHI_OK;
@@ -246,6 +253,13 @@ static bool get_rows_kernel_id(uint32_t type, enum kernel_id *id) {
     case GGML_TYPE_Q2_K: *id = KERNEL_GET_ROWS_Q2_K; return true;
     case GGML_TYPE_IQ4_NL: *id = KERNEL_GET_ROWS_IQ4_NL; return true;
     case GGML_TYPE_IQ4_XS: *id = KERNEL_GET_ROWS_IQ4_XS; return true;
+    case GGML_TYPE_IQ3_XXS: *id = KERNEL_GET_ROWS_IQ3_XXS; return true;
+    case GGML_TYPE_IQ3_S: *id = KERNEL_GET_ROWS_IQ3_S; return true;
+    case GGML_TYPE_IQ2_XXS: *id = KERNEL_GET_ROWS_IQ2_XXS; return true;
+    case GGML_TYPE_IQ2_XS: *id = KERNEL_GET_ROWS_IQ2_XS; return true;
+    case GGML_TYPE_IQ2_S: *id = KERNEL_GET_ROWS_IQ2_S; return true;
+    case GGML_TYPE_IQ1_S: *id = KERNEL_GET_ROWS_IQ1_S; return true;
+    case GGML_TYPE_IQ1_M: *id = KERNEL_GET_ROWS_IQ1_M; return true;
     default: return false;
     }
 }
@@ -275,14 +289,16 @@ int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const
                               t, w->n_out);
     // Quantized kernels take a part of 32 values per thread, float ones a value.
     uint32_t per_row = quant_block_elems(w->type) > 1 ? w->n_in / 32 : w->n_in;
+    buf_view grid = {0}; // the codebook types' fourth buffer
+    if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
         bool needed = host_ids == NULL;
         for (uint32_t t = 0; !needed && t < n_tokens; t++) needed = (uint64_t)host_ids[t] - row0 < rows;
         if (!needed) continue;
         struct push_get_rows pc = {w->n_in, n_tokens, (uint32_t)row0, rows, out_stride};
-        buf_view v[] = {weight_window(w, row0, rows), ids, out};
-        cmd_dispatch(c, p, v, 3, &pc, sizeof pc, div_up(per_row, p->local_size), n_tokens, 1);
+        buf_view v[] = {weight_window(w, row0, rows), ids, out, grid};
+        cmd_dispatch(c, p, v, quant_iq_type(w->type) ? 4 : 3, &pc, sizeof pc, div_up(per_row, p->local_size), n_tokens, 1);
     }
     return VKPHI_OK;
 }

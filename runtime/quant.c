@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "quant_iq.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -68,6 +69,8 @@ bool quant_type_supported(uint32_t type) {
     case GGML_TYPE_Q6_K:
     case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q2_K:
     case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
+    case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S: case GGML_TYPE_IQ2_XXS: case GGML_TYPE_IQ2_XS:
+    case GGML_TYPE_IQ2_S: case GGML_TYPE_IQ1_S: case GGML_TYPE_IQ1_M:
         return true;
     default:
         return false;
@@ -379,6 +382,7 @@ int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n)
     case GGML_TYPE_Q2_K: dequant_q2_k(b, dst, nb); break;
     case GGML_TYPE_IQ4_NL: dequant_iq4_nl(b, dst, nb); break;
     case GGML_TYPE_IQ4_XS: dequant_iq4_xs(b, dst, nb); break;
+    default: quant_iq_dequantize(type, b, dst, nb); break; // the codebook types (quant_iq.c)
     }
     return VKPHI_OK;
 }
@@ -1015,6 +1019,9 @@ static void quant_iq4(const float *x, uint8_t *b, uint64_t n, const float *imp, 
 int quant_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, const float *importance) {
     if (!quant_type_supported(type))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "cannot quantize to tensor type %s (%u)", quant_type_name(type), type);
+    if (quant_iq_type(type)) // decoded, but the codebook searches are not written
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "vkphi reads %s tensors but cannot quantize to %s", quant_type_name(type),
+                          quant_type_name(type));
     const uint32_t blck = types[type].blck;
     if (n % blck)
         return vkphi_fail(VKPHI_ERR_ARG, "a %s row of %llu values is not a whole number of %u-value blocks",

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // CPU block formats: sizes of every tensor type ggml defines, and dequantization /
 // quantization of the types vkphi runs (F32, F16, BF16, Q8_0, Q4_0, Q3_K, Q4_K,
-// Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS). Block layouts are ggml's,
+// Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS; the codebook types IQ3_XXS,
+// IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M are dequantized only, layouts in
+// quant_iq.h). Block layouts are ggml's,
 // byte for byte:
 //   Q4_0  32 values  18 bytes: f16 d, 16 bytes of nibbles (low = values 0..15,
 //                              high = 16..31), value = (q - 8) * d
@@ -26,7 +28,7 @@
 
 // Type facts; `type` is a ggml type number (enum ggml_type in gguf.h).
 bool quant_type_known(uint32_t type);     // ggml defines it and we know its block size
-bool quant_type_supported(uint32_t type); // one of the fifteen types vkphi runs
+bool quant_type_supported(uint32_t type); // one of the types vkphi runs
 const char *quant_type_name(uint32_t type); // "Q4_K"; "unknown" when not known
 int quant_type_from_name(const char *name); // case-insensitive; -1 when unknown
 uint32_t quant_block_elems(uint32_t type);  // values per block; 0 when unknown
@@ -37,7 +39,7 @@ double quant_bits_per_weight(uint32_t type); // 0 when unknown
 uint64_t quant_row_bytes(uint32_t type, uint64_t n);
 
 // Row conversion. n must be a multiple of quant_block_elems(type) and the type
-// supported; otherwise nothing is written and VKPHI_ERR_ARG / VKPHI_ERR_UNSUPPORTED
+// supported (quantize_row refuses the codebook types); otherwise nothing is written and VKPHI_ERR_ARG / VKPHI_ERR_UNSUPPORTED
 // comes back with a sentence in vkphi_last_error().
 int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n);
 // `importance` (may be NULL) holds one non-negative weight per value of the row

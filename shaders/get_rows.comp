@@ -4,13 +4,15 @@
 // (a big matrix is looked up one window at a time); tokens whose id falls outside
 // it are left alone. Values are exactly those of the CPU dequantization. Float
 // weights (F32, F16/BF16 by define) go element by element; quantized ones (Q8_0,
-// Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS by define) a
-// part of 32 values per thread.
+// Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS and the
+// codebook types IQ*, by define) a part of 32 values per thread.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/common.glsl"
 #if defined(Q8_0) || defined(Q4_0) || defined(Q3_K) || defined(Q4_K) || defined(Q5_K) || defined(Q6_K) || \
-    defined(Q4_1) || defined(Q5_0) || defined(Q5_1) || defined(Q2_K) || defined(IQ4_NL) || defined(IQ4_XS)
+    defined(Q4_1) || defined(Q5_0) || defined(Q5_1) || defined(Q2_K) || defined(IQ4_NL) || defined(IQ4_XS) || \
+    defined(IQ3_XXS) || defined(IQ3_S) || defined(IQ2_XXS) || defined(IQ2_XS) || defined(IQ2_S) || defined(IQ1_S) || \
+    defined(IQ1_M)
 #define QUANTIZED
 #include "common/quant.glsl"
 #else
@@ -22,6 +24,9 @@ layout(binding = 2) writeonly buffer O { float o[]; };
 layout(push_constant) uniform P { uint K; uint n_tokens; uint row0; uint n_rows; uint o_stride; } p;
 
 void main() {
+#ifdef QUANTIZED
+    q_init(); // before any return: it ends in a barrier
+#endif
     uint t = gl_WorkGroupID.y;
     uint row = uint(ids[t]) - p.row0; // ids below row0 (or negative) wrap past n_rows
     if (row >= p.n_rows) return;

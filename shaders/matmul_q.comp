@@ -24,6 +24,7 @@ shared float ws[BK][BM + 1];
 shared float xs[BK][BN + 1];
 
 void main() {
+    q_init();
     // WG must be 128 for this tiling.
     uint tid = gl_LocalInvocationID.x;
     uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;

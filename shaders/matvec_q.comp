@@ -30,6 +30,7 @@ layout(push_constant) uniform P {
 #include "common/reduce_rows.glsl"
 
 void main() {
+    q_init();
     uint tid = gl_LocalInvocationID.x, r0 = flat_group() * ROWS;
     uint nb = p.K / QK, row_bytes = nb * QB;
     [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = 0.0;

@@ -11,7 +11,9 @@
 
 #include "common.h"
 #include "harness.h"
+#include "gguf.h"
 #include "model.h"
+#include "quant.h"
 
 static int32_t tokens[1024], tokens300[1024];
 static uint32_t n_tokens, n_tokens300;
@@ -141,9 +143,11 @@ int main(void) {
     // Phi-4 saved in the llama layout: ../shared/README.md lists a .logits.f32, but
     // the file is not there; the exact logits are.
     conformance(dir, "llama-Q4_K_M", false);
-    // Q2_K (with Q3_K, Q4_K, Q6_K), Q4_1 beside Q4_0, Q5_0 and Q5_1, IQ4_XS and IQ4_NL.
-    const char *mixes[] = {"Q2_K", "Q4_0-mix", "Q5_0-mix", "IQ4_XS-mix"};
-    for (int i = 0; i < 4; i++) conformance(dir, mixes[i], false);
+    // The newer block types, mixed as real downloads mix them; exact logits only:
+    // Q2_K (with Q3_K, Q4_K, Q6_K), Q4_1 beside Q4_0, Q5_0 and Q5_1, IQ4_XS and IQ4_NL,
+    // IQ3_S and IQ3_XXS, IQ2_S/XS/XXS with IQ3_S, IQ1_M/S with IQ2_XXS and Q2_K.
+    const char *mixes[] = {"Q2_K", "Q4_0-mix", "Q5_0-mix", "IQ4_XS-mix", "IQ3_M-mix", "IQ2_M-mix", "IQ1_M-mix"};
+    for (int i = 0; i < 7; i++) conformance(dir, mixes[i], false);
     snprintf(path, sizeof path, "%s/reference/tiny-phi4-F16.gguf", dir);
     against_cpu(path, 40, 512, KV_F16, 1e-4, 512);
     against_cpu(path, 40, 1, KV_F16, 1e-4, 512);

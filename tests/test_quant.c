@@ -3,7 +3,9 @@
 // by hand from the documented layouts (so the CPU code and a GPU kernel cannot
 // agree on the same mistake); round trips and edge cases; bad arguments; and the
 // quality of our quantizers against the reference quantizer's files in
-// ../shared/reference (ours must stay within 2% of its RMS error per type).
+// ../shared/reference (ours must stay within 2% of its RMS error per type); the
+// codebook (IQ) types: known-answer blocks, the shared grids against the format's
+// definition, and the reference files' IQ tensors decoded against the F16 weights.
 #include "harness.h"
 
 #include "common.h"
@@ -41,12 +43,12 @@ static void test_types(void) {
         {3, "Q4_1", 32, 20, true},    {6, "Q5_0", 32, 22, true},    {7, "Q5_1", 32, 24, true},
         {8, "Q8_0", 32, 34, true},     {9, "Q8_1", 32, 36, false},    {10, "Q2_K", 256, 84, true},
         {11, "Q3_K", 256, 110, true},  {12, "Q4_K", 256, 144, true},  {13, "Q5_K", 256, 176, true},
-        {14, "Q6_K", 256, 210, true},  {15, "Q8_K", 256, 292, false}, {16, "IQ2_XXS", 256, 66, false},
-        {17, "IQ2_XS", 256, 74, false}, {18, "IQ3_XXS", 256, 98, false}, {19, "IQ1_S", 256, 50, false},
-        {20, "IQ4_NL", 32, 18, true}, {21, "IQ3_S", 256, 110, false}, {22, "IQ2_S", 256, 82, false},
+        {14, "Q6_K", 256, 210, true},  {15, "Q8_K", 256, 292, false}, {16, "IQ2_XXS", 256, 66, true},
+        {17, "IQ2_XS", 256, 74, true}, {18, "IQ3_XXS", 256, 98, true}, {19, "IQ1_S", 256, 50, true},
+        {20, "IQ4_NL", 32, 18, true}, {21, "IQ3_S", 256, 110, true}, {22, "IQ2_S", 256, 82, true},
         {23, "IQ4_XS", 256, 136, true}, {24, "I8", 1, 1, false},     {25, "I16", 1, 2, false},
         {26, "I32", 1, 4, false},      {27, "I64", 1, 8, false},      {28, "F64", 1, 8, false},
-        {29, "IQ1_M", 256, 56, false}, {30, "BF16", 1, 2, true},      {34, "TQ1_0", 256, 54, false},
+        {29, "IQ1_M", 256, 56, true}, {30, "BF16", 1, 2, true},      {34, "TQ1_0", 256, 54, false},
         {35, "TQ2_0", 256, 66, false}, {39, "MXFP4", 32, 17, false},
     };
     int n_sup = 0;
@@ -65,7 +67,7 @@ static void test_types(void) {
         CHECK(quant_type_from_name(lower) == (int)t, "from_name(%s)", lower);
         n_sup += want[i].sup;
     }
-    CHECK(n_sup == 15, "fifteen supported types, found %d", n_sup);
+    CHECK(n_sup == 22, "twenty-two supported types, found %d", n_sup);
     static const uint32_t unknown[] = {4, 5, 31, 32, 33, 36, 37, 38, 40, 41, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const uint32_t t = unknown[i];
@@ -402,7 +404,260 @@ static void test_bad_arguments(void) {
     CHECK(quant_dequantize_row(34, q, x, 256) == VKPHI_ERR_UNSUPPORTED, "TQ1_0 is not run");
     CHECK(strstr(vkphi_last_error(), "TQ1_0") != NULL, "message names the type: %s", vkphi_last_error());
     CHECK(quant_quantize_row(40, x, q, 32, NULL) == VKPHI_ERR_UNSUPPORTED, "unknown type");
+    CHECK(quant_quantize_row(GGML_TYPE_IQ2_XS, x, q, 256, NULL) == VKPHI_ERR_UNSUPPORTED &&
+              strstr(vkphi_last_error(), "IQ2_XS") != NULL,
+          "IQ2_XS is read but not written: %s", vkphi_last_error());
     CHECK(quant_dequantize_row(GGML_TYPE_F16, q, x, 0) == VKPHI_OK, "an empty row is fine");
+}
+
+// ---- the codebook (IQ) types ----
+// Blocks packed here from the layouts in runtime/quant_iq.h, from grid entries
+// whose values are copied from the format's definition (iq*_grid), so a slip in
+// quant_iq.c or in the shared table shows. Octet o (8 values; sub-block o/4,
+// octet o%4 within it) takes entry o%4 of the type's list below.
+
+struct iq_entry { uint32_t idx; int v[8]; };
+static const struct iq_entry iq2xxs_e[4] = {{0, {8, 8, 8, 8, 8, 8, 8, 8}}, {1, {43, 8, 8, 8, 8, 8, 8, 8}},
+                                            {128, {8, 43, 8, 8, 8, 43, 43, 8}}, {255, {8, 25, 8, 8, 25, 43, 43, 43}}};
+static const struct iq_entry iq2xs_e[4] = {{1, {43, 8, 8, 8, 8, 8, 8, 8}}, {300, {8, 25, 25, 8, 8, 25, 8, 25}},
+                                           {511, {43, 43, 43, 43, 43, 43, 43, 43}}, {256, {43, 25, 8, 8, 8, 8, 8, 25}}};
+static const struct iq_entry iq2s_e[4] = {{1, {43, 8, 8, 8, 8, 8, 8, 8}}, {700, {8, 8, 8, 43, 43, 8, 25, 25}},
+                                          {1023, {43, 43, 43, 43, 43, 43, 43, 43}}, {512, {25, 25, 43, 8, 25, 8, 8, 25}}};
+// IQ3 entries hold 4 values; an octet takes entries o%4 and (o+1)%4.
+static const struct iq_entry iq3xxs_e[4] = {{0, {4, 4, 4, 4}}, {5, {62, 12, 4, 4}}, {200, {4, 62, 4, 44}}, {255, {4, 28, 52, 62}}};
+static const struct iq_entry iq3s_e[4] = {{1, {3, 1, 1, 1}}, {300, {3, 5, 3, 7}}, {511, {1, 1, 15, 15}}, {256, {7, 5, 9, 5}}};
+static const struct iq_entry iq1s_e[4] = {{0, {-1, -1, -1, -1, -1, -1, -1, -1}}, {1, {1, -1, -1, -1, -1, -1, -1, -1}},
+                                          {1500, {0, -1, -1, 0, -1, 0, -1, 1}}, {2047, {1, 1, 1, 1, 1, 1, 1, 1}}};
+
+// Grid value j of octet o for a type with 8-value (IQ2, IQ1) or 4-value (IQ3) entries.
+static int iq_val(const struct iq_entry *e, bool four, int o, int j) {
+    return four ? (j < 4 ? e[o % 4].v[j] : e[(o + 1) % 4].v[j - 4]) : e[o % 4].v[j];
+}
+static uint32_t sign7(int o) { return (uint32_t)(37 * o + 11) & 127; } // a 7-bit sign field
+static uint32_t sign8_of7(uint32_t s) { // bit 7 makes the number of minus signs even
+    int c = 0;
+    for (int j = 0; j < 7; j++) c += s >> j & 1;
+    return s | (uint32_t)(c & 1) << 7;
+}
+static uint32_t sign8(int o) { return (uint32_t)(53 * o + 7) & 255; }
+static void put_u16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void put_u32(uint8_t *p, uint32_t v) { put_u16(p, v), put_u16(p + 2, v >> 16); }
+
+static void test_iq_known_answers(void) {
+    uint8_t b[256];
+    float want[256];
+    const double d = 0.5;
+
+    // IQ2_XXS: per sub-block 4 index bytes, then a u32 of signs (7 bits per octet) and scale (bits 28..31).
+    memset(b, 0, sizeof b);
+    put_f16(b, (float)d);
+    for (int ib = 0; ib < 8; ib++) {
+        const uint32_t s = (uint32_t)(5 * ib + 3) & 15;
+        uint32_t aux = s << 28;
+        for (int l = 0; l < 4; l++) {
+            const int o = 4 * ib + l;
+            b[2 + 8 * ib + l] = (uint8_t)iq2xxs_e[o % 4].idx;
+            aux |= sign7(o) << 7 * l;
+            for (int j = 0; j < 8; j++)
+                want[8 * o + j] = (float)(d * (2 * s + 1) / 8 * iq_val(iq2xxs_e, false, o, j) * (sign8_of7(sign7(o)) >> j & 1 ? -1 : 1));
+        }
+        put_u32(b + 2 + 8 * ib + 4, aux);
+    }
+    check_block(GGML_TYPE_IQ2_XXS, b, want, 256, "IQ2_XXS");
+
+    // IQ2_XS: u16 per octet (9-bit index, 7 sign bits); scales[8] at 66, octets 0,1 low nibble.
+    memset(b, 0, sizeof b);
+    put_f16(b, (float)d);
+    for (int o = 0; o < 32; o++) {
+        const int ib = o / 4, l = o % 4;
+        const uint32_t lo = (uint32_t)(5 * ib + 3) & 15, hi = (uint32_t)(7 * ib + 2) & 15, s = l < 2 ? lo : hi;
+        b[66 + ib] = (uint8_t)(lo | hi << 4);
+        put_u16(b + 2 + 2 * o, iq2xs_e[o % 4].idx | sign7(o) << 9);
+        for (int j = 0; j < 8; j++)
+            want[8 * o + j] = (float)(d * (2 * s + 1) / 8 * iq_val(iq2xs_e, false, o, j) * (sign8_of7(sign7(o)) >> j & 1 ? -1 : 1));
+    }
+    check_block(GGML_TYPE_IQ2_XS, b, want, 256, "IQ2_XS");
+
+    // IQ2_S: qs[32] index bits 0..7, signs[32] at 34, qh[8] at 66 (bits 2l..2l+1), scales[8] at 74.
+    memset(b, 0, sizeof b);
+    put_f16(b, (float)d);
+    for (int o = 0; o < 32; o++) {
+        const int ib = o / 4, l = o % 4;
+        const uint32_t lo = (uint32_t)(5 * ib + 3) & 15, hi = (uint32_t)(7 * ib + 2) & 15, s = l < 2 ? lo : hi;
+        b[74 + ib] = (uint8_t)(lo | hi << 4);
+        b[2 + o] = (uint8_t)iq2s_e[o % 4].idx;
+        b[66 + ib] |= (uint8_t)((iq2s_e[o % 4].idx >> 8) << 2 * l);
+        b[34 + o] = (uint8_t)sign8(o);
+        for (int j = 0; j < 8; j++)
+            want[8 * o + j] = (float)(d * (2 * s + 1) / 8 * iq_val(iq2s_e, false, o, j) * (sign8(o) >> j & 1 ? -1 : 1));
+    }
+    check_block(GGML_TYPE_IQ2_S, b, want, 256, "IQ2_S");
+
+    // IQ3_XXS: qs[64] two index bytes per octet, then per sub-block a u32 of signs and scale.
+    memset(b, 0, sizeof b);
+    put_f16(b, (float)d);
+    for (int ib = 0; ib < 8; ib++) {
+        const uint32_t s = (uint32_t)(5 * ib + 3) & 15;
+        uint32_t aux = s << 28;
+        for (int l = 0; l < 4; l++) {
+            const int o = 4 * ib + l;
+            b[2 + 2 * o] = (uint8_t)iq3xxs_e[o % 4].idx;
+            b[2 + 2 * o + 1] = (uint8_t)iq3xxs_e[(o + 1) % 4].idx;
+            aux |= sign7(o) << 7 * l;
+            for (int j = 0; j < 8; j++)
+                want[8 * o + j] = (float)(d * (2 * s + 1) / 4 * iq_val(iq3xxs_e, true, o, j) * (sign8_of7(sign7(o)) >> j & 1 ? -1 : 1));
+        }
+        put_u32(b + 66 + 4 * ib, aux);
+    }
+    check_block(GGML_TYPE_IQ3_XXS, b, want, 256, "IQ3_XXS");
+
+    // IQ3_S: qs[64] index bits 0..7, qh[8] at 66 (bit k: 9th bit of index k of the
+    // sub-block), signs[32] at 74, scales[4] at 106 (sub-block ib: nibble ib%2 of byte ib/2).
+    memset(b, 0, sizeof b);
+    put_f16(b, (float)d);
+    for (int o = 0; o < 32; o++) {
+        const int ib = o / 4, l = o % 4;
+        const uint32_t s = (uint32_t)(5 * ib + 3) & 15;
+        b[106 + ib / 2] |= (uint8_t)(s << 4 * (ib & 1));
+        for (int h = 0; h < 2; h++) {
+            const uint32_t idx = iq3s_e[(o + h) % 4].idx;
+            b[2 + 2 * o + h] = (uint8_t)idx;
+            b[66 + ib] |= (uint8_t)((idx >> 8) << (2 * l + h));
+        }
+        b[74 + o] = (uint8_t)sign8(o);
+        for (int j = 0; j < 8; j++)
+            want[8 * o + j] = (float)(d * (2 * s + 1) * iq_val(iq3s_e, true, o, j) * (sign8(o) >> j & 1 ? -1 : 1));
+    }
+    check_block(GGML_TYPE_IQ3_S, b, want, 256, "IQ3_S");
+
+    // IQ1_S: qs[32] index bits 0..7; per sub-block a u16 at 34: index bits 8..10 of
+    // octet l at bits 3l, scale at 12..14, delta's sign at bit 15.
+    memset(b, 0, sizeof b);
+    put_f16(b, (float)d);
+    for (int ib = 0; ib < 8; ib++) {
+        const uint32_t s = (uint32_t)(3 * ib + 1) & 7, neg = (uint32_t)ib & 1;
+        uint32_t qh = s << 12 | neg << 15;
+        for (int l = 0; l < 4; l++) {
+            const int o = 4 * ib + l;
+            b[2 + o] = (uint8_t)iq1s_e[o % 4].idx;
+            qh |= (iq1s_e[o % 4].idx >> 8) << 3 * l;
+            for (int j = 0; j < 8; j++)
+                want[8 * o + j] = (float)(d * (2 * s + 1) * (iq_val(iq1s_e, false, o, j) + (neg ? -0.125 : 0.125)));
+        }
+        put_u16(b + 34 + 2 * ib, qh);
+    }
+    check_block(GGML_TYPE_IQ1_S, b, want, 256, "IQ1_S");
+
+    // IQ1_M: qs[32], qh[16] (octet l of sub-block ib: nibble l%2 of byte 2ib + l/2,
+    // index bits 8..10 low, delta's sign top), scales as 4 u16: sub-block ib in word
+    // ib/2 at bit 6(ib%2) (octets 0,1) and +3 (octets 2,3); the words' top nibbles
+    // hold the f16 d = 0.25 (0x3400), lowest nibble in word 0.
+    memset(b, 0, sizeof b);
+    const uint32_t dh = 0x3400;
+    uint32_t sc[4] = {0};
+    for (int k = 0; k < 4; k++) sc[k] = ((dh >> 4 * k) & 15) << 12;
+    for (int o = 0; o < 32; o++) {
+        const int ib = o / 4, l = o % 4;
+        const uint32_t s1 = (uint32_t)(3 * ib + 1) & 7, s2 = (uint32_t)(5 * ib + 2) & 7, s = l < 2 ? s1 : s2;
+        sc[ib / 2] |= (s1 | s2 << 3) << 6 * (ib & 1);
+        const uint32_t neg = o % 3 == 0, idx = iq1s_e[o % 4].idx;
+        b[o] = (uint8_t)idx;
+        b[32 + 2 * ib + l / 2] |= (uint8_t)(((idx >> 8) | neg << 3) << 4 * (l & 1));
+        for (int j = 0; j < 8; j++)
+            want[8 * o + j] = (float)(0.25 * (2 * s + 1) * (iq_val(iq1s_e, false, o, j) + (neg ? -0.125 : 0.125)));
+    }
+    for (int k = 0; k < 4; k++) put_u16(b + 48 + 2 * k, sc[k]);
+    check_block(GGML_TYPE_IQ1_M, b, want, 256, "IQ1_M");
+}
+
+// The shared grids (runtime/quant_iq_tables.h) against the definition: an FNV-1a
+// hash of every entry's values in order, one byte each (IQ1_S's -1 as 0xff),
+// computed from ggml's iq*_grid tables.
+#define IQ_GRID_IQ2XXS
+#define IQ_GRID_IQ2XS
+#define IQ_GRID_IQ2S
+#define IQ_GRID_IQ3XXS
+#define IQ_GRID_IQ3S
+#define IQ_GRID_IQ1S
+#include "quant_iq_tables.h"
+
+static uint64_t fnv_byte(uint64_t h, uint32_t b) { return (h ^ (b & 255)) * 0x100000001b3ull; }
+
+static uint64_t grid_hash(const uint32_t *t, uint32_t words, bool iq1) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; i < words; i++) {
+        if (!iq1) {
+            for (int j = 0; j < 4; j++) h = fnv_byte(h, t[i] >> 8 * j);
+        } else {
+            for (int j = 0; j < 8; j++) h = fnv_byte(h, ((t[i] >> (8 * (j & 3) + 4 * (j >> 2))) & 15) - 1);
+        }
+    }
+    return h;
+}
+
+static void test_iq_tables(void) {
+    CHECK(grid_hash(IQ2XXS_GRID, 512, false) == 0xbb4ee025b5ac6e8eull, "IQ2XXS_GRID is the definition's iq2xxs_grid");
+    CHECK(grid_hash(IQ2XS_GRID, 1024, false) == 0xc9b1ee61e79909bdull, "IQ2XS_GRID is the definition's iq2xs_grid");
+    CHECK(grid_hash(IQ2S_GRID, 2048, false) == 0x123edd38a3b62b90ull, "IQ2S_GRID is the definition's iq2s_grid");
+    CHECK(grid_hash(IQ3XXS_GRID, 256, false) == 0xdfa5dc83d6a155d5ull, "IQ3XXS_GRID is the definition's iq3xxs_grid");
+    CHECK(grid_hash(IQ3S_GRID, 512, false) == 0xfa37020c25b44829ull, "IQ3S_GRID is the definition's iq3s_grid");
+    CHECK(grid_hash(IQ1S_GRID, 2048, true) == 0x6703ed863501ae2eull, "IQ1S_GRID is the definition's iq1s_grid");
+    // Every IQ1_S nibble is a value in -1..1 (stored +1), and nothing else is set.
+    bool ok = true;
+    for (int i = 0; i < 2048; i++) ok &= (IQ1S_GRID[i] & 0xcccccccc) == 0 && (IQ1S_GRID[i] & 0x33333333 & (IQ1S_GRID[i] >> 1)) == 0;
+    CHECK(ok, "IQ1S_GRID nibbles are 0, 1 or 2");
+}
+
+// The reference quantizer's IQ tensors (../shared/reference/*IQ*-mix.gguf) decode
+// close to the F16 weights they were made from: relative RMS error per type below
+// a bound that a wrong decoding (a misplaced bit, a wrong table entry, a wrong
+// scale) exceeds many times over, and fewer bits cost more.
+static void test_iq_reference(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/reference/tiny-phi4-F16.gguf", dir);
+    gguf_file *src = gguf_open(path);
+    CHECK(src != NULL, "open %s: %s", path, vkphi_last_error());
+    if (!src) return;
+    static const char *files[] = {"tiny-phi4-IQ3_M-mix.gguf", "tiny-phi4-IQ2_M-mix.gguf", "tiny-phi4-IQ1_M-mix.gguf"};
+    double err[GGML_TYPE_COUNT] = {0}, mag[GGML_TYPE_COUNT] = {0};
+    for (int fi = 0; fi < 3; fi++) {
+        snprintf(path, sizeof path, "%s/reference/%s", dir, files[fi]);
+        gguf_file *f = gguf_open(path);
+        CHECK(f != NULL, "open %s: %s", path, vkphi_last_error());
+        if (!f) continue;
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+            const gguf_tensor *tq = gguf_tensor_at(f, i), *tf = gguf_find_tensor(src, tq->name);
+            if (!quant_type_supported(tq->type) || tq->type == GGML_TYPE_F32 || !tf) continue;
+            const uint64_t n = tq->ne[0], rows = tq->ne[1], rb = quant_row_bytes(tq->type, n), rbf = quant_row_bytes(tf->type, n);
+            float *x = malloc(n * sizeof *x), *z = malloc(n * sizeof *z);
+            for (uint64_t r = 0; r < rows; r++) {
+                quant_dequantize_row(tf->type, (const uint8_t *)tf->data + r * rbf, x, n);
+                CHECK(quant_dequantize_row(tq->type, (const uint8_t *)tq->data + r * rb, z, n) == VKPHI_OK, "%s %s: %s",
+                      files[fi], tq->name, vkphi_last_error());
+                for (uint64_t j = 0; j < n; j++) {
+                    err[tq->type] += ((double)z[j] - x[j]) * ((double)z[j] - x[j]);
+                    mag[tq->type] += (double)x[j] * x[j];
+                }
+            }
+            free(x), free(z);
+        }
+        gguf_close(f);
+    }
+    gguf_close(src);
+    static const struct { uint32_t type; double bound; } iq[] = {
+        // measured 0.166, 0.184, 0.250, 0.303, 0.345, 0.454, 0.491; a wrong decoding gives 1 or more
+        {GGML_TYPE_IQ3_S, 0.18}, {GGML_TYPE_IQ3_XXS, 0.20}, {GGML_TYPE_IQ2_S, 0.27}, {GGML_TYPE_IQ2_XS, 0.33},
+        {GGML_TYPE_IQ2_XXS, 0.38}, {GGML_TYPE_IQ1_M, 0.50}, {GGML_TYPE_IQ1_S, 0.54}};
+    double prev = 0;
+    for (size_t i = 0; i < sizeof iq / sizeof iq[0]; i++) {
+        const uint32_t t = iq[i].type;
+        CHECK(mag[t] > 0, "the reference files hold %s tensors", quant_type_name(t));
+        const double rel = sqrt(err[t] / mag[t]);
+        printf("reference %-7s tensors decode to a relative RMS error of %.4f from the F16 weights\n", quant_type_name(t), rel);
+        CHECK(rel <= iq[i].bound, "%s: relative RMS error %.4f above %.2f", quant_type_name(t), rel, iq[i].bound);
+        CHECK(rel >= prev, "%s: relative error %.4f below that of a type with more bits (%.4f)", quant_type_name(t), rel, prev);
+        prev = rel;
+    }
 }
 
 // ---- quality against the reference quantizer ----
@@ -488,10 +743,12 @@ static void test_against_reference(const char *dir) {
 int main(void) {
     test_types();
     test_known_answers();
+    test_iq_known_answers();
+    test_iq_tables();
     test_round_trips();
     test_bad_arguments();
     const char *dir = test_shared_dir();
-    if (dir) test_against_reference(dir);
+    if (dir) test_against_reference(dir), test_iq_reference(dir);
     else printf("../shared is absent: skipping the comparison with the reference quantizer\n");
     return test_finish();
 }

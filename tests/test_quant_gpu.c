@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The quantized-weight kernels (matvec_q, matmul_q, get_rows) against the CPU
 // block formats of runtime/quant.c, for every type vkphi runs: hand-built blocks
-// with known values (so that CPU and GPU cannot agree on the same mistake), random
+// with known values (so that CPU and GPU cannot agree on the same mistake; for the
+// codebook types, whose known answers are in test_quant, blocks through every
+// entry of the grid the CPU and the shaders share), random
 // matrices at ragged shapes and at Phi-4's, every workgroup tuning kernels.c may
 // pick, and matrices larger than lavapipe's 128 MiB storage-buffer range.
 //
@@ -16,16 +18,25 @@
 #include "harness.h"
 #include "ops.h"
 #include "quant.h"
+#include "quant_iq.h"
 
 static test_gpu g;
 
-static const uint32_t qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K,
-                                  GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0,
-                                  GGML_TYPE_Q5_1, GGML_TYPE_Q2_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
-static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16,   GGML_TYPE_Q8_0,
-                                     GGML_TYPE_Q4_0, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K,   GGML_TYPE_Q5_K,
-                                     GGML_TYPE_Q6_K, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0,   GGML_TYPE_Q5_1,
-                                     GGML_TYPE_Q2_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
+static const uint32_t qtypes[] = {GGML_TYPE_Q8_0,    GGML_TYPE_Q4_0,   GGML_TYPE_Q3_K,    GGML_TYPE_Q4_K,
+                                  GGML_TYPE_Q5_K,    GGML_TYPE_Q6_K,   GGML_TYPE_Q4_1,    GGML_TYPE_Q5_0,
+                                  GGML_TYPE_Q5_1,    GGML_TYPE_Q2_K,   GGML_TYPE_IQ4_NL,  GGML_TYPE_IQ4_XS,
+                                  GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S,  GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,
+                                  GGML_TYPE_IQ2_S,   GGML_TYPE_IQ1_S,  GGML_TYPE_IQ1_M};
+static const uint32_t all_types[] = {GGML_TYPE_F32,     GGML_TYPE_F16,    GGML_TYPE_BF16,    GGML_TYPE_Q8_0,
+                                     GGML_TYPE_Q4_0,    GGML_TYPE_Q3_K,   GGML_TYPE_Q4_K,    GGML_TYPE_Q5_K,
+                                     GGML_TYPE_Q6_K,    GGML_TYPE_Q4_1,   GGML_TYPE_Q5_0,    GGML_TYPE_Q5_1,
+                                     GGML_TYPE_Q2_K,    GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS,  GGML_TYPE_IQ3_XXS,
+                                     GGML_TYPE_IQ3_S,   GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS, GGML_TYPE_IQ2_S,
+                                     GGML_TYPE_IQ1_S,   GGML_TYPE_IQ1_M};
+// The codebook types, which vkphi reads but does not quantize to.
+static const uint32_t iq_types[] = {GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,
+                                    GGML_TYPE_IQ2_S,   GGML_TYPE_IQ1_S, GGML_TYPE_IQ1_M};
+#define N_IQTYPES (sizeof iq_types / sizeof iq_types[0])
 #define N_QTYPES (sizeof qtypes / sizeof qtypes[0])
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
@@ -60,10 +71,13 @@ static qmat mat_alloc(uint32_t type, uint32_t n_in, uint32_t n_out) {
 // Standard deviation of mat_quantized's weights: 1, or a real model's 0.02, whose
 // f16 block scales are often subnormal halves.
 static float mat_sigma = 1.0f;
+static qmat mat_random(uint32_t type, uint32_t n_in, uint32_t n_out);
 
 // Random normal weights (a few rows scaled up, as real matrices have outliers)
-// through the CPU quantizer.
+// through the CPU quantizer; random blocks for the codebook types, which have
+// none (every bit pattern of theirs is a valid block).
 static qmat mat_quantized(uint32_t type, uint32_t n_in, uint32_t n_out) {
+    if (quant_iq_type(type)) return mat_random(type, n_in, n_out);
     qmat m = mat_alloc(type, n_in, n_out);
     float *row = xmalloc((size_t)n_in * 4);
     for (uint32_t r = 0; r < n_out; r++) {
@@ -133,6 +147,12 @@ static qmat mat_random(uint32_t type, uint32_t n_in, uint32_t n_out) {
             break;
         case GGML_TYPE_Q6_K: put_f16(blk + 208, d); break;
         case GGML_TYPE_Q3_K: put_f16(blk + 108, d); break;
+        case GGML_TYPE_IQ1_M: { // d is the top nibbles of the four scale words
+            uint16_t h = vkphi_f32_to_f16(d);
+            for (int k = 0; k < 4; k++) blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0f) | ((h >> 4 * k) & 15) << 4);
+            break;
+        }
+        default: put_f16(blk, d); break; // the other codebook types: d first
         }
     }
     return m;
@@ -433,8 +453,10 @@ static void test_known_block(uint32_t type) {
 // Byte offsets of the f16 scales (d, and dmin where there is one) in a block.
 static uint32_t f16_scale_offsets(uint32_t type, uint32_t *off) {
     switch (type) {
-    case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_0: off[0] = 0; return 1;
-    case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: off[0] = 0, off[1] = 2; return 2;
+    case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
+        off[0] = 0; return 1;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_1: off[0] = 0, off[1] = 2; return 2;
+    case GGML_TYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
     case GGML_TYPE_Q6_K: off[0] = 208; return 1;
     case GGML_TYPE_Q3_K: off[0] = 108; return 1;
     default: return 0;
@@ -443,18 +465,20 @@ static uint32_t f16_scale_offsets(uint32_t type, uint32_t *off) {
 
 static bool f16_subnormal(const uint8_t *p) { uint16_t h = (uint16_t)(p[0] | p[1] << 8); return (h & 0x7c00) == 0 && (h & 0x3ff); }
 
-// The known block with every f16 scale times 2^-14 (subnormal halves, exact), so
-// every value is the known one times 2^-14.
+// The known block with every f16 scale times 2^-17 (subnormal halves, exact), so
+// every value is the known one times 2^-17.
 static void test_subnormal_block(uint32_t type) {
     uint8_t blk[256];
     float want[256], cpu[256], out[2 * 256];
     uint32_t off[2], n_off = f16_scale_offsets(type, off), n = known_block(type, blk, want);
+    CHECK(n_off > 0 && n > 0, "no known %s block with its scales' offsets", quant_type_name(type));
+    if (n_off == 0 || n == 0) return;
     for (uint32_t i = 0; i < n_off; i++) {
         uint8_t *p = blk + off[i];
-        put_f16(p, vkphi_f16_to_f32((uint16_t)(p[0] | p[1] << 8)) * 0x1p-14f);
+        put_f16(p, vkphi_f16_to_f32((uint16_t)(p[0] | p[1] << 8)) * 0x1p-17f);
         CHECK(f16_subnormal(p), "%s: scale %u is not subnormal", quant_type_name(type), i);
     }
-    for (uint32_t e = 0; e < n; e++) want[e] *= 0x1p-14f;
+    for (uint32_t e = 0; e < n; e++) want[e] *= 0x1p-17f;
     CHECK(quant_dequantize_row(type, blk, cpu, n) == 0 && memcmp(cpu, want, n * 4) == 0,
           "CPU: the %s block with subnormal scales", quant_type_name(type));
     qmat m = mat_alloc(type, n, 2);
@@ -492,6 +516,73 @@ static void test_small_weights(uint32_t type) {
     free(ids), free(m.data);
 }
 
+// ---- the codebook types: every grid entry ----
+// The shaders read the very arrays the CPU decodes with (runtime/quant_iq_tables.h,
+// uploaded by kernels.c; test_quant checks them against the definition).
+// Random blocks whose octets then walk through every entry of the type's grid, in
+// order, looked up on the GPU and compared with the CPU exactly: a table or index
+// slip on either side shows. Then products over the same blocks.
+
+// Points octet o (0..31) of block blk at grid entry e (for IQ3: its two halves at
+// entries e and e+1), leaving signs and scales random.
+static void set_octet_entry(uint32_t type, uint8_t *blk, int o, uint32_t e) {
+    const int ib = o / 4, l = o % 4;
+    switch (type) {
+    case GGML_TYPE_IQ2_XXS: blk[2 + 8 * ib + l] = (uint8_t)e; break;
+    case GGML_TYPE_IQ2_XS: {
+        uint32_t w = (uint32_t)(blk[2 + 2 * o] | blk[3 + 2 * o] << 8);
+        w = (w & ~511u) | e;
+        blk[2 + 2 * o] = (uint8_t)w, blk[3 + 2 * o] = (uint8_t)(w >> 8);
+        break;
+    }
+    case GGML_TYPE_IQ2_S:
+        blk[2 + o] = (uint8_t)e;
+        blk[66 + ib] = (uint8_t)((blk[66 + ib] & ~(3u << 2 * l)) | (e >> 8) << 2 * l);
+        break;
+    case GGML_TYPE_IQ3_XXS: blk[2 + 2 * o] = (uint8_t)e, blk[3 + 2 * o] = (uint8_t)(e + 1); break;
+    case GGML_TYPE_IQ3_S:
+        for (uint32_t t = 0; t < 2; t++) {
+            const uint32_t i = (e + t) & 511, bit = 2 * (uint32_t)l + t;
+            blk[2 + 2 * o + t] = (uint8_t)i;
+            blk[66 + ib] = (uint8_t)((blk[66 + ib] & ~(1u << bit)) | (i >> 8) << bit);
+        }
+        break;
+    case GGML_TYPE_IQ1_S: {
+        blk[2 + o] = (uint8_t)e;
+        uint32_t qh = (uint32_t)(blk[34 + 2 * ib] | blk[35 + 2 * ib] << 8);
+        qh = (qh & ~(7u << 3 * l)) | (e >> 8) << 3 * l;
+        blk[34 + 2 * ib] = (uint8_t)qh, blk[35 + 2 * ib] = (uint8_t)(qh >> 8);
+        break;
+    }
+    case GGML_TYPE_IQ1_M: {
+        blk[o] = (uint8_t)e;
+        uint8_t *qh = blk + 32 + 2 * ib + l / 2;
+        const int sh = 4 * (l & 1);
+        *qh = (uint8_t)((*qh & ~(7u << sh)) | (e >> 8) << sh);
+        break;
+    }
+    }
+}
+
+static void test_grid_entries(uint32_t type) {
+    const uint32_t entries = type == GGML_TYPE_IQ2_XXS || type == GGML_TYPE_IQ3_XXS ? 256
+                             : type == GGML_TYPE_IQ2_XS || type == GGML_TYPE_IQ3_S  ? 512
+                             : type == GGML_TYPE_IQ2_S                              ? 1024
+                                                                                    : 2048;
+    const uint32_t per_octet = type == GGML_TYPE_IQ3_XXS || type == GGML_TYPE_IQ3_S ? 2 : 1;
+    const uint32_t n_out = entries / (32 * per_octet) + 3; // every entry, then 3 random rows
+    qmat m = mat_random(type, 256, n_out);
+    for (uint32_t r = 0; r + 3 < n_out; r++)
+        for (int o = 0; o < 32; o++) set_octet_entry(type, m.data + r * m.row_bytes, o, (32 * r + (uint32_t)o) * per_octet);
+    int32_t ids[80];
+    for (uint32_t i = 0; i < n_out; i++) ids[i] = (int32_t)(n_out - 1 - i);
+    check_get_rows(&m, ids, n_out, true, "every grid entry:");
+    check_product(&m, 1, "every grid entry:");
+    check_product(&m, 5, "every grid entry:");
+    check_product(&m, 40, "every grid entry:");
+    free(m.data);
+}
+
 // ---- every tuning of the matrix-vector kernel ----
 // kernels.c picks (workgroup size, rows per workgroup, subgroup reduction) per
 // vendor; lavapipe only runs its own pick through op_matmul, so the others are
@@ -510,13 +601,21 @@ static enum shader_id matvec_shader(uint32_t type) {
     case GGML_TYPE_Q2_K: return SHADER_MATVEC_Q2_K;
     case GGML_TYPE_IQ4_NL: return SHADER_MATVEC_IQ4_NL;
     case GGML_TYPE_IQ4_XS: return SHADER_MATVEC_IQ4_XS;
+    case GGML_TYPE_IQ3_XXS: return SHADER_MATVEC_IQ3_XXS;
+    case GGML_TYPE_IQ3_S: return SHADER_MATVEC_IQ3_S;
+    case GGML_TYPE_IQ2_XXS: return SHADER_MATVEC_IQ2_XXS;
+    case GGML_TYPE_IQ2_XS: return SHADER_MATVEC_IQ2_XS;
+    case GGML_TYPE_IQ2_S: return SHADER_MATVEC_IQ2_S;
+    case GGML_TYPE_IQ1_S: return SHADER_MATVEC_IQ1_S;
+    case GGML_TYPE_IQ1_M: return SHADER_MATVEC_IQ1_M;
     default: return SHADER_MATVEC_Q; // the plain build is Q8_0
     }
 }
 
 static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
     if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
-    pipeline_desc desc = {matvec_shader(type), 3, 32, 4, {wg, rows, subgroup, 1}, 0};
+    const bool iq = quant_iq_type(type); // binds its grid as a fourth buffer
+    pipeline_desc desc = {matvec_shader(type), iq ? 4 : 3, 32, 4, {wg, rows, subgroup, 1}, 0};
     pipeline p;
     if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
         CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
@@ -527,9 +626,10 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     float *x = rand_vec(n_in), *y = xmalloc((size_t)n_out * 4);
     gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
     struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off; } pc = {n_in, n_out, 0, 0, 1, n_in, n_out, 0};
-    buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by)};
+    buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by), {0}};
+    if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
     cmd_begin(g.cmd);
-    cmd_dispatch(g.cmd, &p, v, 3, &pc, sizeof pc, (n_out + rows - 1) / rows, 1, 1);
+    cmd_dispatch(g.cmd, &p, v, iq ? 4 : 3, &pc, sizeof pc, (n_out + rows - 1) / rows, 1, 1);
     run();
     test_download(&g, &by, y, n_out * 4);
     double e = product_error(&m, x, y, 1);
@@ -623,9 +723,11 @@ int main(void) {
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
     double t0 = vkphi_now();
 
-    for (size_t i = 0; i < N_TYPES; i++) test_known_block(all_types[i]);
-    for (size_t i = 0; i < N_QTYPES; i++) test_subnormal_block(qtypes[i]);
-    for (size_t i = 0; i < N_QTYPES; i++) test_small_weights(qtypes[i]);
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (!quant_iq_type(all_types[i])) test_known_block(all_types[i]);
+    for (size_t i = 0; i < N_QTYPES; i++)
+        if (!quant_iq_type(qtypes[i])) test_subnormal_block(qtypes[i]), test_small_weights(qtypes[i]);
+    for (size_t i = 0; i < N_IQTYPES; i++) test_grid_entries(iq_types[i]);
     test_bad_input();
 
     // Ragged shapes: one block, several, rows not a multiple of the workgroup's.
@@ -677,9 +779,11 @@ int main(void) {
         check_get_rows(&m, ids, 40, true, "embedding slice");
         free(ids), free(m.data);
     }
-    // Prefill through the tiled kernel: 40 tokens of attn_qkv, quantizer-made weights.
-    const uint32_t prefill_types[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
-    for (int i = 0; i < 2; i++) {
+    // Prefill through the tiled kernel: 40 tokens of attn_qkv, quantizer-made weights
+    // (random blocks for the codebook types).
+    const uint32_t prefill_types[] = {GGML_TYPE_Q4_K,   GGML_TYPE_Q6_K,   GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XXS,
+                                      GGML_TYPE_IQ2_XS, GGML_TYPE_IQ2_S, GGML_TYPE_IQ1_S,   GGML_TYPE_IQ1_M};
+    for (size_t i = 0; i < sizeof prefill_types / sizeof prefill_types[0]; i++) {
         qmat m = mat_quantized(prefill_types[i], 5120, 7680);
         check_product(&m, 40, "attn_qkv prefill");
         free(m.data);

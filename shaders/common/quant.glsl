@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The quantized weight type of this shader build, chosen by define (Q8_0, Q4_0,
-// Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS; Q8_0 when none is given, so the plain build of a shader
-// that includes this is its Q8_0 kernel). Each quant_<type>.glsl gives:
+// Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS, and the codebook
+// types IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M; Q8_0 when none is
+// given, so the plain build of a shader that includes this is its Q8_0 kernel).
+// Each quant_<type>.glsl gives:
 //   QK, QB        values and bytes per block
 //   QP            parts per block; a part is 32 values in two groups of 16, each
 //                 group contiguous in the row and under one (scale, offset)
@@ -10,6 +12,9 @@
 //                              are the stored levels of group g as exact floats,
 //                              am[g] its (scale, offset): value = scale*q + offset
 //   q_group(blk, grp, q, am)   the same for the grp-th 16 values of the block
+//   q_init()                   called by every thread at the start of main: the
+//                              codebook types copy their grid to shared memory
+//                              (quant_iq_common.glsl); a no-op for the others
 // Parts read whole words (every loaded bit is used: the matrix-vector kernel
 // streams each weight byte once); groups serve the tiled kernels, where the
 // weights come through the cache many times and only the order matters.
@@ -36,8 +41,25 @@
 #include "quant_iq4_nl.glsl"
 #elif defined(IQ4_XS)
 #include "quant_iq4_xs.glsl"
+#elif defined(IQ3_XXS)
+#include "quant_iq3_xxs.glsl"
+#elif defined(IQ3_S)
+#include "quant_iq3_s.glsl"
+#elif defined(IQ2_XXS)
+#include "quant_iq2_xxs.glsl"
+#elif defined(IQ2_XS)
+#include "quant_iq2_xs.glsl"
+#elif defined(IQ2_S)
+#include "quant_iq2_s.glsl"
+#elif defined(IQ1_S)
+#include "quant_iq1_s.glsl"
+#elif defined(IQ1_M)
+#include "quant_iq1_m.glsl"
 #else
 #include "quant_q8_0.glsl"
+#endif
+#ifndef Q_HAS_INIT
+void q_init() {}
 #endif
 
 // value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly

@@ -12,6 +12,9 @@ int ld_i8(uint o) { return bitfieldExtract(int(wq[o >> 2]), int(o & 3u) * 8, 8);
 // An f16 at an even offset (block scales: decoded by integer arithmetic, so a
 // subnormal scale is never flushed; common/common.glsl).
 float ld_f16(uint o) { return f16_to_float(wq[o >> 2] >> ((o & 2u) * 8u)); }
+// An f16 given as its 16 bits (IQ1_M assembles its d from four nibbles); converts
+// exactly as ld_f16 does.
+float f16_from_bits(uint h) { return f16_to_float(h); }
 // Sixteen bytes at an even offset: four loads, or five and a shift.
 uvec4 ld16(uint o) {
     uint w = o >> 2;
