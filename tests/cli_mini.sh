@@ -100,8 +100,9 @@ serve() { # model [options...]
     pid=$!
     port=""
     for _ in $(seq 1 600); do
+        # The server listens first and then loads the model: wait for it to say so.
         port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/log")
-        [ -n "$port" ] && return 0
+        [ -n "$port" ] && grep -q "vkphi serve: ready" "$TMP/log" && return 0
         kill -0 $pid 2>/dev/null || break
         sleep 0.1
     done
