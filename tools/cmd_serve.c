@@ -185,7 +185,7 @@ int cmd_serve(int argc, char **argv) {
     test_load_delay();
     if (args_load_model(&a, (uint32_t)parallel, &m, &tok) != 0) goto done;
     const char *model_path = gguf_name(model_gguf(m)); // -m, or the built-in model's file
-    // One prompt step and one decode step before listening: drivers that compile
+    // One prompt step and one decode step before the server is ready: drivers that compile
     // shaders on first use (Mesa's, with a cold cache) do so now, not in the first request.
     if (model_n_ctx(m) >= 3) {
         int32_t warm[3] = {0, 0, 0};

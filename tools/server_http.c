@@ -71,11 +71,10 @@ static const char oom_json[] = "{\"error\":{\"message\":\"The server ran out of 
 // Queues body (malloc'd, taken over; NULL means out of memory: a JSON 500 instead).
 static enum MHD_Result reply_body(struct MHD_Connection *c, conn_req *r, unsigned status, char *body,
                                   const char *type) {
-    char *json = body;
     struct MHD_Response *resp;
-    if (json) {
-        resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
-        if (!resp) free(json);
+    if (body) {
+        resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) free(body);
     } else {
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         type = "application/json";
@@ -489,7 +488,10 @@ static bool authorized(srv_http *h, struct MHD_Connection *c, bool *given) {
 
 // ---- /metrics: Prometheus's text format, version 0.0.4 ----
 
+// Appends one formatted piece (under 512 bytes); once memory has run out, b->len is
+// SIZE_MAX and nothing more is appended.
 __attribute__((format(printf, 2, 3))) static void putf(srv_buf *b, const char *fmt, ...) {
+    if (b->len == SIZE_MAX) return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
