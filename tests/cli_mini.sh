@@ -96,6 +96,7 @@ pid=""
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$TMP"' EXIT
 serve() { # model [options...]
     local model=$1; shift
+    : >"$TMP/log" # now, not in the child: the last server's lines must not be read as this one's
     "$VKPHI" serve -m "$model" --port 0 -c 512 --parallel 2 --api-key k "$@" >"$TMP/log" 2>&1 &
     pid=$!
     port=""

@@ -79,6 +79,7 @@ done
 # While the model loads (held back by the test-only VKPHI_TEST_LOAD_DELAY_MS): /health
 # is 503 {"status":"loading"}, the API 503 with an OpenAI error, /metrics says
 # vkphi_ready 0; once loaded, 200. SIGTERM while loading ends the server.
+: >"$tmp/log"
 VKPHI_TEST_LOAD_DELAY_MS=4000 "$VKPHI" serve -m "$model" --port 0 --parallel 1 -c 64 --api-key "$key" \
     >"$tmp/log" 2>&1 &
 pid=$!
@@ -125,14 +126,17 @@ else
 fi
 pid=""
 # SIGTERM while loading: the default action, the process ends at once.
+: >"$tmp/log"
 VKPHI_TEST_LOAD_DELAY_MS=20000 "$VKPHI" serve -m "$model" --port 0 -c 64 >"$tmp/log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$tmp/log" && break; sleep 0.05; done
+grep -q "listening on" "$tmp/log" || fail "the delayed server did not listen: $(cat "$tmp/log")"
 kill -TERM "$pid"
 gone=""
 for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
 [ -n "$gone" ] || fail "SIGTERM while loading did not end the server within 2 s"
-wait "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null; rc=$?
+[ $rc -eq 143 ] || fail "SIGTERM while loading: exit status $rc, want 143 (ended by the signal)"
 pid=""
 
 start_server
