@@ -96,12 +96,14 @@ pid=""
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$TMP"' EXIT
 serve() { # model [options...]
     local model=$1; shift
+    : >"$TMP/log" # now, not in the child: the last server's lines must not be read as this one's
     "$VKPHI" serve -m "$model" --port 0 -c 512 --parallel 2 --api-key k "$@" >"$TMP/log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 1 600); do
+        # The server listens first and then loads the model: wait for it to say so.
         port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/log")
-        [ -n "$port" ] && return 0
+        [ -n "$port" ] && grep -q "vkphi serve: ready" "$TMP/log" && return 0
         kill -0 $pid 2>/dev/null || break
         sleep 0.1
     done

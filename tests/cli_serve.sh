@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# vkphi serve end to end on loopback: starts the server on a free port with a small
-# model, runs tests/serve_client.py (every endpoint and error case, streaming,
-# 8 concurrent clients, disconnects, prefix reuse, a soak with stable memory), checks
-# a curl client that gives up mid-stream, and a clean shutdown on SIGTERM.
+# vkphi serve end to end on loopback: checks the 503s while the model loads, starts
+# the server on a free port with a small model, runs tests/serve_client.py (every
+# endpoint and error case, /metrics against known requests, streaming, 8 concurrent
+# clients, disconnects, prefix reuse, a soak with stable memory), checks a curl client
+# that gives up mid-stream, and a clean shutdown on SIGTERM.
 set -uo pipefail
 : "${VKPHI:?set VKPHI to the vkphi binary}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,7 +42,8 @@ key="test-key-$$"
 parallel=4
 ctx=512
 
-# Start on port 0 (the kernel picks a free one) and read the port from the log.
+# Start on port 0 (the kernel picks a free one), read the port from the log and wait
+# until the model has loaded (the server listens before it loads).
 start_server() {
     : >"$tmp/log"
     "$VKPHI" serve -m "$model" --port 0 --parallel $parallel -c $ctx --api-key "$key" "$@" >"$tmp/log" 2>&1 &
@@ -53,7 +55,8 @@ start_server() {
     port=""
     for _ in $(seq 1 600); do
         port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
-        [ -n "$port" ] && break
+        [ -n "$port" ] && grep -q "vkphi serve: ready" "$tmp/log" && break
+        port=""
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -72,6 +75,69 @@ for bad in "--port 70000" "--parallel 0" "--parallel x" "--bogus" "--host"; do
 done
 "$VKPHI" serve --help | grep -q -- "--parallel" || fail "serve --help"
 "$VKPHI" serve -m "$tmp/missing.gguf" --port 0 >/dev/null 2>&1 && fail "a missing model must fail"
+
+# While the model loads (held back by the test-only VKPHI_TEST_LOAD_DELAY_MS): /health
+# is 503 {"status":"loading"}, the API 503 with an OpenAI error, /metrics says
+# vkphi_ready 0; once loaded, 200. SIGTERM while loading ends the server.
+: >"$tmp/log"
+VKPHI_TEST_LOAD_DELAY_MS=4000 "$VKPHI" serve -m "$model" --port 0 --parallel 1 -c 64 --api-key "$key" \
+    >"$tmp/log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+if [ -n "$port" ]; then
+    lb="http://127.0.0.1:$port"
+    out=$(curl -s -w ' %{http_code}' "$lb/health")
+    [ "$out" = '{"status":"loading"} 503' ] || fail "/health while loading: '$out'"
+    out=$(curl -s -w ' %{http_code}' -H "Authorization: Bearer $key" "$lb/v1/chat/completions" \
+        -d "{\"model\":\"$id\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+    case "$out" in
+    *'"type":"server_error"'*'"code":"model_loading"}} 503') ;;
+    *) fail "chat while loading: '$out'" ;;
+    esac
+    out=$(curl -s -w ' %{http_code}' -H "Authorization: Bearer $key" "$lb/v1/models")
+    case "$out" in *'"code":"model_loading"}} 503') ;; *) fail "models while loading: '$out'" ;; esac
+    out=$(curl -s -w ' %{http_code}' -H "Authorization: Bearer nope" "$lb/v1/models")
+    case "$out" in *'"code":"invalid_api_key"}} 401') ;; *) fail "a wrong key while loading is still 401: '$out'" ;; esac
+    out=$(curl -s "$lb/metrics")
+    echo "$out" | grep -qx 'vkphi_ready 0' || fail "/metrics while loading says vkphi_ready 0: $(echo "$out" | head -3)"
+    echo "$out" | grep -qx 'vkphi_requests_total{endpoint="/health",code="5xx"} 1' ||
+        fail "/metrics counts the 503 of /health: $(echo "$out" | grep health)"
+    grep -q "vkphi serve: ready" "$tmp/log" && fail "ready before VKPHI_TEST_LOAD_DELAY_MS had passed"
+    ready=""
+    for _ in $(seq 1 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$lb/health")" = 200 ] && { ready=1; break; }
+        sleep 0.1
+    done
+    [ -n "$ready" ] || fail "/health did not turn 200 after loading: $(cat "$tmp/log")"
+    grep -q "vkphi serve: ready" "$tmp/log" || fail "the ready line is logged"
+    curl -s "$lb/metrics" | grep -qx 'vkphi_ready 1' || fail "/metrics says vkphi_ready 1 once loaded"
+    kill -TERM "$pid"
+    wait "$pid"; rc=$?
+    [ $rc -eq 0 ] || fail "exit code after SIGTERM (loaded): $rc"
+else
+    fail "the delayed server did not listen: $(cat "$tmp/log")"
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+fi
+pid=""
+# SIGTERM while loading: the default action, the process ends at once.
+: >"$tmp/log"
+VKPHI_TEST_LOAD_DELAY_MS=20000 "$VKPHI" serve -m "$model" --port 0 -c 64 >"$tmp/log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$tmp/log" && break; sleep 0.05; done
+grep -q "listening on" "$tmp/log" || fail "the delayed server did not listen: $(cat "$tmp/log")"
+kill -TERM "$pid"
+gone=""
+for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+[ -n "$gone" ] || fail "SIGTERM while loading did not end the server within 2 s"
+wait "$pid" 2>/dev/null; rc=$?
+[ $rc -eq 143 ] || fail "SIGTERM while loading: exit status $rc, want 143 (ended by the signal)"
+pid=""
 
 start_server
 grep -q "listening on http://127.0.0.1:" "$tmp/log" || fail "binds 127.0.0.1 by default"

@@ -7,6 +7,8 @@
 import argparse
 import http.client
 import json
+import math
+import re
 import socket
 import sys
 import threading
@@ -175,6 +177,93 @@ def expect_error(status_want, code, method, path, body=None, raw=None, headers=N
 
 
 
+# ---- /metrics: a strict reader of Prometheus's text format 0.0.4 ----
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+SAMPLE_RE = re.compile(r"^(%s)(?:\{(.*)\})? (\S+)$" % METRIC_NAME)
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
+
+
+def parse_metrics(text):
+    """{(name, ((label, value), ...)): float} and {name: type}; raises ValueError on anything
+    that does not follow the format: a sample without HELP and TYPE before it, a TYPE
+    after its samples or twice, a counter not named *_total, a duplicate series, a bad
+    label set or value, a missing final newline."""
+    if not text.endswith("\n"):
+        raise ValueError("no newline at the end")
+    helps, types, samples = {}, {}, {}
+    for line in text[:-1].split("\n"):
+        if line.startswith("# HELP "):
+            name, _, doc = line[7:].partition(" ")
+            if not re.fullmatch(METRIC_NAME, name) or name in helps or not doc:
+                raise ValueError("bad HELP line %r" % line)
+            helps[name] = doc
+        elif line.startswith("# TYPE "):
+            name, _, typ = line[7:].partition(" ")
+            if name in types or typ not in ("counter", "gauge", "untyped", "summary", "histogram"):
+                raise ValueError("bad TYPE line %r" % line)
+            if any(k[0] == name for k in samples):
+                raise ValueError("TYPE after the samples of %s" % name)
+            if typ == "counter" and not name.endswith("_total"):
+                raise ValueError("counter %s is not named *_total" % name)
+            types[name] = typ
+        elif line.startswith("#") or not line:
+            raise ValueError("unexpected line %r" % line)
+        else:
+            m = SAMPLE_RE.match(line)
+            if not m:
+                raise ValueError("bad sample line %r" % line)
+            name, labels, value = m.group(1), m.group(2), m.group(3)
+            if name not in helps or name not in types:
+                raise ValueError("sample of %s without HELP and TYPE before it" % name)
+            pairs = ()
+            if labels is not None:
+                found = LABEL_RE.findall(labels)
+                if ",".join('%s="%s"' % p for p in found) != labels or len({k for k, _ in found}) != len(found):
+                    raise ValueError("bad labels in %r" % line)
+                pairs = tuple(sorted(found))
+            v = float(value)  # ValueError for anything else (NaN, +Inf are spelled so and parse)
+            if types[name] == "counter" and not (v >= 0 and math.isfinite(v)):
+                raise ValueError("counter %r" % line)
+            key = (name, pairs)
+            if key in samples:
+                raise ValueError("duplicate series %r" % line)
+            samples[key] = v
+    for name in helps:
+        if name not in types or not any(k[0] == name for k in samples):
+            raise ValueError("%s has HELP but no TYPE or no samples" % name)
+    return samples, types
+
+
+SCRAPES = []  # every scrape, to check that counters never go down
+
+
+def metrics():
+    """Scrapes /metrics (no API key needed); returns {(name, labels): value} or {} after a failed check."""
+    status, hdrs, out = request("GET", "/metrics", headers={})
+    ctype = dict((k.lower(), v) for k, v in hdrs).get("content-type", "")
+    check(status == 200 and ctype.startswith("text/plain") and "version=0.0.4" in ctype,
+          "/metrics: status %d, content type %r" % (status, ctype))
+    try:
+        samples, types = parse_metrics(out.decode())
+    except (ValueError, UnicodeDecodeError) as ex:
+        check(False, "/metrics parses as Prometheus text: %s" % ex)
+        return {}
+    if SCRAPES:
+        prev, prev_types = SCRAPES[-1]
+        down = [k for k, v in prev.items() if prev_types[k[0]] == "counter" and samples.get(k, -1) < v]
+        check(not down, "/metrics: counters never go down: %r" % down[:3])
+    SCRAPES.append((samples, types))
+    return samples
+
+
+def mval(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def reqs(samples, endpoint, code):
+    return mval(samples, "vkphi_requests_total", endpoint=endpoint, code=code)
+
+
 # ---- Phi-4-mini: reasoning_content and tool calls (--mini) ----
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
                                            "parameters": {"type": "object",
@@ -319,6 +408,63 @@ status, m = jrequest("GET", "/models")
 check(status == 200 and m["data"][0]["id"] == args.model, "the paths work without /v1 too")
 
 section("endpoints")
+# ---- /metrics against a known sequence of requests ----
+m0 = metrics()
+check(mval(m0, "vkphi_ready") == 1 and mval(m0, "vkphi_slots") == args.parallel and
+      mval(m0, "vkphi_kv_cache_capacity_tokens") == args.parallel * args.ctx and
+      mval(m0, "vkphi_slots_busy") == 0 and mval(m0, "vkphi_queue_depth") == 0,
+      "/metrics gauges at rest: %r" % {k[0]: v for k, v in m0.items() if not k[1]})
+seq_usage = []
+for i, (prompt, maxt) in enumerate([("Metrics one.", 5), ("Metrics two, a bit longer.", 3), ("Metrics one.", 4)]):
+    status, r = jrequest("POST", CHAT, chat_body(user(prompt), temperature=0, max_tokens=maxt))
+    check(status == 200, "metrics sequence request %d: %r" % (i, r))
+    seq_usage.append(r.get("usage", {}))
+status, events, done = stream(COMP, {"model": args.model, "prompt": "Metrics streamed", "max_tokens": 6,
+                                     "temperature": 0, "stream": True, "stream_options": {"include_usage": True}})
+check(status == 200 and done and events and events[-1].get("usage"), "metrics sequence stream")
+seq_usage.append(events[-1].get("usage", {}) if events else {})
+expect_error(400, "integer_below_min_value", "POST", CHAT, body=chat_body(user("x"), max_tokens=0), what="max_tokens 0")
+m1 = metrics()
+
+
+def delta(name, **labels):
+    a, b = mval(m0, name, **labels), mval(m1, name, **labels)
+    return None if a is None or b is None else b - a
+
+
+want_prompt = sum(u.get("prompt_tokens", 0) for u in seq_usage)
+want_gen = sum(u.get("completion_tokens", 0) for u in seq_usage)
+want_cached = sum(u.get("prompt_tokens_details", {}).get("cached_tokens", 0) for u in seq_usage)
+check(want_cached >= seq_usage[0].get("prompt_tokens", 0) - 1, "the repeated prompt reused its slot: %r" % seq_usage)
+check(delta("vkphi_requests_total", endpoint="/v1/chat/completions", code="2xx") == 3 and
+      delta("vkphi_requests_total", endpoint="/v1/completions", code="2xx") == 1 and
+      delta("vkphi_requests_total", endpoint="/v1/chat/completions", code="4xx") == 1 and
+      delta("vkphi_requests_total", endpoint="/metrics", code="2xx") == 1,
+      "/metrics counts 3 chats, 1 streamed completion, 1 refused chat and 1 scrape: %r" %
+      {(k[1][0][1], k[1][1][1]): v - m0.get(k, 0) for k, v in m1.items() if k[0] == "vkphi_requests_total"
+       and v != m0.get(k, 0)})
+others = [k for k, v in m1.items() if k[0] == "vkphi_requests_total" and v != m0.get(k) and
+          dict(k[1])["endpoint"] not in ("/v1/chat/completions", "/v1/completions", "/metrics")]
+check(not others, "no other request counter moved: %r" % others)
+check(delta("vkphi_generations_total") == 4, "4 generations: %r" % delta("vkphi_generations_total"))
+check(delta("vkphi_prompt_tokens_total") == want_prompt,
+      "prompt tokens: +%r, usage says %d" % (delta("vkphi_prompt_tokens_total"), want_prompt))
+check(delta("vkphi_generated_tokens_total") == want_gen,
+      "generated tokens: +%r, usage says %d" % (delta("vkphi_generated_tokens_total"), want_gen))
+check(delta("vkphi_prompt_tokens_cached_total") == want_cached,
+      "cached tokens: +%r, usage says %d" % (delta("vkphi_prompt_tokens_cached_total"), want_cached))
+check((delta("vkphi_slot_seconds_total") or 0) > 0, "slot seconds grew")
+last = seq_usage[-1]
+held = mval(m1, "vkphi_kv_cache_tokens") or 0
+check(last.get("prompt_tokens", 0) + last.get("completion_tokens", 0) - 1 <= held <= args.parallel * args.ctx,
+      "KV-cache tokens %r hold at least the last answer's prompt and tokens %r" % (held, last))
+time.sleep(1.1)  # the tokens/s gauge counts whole seconds
+m2 = metrics()
+rate = mval(m2, "vkphi_generated_tokens_per_second") or 0
+check(0 < rate <= want_gen / mval(m2, "vkphi_rate_window_seconds") + 1e-9,
+      "tokens/s over the window: %r (%d tokens generated)" % (rate, want_gen))
+
+section("metrics")
 # ---- errors ----
 ok_msgs = user("hi")
 expect_error(401, "invalid_api_key", "POST", CHAT, chat_body(ok_msgs), headers={}, what="no API key")
@@ -634,6 +780,7 @@ def open_stream(body):
     return s
 
 
+m_before = metrics()
 # Mid-stream: read the first chunks, then hang up; the slot frees at once.
 s = open_stream(chat_body(user("Tell me a long story."), max_tokens=LONG, stream=True, temperature=0))
 got = b""
@@ -663,6 +810,10 @@ q = open_stream(chat_body(user("Waiting in line"), max_tokens=4))
 time.sleep(0.5)
 h = health()
 check(h.get("queued") == 1 and h.get("slots_processing") == args.parallel, "one request queued: %r" % h)
+mq = metrics()
+check(mval(mq, "vkphi_queue_depth") == 1 and mval(mq, "vkphi_slots_busy") == args.parallel and
+      0 < mval(mq, "vkphi_kv_cache_tokens") <= args.parallel * args.ctx,
+      "/metrics: queue depth 1, every slot busy: %r" % {k[0]: v for k, v in mq.items() if not k[1]})
 q.close()
 time.sleep(0.5)
 check(health().get("queued") == 0, "a queued client that hangs up leaves the queue")
@@ -673,6 +824,15 @@ check(wait_idle(5) is not None, "all slots free after the holders hang up")
 # Still serving, and greedy answers unchanged.
 status, r = jrequest("POST", CHAT, chat_body(conv, temperature=0, max_tokens=MAXT))
 check(status == 200 and r["choices"][0]["message"]["content"] == text, "serving normally after the disconnects")
+# The two non-streamed clients that hung up were never answered: /metrics counts them as
+# closed (a stream's 200 went out before its client left). A connection's end is
+# counted when its thread notices, so allow it a moment.
+for _ in range(40):
+    closed = (reqs(metrics(), CHAT, "closed") or 0) - (reqs(m_before, CHAT, "closed") or 0)
+    if closed >= 2:
+        break
+    time.sleep(0.05)
+check(closed == 2, "/metrics counts 2 chat requests closed without an answer: %r" % closed)
 
 section("disconnects")
 # ---- soak: many small requests, memory stable ----
@@ -689,7 +849,7 @@ def soak_one(i):
     elif k == 3:
         request("POST", CHAT, raw=b'{"model": "%s", "messages": [' % args.model.encode())  # malformed
     elif k == 4:
-        request("GET", "/v1/models")
+        request("GET", "/v1/models" if i % 12 < 6 else "/metrics")
     else:
         request("POST", CHAT, chat_body(user("soak %d" % i), max_tokens=0))  # rejected
 
@@ -723,6 +883,8 @@ grow = rss1 - rss0
 print("soak: %d requests in %.1f s, VmRSS %d -> %d KiB (%+d)" % (args.soak, time.time() - t0, rss0, rss1, grow))
 check(grow < 8 * 1024, "VmRSS stable over the soak (grew %d KiB)" % grow)
 check(health().get("status") == "ok", "healthy after the soak")
+mend = metrics()  # also checks that no counter went down since the first scrape
+check(mval(mend, "vkphi_slots_busy") == 0 and mval(mend, "vkphi_queue_depth") == 0, "/metrics at rest after the soak")
 
 section("soak")
 print("serve_client: %d passed, %d failed" % (passed, failed))

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -35,7 +36,10 @@ static void usage(FILE *f) {
                "  POST /v1/chat/completions   messages -> chat.completion (\"stream\": true for SSE)\n"
                "  POST /v1/completions        prompt -> text_completion (streams too)\n"
                "  GET  /v1/models             the loaded model; its id is the file name without .gguf\n"
-               "  GET  /health                {\"status\":\"ok\", ...}, no API key needed\n\n"
+               "  GET  /health                {\"status\":\"ok\", ...}; 503 {\"status\":\"loading\"} while the\n"
+               "                              model loads (the server listens first). No API key needed\n"
+               "  GET  /metrics               Prometheus text format: requests, tokens, slots, queue and\n"
+               "                              KV-cache use. No API key needed\n\n"
                "server:\n"
                "  --host ADDR             address to listen on (default 127.0.0.1: this machine only;\n"
                "                          0.0.0.0 listens on every interface)\n"
@@ -75,8 +79,20 @@ static int install_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     return 0;
+}
+
+// Test-only: VKPHI_TEST_LOAD_DELAY_MS=N waits N ms (at most a minute) before the model
+// loads, so that tests/cli_serve.sh can see /health's 503 with a model that loads in
+// an instant.
+static void test_load_delay(void) {
+    const char *v = getenv("VKPHI_TEST_LOAD_DELAY_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms <= 0) return;
+    if (ms > 60000) ms = 60000;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 static int wait_for_signal(void) {
@@ -146,17 +162,30 @@ int cmd_serve(int argc, char **argv) {
     }
     if (api_key && !*api_key) api_key = NULL;
 
+    // Listen first, then load: a load balancer's health check gets 503 ("loading") at
+    // once instead of a refused connection, and the API answers 503 with an error
+    // until srv_http_ready. The model loads here on the main thread, which has
+    // nothing else to do meanwhile; SIGINT and SIGTERM keep their default action
+    // (end the process) until the model is up, as there is nothing to drain yet.
+    signal(SIGPIPE, SIG_IGN);
     model *m = NULL;
     tokenizer *tok = NULL;
-    if (args_load_model(&a, (uint32_t)parallel, &m, &tok) != 0) {
-        args_free(&a);
-        return 1;
-    }
-    const char *model_path = gguf_name(model_gguf(m)); // -m, or the built-in model's file
     int ret = 1;
     srv_engine *e = NULL;
     srv_http *h = NULL;
-    // One prompt step and one decode step before listening: drivers that compile
+    srv_http_config hc = {host, (uint16_t)port, api_key, SRV_MAX_BODY, a.quiet};
+    if (!(h = srv_http_start(&hc))) {
+        args_fail("%s", vkphi_last_error());
+        goto done;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    fprintf(stderr,
+            "vkphi serve: listening on http://%s%s%s:%u (OpenAI base URL http://%s%s%s:%u/v1); loading the model\n",
+            v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h), v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h));
+    test_load_delay();
+    if (args_load_model(&a, (uint32_t)parallel, &m, &tok) != 0) goto done;
+    const char *model_path = gguf_name(model_gguf(m)); // -m, or the built-in model's file
+    // One prompt step and one decode step before the server is ready: drivers that compile
     // shaders on first use (Mesa's, with a cold cache) do so now, not in the first request.
     if (model_n_ctx(m) >= 3) {
         int32_t warm[3] = {0, 0, 0};
@@ -202,16 +231,9 @@ int cmd_serve(int argc, char **argv) {
         args_fail("cannot set up signal handling: %s", strerror(errno));
         goto done;
     }
-    srv_http_config hc = {host, (uint16_t)port, api_key, SRV_MAX_BODY, a.quiet};
-    if (!(h = srv_http_start(&hc, &api, e))) {
-        args_fail("%s", vkphi_last_error());
-        goto done;
-    }
-    bool v6 = strchr(host, ':') != NULL;
-    fprintf(stderr, "vkphi serve: model '%s' on %s, %ld slot%s of %u tokens%s\n", id, model_device_name(m), parallel,
-            parallel == 1 ? "" : "s", model_n_ctx(m), api_key ? ", API key required" : "");
-    fprintf(stderr, "vkphi serve: listening on http://%s%s%s:%u (OpenAI base URL http://%s%s%s:%u/v1)\n", v6 ? "[" : "",
-            host, v6 ? "]" : "", srv_http_port(h), v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h));
+    srv_http_ready(h, &api, e);
+    fprintf(stderr, "vkphi serve: ready: model '%s' on %s, %ld slot%s of %u tokens%s\n", id, model_device_name(m),
+            parallel, parallel == 1 ? "" : "s", model_n_ctx(m), api_key ? ", API key required" : "");
 
     int sig = wait_for_signal();
     // A second Ctrl-C ends the process at once.

@@ -20,6 +20,9 @@
 // Prompt tokens evaluated per turn of the baton: a long prompt does not stall the
 // other slots for longer than this.
 #define SRV_PREFILL_CHUNK 256
+// The tokens/s gauge counts the generated tokens of the last SRV_RATE_WINDOW whole
+// seconds, in one-second buckets.
+#define SRV_RATE_WINDOW 10
 
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_DONE };
 
@@ -46,6 +49,7 @@ struct srv_task {
     char error[256];
     pthread_cond_t cv; // signalled when text arrives and at the end
     double t_submit, t_start, t_end;
+    uint32_t n_counted; // generated tokens already added to the engine's totals
 };
 
 typedef struct srv_slot {
@@ -58,6 +62,7 @@ typedef struct srv_slot {
     srv_task *task;     // the running task, NULL when idle
     bool wants;         // waiting for or holding the baton
     uint64_t last_used; // e->clock when it last finished a task
+    size_t kv_held;     // tokens in its cache, as of its last step (under e->mu)
 } srv_slot;
 
 struct srv_engine {
@@ -71,6 +76,12 @@ struct srv_engine {
     int owner; // index of the slot holding the baton, -1 when nobody does
     bool stopping;
     uint64_t clock;
+    // Totals for /metrics, under mu. Generated tokens are added as they are sampled
+    // (so a rate over them is live); the prompt counts when a task ends.
+    uint64_t n_tasks, n_prompt, n_cached, n_generated;
+    double run_s;                         // seconds tasks spent on slots, summed
+    int64_t win_sec[SRV_RATE_WINDOW];     // the second each bucket counts
+    uint64_t win_tokens[SRV_RATE_WINDOW]; // tokens generated in that second
 };
 
 static void init_cond(pthread_cond_t *cv) {
@@ -86,6 +97,36 @@ static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_
     while (i < na && i < nb && a[i] == b[i])
         i++;
     return i;
+}
+
+// Adds n generated tokens to the totals and to this second's bucket; e->mu held.
+static void count_generated(srv_engine *e, uint64_t n) {
+    if (!n) return;
+    e->n_generated += n;
+    int64_t sec = (int64_t)vkphi_now();
+    size_t i = (size_t)(sec % SRV_RATE_WINDOW);
+    if (e->win_sec[i] != sec) {
+        e->win_sec[i] = sec;
+        e->win_tokens[i] = 0;
+    }
+    e->win_tokens[i] += n;
+}
+
+// Brings the slot's cache size and its task's generated-token count up to date
+// (from the slot's own thread: gs is its to read); e->mu held. Called from the text
+// callback, when the cache holds the prompt and every sampled token but the newest
+// (an end token is never cached, and is counted when the task ends).
+static void count_progress(srv_slot *s, srv_task *t) {
+    size_t n;
+    generate_cached(s->gs, &n);
+    s->kv_held = n;
+    if (n + 1 > t->n_prompt) {
+        uint32_t gen = (uint32_t)(n + 1 - t->n_prompt);
+        if (gen > t->n_counted) {
+            count_generated(s->e, gen - t->n_counted);
+            t->n_counted = gen;
+        }
+    }
 }
 
 // ---- tasks ----
@@ -342,6 +383,7 @@ static bool on_text(const char *text, size_t len, void *user) {
             go_on = false;
         }
     }
+    count_progress(c->s, c->t);
     if (go_on)
         go_on = baton_yield(e, c->s, c->t);
     else
@@ -375,6 +417,7 @@ static void run_task(srv_slot *s, srv_task *t) {
         if (rc != VKPHI_OK) break;
         if (k < t->n_prompt) {
             pthread_mutex_lock(&e->mu);
+            s->kv_held = k;
             go_on = baton_yield(e, s, t);
             pthread_mutex_unlock(&e->mu);
         }
@@ -392,6 +435,15 @@ static void run_task(srv_slot *s, srv_task *t) {
     t->usage.cached = reused;
     t->usage.completion = res.stats.n_gen;
     t->finish = res.finish;
+    size_t n_held;
+    generate_cached(s->gs, &n_held);
+    s->kv_held = n_held;
+    e->n_tasks++;
+    e->n_prompt += t->n_prompt;
+    e->n_cached += reused;
+    if (res.stats.n_gen > t->n_counted) count_generated(e, res.stats.n_gen - t->n_counted);
+    t->n_counted = res.stats.n_gen;
+    e->run_s += vkphi_now() - t->t_start;
     enum srv_outcome outcome = SRV_OUTCOME_OK;
     if (t->out_oom) {
         snprintf(t->error, sizeof t->error, "out of memory holding the generated text");
@@ -504,13 +556,27 @@ void srv_engine_destroy(srv_engine *e) {
     free(e);
 }
 
-void srv_engine_counts(srv_engine *e, uint32_t *idle, uint32_t *busy, uint32_t *queued) {
+void srv_engine_stats(srv_engine *e, srv_stats *st) {
+    memset(st, 0, sizeof *st);
     pthread_mutex_lock(&e->mu);
-    uint32_t b = 0;
-    for (uint32_t i = 0; i < e->n_slots; i++)
-        b += e->slots[i].task != NULL;
-    *busy = b;
-    *idle = e->n_slots - b;
-    *queued = e->n_queued;
+    st->slots = e->n_slots;
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        st->busy += e->slots[i].task != NULL;
+        st->kv_held += e->slots[i].kv_held;
+    }
+    st->queued = e->n_queued;
+    st->kv_capacity = (uint64_t)e->n_slots * model_n_ctx(e->m);
+    st->tasks = e->n_tasks;
+    st->prompt_tokens = e->n_prompt;
+    st->cached_tokens = e->n_cached;
+    st->generated_tokens = e->n_generated;
+    st->run_s = e->run_s;
+    // Whole seconds only: the current one is still filling.
+    int64_t now = (int64_t)vkphi_now();
+    uint64_t n = 0;
+    for (size_t i = 0; i < SRV_RATE_WINDOW; i++)
+        if (e->win_sec[i] < now && e->win_sec[i] >= now - SRV_RATE_WINDOW) n += e->win_tokens[i];
+    st->tokens_per_s = (double)n / SRV_RATE_WINDOW;
+    st->rate_window_s = SRV_RATE_WINDOW;
     pthread_mutex_unlock(&e->mu);
 }

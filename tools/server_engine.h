@@ -41,8 +41,19 @@ srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots);
 void srv_engine_shutdown(srv_engine *e);
 // Shuts down if needed and frees the engine (every task must have been released).
 void srv_engine_destroy(srv_engine *e);
-// A snapshot of the slots and the queue.
-void srv_engine_counts(srv_engine *e, uint32_t *idle, uint32_t *busy, uint32_t *queued);
+// A snapshot of the slots, the queue and the totals since the start, for /health
+// and /metrics. Token totals are those of the tasks' usage (srv_usage): prompt and
+// cached count when a task ends, generated tokens as they are sampled.
+typedef struct srv_stats {
+    uint32_t slots, busy, queued;
+    uint64_t kv_held, kv_capacity; // tokens in the slots' caches; slots x context
+    uint64_t tasks;                // tasks that ran on a slot and ended (any outcome)
+    uint64_t prompt_tokens, cached_tokens, generated_tokens;
+    double run_s;        // seconds those tasks held their slots, summed
+    double tokens_per_s; // generated over the last rate_window_s whole seconds
+    uint32_t rate_window_s;
+} srv_stats;
+void srv_engine_stats(srv_engine *e, srv_stats *st);
 
 // A request for n_prompt tokens of prompt and the generation settings of p. The task
 // takes over prompt, the n_stop strings of stop and the array itself, and bias (all

@@ -26,20 +26,27 @@
 
 #define SRV_WAIT_MS 100 // how often a waiting connection checks that its client is still there
 
+enum route { R_NONE, R_HEALTH, R_METRICS, R_MODELS, R_MODEL, R_CHAT, R_COMPLETIONS, R_COUNT };
+// How a request ended, for /metrics: its status class, or closed without an answer.
+enum reply_class { C_2XX, C_4XX, C_5XX, C_CLOSED, C_COUNT };
+
 struct srv_http {
     struct MHD_Daemon *d;
     atomic_int active; // requests begun and not yet completed
     srv_http_config cfg;
+    // NULL until srv_http_ready; set once, before `ready`, and read after it.
     const srv_api *api;
     srv_engine *e;
+    atomic_bool ready;
     uint16_t port;
+    atomic_ullong requests[R_COUNT][C_COUNT]; // answered requests, for /metrics
 };
-
-enum route { R_NONE, R_HEALTH, R_MODELS, R_MODEL, R_CHAT, R_COMPLETIONS };
 
 // One request on a connection (MHD's per-request pointer).
 typedef struct conn_req {
+    srv_http *h;
     enum route route;
+    bool counted; // added to h->requests
     srv_buf body;
     bool too_large;        // the body passed cfg.max_body
     bool oom;              // the body could not be stored
@@ -50,21 +57,31 @@ typedef struct conn_req {
 
 // ---- replies ----
 
+// Counts the request's answer once (the first one queued; C_CLOSED when none was).
+static void count_reply(conn_req *r, unsigned status) {
+    if (!r || r->counted) return;
+    r->counted = true;
+    enum reply_class k = status == 0 ? C_CLOSED : status < 400 ? C_2XX : status < 500 ? C_4XX : C_5XX;
+    atomic_fetch_add(&r->h->requests[r->route][k], 1);
+}
+
 static const char oom_json[] = "{\"error\":{\"message\":\"The server ran out of "
                                "memory.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
 
-// Queues json (malloc'd, taken over; NULL means out of memory: a 500 instead).
-static enum MHD_Result reply_json(struct MHD_Connection *c, conn_req *r, unsigned status, char *json) {
+// Queues body (malloc'd, taken over; NULL means out of memory: a JSON 500 instead).
+static enum MHD_Result reply_body(struct MHD_Connection *c, conn_req *r, unsigned status, char *body,
+                                  const char *type) {
     struct MHD_Response *resp;
-    if (json) {
-        resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
-        if (!resp) free(json);
+    if (body) {
+        resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) free(body);
     } else {
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        type = "application/json";
         resp = MHD_create_response_from_buffer(sizeof oom_json - 1, (void *)oom_json, MHD_RESPMEM_PERSISTENT);
     }
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                 r->route == R_CHAT || r->route == R_COMPLETIONS ? "POST" : "GET, HEAD");
@@ -72,7 +89,12 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, conn_req *r, unsigne
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     if (r) r->replied = true;
+    if (ret == MHD_YES) count_reply(r, status);
     return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, conn_req *r, unsigned status, char *json) {
+    return reply_body(c, r, status, json, "application/json");
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, conn_req *r, const srv_error *err) {
@@ -369,6 +391,7 @@ static enum MHD_Result handle_generate(srv_http *h, struct MHD_Connection *c, co
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         r->replied = true;
+        if (ret == MHD_YES) count_reply(r, 200); // when its headers go: the stream itself may still fail
         return ret;
     }
 
@@ -432,6 +455,7 @@ static enum route find_route(const char *url, bool *post, const char **model_arg
     if (n > 1 && path[n - 1] == '/') path[--n] = 0;
     *post = false;
     if (!strcmp(path, "/health")) return R_HEALTH;
+    if (!strcmp(path, "/metrics")) return R_METRICS;
     if (!strcmp(path, "/models")) return R_MODELS;
     if (!strncmp(path, "/models/", 8) && path[8]) {
         *model_arg = url + 8; // the id may itself hold no '/' worth stripping: use it as given
@@ -462,14 +486,87 @@ static bool authorized(srv_http *h, struct MHD_Connection *c, bool *given) {
     return key_equal(auth, h->cfg.api_key);
 }
 
+// ---- /metrics: Prometheus's text format, version 0.0.4 ----
+
+// Appends one formatted piece (under 512 bytes); once memory has run out, b->len is
+// SIZE_MAX and nothing more is appended.
+__attribute__((format(printf, 2, 3))) static void putf(srv_buf *b, const char *fmt, ...) {
+    if (b->len == SIZE_MAX) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0 && !srv_buf_put(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1)) b->len = SIZE_MAX;
+}
+
+static void metric(srv_buf *b, const char *name, const char *type, const char *help) {
+    putf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+// Every series is written, zeros included, so that rate() and alerts see them from
+// the first scrape. Counters are totals since the server started; a rate over
+// vkphi_generated_tokens_total is the server's generation throughput, and
+// vkphi_generated_tokens_per_second is the same over the last few seconds for a
+// glance without PromQL.
+static char *metrics_text(srv_http *h) {
+    static const char *const route_label[R_COUNT] = {
+        "other", "/health", "/metrics", "/v1/models", "/v1/models/{id}", "/v1/chat/completions", "/v1/completions"};
+    static const char *const class_label[C_COUNT] = {"2xx", "4xx", "5xx", "closed"};
+    bool ready = atomic_load(&h->ready);
+    srv_stats st = {0};
+    if (ready) srv_engine_stats(h->e, &st);
+    srv_buf b = {0};
+    metric(&b, "vkphi_ready", "gauge", "1 once the model is loaded and requests are served, 0 while it loads.");
+    putf(&b, "vkphi_ready %d\n", ready ? 1 : 0);
+    metric(&b, "vkphi_requests_total", "counter",
+           "HTTP requests answered, by endpoint and status class (closed: the client left before an answer).");
+    for (int i = 0; i < R_COUNT; i++)
+        for (int k = 0; k < C_COUNT; k++)
+            putf(&b, "vkphi_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n", route_label[i], class_label[k],
+                 (unsigned long long)atomic_load(&h->requests[i][k]));
+    metric(&b, "vkphi_generations_total", "counter", "Generation requests that ran on a slot and ended.");
+    putf(&b, "vkphi_generations_total %llu\n", (unsigned long long)st.tasks);
+    metric(&b, "vkphi_prompt_tokens_total", "counter", "Prompt tokens of the generations that ended.");
+    putf(&b, "vkphi_prompt_tokens_total %llu\n", (unsigned long long)st.prompt_tokens);
+    metric(&b, "vkphi_prompt_tokens_cached_total", "counter",
+           "Of those, tokens reused from a slot's cache and not evaluated again.");
+    putf(&b, "vkphi_prompt_tokens_cached_total %llu\n", (unsigned long long)st.cached_tokens);
+    metric(&b, "vkphi_generated_tokens_total", "counter", "Tokens generated (sampled), an end token included.");
+    putf(&b, "vkphi_generated_tokens_total %llu\n", (unsigned long long)st.generated_tokens);
+    metric(&b, "vkphi_slot_seconds_total", "counter", "Seconds the ended generations held their slots, summed.");
+    putf(&b, "vkphi_slot_seconds_total %.6f\n", st.run_s);
+    metric(&b, "vkphi_generated_tokens_per_second", "gauge", "Tokens generated per second over the last few seconds.");
+    putf(&b, "vkphi_generated_tokens_per_second %.3f\n", st.tokens_per_s);
+    metric(&b, "vkphi_rate_window_seconds", "gauge", "The window of vkphi_generated_tokens_per_second.");
+    putf(&b, "vkphi_rate_window_seconds %u\n", st.rate_window_s);
+    metric(&b, "vkphi_queue_depth", "gauge", "Requests waiting for a slot.");
+    putf(&b, "vkphi_queue_depth %u\n", st.queued);
+    metric(&b, "vkphi_slots_busy", "gauge", "Slots generating.");
+    putf(&b, "vkphi_slots_busy %u\n", st.busy);
+    metric(&b, "vkphi_slots", "gauge", "Slots (--parallel).");
+    putf(&b, "vkphi_slots %u\n", st.slots);
+    metric(&b, "vkphi_kv_cache_tokens", "gauge", "Tokens held in the slots' KV caches, summed.");
+    putf(&b, "vkphi_kv_cache_tokens %llu\n", (unsigned long long)st.kv_held);
+    metric(&b, "vkphi_kv_cache_capacity_tokens", "gauge", "Tokens the slots' KV caches can hold (slots x context).");
+    putf(&b, "vkphi_kv_cache_capacity_tokens %llu\n", (unsigned long long)st.kv_capacity);
+    if (b.len == SIZE_MAX) { // a line did not fit in memory
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
 static enum MHD_Result handle_get(srv_http *h, struct MHD_Connection *c, conn_req *r) {
+    if (r->route == R_METRICS)
+        return reply_body(c, r, 200, metrics_text(h), "text/plain; version=0.0.4; charset=utf-8");
     if (r->route == R_HEALTH) {
-        uint32_t idle, busy, queued;
-        srv_engine_counts(h->e, &idle, &busy, &queued);
+        srv_stats st;
+        srv_engine_stats(h->e, &st);
         char *json = malloc(160);
         if (json)
-            snprintf(json, 160, "{\"status\":\"ok\",\"slots_idle\":%u,\"slots_processing\":%u,\"queued\":%u}", idle,
-                     busy, queued);
+            snprintf(json, 160, "{\"status\":\"ok\",\"slots_idle\":%u,\"slots_processing\":%u,\"queued\":%u}",
+                     st.slots - st.busy, st.busy, st.queued);
         return reply_json(c, r, 200, json);
     }
     if (r->route == R_MODELS) return reply_json(c, r, 200, srv_json_models(h->api));
@@ -491,13 +588,15 @@ static enum MHD_Result on_headers(srv_http *h, struct MHD_Connection *c, conn_re
     if (r->route == R_NONE)
         return reply_errorf(c, r, 404, "invalid_request_error", "unknown_url", NULL,
                             "Unknown request URL: %.16s %.200s. This server answers /v1/chat/completions, "
-                            "/v1/completions, /v1/models and /health.",
+                            "/v1/completions, /v1/models, /health and /metrics.",
                             method, url);
     if (post ? strcmp(method, "POST") != 0 : !is_get)
         return reply_errorf(c, r, 405, "invalid_request_error", "method_not_allowed", NULL,
                             "Method %.16s is not allowed for %.200s; use %s.", method, url, post ? "POST" : "GET");
     bool given;
-    if (h->cfg.api_key && r->route != R_HEALTH && !authorized(h, c, &given))
+    // /health and /metrics are for load balancers and scrapers, and say nothing of what
+    // is asked or answered: no key.
+    if (h->cfg.api_key && r->route != R_HEALTH && r->route != R_METRICS && !authorized(h, c, &given))
         return reply_errorf(c, r, 401, "invalid_request_error", "invalid_api_key", NULL, "%s",
                             given ? "Incorrect API key provided. Pass the key the server was started with as "
                                     "'Authorization: Bearer KEY'."
@@ -524,6 +623,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     conn_req *r = *con_cls;
     if (!r) {
         if (!(r = calloc(1, sizeof *r))) return MHD_NO;
+        r->h = h;
         *con_cls = r;
         atomic_fetch_add(&h->active, 1);
         return on_headers(h, c, r, url, method);
@@ -546,6 +646,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_errorf(c, r, 413, "invalid_request_error", "request_too_large", NULL,
                             "The request body is larger than this server's limit of %zu bytes.", h->cfg.max_body);
     if (r->oom) return reply_json(c, r, 500, NULL);
+    if (!atomic_load(&h->ready) && r->route != R_METRICS) {
+        // While the model loads: 503, so that a load balancer sends the request elsewhere.
+        if (r->route == R_HEALTH) {
+            static const char loading[] = "{\"status\":\"loading\"}";
+            char *json = malloc(sizeof loading);
+            if (json) memcpy(json, loading, sizeof loading);
+            return reply_json(c, r, 503, json);
+        }
+        return reply_errorf(c, r, 503, "server_error", "model_loading", NULL,
+                            "The model is still loading; try again shortly.");
+    }
     if (r->route == R_CHAT || r->route == R_COMPLETIONS) return handle_generate(h, c, r, url);
     return handle_get(h, c, r);
 }
@@ -557,6 +668,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     conn_req *r = *con_cls;
     if (!r) return;
     atomic_fetch_sub(&h->active, 1);
+    count_reply(r, 0); // no answer was queued
     if (r->task) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) srv_task_cancel(r->task);
         srv_task_release(r->task);
@@ -576,7 +688,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     vfprintf(stderr, fmt, ap);
 }
 
-srv_http *srv_http_start(const srv_http_config *cfg, const srv_api *api, srv_engine *e) {
+srv_http *srv_http_start(const srv_http_config *cfg) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
     char port[8];
     snprintf(port, sizeof port, "%u", cfg->port);
@@ -592,10 +704,12 @@ srv_http *srv_http_start(const srv_http_config *cfg, const srv_api *api, srv_eng
         return NULL;
     }
     atomic_init(&h->active, 0);
+    atomic_init(&h->ready, false);
+    for (int i = 0; i < R_COUNT; i++)
+        for (int k = 0; k < C_COUNT; k++)
+            atomic_init(&h->requests[i][k], 0);
     log_requests = !cfg->quiet;
     h->cfg = *cfg;
-    h->api = api;
-    h->e = e;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -618,6 +732,12 @@ srv_http *srv_http_start(const srv_http_config *cfg, const srv_api *api, srv_eng
 }
 
 uint16_t srv_http_port(srv_http *h) { return h->port; }
+
+void srv_http_ready(srv_http *h, const srv_api *api, srv_engine *e) {
+    h->api = api;
+    h->e = e;
+    atomic_store(&h->ready, true); // seq_cst: a thread that sees it sees api and e
+}
 
 void srv_http_quiesce(srv_http *h) {
     MHD_socket fd = MHD_quiesce_daemon(h->d);

@@ -2,7 +2,9 @@
 // The server's HTTP side (libmicrohttpd, one thread per connection): routes, API
 // key, body size limit, JSON answers and Server-Sent-Events streams.
 //
-//   GET  /health                 {"status":"ok", slots and queue}
+//   GET  /health                 {"status":"ok", slots and queue}; 503 {"status":"loading"} before
+//                                srv_http_ready
+//   GET  /metrics                Prometheus text: requests, tokens, slots, queue, KV cache
 //   GET  /v1/models              the loaded model
 //   GET  /v1/models/{id}
 //   POST /v1/chat/completions    chat.completion, or a chat.completion.chunk stream
@@ -27,9 +29,12 @@ typedef struct srv_http_config {
 typedef struct srv_http srv_http;
 
 // Listens and serves until srv_http_stop. NULL and vkphi_last_error() when it
-// cannot listen. api and e must outlive the server.
-srv_http *srv_http_start(const srv_http_config *cfg, const srv_api *api, srv_engine *e);
+// cannot listen. Until srv_http_ready, /health and the API answer 503 (loading)
+// and /metrics says vkphi_ready 0.
+srv_http *srv_http_start(const srv_http_config *cfg);
 uint16_t srv_http_port(srv_http *h);
+// Serves the API from now on; api and e must outlive the server.
+void srv_http_ready(srv_http *h, const srv_api *api, srv_engine *e);
 // Stops accepting new connections (requests on open ones are still answered).
 void srv_http_quiesce(srv_http *h);
 // Waits until every request under way has been answered (streams included), at most
