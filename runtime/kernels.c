@@ -231,6 +231,12 @@ const pipeline *kernels_get(kernels *k, enum kernel_id id) {
 
 device *kernels_device(const kernels *k) { return k->dev; }
 
+bool kernels_fit(const kernels *k, enum kernel_id id) {
+    const device_info *info = device_get_info(k->dev);
+    pipeline_desc d = describe(info, id);
+    return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
+}
+
 int kernels_iq_grid(kernels *k, uint32_t type, buf_view *out) {
     uint32_t words;
     const uint32_t *grid = quant_iq_grid(type, &words);

@@ -63,6 +63,9 @@ kernels *kernels_create(device *d);
 void kernels_destroy(kernels *k); // also saves the pipeline cache
 // The pipeline for id, created on first use; NULL (with the error set) on failure.
 const pipeline *kernels_get(kernels *k, enum kernel_id id);
+// True when the device has the shared memory and workgroup size the kernel needs
+// (pipeline creation refuses it otherwise).
+bool kernels_fit(const kernels *k, enum kernel_id id);
 device *kernels_device(const kernels *k);
 // The codebook grid that the kernels of an IQ type (quant_iq_type) bind as their
 // fourth buffer, uploaded on first use.

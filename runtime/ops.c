@@ -188,6 +188,23 @@ static int view_aligned(const device_info *info, buf_view *v, uint32_t *delta) {
 static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride, uint32_t add) {
     const device_info *info = device_get_info(cmd_device(c));
+    struct matmul_kernels ids0;
+    // Where the tiled kernel does not fit the device's shared memory (the codebook
+    // types' grid on top of the tiles, on a 16 KiB device), the few-token kernel
+    // takes the tokens KERNEL_FEW_TOKENS at a time: each weight is read once per
+    // chunk instead of once per tile, but it runs.
+    if (n_tokens > KERNEL_FEW_TOKENS && x_stride % 4 == 0 && matmul_kernel_ids(w->type, &ids0) &&
+        !kernels_fit(k, ids0.many) && kernels_fit(k, ids0.few)) {
+        for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
+            uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
+            uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
+            buf_view xc = {x.buf, x.offset + xo, x.range > xo ? x.range - xo : 0};
+            buf_view yc = {y.buf, y.offset + yo, y.range > yo ? y.range - yo : 0};
+            int rc = matmul(c, k, w, xc, yc, n, x_stride, y_stride, add);
+            if (rc) return rc;
+        }
+        return VKPHI_OK;
+    }
     uint32_t x_off, y_off;
     int rc = view_aligned(info, &x, &x_off);
     if (!rc) rc = view_aligned(info, &y, &y_off);
