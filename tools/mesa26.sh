@@ -21,7 +21,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir=${VKPHI_MESA26_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vkphi/mesa26}
+dir=${VKPHI_MESA26_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vkphi/mesa26}
 mirror=${VKPHI_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 launcher=$dir/launch
 # The driver, the loader and the validation layer (the Debian 12 layer does not
