@@ -636,3 +636,40 @@ int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32
     }
     return VKPHI_OK;
 }
+
+int model_eval_batch(model *m, const model_token *t, uint32_t n, float *logits) {
+    const model_config *cf = &m->cfg;
+    uint64_t row_bytes = 4ull * cf->n_vocab;
+    for (uint32_t i = 0; i < n; i++) {
+        if (t[i].seq >= m->n_seq)
+            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: sequence %u does not exist (%u sequences)", i, t[i].seq,
+                              m->n_seq);
+        if (t[i].logits && !logits) return vkphi_fail(VKPHI_ERR_ARG, "batch token %u wants logits but there is no buffer", i);
+        for (uint32_t j = i; j-- > 0;) // the previous token of the same sequence
+            if (t[j].seq == t[i].seq) {
+                if (t[j].pos + 1 != t[i].pos)
+                    return vkphi_fail(VKPHI_ERR_ARG, "batch token %u of sequence %u is at position %u after one at %u",
+                                      i, t[i].seq, t[i].pos, t[j].pos);
+                break;
+            }
+    }
+    // Runs of consecutive tokens of one sequence, each evaluated on its own.
+    float *out = logits;
+    for (uint32_t i = 0; i < n;) {
+        uint32_t e = i + 1, want = t[i].logits;
+        while (e < n && t[e].seq == t[i].seq && t[e].pos == t[e - 1].pos + 1) want += t[e++].logits;
+        int32_t *ids = malloc(sizeof(int32_t) * (e - i));
+        float *all = want > 1 || (want == 1 && !t[e - 1].logits) ? malloc(row_bytes * (e - i)) : NULL;
+        int rc = ids && (all || want <= 1) ? VKPHI_OK : vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+        for (uint32_t j = i; !rc && j < e; j++) ids[j - i] = t[j].id;
+        if (!rc) rc = model_eval(m, t[i].seq, ids, e - i, t[i].pos, all ? NULL : want ? out : NULL, all);
+        for (uint32_t j = i; !rc && all && j < e; j++)
+            if (t[j].logits) memcpy(out, all + (uint64_t)(j - i) * cf->n_vocab, row_bytes), out += cf->n_vocab;
+        if (!rc && !all && want) out += cf->n_vocab;
+        free(ids);
+        free(all);
+        if (rc) return rc;
+        i = e;
+    }
+    return VKPHI_OK;
+}

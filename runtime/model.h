@@ -64,6 +64,23 @@ const char *model_device_name(const model *m);
 int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
                float *logits_all);
 
+// One token of a batched forward step: its id, the sequence (KV-cache slot) and the
+// position in that sequence it goes to, and whether its logits are wanted.
+typedef struct model_token {
+    int32_t id;
+    uint32_t seq, pos;
+    bool logits;
+} model_token;
+
+// One forward step over a batch of tokens from any sequences: the next decode token
+// of several conversations, chunks of prompts, or both. Each token sees the KV rows
+// 0..pos of its own sequence, those of earlier tokens of the same sequence in this
+// batch included; tokens of one sequence come in increasing position order, with no
+// gap after what the cache holds. logits receives n_vocab floats for each token whose
+// .logits is set, in batch order (may be NULL when none is). A token's logits do not
+// depend on the other sequences in the batch (batch invariance).
+int model_eval_batch(model *m, const model_token *tokens, uint32_t n, float *logits);
+
 // Turns per-kernel GPU timestamps on or off (off by default: they cost a little).
 void model_set_profiling(model *m, bool on);
 // Per-kernel GPU time of the last model_eval, when the device has timestamps:

@@ -32,12 +32,12 @@ void main() {
     if (row >= p.n_rows) return;
     uint ob = t * p.o_stride, step = WG * gl_NumWorkGroups.x;
 #ifdef QUANTIZED
-    uint nb = p.K / QK, base = row * nb * QB;
+    uint nb = p.K / QK;
     for (uint it = gl_GlobalInvocationID.x; it < nb * QP; it += step) {
         uint b = it / QP, part = it % QP;
         vec4 q[8];
         vec2 am[2];
-        q_part(base + b * QB, part, q, am);
+        q_part(q_blk(row, b, p.K), part, q, am);
         [[unroll]] for (uint g = 0; g < 2; g++) {
             uint o0 = ob + b * QK + q_pos(part, g);
             [[unroll]] for (uint i = 0; i < 4; i++) {

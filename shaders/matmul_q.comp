@@ -29,7 +29,6 @@ void main() {
     uint tid = gl_LocalInvocationID.x;
     uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;
     uint tm = (tid % 16) * 4, tn = (tid / 16) * 4;
-    uint row_bytes = p.K / QK * QB;
     uint wr = tid % BM, wg = tid / BM; // this thread's weight row and group of 16 in each step
     float acc[4][4];
     [[unroll]] for (uint i = 0; i < 4; i++) [[unroll]] for (uint j = 0; j < 4; j++) acc[i][j] = 0.0;
@@ -38,7 +37,7 @@ void main() {
         if (m0 + wr < p.M) {
             vec4 q[4];
             vec2 am;
-            q_group((m0 + wr) * row_bytes + k / QK * QB, k % QK / 16, q, am);
+            q_group(q_blk(m0 + wr, k / QK, p.K), k % QK / 16, q, am);
             [[unroll]] for (uint i = 0; i < 4; i++) {
                 vec4 v = q_value(q[i], am);
                 [[unroll]] for (uint c = 0; c < 4; c++) ws[16 * wg + 4 * i + c][wr] = v[c];

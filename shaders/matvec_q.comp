@@ -32,7 +32,7 @@ layout(push_constant) uniform P {
 void main() {
     q_init();
     uint tid = gl_LocalInvocationID.x, r0 = flat_group() * ROWS;
-    uint nb = p.K / QK, row_bytes = nb * QB;
+    uint nb = p.K / QK;
     [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = 0.0;
 
     if (NT == 1u) { // decode: each load of x serves the ROWS rows
@@ -50,7 +50,7 @@ void main() {
                 if (r0 + r >= p.M) break;
                 vec4 q[8];
                 vec2 am[2];
-                q_part((r0 + r) * row_bytes + b * QB, part, q, am);
+                q_part(q_blk(r0 + r, b, p.K), part, q, am);
                 [[unroll]] for (uint g = 0; g < 2; g++) {
                     float s = dot(q[4 * g], xv[4 * g]) + dot(q[4 * g + 1], xv[4 * g + 1]) +
                               dot(q[4 * g + 2], xv[4 * g + 2]) + dot(q[4 * g + 3], xv[4 * g + 3]);
@@ -72,7 +72,7 @@ void main() {
             if (r0 + r >= p.M) break;
             vec4 q[8];
             vec2 am[2];
-            q_part((r0 + r) * row_bytes + b * QB, part, q, am);
+            q_part(q_blk(r0 + r, b, p.K), part, q, am);
             [[unroll]] for (uint t = 0; t < NT; t++) {
                 if (t >= p.n_tokens) break;
                 vec4 xv[8];

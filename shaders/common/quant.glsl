@@ -62,6 +62,11 @@
 void q_init() {}
 #endif
 
+// Where block b of row `row` starts (bytes) in a weight of rows of K values: kernels
+// address blocks only through this, so the device layout of a type can differ from
+// the file's (a repacked layout changes this and the readers above, not the kernels).
+uint q_blk(uint row, uint b, uint K) { return row * (K / QK * QB) + b * QB; }
+
 // value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly
 // the CPU's value whether or not the compiler fuses the two: every product here is
 // exact in f32 (an f16 scale has 11 significant bits, a sub-block scale at most 7,
