@@ -18,6 +18,7 @@ struct cmd_ctx {
     VkDescriptorPool dpool;
     VkQueryPool queries;
     bool recording, in_flight;
+    bool recorded; // ended by cmd_end: cmd_resubmit may submit it
     int error; // first recording error, returned by cmd_submit
     uint32_t n_ts;
     const char *ts_labels[CMD_MAX_TIMESTAMPS];
@@ -89,15 +90,16 @@ int cmd_wait(cmd_ctx *c) {
     return VKPHI_OK;
 }
 
-int cmd_begin(cmd_ctx *c) {
+static int begin(cmd_ctx *c, bool reusable) {
     int rc = cmd_wait(c);
     if (rc) return rc;
     c->error = 0;
     c->n_ts = 0;
+    c->recorded = false;
     VK_CHECK(vkResetCommandBuffer(c->cb, 0));
     if (c->dpool) VK_CHECK(vkResetDescriptorPool(device_vk(c->dev), c->dpool, 0));
     VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    bi.flags = reusable ? 0 : VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     VK_CHECK(vkBeginCommandBuffer(c->cb, &bi));
     if (c->queries) vkCmdResetQueryPool(c->cb, c->queries, 0, CMD_MAX_TIMESTAMPS);
     c->recording = true;
@@ -105,28 +107,21 @@ int cmd_begin(cmd_ctx *c) {
     return VKPHI_OK;
 }
 
-void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
-                  uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz) {
-    if (c->error) return;
-    if (n_views != p->n_bindings || push_size != p->push_size) {
-        c->error = vkphi_fail(VKPHI_ERR_ARG, "dispatch of %s with %u buffers and %u bytes of push constants; it takes %u and %u",
-                              p->name, n_views, push_size, p->n_bindings, p->push_size);
-        return;
-    }
-    if (gx == 0 || gy == 0 || gz == 0) return;
+int cmd_begin(cmd_ctx *c) { return begin(c, false); }
+int cmd_begin_reusable(cmd_ctx *c) { return begin(c, true); }
+
+// Binds the pipeline, its buffers and push constants; false (and c->error set) on
+// a bad call.
+static bool bind(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
+                 uint32_t push_size) {
     const device_info *info = device_get_info(c->dev);
-    if (gx > info->max_workgroup_count[0] || gy > info->max_workgroup_count[1] || gz > info->max_workgroup_count[2]) {
-        c->error = vkphi_fail(VKPHI_ERR_UNSUPPORTED, "dispatch of %s with %u x %u x %u workgroups exceeds the device limit",
-                              p->name, gx, gy, gz);
-        return;
-    }
     VkDescriptorBufferInfo bi[16];
     VkWriteDescriptorSet w[16];
     for (uint32_t i = 0; i < n_views; i++) {
         if (views[i].range > info->max_storage_buffer_range || views[i].offset % info->min_storage_offset_align) {
             c->error = vkphi_fail(VKPHI_ERR_ARG, "%s binding %u: range %llu at offset %llu breaks the device's storage-buffer limits",
                                   p->name, i, (unsigned long long)views[i].range, (unsigned long long)views[i].offset);
-            return;
+            return false;
         }
         bi[i] = (VkDescriptorBufferInfo){views[i].buf->vk, views[i].offset, views[i].range};
         w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
@@ -147,14 +142,45 @@ void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t
         VkResult r = vkAllocateDescriptorSets(device_vk(c->dev), &ai, &set);
         if (r != VK_SUCCESS) {
             c->error = vkphi_fail(VKPHI_ERR_VULKAN, "out of descriptor sets in one command buffer (%s)", vk_result_name(r));
-            return;
+            return false;
         }
         for (uint32_t i = 0; i < n_views; i++) w[i].dstSet = set;
         vkUpdateDescriptorSets(device_vk(c->dev), n_views, w, 0, NULL);
         vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
     }
     if (push_size) vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    return true;
+}
+
+static bool check_call(cmd_ctx *c, const pipeline *p, uint32_t n_views, uint32_t push_size) {
+    if (c->error) return false;
+    if (n_views != p->n_bindings || push_size != p->push_size) {
+        c->error = vkphi_fail(VKPHI_ERR_ARG, "dispatch of %s with %u buffers and %u bytes of push constants; it takes %u and %u",
+                              p->name, n_views, push_size, p->n_bindings, p->push_size);
+        return false;
+    }
+    return true;
+}
+
+void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
+                  uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz) {
+    if (!check_call(c, p, n_views, push_size)) return;
+    if (gx == 0 || gy == 0 || gz == 0) return;
+    const device_info *info = device_get_info(c->dev);
+    if (gx > info->max_workgroup_count[0] || gy > info->max_workgroup_count[1] || gz > info->max_workgroup_count[2]) {
+        c->error = vkphi_fail(VKPHI_ERR_UNSUPPORTED, "dispatch of %s with %u x %u x %u workgroups exceeds the device limit",
+                              p->name, gx, gy, gz);
+        return;
+    }
+    if (!bind(c, p, views, n_views, push, push_size)) return;
     vkCmdDispatch(c->cb, gx, gy, gz);
+    COUNT(dispatches);
+}
+
+void cmd_dispatch_indirect(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
+                           uint32_t push_size, buf_view args) {
+    if (!check_call(c, p, n_views, push_size) || !bind(c, p, views, n_views, push, push_size)) return;
+    vkCmdDispatchIndirect(c->cb, args.buf->vk, args.offset);
     COUNT(dispatches);
 }
 
@@ -185,8 +211,8 @@ void cmd_timestamp(cmd_ctx *c, const char *label) {
     c->n_ts++;
 }
 
-int cmd_submit(cmd_ctx *c, bool wait) {
-    if (!c->recording) return vkphi_fail(VKPHI_ERR_ARG, "cmd_submit without cmd_begin");
+int cmd_end(cmd_ctx *c) {
+    if (!c->recording) return vkphi_fail(VKPHI_ERR_ARG, "cmd_end without cmd_begin");
     c->recording = false;
     // Make results visible to the host (logits readback through a mapped buffer).
     VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
@@ -196,6 +222,14 @@ int cmd_submit(cmd_ctx *c, bool wait) {
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     VK_CHECK(vkEndCommandBuffer(c->cb));
     if (c->error) return c->error;
+    c->recorded = true;
+    return VKPHI_OK;
+}
+
+int cmd_resubmit(cmd_ctx *c, bool wait) {
+    if (!c->recorded) return vkphi_fail(VKPHI_ERR_ARG, "cmd_resubmit of a buffer that was not recorded to the end");
+    int rc = cmd_wait(c);
+    if (rc) return rc;
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &c->cb;
@@ -203,6 +237,13 @@ int cmd_submit(cmd_ctx *c, bool wait) {
     COUNT(submits);
     c->in_flight = true;
     return wait ? cmd_wait(c) : VKPHI_OK;
+}
+
+int cmd_submit(cmd_ctx *c, bool wait) {
+    int rc = cmd_end(c);
+    if (!rc) rc = cmd_resubmit(c, wait);
+    c->recorded = false; // recorded for one submission (VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT)
+    return rc;
 }
 
 uint32_t cmd_timestamps(cmd_ctx *c, const char **labels, double *ms, uint32_t max) {

@@ -22,6 +22,10 @@ int cmd_begin(cmd_ctx *c);
 // (their size must equal the pipeline's), groups are workgroup counts.
 void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
                   uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
+// The same with the workgroup counts read from a VkDispatchIndirectCommand in
+// `args` (a buffer the host may rewrite between submissions of a recorded buffer).
+void cmd_dispatch_indirect(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
+                           uint32_t push_size, buf_view args);
 // Makes every earlier shader write visible to later shaders (and transfers).
 void cmd_barrier(cmd_ctx *c);
 void cmd_copy(cmd_ctx *c, const gpu_buffer *src, uint64_t src_off, const gpu_buffer *dst, uint64_t dst_off, uint64_t size);
@@ -31,6 +35,13 @@ void cmd_fill_zero(cmd_ctx *c, const gpu_buffer *dst, uint64_t offset, uint64_t 
 void cmd_timestamp(cmd_ctx *c, const char *label);
 // Ends recording and submits; with wait, blocks until the GPU is done.
 int cmd_submit(cmd_ctx *c, bool wait);
+// Record once, submit many times: cmd_begin_reusable starts a recording that
+// cmd_end closes without submitting; cmd_resubmit then submits it again and again
+// (waiting for the previous submission first). Per-step values must come from
+// buffers the host writes between submissions, not from recorded push constants.
+int cmd_begin_reusable(cmd_ctx *c);
+int cmd_end(cmd_ctx *c);
+int cmd_resubmit(cmd_ctx *c, bool wait);
 int cmd_wait(cmd_ctx *c);
 
 // After cmd_wait: the timestamps of the last submission, in milliseconds since the

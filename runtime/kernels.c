@@ -47,7 +47,7 @@ static const enum shader_id get_rows_shaders[] = {
     SHADER_GET_ROWS_IQ1_S,   SHADER_GET_ROWS_IQ1_M};
 _Static_assert(sizeof matvec_q_shaders / sizeof matvec_q_shaders[0] == KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0,
                "one matvec shader per quantized type");
-_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_MATVEC_FEW_F32 - KERNEL_MATMUL_Q8_0,
+_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_GET_ROWS_F32 - KERNEL_MATMUL_Q8_0,
                "one matmul shader per quantized type");
 _Static_assert(sizeof get_rows_shaders / sizeof get_rows_shaders[0] == KERNEL_KV_STORE_F16 - KERNEL_GET_ROWS_F32,
                "one get_rows shader per type");
@@ -90,8 +90,8 @@ static uint32_t grid_bytes(enum kernel_id id) {
     return 4 * words;
 }
 
-// Shared memory of common/reduce_rows.glsl: ROWS x NT x WG floats.
-static uint32_t matvec_shared(const pipeline_desc *d) { return 4 * d->spec[0] * d->spec[1] * d->spec[3]; }
+// Shared memory of common/reduce_rows.glsl: (ROWS + 1) x WG floats.
+static uint32_t matvec_shared(const pipeline_desc *d) { return 4 * d->spec[0] * (d->spec[1] + 1); }
 // Shared memory of attn_prefill.comp at BQ x BKV tiles: qs[BQ][128], ks[BKV][129],
 // ss[BQ][BKV] and three rows of BQ floats.
 static uint32_t attn_prefill_shared(uint32_t bq, uint32_t bkv) { return 4 * (bq * 128 + bkv * 129 + bq * bkv + 3 * bq); }
@@ -112,8 +112,9 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_F16:
     case KERNEL_MATVEC_BF16:
         d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
-        d.n_bindings = 3; d.push_size = 32; d.n_spec = 4;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, false); d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
+        d.n_bindings = 5; d.push_size = 48; d.n_spec = 4; // binding 3 unused (the codebook grid of matvec_q)
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, false); d.spec[2] = info->subgroup_arith;
+        d.spec[3] = KERNEL_FEW_TOKENS;
         d.shared_bytes = matvec_shared(&d);
         break;
     case KERNEL_MATMUL_F32:
@@ -131,10 +132,10 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_ATTN_DECODE_F16:
     case KERNEL_ATTN_DECODE_Q8:
         d.shader = id == KERNEL_ATTN_DECODE_F16 ? SHADER_ATTN_DECODE : SHADER_ATTN_DECODE_Q8;
-        d.n_bindings = 4; d.push_size = 40; d.spec[0] = 128; // one thread per head dimension
-        d.shared_bytes = 4 * 2 * 8 * 128; // qs[MAX_G][128], sc[MAX_G][BLK]
+        d.n_bindings = 6; d.push_size = 48; d.spec[0] = 128; // one thread per head dimension
+        d.shared_bytes = 4 * (2 * 8 * 128 + 2 * 128); // qs[MAX_G][128], sc[MAX_G][BLK], knew, vnew
         break;
-    case KERNEL_ATTN_COMBINE: d.shader = SHADER_ATTN_COMBINE; d.n_bindings = 2; d.push_size = 8; d.spec[0] = 128; break;
+    case KERNEL_ATTN_COMBINE: d.shader = SHADER_ATTN_COMBINE; d.n_bindings = 3; d.push_size = 20; d.spec[0] = 128; break;
     case KERNEL_ATTN_PREFILL_F16:
     case KERNEL_ATTN_PREFILL_Q8:
         d.shader = id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8;
@@ -152,10 +153,10 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATVEC_IQ3_XXS: case KERNEL_MATVEC_IQ3_S: case KERNEL_MATVEC_IQ2_XXS: case KERNEL_MATVEC_IQ2_XS:
     case KERNEL_MATVEC_IQ2_S: case KERNEL_MATVEC_IQ1_S: case KERNEL_MATVEC_IQ1_M:
         d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
-        d.n_bindings = binds_grid(id) ? 4 : 3;
-        d.push_size = 32; d.n_spec = 4;
+        d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
+        d.push_size = 48; d.n_spec = 4;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, binds_grid(id));
-        d.spec[2] = info->subgroup_arith; d.spec[3] = 1;
+        d.spec[2] = info->subgroup_arith; d.spec[3] = KERNEL_FEW_TOKENS;
         d.shared_bytes = matvec_shared(&d) + grid_bytes(id);
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
@@ -181,22 +182,6 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         d.push_size = 20; d.spec[0] = 64;
         d.shared_bytes = grid_bytes(id);
         break;
-    case KERNEL_MATVEC_FEW_F32: case KERNEL_MATVEC_FEW_F16: case KERNEL_MATVEC_FEW_BF16:
-    case KERNEL_MATVEC_FEW_Q8_0: case KERNEL_MATVEC_FEW_Q4_0: case KERNEL_MATVEC_FEW_Q3_K:
-    case KERNEL_MATVEC_FEW_Q4_K: case KERNEL_MATVEC_FEW_Q5_K: case KERNEL_MATVEC_FEW_Q6_K:
-    case KERNEL_MATVEC_FEW_Q4_1: case KERNEL_MATVEC_FEW_Q5_0: case KERNEL_MATVEC_FEW_Q5_1:
-    case KERNEL_MATVEC_FEW_Q2_K: case KERNEL_MATVEC_FEW_IQ4_NL: case KERNEL_MATVEC_FEW_IQ4_XS:
-    case KERNEL_MATVEC_FEW_IQ3_XXS: case KERNEL_MATVEC_FEW_IQ3_S: case KERNEL_MATVEC_FEW_IQ2_XXS:
-    case KERNEL_MATVEC_FEW_IQ2_XS: case KERNEL_MATVEC_FEW_IQ2_S: case KERNEL_MATVEC_FEW_IQ1_S:
-    case KERNEL_MATVEC_FEW_IQ1_M: {
-        // The one-token kernel of the same type, specialized for up to KERNEL_FEW_TOKENS.
-        uint32_t i = id - KERNEL_MATVEC_FEW_F32;
-        enum kernel_id one = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
-        d = describe(info, one);
-        d.spec[3] = KERNEL_FEW_TOKENS;
-        d.shared_bytes = matvec_shared(&d) + grid_bytes(one);
-        break;
-    }
     case KERNEL_COUNT: break;
     }
     return d;

@@ -65,7 +65,8 @@ struct model {
     gpu_buffer up;      // (B, 2 n_ff)
     gpu_buffer act;     // (B, n_ff)
     gpu_buffer tmp;     // (B, n_embd)
-    gpu_buffer part;    // decode attention partials
+    gpu_buffer part;    // decode attention partials, for up to max_decode tokens
+    gpu_buffer step;    // host-visible: the decode step's (row0, pos) per token, then its attention grid
     gpu_buffer rope;    // (n_ctx, n_rot/2) cos, sin
     rope_spec rope_cfg; // pairing, base, LongRoPE factors (the set this context picks) and attn_factor
     float *rope_factors; // (n_rot/2) LongRoPE factors that rope_cfg points to
@@ -73,6 +74,12 @@ struct model {
     gpu_buffer in_host;     // (B, n_embd) host-visible: token embeddings in
     gpu_buffer logits_host; // (logit_rows, n_vocab) host-visible: logits out
     uint32_t logit_rows;
+
+    // Decode steps (one token from each of B sequences) are recorded once per B and
+    // replayed: graph[B - 1] (NULL until first used). The per-step values live in
+    // `step`, and the embeddings in in_host, both written by the host before each submit.
+    uint32_t max_decode; // most tokens of one decode step: min(n_seq, n_ubatch)
+    cmd_ctx **graph;
 
     bool profiling;
     uint32_t n_prof;
@@ -123,11 +130,15 @@ static int load_norm(model *m, const char *name, enum mem_place where, gpu_buffe
 // context of n_ctx: the memory plan and the allocation both read this one list.
 // (The logits buffers grow on demand: ensure_logit_rows.)
 struct scratch { gpu_buffer *b; uint64_t bytes; enum buffer_kind kind; const char *what; };
-#define N_SCRATCH 10
+#define N_SCRATCH 11
+// The step buffer: (row0, pos) per decode token, then the attention grid
+// (VkDispatchIndirectCommand) at this offset past the tokens.
+static uint64_t step_grid_offset(uint32_t max_decode) { return (8ull * max_decode + 15) & ~15ull; }
 
 static void scratch_list(model *m, uint32_t n_ctx, struct scratch s[N_SCRATCH]) {
     const model_config *c = &m->cfg;
     uint64_t B = m->n_ubatch;
+    uint32_t D = m->n_seq < B ? m->n_seq : (uint32_t)B; // tokens of one decode step
     attn_shape a = {c->n_head, c->n_head_kv, c->head_dim, 0};
     struct scratch list[N_SCRATCH] = {
         {&m->x, 4 * B * c->n_embd, BUFFER_DEVICE, "the residual stream"},
@@ -137,9 +148,10 @@ static void scratch_list(model *m, uint32_t n_ctx, struct scratch s[N_SCRATCH]) 
         {&m->up, 8 * B * c->n_ff, BUFFER_DEVICE, "the FFN gate/up activations"},
         {&m->act, 4 * B * c->n_ff, BUFFER_DEVICE, "the FFN activations"},
         {&m->tmp, 4 * B * c->n_embd, BUFFER_DEVICE, "a scratch buffer"},
-        {&m->part, attn_decode_part_bytes(&a, n_ctx), BUFFER_DEVICE, "the attention partials"},
+        {&m->part, attn_decode_part_bytes(&a, n_ctx, D), BUFFER_DEVICE, "the attention partials"},
         {&m->rope, 4ull * n_ctx * c->n_rot, BUFFER_DEVICE, "the RoPE table"}, // (cos, sin) per position and pair
         {&m->in_host, 4 * B * c->n_embd, BUFFER_HOST, "the input embeddings"},
+        {&m->step, step_grid_offset(D) + 16, BUFFER_HOST, "the decode step's parameters"},
     };
     memcpy(s, list, sizeof list);
 }
@@ -155,7 +167,7 @@ static uint64_t scratch_bytes(model *m, uint32_t n_ctx) {
 }
 
 void model_scratch_needs(const model_config *c, uint32_t n_ubatch, mem_model *out) {
-    model tmp = {.cfg = *c, .n_ubatch = n_ubatch ? n_ubatch : 512};
+    model tmp = {.cfg = *c, .n_ubatch = n_ubatch ? n_ubatch : 512, .n_seq = out->n_seq ? out->n_seq : 1};
     tmp.qkv_dim = c->n_embd + 2 * c->n_head_kv * c->head_dim;
     // scratch(n) = S0 + rope * n + part * ceil(n / chunk) <= scratch(1) + n * ceil(rope + part / chunk):
     // a bound linear in the context, as the plan wants it.
@@ -270,8 +282,16 @@ static int alloc_scratch(model *m) {
 
 // The logits buffers grow on demand: one row normally, a whole ubatch when every
 // position's logits are asked for.
+static void graphs_drop(model *m) {
+    for (uint32_t i = 0; m->graph && i < m->max_decode; i++) {
+        cmd_destroy(m->graph[i]);
+        m->graph[i] = NULL;
+    }
+}
+
 static int ensure_logit_rows(model *m, uint32_t rows) {
     if (rows <= m->logit_rows) return VKPHI_OK;
+    graphs_drop(m); // they write the buffers replaced here
     buffer_destroy(m->dev, &m->logits);
     buffer_destroy(m->dev, &m->logits_host);
     m->logit_rows = 0;
@@ -330,6 +350,9 @@ int model_load(const char *path, const model_params *params, model **out) {
         }
     }
     if (!rc && m->n_ubatch > m->n_ctx) m->n_ubatch = m->n_ctx;
+    m->max_decode = m->n_seq < m->n_ubatch ? m->n_seq : m->n_ubatch;
+    if (!rc && !(m->graph = calloc(m->max_decode ? m->max_decode : 1, sizeof *m->graph)))
+        rc = vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
     if (!rc) m->k = kernels_create(m->dev);
     if (!rc && !m->k) rc = VKPHI_ERR_VULKAN;
     for (int i = 0; !rc && i < RING; i++) rc = cmd_create(m->dev, &m->ring[i]);
@@ -395,6 +418,7 @@ int model_load(const char *path, const model_params *params, model **out) {
 void model_free(model *m) {
     if (!m) return;
     if (m->dev) {
+        graphs_drop(m);
         for (int i = 0; i < RING; i++) cmd_destroy(m->ring[i]);
         for (uint32_t i = 0; i < m->n_tensors; i++) buffer_destroy(m->dev, &m->tensors[i]);
         for (uint32_t l = 0; m->layers && l < m->cfg.n_layer; l++) {
@@ -404,12 +428,13 @@ void model_free(model *m) {
             buffer_destroy(m->dev, &m->layers[l].v_cache);
         }
         gpu_buffer *s[] = {&m->output_norm, &m->x, &m->xn, &m->qkv, &m->attn, &m->up, &m->act, &m->tmp, &m->part,
-                           &m->rope, &m->logits, &m->in_host, &m->logits_host};
+                           &m->rope, &m->logits, &m->in_host, &m->logits_host, &m->step};
         for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) buffer_destroy(m->dev, s[i]);
         mem_arena_destroy(m->arena);
         kernels_destroy(m->k);
         device_destroy(m->dev);
     }
+    free(m->graph);
     free(m->tensors);
     free(m->layers);
     free(m->rope_factors);
@@ -516,7 +541,8 @@ static int matmul_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, c
     return VKPHI_OK;
 }
 
-// One transformer layer over B tokens at positions pos.., sequence rows from row0.
+// One transformer layer over B >= 2 tokens of one sequence (a prompt chunk) at
+// positions pos.., sequence rows from row0.
 static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32_t pos, uint32_t row0) {
     const model_config *cf = &m->cfg;
     uint32_t E = cf->n_embd, F = cf->n_ff;
@@ -539,10 +565,7 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
     STAMP("kv_store");
     cmd_barrier(c);
     // attn = softmax(Q K^T / sqrt(d)) V, causal, over positions 0 .. pos+B-1
-    if (B == 1)
-        TRY(op_attn_decode(c, m->k, &L->kv, &a, buf_all(&m->qkv), buf_all(&m->part), buf_all(&m->attn), pos + 1, row0));
-    else
-        TRY(op_attn_prefill(c, m->k, &L->kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, B, pos, row0));
+    TRY(op_attn_prefill(c, m->k, &L->kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, B, pos, row0));
     STAMP("attention");
     cmd_barrier(c);
     // x += W_o attn (the matrix kernel adds into the residual stream)
@@ -562,6 +585,134 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
     // x += W_down act
     TRY(op_matmul_add(c, m->k, &L->ffn_down, buf_all(&m->act), buf_all(&m->x), B, F, E));
     STAMP(matmul_label(L->ffn_down.type, B == 1));
+    return VKPHI_OK;
+}
+
+// y[t, :] += W x[t, :] for a decode step's B tokens: the matrix-vector kernel for
+// any B (KERNEL_FEW_TOKENS at a time), so a token's sums never depend on B.
+static int matvec_add(model *m, cmd_ctx *c, const gpu_weight *w, const gpu_buffer *x, uint32_t x_stride,
+                      const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
+    for (uint32_t t0 = 0; t0 < B; t0 += KERNEL_FEW_TOKENS) {
+        uint32_t n = B - t0 < KERNEL_FEW_TOKENS ? B - t0 : KERNEL_FEW_TOKENS;
+        uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
+        TRY(op_matmul_add(c, m->k, w, buf_sub(x, xo, x->size - xo), buf_sub(y, yo, y->size - yo), n, x_stride, y_stride));
+    }
+    return VKPHI_OK;
+}
+
+// y = W (RMSNorm(x) * norm) for B tokens, W fused or split into parts that fill
+// consecutive columns of y (the norm folded into the matrix-vector kernel).
+static int matvec_norm_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, const gpu_buffer *norm,
+                             const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
+    uint64_t col = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        TRY(op_matvec_norm(c, m->k, &w[i], buf_all(&m->x), buf_all(norm), buf_sub(y, col * 4, y->size - col * 4), B,
+                           m->cfg.n_embd, y_stride, m->cfg.rms_eps, false));
+        STAMP(matmul_label(w[i].type, true));
+        col += w[i].n_out;
+    }
+    return VKPHI_OK;
+}
+
+// A decode step: B tokens, each the next one of its own sequence, their (row0,
+// pos) in the step buffer and their embeddings in in_host. Everything that changes
+// from step to step is read from those buffers, so the recording is replayed
+// (record_decode runs once per B). Six dispatches per layer: QKV (RMSNorm folded
+// in), attention (RoPE and the KV store folded in) and its merge, the output
+// projection (added into x), gate/up (RMSNorm and SwiGLU folded in), down.
+static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
+    const model_config *cf = &m->cfg;
+    uint32_t E = cf->n_embd, F = cf->n_ff;
+    attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
+    const device_info *info = device_get_info(m->dev);
+    cmd_barrier(c); // after the previous submission's writes
+    cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
+    cmd_barrier(c);
+    uint64_t grid = step_grid_offset(m->max_decode);
+    for (uint32_t l = 0; l < cf->n_layer; l++) {
+        const layer *L = &m->layers[l];
+        // [Q;K;V] = W_qkv (RMSNorm(x) * attn_norm)
+        TRY(matvec_norm_parts(m, c, L->qkv, L->n_qkv, &L->attn_norm, &m->qkv, m->qkv_dim, B));
+        cmd_barrier(c);
+        // RoPE, K and V into the cache, attention over each token's own sequence.
+        attn_decode_args ad = {buf_all(&m->qkv), m->qkv_dim, E, buf_sub(&m->step, 0, 8ull * B), &m->rope_cfg,
+                               buf_all(&m->rope), buf_all(&m->part), buf_all(&m->attn), E, B, m->n_ctx, 0,
+                               buf_sub(&m->step, grid, 16)};
+        TRY(op_attn_decode(c, m->k, &L->kv, &a, &ad));
+        STAMP("attention");
+        cmd_barrier(c);
+        // x += W_o attn
+        TRY(matvec_add(m, c, &L->attn_output, &m->attn, E, &m->x, E, B));
+        STAMP(matmul_label(L->attn_output.type, true));
+        cmd_barrier(c);
+        // act = SiLU(G) * U, [G;U] = W_up (RMSNorm(x) * ffn_norm)
+        if (L->n_up == 1 && op_matvec_glu_fits(info, &L->up[0])) {
+            TRY(op_matvec_norm(c, m->k, &L->up[0], buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->act), B, E, F,
+                               cf->rms_eps, true));
+            STAMP(matmul_label(L->up[0].type, true));
+        } else { // split gate and up, or a weight beyond one binding: SwiGLU on its own
+            TRY(matvec_norm_parts(m, c, L->up, L->n_up, &L->ffn_norm, &m->up, 2 * F, B));
+            cmd_barrier(c);
+            TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), B, F, 2 * F, F));
+            STAMP("swiglu");
+        }
+        cmd_barrier(c);
+        // x += W_down act
+        TRY(matvec_add(m, c, &L->ffn_down, &m->act, F, &m->x, E, B));
+        STAMP(matmul_label(L->ffn_down.type, true));
+        cmd_barrier(c);
+    }
+    // logits = W_out (RMSNorm(x) * output_norm), in windows of whole rows that fit a binding.
+    uint64_t row_bytes = 4ull * cf->n_vocab;
+    TRY(op_matvec_norm(c, m->k, &m->output, buf_all(&m->x), buf_all(&m->output_norm), buf_sub(&m->logits, 0, B * row_bytes),
+                       B, E, cf->n_vocab, cf->rms_eps, false));
+    STAMP(matmul_label(m->output.type, true));
+    cmd_barrier(c);
+    cmd_copy(c, &m->logits, 0, &m->logits_host, 0, B * row_bytes);
+    return VKPHI_OK;
+}
+
+// One decode step over toks[0..B) (distinct sequences, B <= max_decode); logits
+// (B rows) to out.
+static int eval_decode(model *m, const model_token *toks, uint32_t B, float *out) {
+    const model_config *cf = &m->cfg;
+    uint32_t E = cf->n_embd;
+    TRY(ensure_logit_rows(m, B));
+    uint32_t *step = m->step.mapped, max_len = 0;
+    for (uint32_t t = 0; t < B; t++) {
+        const uint8_t *row = (const uint8_t *)m->tok_embd->data + (uint64_t)toks[t].id * quant_row_bytes(m->tok_embd->type, E);
+        TRY(quant_dequantize_row(m->tok_embd->type, row, (float *)m->in_host.mapped + (uint64_t)t * E, E));
+        step[2 * t] = toks[t].seq * m->n_ctx;
+        step[2 * t + 1] = toks[t].pos;
+        if (toks[t].pos + 1 > max_len) max_len = toks[t].pos + 1;
+    }
+    uint32_t *grid = (uint32_t *)((uint8_t *)m->step.mapped + step_grid_offset(m->max_decode));
+    grid[0] = attn_decode_chunks(max_len);
+    grid[1] = cf->n_head_kv;
+    grid[2] = B;
+    if (m->profiling) { // recorded afresh, with timestamps between the kernels
+        cmd_ctx *c;
+        TRY(ring_begin(m, &c));
+        TRY(record_decode(m, c, B));
+        TRY(cmd_submit(c, false));
+        TRY(ring_finish(m));
+    } else {
+        TRY(ring_finish(m)); // nothing else in flight
+        cmd_ctx **g = &m->graph[B - 1];
+        if (!*g) {
+            TRY(cmd_create(m->dev, g));
+            int rc = cmd_begin_reusable(*g);
+            if (!rc) rc = record_decode(m, *g, B);
+            if (!rc) rc = cmd_end(*g);
+            if (rc) {
+                cmd_destroy(*g);
+                *g = NULL;
+                return rc;
+            }
+        }
+        TRY(cmd_resubmit(*g, true));
+    }
+    if (out) TRY(buffer_read(m->dev, &m->logits_host, 0, out, 4ull * B * cf->n_vocab));
     return VKPHI_OK;
 }
 
@@ -613,6 +764,32 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
     return ring_finish(m);
 }
 
+// Tokens of one sequence at positions pos.. in ubatches: a single token (a piece
+// of one) goes through the decode step, so it computes exactly as it would in a
+// decode step with other sequences.
+static int eval_sequence(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
+                         float *logits_all) {
+    const model_config *cf = &m->cfg;
+    uint64_t row_bytes = 4ull * cf->n_vocab;
+    for (uint32_t off = 0; off < n; off += m->n_ubatch) {
+        uint32_t B = n - off < m->n_ubatch ? n - off : m->n_ubatch;
+        bool last = off + B == n;
+        if (B == 1) {
+            model_token t = {tokens[off], seq, pos + off, true};
+            float *dst = logits_all ? logits_all + (uint64_t)off * cf->n_vocab : last ? logits : NULL;
+            TRY(eval_decode(m, &t, 1, dst));
+            if (last && logits && logits_all) memcpy(logits, dst, row_bytes);
+            continue;
+        }
+        uint32_t rows = logits_all ? B : last ? 1 : 0; // positions whose logits we need
+        TRY(ensure_logit_rows(m, rows));
+        TRY(eval_ubatch(m, seq, tokens + off, B, pos + off, rows));
+        if (logits_all) TRY(buffer_read(m->dev, &m->logits_host, 0, logits_all + (uint64_t)off * cf->n_vocab, rows * row_bytes));
+        if (last && logits) TRY(buffer_read(m->dev, &m->logits_host, (uint64_t)(rows - 1) * row_bytes, logits, row_bytes));
+    }
+    return VKPHI_OK;
+}
+
 int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
                float *logits_all) {
     const model_config *cf = &m->cfg;
@@ -624,52 +801,75 @@ int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= cf->n_vocab)
             return vkphi_fail(VKPHI_ERR_ARG, "token id %d is outside the vocabulary (0..%u)", tokens[i], cf->n_vocab - 1);
     m->n_prof = 0;
-    for (uint32_t off = 0; off < n; off += m->n_ubatch) {
-        uint32_t B = n - off < m->n_ubatch ? n - off : m->n_ubatch;
-        bool last = off + B == n;
-        uint32_t rows = logits_all ? B : last ? 1 : 0; // positions whose logits we need
-        TRY(ensure_logit_rows(m, rows));
-        TRY(eval_ubatch(m, seq, tokens + off, B, pos + off, rows));
-        uint64_t row_bytes = 4ull * cf->n_vocab;
-        if (logits_all) TRY(buffer_read(m->dev, &m->logits_host, 0, logits_all + (uint64_t)off * cf->n_vocab, rows * row_bytes));
-        if (last && logits) TRY(buffer_read(m->dev, &m->logits_host, (uint64_t)(rows - 1) * row_bytes, logits, row_bytes));
-    }
-    return VKPHI_OK;
+    return eval_sequence(m, seq, tokens, n, pos, logits, logits_all);
 }
 
 int model_eval_batch(model *m, const model_token *t, uint32_t n, float *logits) {
     const model_config *cf = &m->cfg;
     uint64_t row_bytes = 4ull * cf->n_vocab;
+    // Checks: sequences exist, ids in the vocabulary, positions in the context, each
+    // sequence's tokens side by side at consecutive positions.
     for (uint32_t i = 0; i < n; i++) {
         if (t[i].seq >= m->n_seq)
             return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: sequence %u does not exist (%u sequences)", i, t[i].seq,
                               m->n_seq);
+        if (t[i].id < 0 || (uint32_t)t[i].id >= cf->n_vocab)
+            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: id %d is outside the vocabulary (0..%u)", i, t[i].id,
+                              cf->n_vocab - 1);
+        if (t[i].pos >= m->n_ctx)
+            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: position %u is outside the context of %u tokens", i,
+                              t[i].pos, m->n_ctx);
         if (t[i].logits && !logits) return vkphi_fail(VKPHI_ERR_ARG, "batch token %u wants logits but there is no buffer", i);
-        for (uint32_t j = i; j-- > 0;) // the previous token of the same sequence
-            if (t[j].seq == t[i].seq) {
-                if (t[j].pos + 1 != t[i].pos)
-                    return vkphi_fail(VKPHI_ERR_ARG, "batch token %u of sequence %u is at position %u after one at %u",
-                                      i, t[i].seq, t[i].pos, t[j].pos);
-                break;
-            }
+        bool joined = i > 0 && t[i - 1].seq == t[i].seq;
+        if (joined && t[i - 1].pos + 1 != t[i].pos)
+            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u of sequence %u is at position %u after one at %u", i,
+                              t[i].seq, t[i].pos, t[i - 1].pos);
+        for (uint32_t j = 0; !joined && j < i; j++)
+            if (t[j].seq == t[i].seq)
+                return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: the tokens of sequence %u are not side by side", i,
+                                  t[i].seq);
     }
-    // Runs of consecutive tokens of one sequence, each evaluated on its own.
-    float *out = logits;
-    for (uint32_t i = 0; i < n;) {
-        uint32_t e = i + 1, want = t[i].logits;
-        while (e < n && t[e].seq == t[i].seq && t[e].pos == t[e - 1].pos + 1) want += t[e++].logits;
-        int32_t *ids = malloc(sizeof(int32_t) * (e - i));
-        float *all = want > 1 || (want == 1 && !t[e - 1].logits) ? malloc(row_bytes * (e - i)) : NULL;
-        int rc = ids && (all || want <= 1) ? VKPHI_OK : vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-        for (uint32_t j = i; !rc && j < e; j++) ids[j - i] = t[j].id;
-        if (!rc) rc = model_eval(m, t[i].seq, ids, e - i, t[i].pos, all ? NULL : want ? out : NULL, all);
-        for (uint32_t j = i; !rc && all && j < e; j++)
-            if (t[j].logits) memcpy(out, all + (uint64_t)(j - i) * cf->n_vocab, row_bytes), out += cf->n_vocab;
-        if (!rc && !all && want) out += cf->n_vocab;
-        free(ids);
-        free(all);
-        if (rc) return rc;
+    m->n_prof = 0;
+    // Where each wanted row of logits goes.
+    uint64_t *dst = malloc(sizeof *dst * (n ? n : 1));
+    model_token *dec = malloc(sizeof *dec * (n ? n : 1));
+    uint32_t *dec_at = malloc(sizeof *dec_at * (n ? n : 1));
+    float *rows = malloc(row_bytes * (m->max_decode ? m->max_decode : 1));
+    int rc = dst && dec && dec_at && rows ? VKPHI_OK : vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    for (uint32_t i = 0, k = 0; i < n; i++) dst[i] = t[i].logits ? (uint64_t)k++ * cf->n_vocab : UINT64_MAX;
+    // Sequences with one token: decode steps of up to max_decode tokens, each weight
+    // read once per step. Longer runs (prompt chunks): one sequence at a time.
+    uint32_t n_dec = 0;
+    for (uint32_t i = 0; !rc && i < n;) {
+        uint32_t e = i + 1;
+        while (e < n && t[e].seq == t[i].seq) e++;
+        if (e - i == 1) {
+            dec[n_dec] = t[i];
+            dec_at[n_dec++] = i;
+        } else {
+            int32_t *ids = malloc(sizeof(int32_t) * (e - i));
+            float *all = malloc(row_bytes * (e - i));
+            rc = ids && all ? VKPHI_OK : vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+            for (uint32_t j = i; !rc && j < e; j++) ids[j - i] = t[j].id;
+            bool every = false;
+            for (uint32_t j = i; j + 1 < e; j++) every |= t[j].logits;
+            if (!rc) rc = eval_sequence(m, t[i].seq, ids, e - i, t[i].pos, every ? NULL : all, every ? all : NULL);
+            for (uint32_t j = i; !rc && j < e; j++)
+                if (t[j].logits) memcpy(logits + dst[j], every ? all + (uint64_t)(j - i) * cf->n_vocab : all, row_bytes);
+            free(ids);
+            free(all);
+        }
         i = e;
     }
-    return VKPHI_OK;
+    for (uint32_t d0 = 0; !rc && d0 < n_dec; d0 += m->max_decode) {
+        uint32_t B = n_dec - d0 < m->max_decode ? n_dec - d0 : m->max_decode;
+        rc = eval_decode(m, dec + d0, B, rows);
+        for (uint32_t j = 0; !rc && j < B; j++)
+            if (dec[d0 + j].logits) memcpy(logits + dst[dec_at[d0 + j]], rows + (uint64_t)j * cf->n_vocab, row_bytes);
+    }
+    free(dst);
+    free(dec);
+    free(dec_at);
+    free(rows);
+    return rc;
 }

@@ -14,14 +14,14 @@ struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos
 struct push_softmax { uint32_t n, stride; };
 struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
 struct push_add { uint32_t n; };
-struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off; };
+struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; };
 struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; };
 _Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
 _Static_assert(sizeof(struct push_rope) == 32, "rope.comp push constants");
 _Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
 _Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
 _Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
-_Static_assert(sizeof(struct push_matvec) == 32, "matvec push constants");
+_Static_assert(sizeof(struct push_matvec) == 48, "matvec push constants");
 _Static_assert(sizeof(struct push_matmul) == 32, "matmul push constants");
 
 #define MAX_GROUPS_X 65535u
@@ -99,8 +99,9 @@ int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_
     return VKPHI_OK;
 }
 
-// The kernels for a weight type: one token, a few tokens, many tokens.
-struct matmul_kernels { enum kernel_id one, few, many; };
+// The kernels for a weight type: the matrix-vector kernel (up to KERNEL_FEW_TOKENS
+// tokens), the tiled matrix-matrix kernel (more).
+struct matmul_kernels { enum kernel_id vec, many; };
 
 static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
     static const uint32_t types[] = {GGML_TYPE_F32,     GGML_TYPE_F16,     GGML_TYPE_BF16,    GGML_TYPE_Q8_0,
@@ -112,9 +113,8 @@ static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
     for (uint32_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (types[i] != type) continue;
         // Each family lists F32, F16, BF16 and then the quantized types in this order.
-        ids->one = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
+        ids->vec = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
         ids->many = i < 3 ? KERNEL_MATMUL_F32 + i : KERNEL_MATMUL_Q8_0 + (i - 3);
-        ids->few = KERNEL_MATVEC_FEW_F32 + i;
         return true;
     }
     return false;
@@ -194,7 +194,7 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // takes the tokens KERNEL_FEW_TOKENS at a time: each weight is read once per
     // chunk instead of once per tile, but it runs.
     if (n_tokens > KERNEL_FEW_TOKENS && x_stride % 4 == 0 && matmul_kernel_ids(w->type, &ids0) &&
-        !kernels_fit(k, ids0.many) && kernels_fit(k, ids0.few)) {
+        !kernels_fit(k, ids0.many) && kernels_fit(k, ids0.vec)) {
         for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
             uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
             uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
@@ -214,26 +214,74 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
                           w->type);
     // One token, or a few whose rows start on 16-byte boundaries: the matrix-vector
-    // kernels, which read each weight once. More: the tiled matrix-matrix kernel.
+    // kernel, which reads each weight once. More: the tiled matrix-matrix kernel.
     // (They read x in 16-byte words.)
     bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
-    const pipeline *p = kernels_get(k, vec ? (n_tokens == 1 ? ids.one : ids.few) : ids.many);
+    const pipeline *p = kernels_get(k, vec ? ids.vec : ids.many);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);
     if (rc) return rc;
-    buf_view grid = {0}; // the codebook types' fourth buffer
+    buf_view grid = x; // the codebook types' fourth buffer (x stands in for the others)
     if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
     const uint32_t nv = quant_iq_type(w->type) ? 4 : 3;
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
-        buf_view v[] = {weight_window(w, row0, rows), x, y, grid};
+        buf_view v[] = {weight_window(w, row0, rows), x, y, grid, x}; // binding 4: the norm weight, unused here
         if (vec) {
-            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off};
-            dispatch_flat(c, p, v, nv, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
+            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off, 0, 0, {0}};
+            dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
             cmd_dispatch(c, p, v, nv, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
+        }
+    }
+    return VKPHI_OK;
+}
+
+bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w) {
+    uint64_t max_rows = 0;
+    return weight_window_rows(info, w, &max_rows) == VKPHI_OK && max_rows >= w->n_out;
+}
+
+int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view norm, buf_view y,
+                   uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu) {
+    const device_info *info = device_get_info(cmd_device(c));
+    struct matmul_kernels ids;
+    if (!matmul_kernel_ids(w->type, &ids))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
+                          w->type);
+    const pipeline *p = kernels_get(k, ids.vec);
+    if (!p) return VKPHI_ERR_VULKAN;
+    uint32_t x_off, y_off;
+    int rc = view_aligned(info, &x, &x_off);
+    if (!rc) rc = view_aligned(info, &y, &y_off);
+    if (rc) return rc;
+    if (x_off % 4 || x_stride % 4 || norm.offset % info->min_storage_offset_align)
+        return vkphi_fail(VKPHI_ERR_ARG, "a fused matrix-vector product needs x rows and the norm weight on 16-byte "
+                          "boundaries");
+    uint64_t max_rows;
+    if ((rc = weight_window_rows(info, w, &max_rows))) return rc;
+    if (glu && (w->n_out % 2 || max_rows < w->n_out))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the fused gate/up kernel needs the whole %u-row weight in one binding",
+                          w->n_out);
+    buf_view grid = x;
+    if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
+    uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
+    for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
+        uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
+        uint32_t xo = x_off + t0 * x_stride, yo = y_off + t0 * y_stride;
+        if (glu) {
+            buf_view v[] = {weight_window(w, 0, w->n_out), x, y, grid, norm};
+            struct push_matvec pc = {w->n_in, w->n_out / 2, yo, 0, n, x_stride, y_stride, xo, 2, eps, {0}};
+            dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(w->n_out / 2, rows_per_group));
+            continue;
+        }
+        for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
+            uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
+            buf_view v[] = {weight_window(w, row0, rows), x, y, grid, norm};
+            struct push_matvec pc = {w->n_in, rows, yo + (uint32_t)row0, 0, n, x_stride, y_stride, xo, 1, eps, {0}};
+            dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, rows_per_group));
         }
     }
     return VKPHI_OK;
@@ -322,15 +370,19 @@ int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const
 
 // ---- attention ----
 struct push_kv_store { uint32_t kv_dim, qkv_stride, k_offset, n_tokens, row0, n_rows; };
-struct push_attn_decode { uint32_t n_head, n_head_kv, head_dim, kv_dim, kv_len, row0, n_rows, chunk, n_chunks; float scale; };
-struct push_attn_combine { uint32_t head_dim, n_chunks; };
+struct push_attn_decode {
+    uint32_t n_head, n_head_kv, head_dim, kv_dim, n_rows, chunk, max_chunks;
+    float scale;
+    uint32_t qkv_stride, k_offset, n_rot, neox;
+};
+struct push_attn_combine { uint32_t head_dim, max_chunks, chunk, out_stride, n_head; };
 struct push_attn_prefill {
     uint32_t n_head, n_head_kv, head_dim, kv_dim, qkv_stride, o_stride, n_tokens, pos0, row0, n_rows;
     float scale;
 };
 _Static_assert(sizeof(struct push_kv_store) == 24, "kv_store.comp push constants");
-_Static_assert(sizeof(struct push_attn_decode) == 40, "attn_decode.comp push constants");
-_Static_assert(sizeof(struct push_attn_combine) == 8, "attn_combine.comp push constants");
+_Static_assert(sizeof(struct push_attn_decode) == 48, "attn_decode.comp push constants");
+_Static_assert(sizeof(struct push_attn_combine) == 20, "attn_combine.comp push constants");
 _Static_assert(sizeof(struct push_attn_prefill) == 44, "attn_prefill.comp push constants");
 
 // KV positions per decode workgroup: small enough that a long context spreads over
@@ -361,25 +413,33 @@ int op_kv_store(cmd_ctx *c, kernels *k, const kv_layer *kv, buf_view qkv, uint32
     return VKPHI_OK;
 }
 
-uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len) {
-    return (uint64_t)a->n_head * div_up(max_kv_len, ATTN_CHUNK) * (a->head_dim + 2) * 4;
+uint32_t attn_decode_chunks(uint32_t kv_len) { return div_up(kv_len, ATTN_CHUNK); }
+
+uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len, uint32_t n_tokens) {
+    return (uint64_t)n_tokens * a->n_head * div_up(max_kv_len, ATTN_CHUNK) * (a->head_dim + 2) * 4;
 }
 
-int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view q, buf_view part,
-                   buf_view out, uint32_t kv_len, uint32_t row0) {
+int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, const attn_decode_args *d) {
     int rc = kv_check(kv, a);
     if (rc) return rc;
+    if (d->rope->n_rot > a->head_dim || d->rope->n_rot % 2)
+        return vkphi_fail(VKPHI_ERR_ARG, "RoPE over %u of %u head dimensions", d->rope->n_rot, a->head_dim);
+    if (kv->q8 && a->head_dim % 32)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "an 8-bit KV cache needs heads of a multiple of 32 values");
     GET_PIPE(p, k, kv->q8 ? KERNEL_ATTN_DECODE_Q8 : KERNEL_ATTN_DECODE_F16);
     GET_PIPE(pc2, k, KERNEL_ATTN_COMBINE);
-    uint32_t n_chunks = div_up(kv_len, ATTN_CHUNK);
-    struct push_attn_decode pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, kv_len, row0, kv->n_rows,
-                                  ATTN_CHUNK, n_chunks, a->scale};
-    buf_view v[] = {q, buf_all(kv->k), buf_all(kv->v), part};
-    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, n_chunks, a->n_head_kv, 1);
+    uint32_t max_chunks = div_up(d->max_kv_len, ATTN_CHUNK);
+    struct push_attn_decode pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, kv->n_rows, ATTN_CHUNK,
+                                  max_chunks, a->scale, d->qkv_stride, d->k_offset, d->rope->n_rot, d->rope->neox};
+    buf_view v[] = {d->qkv, buf_all(kv->k), buf_all(kv->v), d->part, d->tokens, d->rope_table};
+    if (d->indirect.buf)
+        cmd_dispatch_indirect(c, p, v, 6, &pc, sizeof pc, d->indirect);
+    else
+        cmd_dispatch(c, p, v, 6, &pc, sizeof pc, attn_decode_chunks(d->grid_kv_len), a->n_head_kv, d->n_tokens);
     cmd_barrier(c);
-    struct push_attn_combine cc = {a->head_dim, n_chunks};
-    buf_view v2[] = {part, out};
-    cmd_dispatch(c, pc2, v2, 2, &cc, sizeof cc, a->n_head, 1, 1);
+    struct push_attn_combine cc = {a->head_dim, max_chunks, ATTN_CHUNK, d->out_stride, a->n_head};
+    buf_view v2[] = {d->part, d->out, d->tokens};
+    cmd_dispatch(c, pc2, v2, 3, &cc, sizeof cc, a->n_head, d->n_tokens, 1);
     return VKPHI_OK;
 }
 

@@ -54,6 +54,17 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
 // y[t, :] += W . x[t, :]: the same, added to what y holds (the residual stream).
 int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride);
+// The fused matrix-vector forms, for any number of tokens in dispatches of up to
+// KERNEL_FEW_TOKENS (decode: one token per sequence):
+//   y[t, :] = W . (RMSNorm(x[t, :]) * norm)       (norm: w->n_in floats; eps as op_rmsnorm)
+//   glu: W is the fused gate/up [G; U] (2F rows) and y[t, i] = SiLU(g_i) * u_i, F values,
+//        where (g; u) = W . (RMSNorm(x[t, :]) * norm).
+// x rows start on 16-byte boundaries. The norm is applied as x is read (no normed
+// copy, no separate pass). glu needs the whole weight in one storage-buffer binding
+// (op_matvec_glu_fits).
+int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view norm, buf_view y,
+                   uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu);
+bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w);
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
 
@@ -90,12 +101,29 @@ typedef struct attn_shape {
     float scale; // 1/sqrt(head_dim)
 } attn_shape;
 
-// Decode: the one query (heads at the start of q) attends to cache rows row0 ..
-// row0+kv_len-1; out receives n_head*head_dim floats. part is scratch of at least
-// attn_decode_part_bytes(). Split over the KV length in chunks.
-int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view q, buf_view part,
-                   buf_view out, uint32_t kv_len, uint32_t row0);
-uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len);
+// Decode for n_tokens tokens, each the next token of its own sequence. Token t's
+// row of fused [Q;K;V] (Q, K not yet rotated) is row t of qkv; tokens holds one
+// (row0, pos) pair of uint32 per token: its sequence's cache rows start at row0 and
+// it goes to position pos. One kernel rotates Q and K (RoPE as op_rope, table as
+// rope_table_fill), stores K and V in cache row row0 + pos, and attends over rows
+// row0 .. row0 + pos in chunks; a second merges the chunks into row t of out. The
+// chunk grid is attn_decode_chunks(grid_kv_len) x n_head_kv x n_tokens, or read
+// from `indirect` (a VkDispatchIndirectCommand the host writes before each submit,
+// so a recorded command buffer serves every step). part: attn_decode_part_bytes.
+typedef struct attn_decode_args {
+    buf_view qkv;   uint32_t qkv_stride, k_offset; // K at column k_offset, V right after it
+    buf_view tokens;
+    const rope_spec *rope; buf_view rope_table;
+    buf_view part;
+    buf_view out;   uint32_t out_stride;
+    uint32_t n_tokens;
+    uint32_t max_kv_len;  // the longest any token may attend over (sizes part's chunk stride)
+    uint32_t grid_kv_len; // without indirect: the longest this batch attends over
+    buf_view indirect;    // .buf NULL: dispatch directly
+} attn_decode_args;
+int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, const attn_decode_args *d);
+uint32_t attn_decode_chunks(uint32_t kv_len);
+uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len, uint32_t n_tokens);
 
 // Prefill: n_tokens queries at positions pos0.. (Q heads at the start of each qkv
 // row) attend causally to cache rows row0 .. row0+pos0+n_tokens-1.

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// KV-cache store and the attention kernels (decode with its chunk merge, causal
-// prefill) against the CPU reference, f16 and 8-bit caches, at ragged shapes:
-// KV lengths across chunk and block edges, GQA groups of 1 to 8, head dims below 128.
+// KV-cache store and the attention kernels (batched decode with RoPE and the KV
+// store folded in, and its chunk merge; causal prefill) against the CPU reference,
+// f16 and 8-bit caches, at ragged shapes: KV lengths across chunk and block edges,
+// GQA groups of 1 to 8, head dims below 128, partial RoPE, tokens of several
+// sequences at different depths in one decode dispatch.
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,8 +31,7 @@ static void round_like_cache(float *row, uint32_t n, bool q8) {
 
 // Stores pos0 + n_tokens rows of K/V (all but the last n_tokens as "history"),
 // then attends with the last n_tokens queries, on sequence 1 of 2 (so row0 != 0).
-static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, uint32_t n_tokens, bool q8,
-                      bool decode) {
+static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, uint32_t n_tokens, bool q8) {
     uint32_t kv_dim = n_head_kv * head_dim, E = n_head * head_dim, qkv_dim = E + 2 * kv_dim;
     uint32_t n_kv = pos0 + n_tokens, n_ctx = n_kv + 5, row0 = n_ctx; // sequence 1
     size_t n_qkv = (size_t)n_kv * qkv_dim;
@@ -61,7 +62,6 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     gpu_buffer bv = test_upload(&g, NULL, kv_layer_bytes(kv_dim, n_rows, q8));
     gpu_buffer bo = test_upload(&g, NULL, (size_t)n_tokens * E * 4);
     attn_shape a = {n_head, n_head_kv, head_dim, 1.0f / sqrtf((float)head_dim)};
-    gpu_buffer bpart = test_upload(&g, NULL, attn_decode_part_bytes(&a, n_kv));
     kv_layer kv = {&bk, &bv, kv_dim, n_rows, q8};
     cmd_begin(g.cmd);
     CHECK(op_kv_store(g.cmd, g.k, &kv, buf_all(&bqkv), qkv_dim, E, n_kv, row0) == 0, "%s", vkphi_last_error());
@@ -70,8 +70,7 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     // offset that devices with 64- or 256-byte alignment cannot bind.
     gpu_buffer bq = test_upload(&g, qkv + (size_t)pos0 * qkv_dim, (size_t)n_tokens * qkv_dim * 4);
     buf_view qv = buf_all(&bq);
-    int rc = decode ? op_attn_decode(g.cmd, g.k, &kv, &a, qv, buf_all(&bpart), buf_all(&bo), n_kv, row0)
-                    : op_attn_prefill(g.cmd, g.k, &kv, &a, qv, qkv_dim, buf_all(&bo), E, n_tokens, pos0, row0);
+    int rc = op_attn_prefill(g.cmd, g.k, &kv, &a, qv, qkv_dim, buf_all(&bo), E, n_tokens, pos0, row0);
     CHECK(rc == 0, "%s", vkphi_last_error());
     CHECK(cmd_submit(g.cmd, true) == 0, "%s", vkphi_last_error());
     test_download(&g, &bo, out, (size_t)n_tokens * E * 4);
@@ -87,29 +86,96 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     // 8-bit: GPU and CPU may round a value at a quantization tie differently (the
     // GPU's division is not correctly rounded), one step of amax/127.
     double e = test_max_rel_err(out, ref, (size_t)n_tokens * E, q8 ? 2e-3 : 2e-5, 1e-4);
-    CHECK(e <= 1, "%s %s: %u heads / %u kv, dim %u, pos0 %u, %u tokens: error %.3g of tolerance", decode ? "decode" : "prefill",
-          q8 ? "q8" : "f16", n_head, n_head_kv, head_dim, pos0, n_tokens, e);
+    CHECK(e <= 1, "prefill %s: %u heads / %u kv, dim %u, pos0 %u, %u tokens: error %.3g of tolerance", q8 ? "q8" : "f16",
+          n_head, n_head_kv, head_dim, pos0, n_tokens, e);
     buffer_destroy(g.dev, &bqkv), buffer_destroy(g.dev, &bk), buffer_destroy(g.dev, &bv);
-    buffer_destroy(g.dev, &bo), buffer_destroy(g.dev, &bpart), buffer_destroy(g.dev, &bq);
+    buffer_destroy(g.dev, &bo), buffer_destroy(g.dev, &bq);
     free(qkv), free(k), free(v), free(ref), free(out), free(k_exact);
+}
+
+// A decode step of n_tok tokens, token i the next one of sequence i + 1 (so row0 is
+// never 0) at position pos[i]: the history rows go in through op_kv_store, the
+// step's own K and V through the decode kernel, which also rotates Q and K.
+static void test_decode(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, const uint32_t *pos, uint32_t n_tok,
+                        bool q8, uint32_t n_rot, bool neox) {
+    uint32_t kv_dim = n_head_kv * head_dim, E = n_head * head_dim, qkv_dim = E + 2 * kv_dim;
+    uint32_t n_ctx = 0;
+    for (uint32_t i = 0; i < n_tok; i++) n_ctx = pos[i] + 3 > n_ctx ? pos[i] + 3 : n_ctx;
+    uint32_t n_rows = (n_tok + 1) * n_ctx;
+    rope_spec r = {n_rot, neox, 10000.0, NULL, 1.0};
+    attn_shape a = {n_head, n_head_kv, head_dim, 1.0f / sqrtf((float)head_dim)};
+    gpu_buffer bk = test_upload(&g, NULL, kv_layer_bytes(kv_dim, n_rows, q8));
+    gpu_buffer bv = test_upload(&g, NULL, kv_layer_bytes(kv_dim, n_rows, q8));
+    kv_layer kv = {&bk, &bv, kv_dim, n_rows, q8};
+    float *table = malloc((size_t)n_ctx * n_rot * 4);
+    rope_table_fill(table, n_ctx, &r);
+    gpu_buffer btab = test_upload(&g, table, (size_t)n_ctx * n_rot * 4);
+    float *step = malloc((size_t)n_tok * qkv_dim * 4), *ref = malloc((size_t)n_tok * E * 4), *out = malloc((size_t)n_tok * E * 4);
+    uint32_t *tok = malloc(8 * n_tok);
+    gpu_buffer *hist = calloc(n_tok, sizeof *hist);
+    cmd_begin(g.cmd);
+    for (uint32_t i = 0; i < n_tok; i++) {
+        uint32_t n_kv = pos[i] + 1, row0 = (i + 1) * n_ctx;
+        tok[2 * i] = row0, tok[2 * i + 1] = pos[i];
+        // Rows 0 .. pos-1 (already rotated, as the cache holds them) and this step's row.
+        float *qkv = malloc((size_t)n_kv * qkv_dim * 4);
+        for (size_t j = 0; j < (size_t)n_kv * qkv_dim; j++) qkv[j] = test_rand_normal();
+        memcpy(step + (size_t)i * qkv_dim, qkv + (size_t)pos[i] * qkv_dim, qkv_dim * 4);
+        if (pos[i]) {
+            hist[i] = test_upload(&g, qkv, (size_t)pos[i] * qkv_dim * 4);
+            CHECK(op_kv_store(g.cmd, g.k, &kv, buf_all(&hist[i]), qkv_dim, E, pos[i], row0) == 0, "%s", vkphi_last_error());
+        }
+        // CPU: rotate this step's Q and K heads, round K and V like the cache.
+        float *cur = qkv + (size_t)pos[i] * qkv_dim;
+        ref_rope(cur, 1, n_head + n_head_kv, head_dim, qkv_dim, 0, pos[i], &r);
+        float *k = malloc((size_t)n_kv * kv_dim * 4), *v = malloc((size_t)n_kv * kv_dim * 4);
+        for (uint32_t t = 0; t < n_kv; t++) {
+            memcpy(k + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E, kv_dim * 4);
+            memcpy(v + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E + kv_dim, kv_dim * 4);
+            round_like_cache(k + (size_t)t * kv_dim, kv_dim, q8);
+            round_like_cache(v + (size_t)t * kv_dim, kv_dim, q8);
+        }
+        ref_attention(cur, qkv_dim, k, v, kv_dim, ref + (size_t)i * E, 1, pos[i], n_head, n_head_kv, head_dim);
+        free(qkv), free(k), free(v);
+    }
+    cmd_barrier(g.cmd);
+    gpu_buffer bstep = test_upload(&g, step, (size_t)n_tok * qkv_dim * 4);
+    gpu_buffer btok = test_upload(&g, tok, 8 * n_tok);
+    gpu_buffer bpart = test_upload(&g, NULL, attn_decode_part_bytes(&a, n_ctx, n_tok));
+    gpu_buffer bo = test_upload(&g, NULL, (size_t)n_tok * E * 4);
+    attn_decode_args d = {buf_all(&bstep), qkv_dim, E, buf_all(&btok), &r, buf_all(&btab), buf_all(&bpart), buf_all(&bo),
+                          E, n_tok, n_ctx, n_ctx - 2, {0}};
+    CHECK(op_attn_decode(g.cmd, g.k, &kv, &a, &d) == 0, "%s", vkphi_last_error());
+    CHECK(cmd_submit(g.cmd, true) == 0, "%s", vkphi_last_error());
+    test_download(&g, &bo, out, (size_t)n_tok * E * 4);
+    double e = test_max_rel_err(out, ref, (size_t)n_tok * E, q8 ? 2e-3 : 2e-5, 1e-4);
+    CHECK(e <= 1, "decode %s: %u heads / %u kv, dim %u, rot %u, %u tokens (first at %u): error %.3g of tolerance",
+          q8 ? "q8" : "f16", n_head, n_head_kv, head_dim, n_rot, n_tok, pos[0], e);
+    for (uint32_t i = 0; i < n_tok; i++)
+        if (pos[i]) buffer_destroy(g.dev, &hist[i]);
+    gpu_buffer *bs[] = {&bk, &bv, &btab, &bstep, &btok, &bpart, &bo};
+    for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) buffer_destroy(g.dev, bs[i]);
+    free(table), free(step), free(ref), free(out), free(tok), free(hist);
 }
 
 int main(void) {
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
     test_seed(7);
     for (int q8 = 0; q8 < 2; q8++) {
-        // decode: one query, KV lengths around the 128-row block and 256-row chunk
-        test_case(4, 1, 128, 0, 1, q8, true);
-        test_case(4, 1, 128, 128, 1, q8, true);
-        test_case(40, 10, 128, 300, 1, q8, true); // Phi-4's heads
-        test_case(8, 1, 64, 700, 1, q8, true);    // 8 query heads per KV head
-        test_case(3, 3, 96, 17, 1, q8, true);     // no GQA, head dim 96 (Phi-3 mini)
+        // decode: KV lengths around the 128-row block and 256-row chunk; one token or
+        // several sequences at different depths in one dispatch
+        test_decode(4, 1, 128, (uint32_t[]){0}, 1, q8, 128, true);
+        test_decode(4, 1, 128, (uint32_t[]){128}, 1, q8, 128, true);
+        test_decode(40, 10, 128, (uint32_t[]){300, 5, 255, 256}, 4, q8, 128, true); // Phi-4's heads
+        test_decode(8, 1, 64, (uint32_t[]){700, 1}, 2, q8, 64, false); // 8 query heads per KV head, llama pairs
+        test_decode(3, 3, 96, (uint32_t[]){17}, 1, q8, 96, true);      // no GQA, head dim 96 (Phi-3 mini)
+        test_decode(24, 8, 128, (uint32_t[]){40, 513, 3}, 3, q8, 96, true); // partial RoPE (Phi-4-mini)
         // prefill: batches across the 16-query tile and 32-key block edges
-        test_case(4, 1, 128, 0, 1, q8, false);
-        test_case(4, 1, 128, 0, 17, q8, false);
-        test_case(40, 10, 128, 13, 40, q8, false);
-        test_case(3, 3, 96, 33, 5, q8, false);
-        test_case(8, 2, 64, 0, 70, q8, false);
+        test_case(4, 1, 128, 0, 1, q8);
+        test_case(4, 1, 128, 0, 17, q8);
+        test_case(40, 10, 128, 13, 40, q8);
+        test_case(3, 3, 96, 33, 5, q8);
+        test_case(8, 2, 64, 0, 70, q8);
     }
     test_gpu_close(&g);
     return test_finish();

@@ -150,6 +150,78 @@ static void against_cpu(const char *path, const struct variant *v, uint32_t n_ct
     free(gpu);
 }
 
+// Continuous batching: sequences of different prompt lengths evaluated alone,
+// then together (prompts in one batch, then one decode token of each per step, a
+// late prompt joining mid-way): every logit must be bitwise the same (batch
+// invariance). Also: a replayed decode step equals a freshly recorded one (the
+// profiled path records anew), and malformed batches are refused.
+enum { NS = 5, STEPS = 6, MAXP = 20 };
+static int32_t test_argmax(const float *l, uint32_t n) {
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < n; i++) best = l[i] > l[best] ? i : best;
+    return (int32_t)best;
+}
+static void batching(const char *path, const struct variant *v) {
+    write_model(path, v);
+    static const uint32_t plen[NS] = {7, 1, 12, 3, 20};
+    static const int join_step[NS] = {0, 0, 0, 0, 2}; // sequence 4's prompt arrives with step 2
+    model_params p = {.device = -1, .n_ctx = 64, .n_seq = NS, .quiet = true};
+    model *m;
+    CHECK(model_load(path, &p, &m) == 0, "model_load: %s", vkphi_last_error());
+    if (!m) return;
+    float *alone = malloc(sizeof(float) * NS * (STEPS + 1) * NV), *got = malloc(sizeof(float) * NS * NV);
+    int32_t gen[NS][STEPS + 1];
+    for (uint32_t s = 0; s < NS; s++) { // alone: the prompt, then greedy decode, one token per call
+        float *l = alone + (size_t)s * (STEPS + 1) * NV;
+        CHECK(model_eval(m, s, toks + s, plen[s], 0, l, NULL) == 0, "model_eval: %s", vkphi_last_error());
+        for (int i = 0; i < STEPS; i++) {
+            gen[s][i] = test_argmax(l + (size_t)i * NV, NV);
+            model_set_profiling(m, i == 2); // one step recorded afresh instead of replayed
+            CHECK(model_eval(m, s, &gen[s][i], 1, plen[s] + i, l + (size_t)(i + 1) * NV, NULL) == 0, "model_eval: %s",
+                  vkphi_last_error());
+        }
+        model_set_profiling(m, false);
+    }
+    // Together. Each step: the decode token of every running sequence, and the whole
+    // prompt of those that join at this step.
+    int step_of[NS] = {0};
+    bool same = true;
+    for (int st = 0; st <= STEPS + 2; st++) {
+        model_token b[NS * MAXP];
+        uint32_t n = 0, who[NS], nw = 0;
+        for (uint32_t s = 0; s < NS; s++) {
+            if (st < join_step[s] || step_of[s] > STEPS) continue;
+            if (step_of[s] == 0)
+                for (uint32_t i = 0; i < plen[s]; i++) b[n++] = (model_token){toks[s + i], s, i, i + 1 == plen[s]};
+            else
+                b[n++] = (model_token){gen[s][step_of[s] - 1], s, plen[s] + step_of[s] - 1, true};
+            who[nw++] = s;
+        }
+        if (!n) break;
+        CHECK(model_eval_batch(m, b, n, got) == 0, "model_eval_batch: %s", vkphi_last_error());
+        for (uint32_t i = 0; i < nw; i++) {
+            uint32_t s = who[i];
+            const float *want = alone + ((size_t)s * (STEPS + 1) + step_of[s]) * NV;
+            if (memcmp(want, got + (size_t)i * NV, sizeof(float) * NV)) {
+                same = false;
+                printf("sequence %u, step %d: batched logits differ from alone\n", s, step_of[s]);
+            }
+            step_of[s]++;
+        }
+    }
+    CHECK(same, "batch invariance: a sequence's logits depend on the others in its batch");
+    // Malformed batches.
+    model_token split[] = {{toks[0], 0, 0, false}, {toks[1], 1, 0, false}, {toks[2], 0, 1, true}};
+    CHECK(model_eval_batch(m, split, 3, got) != 0 && strstr(vkphi_last_error(), "side by side"),
+          "a sequence split across a batch accepted");
+    model_token gap[] = {{toks[0], 0, 0, false}, {toks[1], 0, 2, true}};
+    CHECK(model_eval_batch(m, gap, 2, got) != 0 && strstr(vkphi_last_error(), "position"), "a gap in positions accepted");
+    model_token none[] = {{toks[0], 0, 0, true}};
+    CHECK(model_eval_batch(m, none, 1, NULL) != 0, "logits wanted without a buffer accepted");
+    model_free(m);
+    free(alone), free(got);
+}
+
 int main(void) {
     char dir[] = "/tmp/vkphi-test-XXXXXX", path[64];
     if (!mkdtemp(dir)) return test_skip("no temp dir");
@@ -168,6 +240,9 @@ int main(void) {
     CHECK(kl > 1e-3, "the short and long LongRoPE factors give the same logits (KL %.2e): the choice has no effect", kl);
     struct variant llama = {.arch = "llama", .n_rot = 128};
     against_cpu(path, &llama, 64, "llama layout (adjacent-pair RoPE)", cpu);
+
+    batching(path, &ok);
+    batching(path, &llama); // split tensors: the decode step's unfused gate/up
 
     struct variant window = {.arch = "phi3", .n_rot = 128, .window = 128};
     struct variant half_longrope = {.arch = "phi3", .n_rot = 64, .longrope = 1};

@@ -233,6 +233,81 @@ static void check_product(const qmat *m, uint32_t n_tokens, const char *what) {
     free(x), free(y);
 }
 
+// The fused matrix-vector forms (op_matvec_norm): y = W (RMSNorm(x) * nw), and with
+// glu, over [G; U], y = SiLU(G xn) * (U xn); against double-precision sums.
+static void check_fused(const qmat *m, uint32_t n_tokens, bool glu) {
+    const uint32_t K = m->n_in, n_y = glu ? m->n_out / 2 : m->n_out;
+    const float eps = 1e-5f;
+    float *x = rand_vec((size_t)n_tokens * K), *nw = rand_vec(K), *y = xmalloc((size_t)n_tokens * n_y * 4);
+    for (uint32_t t = 0; t < n_tokens; t++) x[(size_t)t * K] += 4.0f * t; // tokens of different scale
+    gpu_buffer bw = upload_mat(m), bx = test_upload(&g, x, (uint64_t)n_tokens * K * 4), bn = test_upload(&g, nw, K * 4);
+    gpu_buffer by = test_upload(&g, NULL, (uint64_t)n_tokens * n_y * 4);
+    gpu_weight w = weight_of(m, &bw);
+    cmd_begin(g.cmd);
+    CHECK(op_matvec_norm(g.cmd, g.k, &w, buf_all(&bx), buf_all(&bn), buf_all(&by), n_tokens, K, n_y, eps, glu) == 0, "%s",
+          vkphi_last_error());
+    run();
+    test_download(&g, &by, y, (uint64_t)n_tokens * n_y * 4);
+    double *dot = xmalloc(sizeof(double) * m->n_out), *mag = xmalloc(sizeof(double) * m->n_out), worst = 0;
+    float *row = xmalloc((size_t)K * 4);
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        const float *xt = x + (size_t)t * K;
+        double ss = 0;
+        for (uint32_t k = 0; k < K; k++) ss += (double)xt[k] * xt[k];
+        double inv = 1.0 / sqrt(ss / K + eps);
+        for (uint32_t r = 0; r < m->n_out; r++) {
+            mat_row(m, r, row);
+            dot[r] = mag[r] = 0;
+            for (uint32_t k = 0; k < K; k++) {
+                double p = (double)row[k] * xt[k] * inv * nw[k];
+                dot[r] += p;
+                mag[r] += fabs(p);
+            }
+        }
+        for (uint32_t r = 0; r < n_y; r++) {
+            double want = dot[r], tol = 4e-6 * mag[r] + 1e-6;
+            if (glu) {
+                double gv = dot[r], u = dot[n_y + r], sg = 1.0 / (1.0 + exp(-gv));
+                want = gv * sg * u;
+                tol = 4e-6 * (mag[r] * (fabs(u) + 1) + mag[n_y + r] * (fabs(gv * sg) + 1)) + 1e-6;
+            }
+            double e = fabs(y[(size_t)t * n_y + r] - want) / tol;
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    }
+    CHECK(worst <= 1, "fused %s %s: %u x %u times %u tokens: error %.3g of tolerance", glu ? "RMSNorm+SwiGLU" : "RMSNorm",
+          quant_type_name(m->type), m->n_out, K, n_tokens, worst);
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bn), buffer_destroy(g.dev, &by);
+    free(x), free(nw), free(y), free(dot), free(mag), free(row);
+}
+
+// A token's result does not depend on the other tokens of the dispatch (batch
+// invariance): token 0 of a batch of n equals token 0 alone, bit for bit.
+static void check_invariance(const qmat *m, bool fused) {
+    const uint32_t K = m->n_in, N = 20;
+    float *x = rand_vec((size_t)N * K), *nw = rand_vec(K), *y1 = xmalloc((size_t)N * m->n_out * 4);
+    float *yn = xmalloc((size_t)N * m->n_out * 4);
+    gpu_buffer bw = upload_mat(m), bx = test_upload(&g, x, (uint64_t)N * K * 4), bn = test_upload(&g, nw, K * 4);
+    gpu_buffer by = test_upload(&g, NULL, (uint64_t)N * m->n_out * 4);
+    gpu_weight w = weight_of(m, &bw);
+    const uint32_t sizes[] = {1, 3, KERNEL_FEW_TOKENS, N};
+    for (int i = 0; i < 4; i++) {
+        uint32_t n = sizes[i];
+        if (!fused && n > KERNEL_FEW_TOKENS) break; // op_matmul takes the tiled kernel there
+        cmd_begin(g.cmd);
+        int rc = fused ? op_matvec_norm(g.cmd, g.k, &w, buf_all(&bx), buf_all(&bn), buf_all(&by), n, K, m->n_out, 1e-5f, false)
+                       : op_matmul(g.cmd, g.k, &w, buf_all(&bx), buf_all(&by), n, K, m->n_out);
+        CHECK(rc == 0, "%s", vkphi_last_error());
+        run();
+        test_download(&g, &by, i == 0 ? y1 : yn, (uint64_t)n * m->n_out * 4);
+        if (i > 0)
+            CHECK(!memcmp(y1, yn, (size_t)m->n_out * 4), "%s %s: token 0 of %u differs from token 0 alone",
+                  fused ? "fused matvec" : "matvec", quant_type_name(m->type), n);
+    }
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bn), buffer_destroy(g.dev, &by);
+    free(x), free(nw), free(y1), free(yn);
+}
+
 // ---- row lookup ----
 
 // Looks up ids through op_get_rows into rows of `stride` floats; checks every
@@ -615,7 +690,7 @@ static enum shader_id matvec_shader(uint32_t type) {
 static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
     if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
     const bool iq = quant_iq_type(type); // binds its grid as a fourth buffer
-    pipeline_desc desc = {matvec_shader(type), iq ? 4 : 3, 32, 4, {wg, rows, subgroup, 1}, 0};
+    pipeline_desc desc = {matvec_shader(type), 5, 48, 4, {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
     pipeline p;
     if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
         CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
@@ -625,11 +700,13 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     qmat m = mat_quantized(type, n_in, n_out);
     float *x = rand_vec(n_in), *y = xmalloc((size_t)n_out * 4);
     gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
-    struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off; } pc = {n_in, n_out, 0, 0, 1, n_in, n_out, 0};
-    buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by), {0}};
+    struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; } pc = {
+        n_in, n_out, 0, 0, 1, n_in, n_out, 0, 0, 0, {0}};
+    buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by), buf_all(&bx),
+                    buf_all(&bx)};
     if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
     cmd_begin(g.cmd);
-    cmd_dispatch(g.cmd, &p, v, iq ? 4 : 3, &pc, sizeof pc, (n_out + rows - 1) / rows, 1, 1);
+    cmd_dispatch(g.cmd, &p, v, 5, &pc, sizeof pc, (n_out + rows - 1) / rows, 1, 1);
     run();
     test_download(&g, &by, y, n_out * 4);
     double e = product_error(&m, x, y, 1);
@@ -754,6 +831,25 @@ int main(void) {
         int32_t *ids = rand_ids(9, 5);
         check_get_rows(&m, ids, 9, false, "ragged");
         free(ids), free(m.data);
+    }
+    // The fused forms and batch invariance, every type, ragged rows and token counts
+    // (17: two dispatches of KERNEL_FEW_TOKENS).
+    for (size_t i = 0; i < N_TYPES; i++) {
+        uint32_t t = all_types[i], qk = quant_block_elems(t), n_in = qk == 1 ? 37 * 8 : qk == 32 ? 32 * 5 : 256 * 2;
+        qmat m = mat_quantized(t, n_in, 2 * 35);
+        check_fused(&m, 1, false);
+        check_fused(&m, 17, false);
+        check_fused(&m, 1, true);
+        check_fused(&m, 5, true);
+        check_invariance(&m, false);
+        check_invariance(&m, true);
+        free(m.data);
+        if (qk == 1) { // float rows of ragged length (one value at a time)
+            qmat r = mat_quantized(t, 37, 2 * 3);
+            check_fused(&r, 3, false);
+            check_fused(&r, 2, true);
+            free(r.data);
+        }
     }
     printf("ragged shapes: %.1f s\n", vkphi_now() - t0);
 

@@ -1,48 +1,58 @@
 // SPDX-License-Identifier: MIT
-// The end of a matrix-vector kernel: sums each of the ROWS x NT per-thread partials
-// (acc[t * ROWS + r] below: row r0 + r, token t) over the workgroup and stores them at
-// y[t * y_stride + row0 + r0 + r], or adds them there when p.add. Needs ROWS, NT,
-// SUBGROUP_REDUCE, WG, y and p.M, p.row0, p.add, p.n_tokens, p.y_stride declared
-// before inclusion.
-shared float reduce_rows_buf[ROWS * NT * WG];
-// The per-thread partial sums, acc[t * ROWS + r]. Global rather than a parameter:
-// passing an array sized by specialization constants by value is not valid SPIR-V
-// once specialized.
+// The end of a matrix-vector kernel: for each token t < p.n_tokens, sums its ROWS
+// per-thread partials acc[t * ROWS + r] (and, when NORM, its sum of squares
+// acc_ss[t]) over the workgroup, then one thread hands the sums to
+// matvec_store(t, r0, sums), which the including shader defines before this file.
+// Tokens are reduced one after another in the same order whatever their number, so
+// a token's result does not depend on the others in the dispatch (batch
+// invariance). Needs ROWS, NT, SUBGROUP_REDUCE, WG and p.n_tokens declared before.
+#define RR (ROWS + 1u) // the rows' sums and the sum of squares
+shared float reduce_rows_buf[RR * WG];
+// The per-thread partial sums, acc[t * ROWS + r] and acc_ss[t]. Global rather than
+// parameters: passing an array sized by specialization constants by value is not
+// valid SPIR-V once specialized.
 float acc[ROWS * NT];
+float acc_ss[NT];
+float red[RR];
 
-void reduce_rows_put(uint j, uint r0, float v) {
-    uint t = j / ROWS, r = j % ROWS;
-    if (r0 + r >= p.M || t >= p.n_tokens) return;
-    uint i = t * p.y_stride + p.row0 + r0 + r;
-    y[i] = p.add != 0u ? y[i] + v : v;
-}
+void matvec_store(uint t, uint r0);
 
 void reduce_rows_store(uint r0) {
     uint tid = gl_LocalInvocationID.x;
+    for (uint t = 0; t < p.n_tokens; t++) {
+        [[unroll]] for (uint j = 0; j < ROWS; j++) red[j] = acc[t * ROWS + j];
+        red[ROWS] = acc_ss[t];
 #ifndef NO_SUBGROUP_ARITH
-    if (SUBGROUP_REDUCE) {
-        [[unroll]] for (uint j = 0; j < ROWS * NT; j++) acc[j] = subgroupAdd(acc[j]);
-        if (gl_NumSubgroups == 1u) { // one subgroup: no shared memory, no barrier
-            if (subgroupElect()) [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_put(j, r0, acc[j]);
-            return;
+        if (SUBGROUP_REDUCE) {
+            [[unroll]] for (uint j = 0; j < RR; j++) red[j] = subgroupAdd(red[j]);
+            if (gl_NumSubgroups == 1u) { // one subgroup: no shared memory, no barrier
+                if (subgroupElect()) matvec_store(t, r0);
+                continue;
+            }
+            if (subgroupElect()) [[unroll]] for (uint j = 0; j < RR; j++) reduce_rows_buf[j * WG + gl_SubgroupID] = red[j];
+            barrier();
+            if (tid == 0u) {
+                [[unroll]] for (uint j = 0; j < RR; j++) {
+                    float s = 0.0;
+                    for (uint i = 0; i < gl_NumSubgroups; i++) s += reduce_rows_buf[j * WG + i];
+                    red[j] = s;
+                }
+                matvec_store(t, r0);
+            }
+            barrier();
+            continue;
         }
-        if (subgroupElect()) [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + gl_SubgroupID] = acc[j];
-        barrier();
-        for (uint j = tid; j < ROWS * NT; j += WG) {
-            float t = 0.0;
-            for (uint i = 0; i < gl_NumSubgroups; i++) t += reduce_rows_buf[j * WG + i];
-            reduce_rows_put(j, r0, t);
-        }
-        return;
-    }
 #endif
-    {
-        [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + tid] = acc[j];
+        [[unroll]] for (uint j = 0; j < RR; j++) reduce_rows_buf[j * WG + tid] = red[j];
         barrier();
         [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
-            if (tid < s) [[unroll]] for (uint j = 0; j < ROWS * NT; j++) reduce_rows_buf[j * WG + tid] += reduce_rows_buf[j * WG + tid + s];
+            if (tid < s) [[unroll]] for (uint j = 0; j < RR; j++) reduce_rows_buf[j * WG + tid] += reduce_rows_buf[j * WG + tid + s];
             barrier();
         }
-        for (uint j = tid; j < ROWS * NT; j += WG) reduce_rows_put(j, r0, reduce_rows_buf[j * WG]);
+        if (tid == 0u) {
+            [[unroll]] for (uint j = 0; j < RR; j++) red[j] = reduce_rows_buf[j * WG];
+            matvec_store(t, r0);
+        }
+        barrier();
     }
 }
