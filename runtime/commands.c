@@ -19,6 +19,7 @@ struct cmd_ctx {
     VkQueryPool queries;
     bool recording, in_flight;
     bool recorded; // ended by cmd_end: cmd_resubmit may submit it
+    uint32_t n_dispatch, n_barrier; // recorded in the buffer: counted as run at each submission
     int error; // first recording error, returned by cmd_submit
     uint32_t n_ts;
     const char *ts_labels[CMD_MAX_TIMESTAMPS];
@@ -96,6 +97,7 @@ static int begin(cmd_ctx *c, bool reusable) {
     c->error = 0;
     c->n_ts = 0;
     c->recorded = false;
+    c->n_dispatch = c->n_barrier = 0;
     VK_CHECK(vkResetCommandBuffer(c->cb, 0));
     if (c->dpool) VK_CHECK(vkResetDescriptorPool(device_vk(c->dev), c->dpool, 0));
     VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -174,14 +176,14 @@ void cmd_dispatch(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t
     }
     if (!bind(c, p, views, n_views, push, push_size)) return;
     vkCmdDispatch(c->cb, gx, gy, gz);
-    COUNT(dispatches);
+    c->n_dispatch++;
 }
 
 void cmd_dispatch_indirect(cmd_ctx *c, const pipeline *p, const buf_view *views, uint32_t n_views, const void *push,
                            uint32_t push_size, buf_view args) {
     if (!check_call(c, p, n_views, push_size) || !bind(c, p, views, n_views, push, push_size)) return;
     vkCmdDispatchIndirect(c->cb, args.buf->vk, args.offset);
-    COUNT(dispatches);
+    c->n_dispatch++;
 }
 
 void cmd_barrier(cmd_ctx *c) {
@@ -192,7 +194,7 @@ void cmd_barrier(cmd_ctx *c) {
     vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0,
                          NULL);
-    COUNT(barriers);
+    c->n_barrier++;
 }
 
 void cmd_copy(cmd_ctx *c, const gpu_buffer *src, uint64_t src_off, const gpu_buffer *dst, uint64_t dst_off, uint64_t size) {
@@ -235,6 +237,8 @@ int cmd_resubmit(cmd_ctx *c, bool wait) {
     si.pCommandBuffers = &c->cb;
     VK_CHECK(vkQueueSubmit(device_queue(c->dev), 1, &si, c->fence));
     COUNT(submits);
+    __atomic_fetch_add(&counters.dispatches, c->n_dispatch, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&counters.barriers, c->n_barrier, __ATOMIC_RELAXED);
     c->in_flight = true;
     return wait ? cmd_wait(c) : VKPHI_OK;
 }

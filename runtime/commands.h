@@ -49,8 +49,9 @@ int cmd_wait(cmd_ctx *c);
 uint32_t cmd_timestamps(cmd_ctx *c, const char **labels, double *ms, uint32_t max);
 device *cmd_device(const cmd_ctx *c);
 
-// What this process has recorded and submitted, for the benchmark's per-token
-// figures: command buffers begun, dispatches, barriers, queue submissions.
+// What this process has recorded and run, for the benchmark's per-token figures:
+// command buffers recorded, dispatches and barriers submitted (a buffer submitted
+// again counts its dispatches again), queue submissions.
 typedef struct cmd_counters {
     uint64_t recordings, dispatches, barriers, submits;
 } cmd_counters;

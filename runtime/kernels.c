@@ -12,6 +12,10 @@ struct kernels {
     pipeline_cache *cache;
     pipeline pipes[KERNEL_COUNT];
     bool made[KERNEL_COUNT];
+    // The matrix-vector kernels for 2 .. KERNEL_FEW_TOKENS tokens (pipes[] holds the
+    // one-token ones), by vec_index().
+    pipeline vec[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
+    bool vec_made[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
     // The codebook grids the IQ kernels bind, uploaded on first use; one per grid
     // (IQ1_S and IQ1_M share theirs).
     gpu_buffer grids[6];
@@ -114,7 +118,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
         d.n_bindings = 5; d.push_size = 48; d.n_spec = 4; // binding 3 unused (the codebook grid of matvec_q)
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, false); d.spec[2] = info->subgroup_arith;
-        d.spec[3] = KERNEL_FEW_TOKENS;
+        d.spec[3] = 1; // tokens: kernels_get_vec
         d.shared_bytes = matvec_shared(&d);
         break;
     case KERNEL_MATMUL_F32:
@@ -156,7 +160,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
         d.push_size = 48; d.n_spec = 4;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, binds_grid(id));
-        d.spec[2] = info->subgroup_arith; d.spec[3] = KERNEL_FEW_TOKENS;
+        d.spec[2] = info->subgroup_arith; d.spec[3] = 1; // tokens: kernels_get_vec
         d.shared_bytes = matvec_shared(&d) + grid_bytes(id);
         break;
     case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
@@ -195,8 +199,18 @@ kernels *kernels_create(device *d) {
     return k;
 }
 
+// Row of kernels.vec for a matrix-vector kernel id; -1 for the others.
+static int vec_index(enum kernel_id id) {
+    if (id >= KERNEL_MATVEC_F32 && id <= KERNEL_MATVEC_BF16) return (int)(id - KERNEL_MATVEC_F32);
+    if (id >= KERNEL_MATVEC_Q8_0 && id < KERNEL_MATMUL_Q8_0) return 3 + (int)(id - KERNEL_MATVEC_Q8_0);
+    return -1;
+}
+
 void kernels_destroy(kernels *k) {
     if (!k) return;
+    for (size_t i = 0; i < sizeof k->vec / sizeof k->vec[0]; i++)
+        for (int j = 0; j < KERNEL_FEW_TOKENS - 1; j++)
+            if (k->vec_made[i][j]) pipeline_destroy(k->dev, &k->vec[i][j]);
     for (int i = 0; i < KERNEL_COUNT; i++)
         if (k->made[i]) pipeline_destroy(k->dev, &k->pipes[i]);
     for (int i = 0; i < 6; i++)
@@ -212,6 +226,23 @@ const pipeline *kernels_get(kernels *k, enum kernel_id id) {
         k->made[id] = true;
     }
     return &k->pipes[id];
+}
+
+const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens) {
+    int i = vec_index(id);
+    if (i < 0 || n_tokens == 0 || n_tokens > KERNEL_FEW_TOKENS) {
+        vkphi_fail(VKPHI_ERR_ARG, "no matrix-vector kernel %d for %u tokens", (int)id, n_tokens);
+        return NULL;
+    }
+    if (n_tokens == 1) return kernels_get(k, id);
+    uint32_t j = n_tokens - 2;
+    if (!k->vec_made[i][j]) {
+        pipeline_desc desc = describe(device_get_info(k->dev), id);
+        desc.spec[3] = n_tokens;
+        if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
+        k->vec_made[i][j] = true;
+    }
+    return &k->vec[i][j];
 }
 
 device *kernels_device(const kernels *k) { return k->dev; }

@@ -55,6 +55,11 @@ kernels *kernels_create(device *d);
 void kernels_destroy(kernels *k); // also saves the pipeline cache
 // The pipeline for id, created on first use; NULL (with the error set) on failure.
 const pipeline *kernels_get(kernels *k, enum kernel_id id);
+// The matrix-vector kernel id (KERNEL_MATVEC_*) specialized for exactly n_tokens
+// tokens (1 .. KERNEL_FEW_TOKENS): no loop over unused token slots, which devices
+// that run uniform branches with a mask (lavapipe) would pay for. Each token's
+// sums are formed the same way at every count (batch invariance).
+const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens);
 // True when the device has the shared memory and workgroup size the kernel needs
 // (pipeline creation refuses it otherwise).
 bool kernels_fit(const kernels *k, enum kernel_id id);

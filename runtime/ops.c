@@ -217,7 +217,7 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // kernel, which reads each weight once. More: the tiled matrix-matrix kernel.
     // (They read x in 16-byte words.)
     bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
-    const pipeline *p = kernels_get(k, vec ? ids.vec : ids.many);
+    const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens) : kernels_get(k, ids.many);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);
@@ -251,8 +251,6 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
     if (!matmul_kernel_ids(w->type, &ids))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
                           w->type);
-    const pipeline *p = kernels_get(k, ids.vec);
-    if (!p) return VKPHI_ERR_VULKAN;
     uint32_t x_off, y_off;
     int rc = view_aligned(info, &x, &x_off);
     if (!rc) rc = view_aligned(info, &y, &y_off);
@@ -267,9 +265,11 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
                           w->n_out);
     buf_view grid = x;
     if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
-    uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
     for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
         uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
+        const pipeline *p = kernels_get_vec(k, ids.vec, n);
+        if (!p) return VKPHI_ERR_VULKAN;
+        uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
         uint32_t xo = x_off + t0 * x_stride, yo = y_off + t0 * y_stride;
         if (glu) {
             buf_view v[] = {weight_window(w, 0, w->n_out), x, y, grid, norm};

@@ -236,22 +236,23 @@ static void check_product(const qmat *m, uint32_t n_tokens, const char *what) {
 // The fused matrix-vector forms (op_matvec_norm): y = W (RMSNorm(x) * nw), and with
 // glu, over [G; U], y = SiLU(G xn) * (U xn); against double-precision sums.
 static void check_fused(const qmat *m, uint32_t n_tokens, bool glu) {
-    const uint32_t K = m->n_in, n_y = glu ? m->n_out / 2 : m->n_out;
+    // Token rows on 16-byte boundaries, as the fused kernels need (ragged K: padded).
+    const uint32_t K = m->n_in, S = (K + 3) & ~3u, n_y = glu ? m->n_out / 2 : m->n_out;
     const float eps = 1e-5f;
-    float *x = rand_vec((size_t)n_tokens * K), *nw = rand_vec(K), *y = xmalloc((size_t)n_tokens * n_y * 4);
-    for (uint32_t t = 0; t < n_tokens; t++) x[(size_t)t * K] += 4.0f * t; // tokens of different scale
-    gpu_buffer bw = upload_mat(m), bx = test_upload(&g, x, (uint64_t)n_tokens * K * 4), bn = test_upload(&g, nw, K * 4);
+    float *x = rand_vec((size_t)n_tokens * S), *nw = rand_vec(K), *y = xmalloc((size_t)n_tokens * n_y * 4);
+    for (uint32_t t = 0; t < n_tokens; t++) x[(size_t)t * S] += 4.0f * t; // tokens of different scale
+    gpu_buffer bw = upload_mat(m), bx = test_upload(&g, x, (uint64_t)n_tokens * S * 4), bn = test_upload(&g, nw, K * 4);
     gpu_buffer by = test_upload(&g, NULL, (uint64_t)n_tokens * n_y * 4);
     gpu_weight w = weight_of(m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_matvec_norm(g.cmd, g.k, &w, buf_all(&bx), buf_all(&bn), buf_all(&by), n_tokens, K, n_y, eps, glu) == 0, "%s",
+    CHECK(op_matvec_norm(g.cmd, g.k, &w, buf_all(&bx), buf_all(&bn), buf_all(&by), n_tokens, S, n_y, eps, glu) == 0, "%s",
           vkphi_last_error());
     run();
     test_download(&g, &by, y, (uint64_t)n_tokens * n_y * 4);
     double *dot = xmalloc(sizeof(double) * m->n_out), *mag = xmalloc(sizeof(double) * m->n_out), worst = 0;
     float *row = xmalloc((size_t)K * 4);
     for (uint32_t t = 0; t < n_tokens; t++) {
-        const float *xt = x + (size_t)t * K;
+        const float *xt = x + (size_t)t * S;
         double ss = 0;
         for (uint32_t k = 0; k < K; k++) ss += (double)xt[k] * xt[k];
         double inv = 1.0 / sqrt(ss / K + eps);

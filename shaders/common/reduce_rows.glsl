@@ -19,7 +19,10 @@ void matvec_store(uint t, uint r0);
 
 void reduce_rows_store(uint r0) {
     uint tid = gl_LocalInvocationID.x;
-    for (uint t = 0; t < p.n_tokens; t++) {
+    // Unrolled, so that acc is indexed by constants only (a dynamic index would put
+    // it in memory instead of registers).
+    [[unroll]] for (uint t = 0; t < NT; t++) {
+        if (t >= p.n_tokens) break;
         [[unroll]] for (uint j = 0; j < ROWS; j++) red[j] = acc[t * ROWS + j];
         red[ROWS] = acc_ss[t];
 #ifndef NO_SUBGROUP_ARITH
