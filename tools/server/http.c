@@ -4,7 +4,7 @@
 // stream's content-reader callback waits for the next piece of text. Both poll the
 // socket while they wait, so a client that hangs up frees its slot (or its place in
 // the queue) at once; a failed write does the same through the completion callbacks.
-#include "server_http.h"
+#include "http.h"
 
 #include <errno.h>
 #include <microhttpd.h>

@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
+#include "../args.h"
+#include "../commands.h" // the command table (runtime/ has a commands.h too)
+#include "api.h"
 #include "chat.h"
-#include "commands.h"
+#include "engine.h"
 #include "gguf.h"
+#include "http.h"
 #include "model.h"
-#include "server_api.h"
-#include "server_engine.h"
-#include "server_http.h"
 #include "tokenizer.h"
 #include "vkphi.h"
 

@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "generate.h"
 #include "model.h"
-#include "server_buf.h"
 #include "tokenizer.h"
 
 typedef struct srv_engine srv_engine;

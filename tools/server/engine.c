@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The server's slots, queue and baton. See server_engine.h for the design.
+// The server's slots, queue and baton. See engine.h for the design.
 //
 // Locking: one mutex (e->mu) guards the queue, the slots' assignments, the baton and
 // every task's shared fields. A slot thread calls into the model only while it holds
@@ -7,7 +7,7 @@
 // changes hands inside generate_run's text callback, which runs after a token has
 // been sampled and before it is evaluated: at that point the model is idle, so the
 // next slot may use it.
-#include "server_engine.h"
+#include "engine.h"
 
 #include <pthread.h>
 #include <stdio.h>
