@@ -254,8 +254,10 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     if (!o->a.ctx_given) mp.n_ctx = (uint32_t)((need + 255) / 256 * 256);
     else if (mp.n_ctx == 0) mp.n_ctx = cfg.n_ctx_train;
     if ((long)mp.n_ctx < need)
-        return args_fail("context %u is too small for a depth of %ld plus %ld tokens", mp.n_ctx, o->depth,
-                         need - o->depth);
+        return o->n_parallel ? args_fail("context %u is too small for a %ld-token prompt plus %ld tokens per sequence",
+                                         mp.n_ctx, o->p, o->n)
+                             : args_fail("context %u is too small for a depth of %ld plus %ld tokens", mp.n_ctx,
+                                         o->depth, need - o->depth);
     mp.quiet = true;
     note(o, "loading %s\n", path);
     model *m = NULL;
