@@ -15,9 +15,9 @@
 
 #include "common.h"
 
-// A prompt is evaluated in chunks cut at the positions that are multiples of
-// SRV_CHUNK, whatever the load, so that a request alone and among others sees the
-// same evaluations of its tokens.
+// A prompt is evaluated in chunks cut at the positions that are multiples of the
+// chunk size (SRV_CHUNK, less when the step limit is small), whatever the load, so
+// that a request alone and among others sees the same evaluations of its tokens.
 #define SRV_CHUNK 64
 // Tokens per step: every decoding slot's one token, then whole prompt chunks, oldest
 // request first, while they fit (at least one chunk a step, so that prompts always
@@ -87,8 +87,10 @@ struct srv_engine {
     pthread_t thread;
     bool started;
     uint64_t clock;
+    uint32_t chunk, budget; // prompt chunk size; tokens per step (the first chunk may pass it)
+    uint32_t max_step;      // tokens per step never more than this (the model's ubatch)
     // The engine thread's: one step's batch and its logits.
-    model_token *batch; // [SRV_STEP_BUDGET + SRV_CHUNK + n_slots]
+    model_token *batch; // [max_step]
     float *logits;      // [n_slots][n_vocab]: a slot wants one row a step at most
     // Totals for /metrics, under mu. Generated tokens are added as they are sampled
     // (so a rate over them is live); the prompt counts when a task ends.
@@ -403,14 +405,14 @@ static void plan_step(srv_engine *e) {
                 oldest = s;
         }
         if (!oldest) break;
-        // Up to the next multiple of SRV_CHUNK (or the prompt's end), then SRV_CHUNK
+        // Up to the next multiple of the chunk size (or the prompt's end), then a chunk
         // at a time: where the cuts fall depends on the prompt alone.
         const int32_t *ids;
         uint32_t pos, left = generate_pending(oldest->gs, &ids, &pos), take = 0;
         while (take < left) {
-            uint32_t at = pos + take, n = (at / SRV_CHUNK + 1) * SRV_CHUNK - at;
+            uint32_t at = pos + take, n = (at / e->chunk + 1) * e->chunk - at;
             if (n > left - take) n = left - take;
-            if (chunked && used + n > SRV_STEP_BUDGET) break;
+            if (chunked ? used + n > e->budget : used + n > e->max_step) break;
             take += n;
             used += n;
             chunked = true;
@@ -526,9 +528,15 @@ static void *engine_main(void *arg) {
     return NULL;
 }
 
-srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots) {
+srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots, uint32_t max_step) {
     if (!m || !t || n_slots == 0 || n_slots > model_n_seq(m)) {
         vkphi_fail(VKPHI_ERR_ARG, "the server needs a model with at least %u sequence(s)", n_slots);
+        return NULL;
+    }
+    if (max_step <= n_slots) {
+        vkphi_fail(VKPHI_ERR_ARG,
+                   "a step of %u tokens (--ubatch) leaves no room for prompts beside %u decoding slots (--parallel)",
+                   max_step, n_slots);
         return NULL;
     }
     srv_engine *e = calloc(1, sizeof *e);
@@ -540,10 +548,14 @@ srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots) {
     e->t = t;
     e->n_vocab = model_get_config(m)->n_vocab;
     e->n_slots = n_slots;
+    // Decode tokens and one chunk always fit in a step.
+    e->max_step = max_step;
+    e->chunk = max_step - n_slots < SRV_CHUNK ? max_step - n_slots : SRV_CHUNK;
+    e->budget = max_step < SRV_STEP_BUDGET ? max_step : SRV_STEP_BUDGET;
     pthread_mutex_init(&e->mu, NULL);
     init_cond(&e->cv);
     e->slots = calloc(n_slots, sizeof *e->slots);
-    e->batch = malloc(sizeof *e->batch * (SRV_STEP_BUDGET + SRV_CHUNK + n_slots));
+    e->batch = malloc(sizeof *e->batch * max_step);
     e->logits = malloc(sizeof *e->logits * (size_t)e->n_vocab * n_slots);
     if (!e->slots || !e->batch || !e->logits) {
         srv_engine_destroy(e);

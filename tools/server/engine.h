@@ -40,8 +40,9 @@ typedef struct srv_usage {
 } srv_usage;
 
 // Starts the engine thread with n_slots slots on sequences 0..n_slots-1 of m (loaded
-// with n_seq >= n_slots). NULL and vkphi_last_error() on failure.
-srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots);
+// with n_seq >= n_slots); a step evaluates at most max_step tokens (the model's
+// ubatch), which must exceed n_slots. NULL and vkphi_last_error() on failure.
+srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots, uint32_t max_step);
 // Cancels every task (queued or running), refuses new ones, and waits for the
 // engine thread to end. Safe to call more than once.
 void srv_engine_shutdown(srv_engine *e);

@@ -199,7 +199,7 @@ int cmd_serve(int argc, char **argv) {
             goto done;
         }
     }
-    if (!(e = srv_engine_create(m, tok, (uint32_t)parallel))) {
+    if (!(e = srv_engine_create(m, tok, (uint32_t)parallel, a.mp.n_ubatch ? a.mp.n_ubatch : 512))) {
         args_fail("%s", vkphi_last_error());
         goto done;
     }
