@@ -172,8 +172,8 @@ int generate_prefill(generate_session *s, const int32_t *ids, size_t n, uint32_t
     if (rc != VKPHI_OK) return rc;
     if (s->n_cache < s->n_want) {
         // model_eval cuts the prompt into ubatches itself.
-        rc = model_eval(s->m, s->seq, s->cache + s->n_cache, (uint32_t)(s->n_want - s->n_cache),
-                        (uint32_t)s->n_cache, s->logits, NULL);
+        rc = model_eval(s->m, s->seq, s->cache + s->n_cache, (uint32_t)(s->n_want - s->n_cache), (uint32_t)s->n_cache,
+                        s->logits, NULL);
         if (rc != VKPHI_OK) {
             s->n_want = s->n_cache; // the cache keeps only the common prefix
             return rc;

@@ -173,7 +173,8 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     generate_params p1 = greedy(20);
     collect r1 = {0}, r2 = {0};
     generate_reset(s);
-    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK && generate_run(s, &p1, on_text, &r1, &res) == VKPHI_OK,
+    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK &&
+              generate_run(s, &p1, on_text, &r1, &res) == VKPHI_OK,
           "reference run 1");
     int32_t g1[32];
     size_t n1 = res.n_tokens;
@@ -183,13 +184,15 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     // characters from the middle of that answer.
     generate_params p2 = greedy(16);
     generate_reset(s1);
-    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK && generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
+    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK &&
+              generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
           "reference run 2 (plain)");
     generate_logit_bias ban = {res.n_tokens ? res.tokens[0] : 0, -INFINITY};
     p2.bias = &ban;
     p2.n_bias = 1;
     r2 = (collect){0};
-    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK && generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
+    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK &&
+              generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
           "reference run 2 (banned)");
     char stop[8] = "\x01";
     if (r2.len >= 8) snprintf(stop, sizeof stop, "%.2s", r2.text + r2.len / 2);
@@ -197,7 +200,8 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     p2.stop = stops;
     p2.n_stop = 1;
     r2 = (collect){0};
-    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK && generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
+    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK &&
+              generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
           "reference run 2");
     CHECK(res.finish == GENERATE_FINISH_STOP && res.stop_index == 0, "the stop string '%s' ends reference run 2", stop);
     int32_t g2[32];
@@ -217,7 +221,8 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     CHECK(generate_start(s, prompt, n_prompt, &p1, NULL, NULL, NULL) == VKPHI_ERR_ARG, "a second start during a run");
     const int32_t *ids;
     uint32_t pos;
-    CHECK(generate_pending(s, &ids, &pos) == n_prompt && pos == 0 && ids[0] == prompt[0], "the whole prompt is pending");
+    CHECK(generate_pending(s, &ids, &pos) == n_prompt && pos == 0 && ids[0] == prompt[0],
+          "the whole prompt is pending");
     CHECK(!generate_done(s) && step_all(m, st, 2, 512), "stepping two sessions");
     CHECK(generate_end(s, &res) == VKPHI_OK, "end 1");
     CHECK(res.finish == f1 && res.n_tokens == n1 && !memcmp(res.tokens, g1, n1 * sizeof *g1) && st[0].c.len == r1.len &&
@@ -229,8 +234,8 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     CHECK(generate_end(s1, &res) == VKPHI_OK, "end 2");
     CHECK(res.finish == f2 && res.n_tokens == n2 && !memcmp(res.tokens, g2, n2 * sizeof *g2) && st[1].c.len == r2.len &&
               !memcmp(st[1].c.text, r2.text, r2.len) && !strstr(st[1].c.text, stop),
-          "step-wise with a stop string '%s' and a bias: \"%s\" (%s), generate_run: \"%s\" (%s)", stop,
-          st[1].c.text, generate_finish_name(res.finish), r2.text, generate_finish_name(f2));
+          "step-wise with a stop string '%s' and a bias: \"%s\" (%s), generate_run: \"%s\" (%s)", stop, st[1].c.text,
+          generate_finish_name(res.finish), r2.text, generate_finish_name(f2));
     printf("step-wise: %zu and %zu tokens, the same as generate_run's\n", n1, n2);
 
     // The prompt in chunks of 7 tokens (no logits until the last), then decoding;
@@ -266,8 +271,8 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     CHECK(n_cached == n_more - 1 && generate_done(s), "after an early end the cache holds %zu tokens, want %zu",
           n_cached, n_more - 1);
     // The last pending token without logits is refused.
-    CHECK(generate_start(s, more, n_more, &p1, NULL, NULL, NULL) == VKPHI_OK &&
-              generate_pending(s, &ids, &pos) == 1 && generate_step(s, 1, NULL) == VKPHI_ERR_ARG,
+    CHECK(generate_start(s, more, n_more, &p1, NULL, NULL, NULL) == VKPHI_OK && generate_pending(s, &ids, &pos) == 1 &&
+              generate_step(s, 1, NULL) == VKPHI_ERR_ARG,
           "the last pending token needs its logits");
     generate_end(s, NULL);
     free(more);

@@ -611,7 +611,8 @@ int cmd_bench(int argc, char **argv) {
     if (!rc && o.json && o.markdown) rc = args_fail("--json and --markdown exclude each other");
     if (!rc && !o.bandwidth_only && o.p == 0 && o.n == 0) rc = args_fail("nothing to measure: -p and -n are both 0");
     if (!rc && o.n_parallel && o.n == 0) rc = args_fail("nothing to measure: --parallel needs -n > 0");
-    if (!rc && o.n_parallel && o.depth) rc = args_fail("-d does not apply to --parallel (each sequence starts from its -p-token prompt)");
+    if (!rc && o.n_parallel && o.depth)
+        rc = args_fail("-d does not apply to --parallel (each sequence starts from its -p-token prompt)");
     if (rc) {
         args_free(&o.a);
         return 1;

@@ -194,7 +194,6 @@ static void task_done_locked(srv_task *t, enum srv_outcome outcome) {
     task_unref_locked(t);
 }
 
-
 // ---- the queue ----
 
 // Hands queued tasks, oldest first, to idle slots: to the one whose cache shares the
@@ -393,7 +392,8 @@ static void plan_step(srv_engine *e) {
         uint32_t pos;
         s->take = 0;
         s->row = -1;
-        if (slot_live(s) && generate_session_stats(s->gs)->n_gen > 0) used += s->take = generate_pending(s->gs, &ids, &pos);
+        if (slot_live(s) && generate_session_stats(s->gs)->n_gen > 0)
+            used += s->take = generate_pending(s->gs, &ids, &pos);
     }
     bool chunked = false;
     for (;;) {
