@@ -47,7 +47,8 @@ static void usage(FILE *f) {
                "  --api-key KEY           require 'Authorization: Bearer KEY' (default: the environment\n"
                "                          variable VKPHI_API_KEY if set, else no key)\n"
                "  --parallel N            requests generated at once, one KV-cache slot of -c tokens each\n"
-               "                          (default 4); more wait in a first-come-first-served queue\n");
+               "                          (default 4), all in one forward step per token; more wait in a\n"
+               "                          first-come-first-served queue\n");
     args_help(f, ARGS_MODEL | ARGS_TEMPLATE);
     fprintf(f,
             "\nEach slot holds -c tokens: a prompt must leave room for the answer in one slot.\n"
