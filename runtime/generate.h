@@ -100,9 +100,53 @@ int generate_prefill(generate_session *s, const int32_t *ids, size_t n, uint32_t
 // (the next chat turn, "continue"), call generate_prefill again with everything so
 // far: what is cached is reused. Returns VKPHI_OK with *out filled whatever the
 // finish reason, or an error code (no prefill since the last run, bad params, a
-// failed evaluation; *out then holds what was generated so far).
+// failed evaluation; *out then holds what was generated so far). Built on the
+// step-wise calls below, evaluating one token at a time with model_eval.
 int generate_run(generate_session *s, const generate_params *p, generate_text_fn on_text, void *user,
                  generate_result *out);
+
+// ---- step-wise generation ----
+// The caller evaluates, the session samples: what a server does to evaluate the
+// tokens of many sessions in one model_eval_batch call.
+//
+//   generate_start(s, prompt, n, &p, on_text, user, &reused);
+//   while (!generate_done(s)) {
+//       k = generate_pending(s, &ids, &pos);  // the rest of the prompt, or the last sampled token
+//       evaluate ids[0..j) (j <= k) at positions pos.. of sequence generate_seq(s), with the
+//       logits of the last one when j == k
+//       generate_step(s, j, j == k ? logits : NULL);  // samples, streams, checks for the end
+//   }
+//   generate_end(s, &result);
+//
+// Same results as generate_prefill + generate_run for the same evaluations: prefix
+// reuse, stop strings, logit bias, UTF-8-safe streaming, max_tokens, a full context,
+// forced tokens. p's arrays (stop, bias, force) must stay valid until generate_end.
+
+// Makes the prompt ids[0..n) (prefix reuse as in generate_prefill, nothing evaluated
+// yet) and starts a run with p. When the logits after the prompt are still at hand,
+// the first token is sampled at once (on_text may be called). Errors as
+// generate_prefill's and generate_run's (bad prompt, bad params); the session is then
+// not running.
+int generate_start(generate_session *s, const int32_t *ids, size_t n, const generate_params *p,
+                   generate_text_fn on_text, void *user, uint32_t *n_reused);
+// The tokens to evaluate next, ids[0..k) at positions *pos.. (k returned; 0 once the
+// run has ended): the rest of the prompt, or the one token sampled last. ids is valid
+// until the next call on the session.
+uint32_t generate_pending(const generate_session *s, const int32_t **ids, uint32_t *pos);
+// The first n of the pending tokens have been evaluated (their K/V are in the cache).
+// When they were all the pending ones, logits (n_vocab floats, the logits after the
+// last of them) is needed, and the next token is sampled, streamed and checked as in
+// generate_run; otherwise logits is ignored. Returns VKPHI_OK, or an error (a bad
+// count, out of memory; the run has then ended).
+int generate_step(generate_session *s, uint32_t n, const float *logits);
+// True once the run has ended (or when none was started).
+bool generate_done(const generate_session *s);
+// Ends the run (one not finished yet ends as GENERATE_FINISH_ABORT, its held-back text
+// dropped, its pending tokens forgotten: e.g. after a failed evaluation or a cancel)
+// and fills *out (may be NULL) as generate_run does. Returns the run's error, if any.
+int generate_end(generate_session *s, generate_result *out);
+// The current prompt's and run's statistics (n_gen counts tokens as they are sampled).
+const generate_stats *generate_session_stats(const generate_session *s);
 
 // The token ids in the session's sequence of the cache (valid until the next call).
 const int32_t *generate_cached(const generate_session *s, size_t *n);

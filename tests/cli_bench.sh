@@ -3,8 +3,9 @@
 # vkphi bench end to end on a small generated model: the JSON fields of issue 7 with
 # consistent arithmetic (gb_per_s = tokens_per_s x bytes_per_token, roofline =
 # gb_per_s / peak, bytes per token = the weights on the device plus the KV cache
-# read), the table and Markdown forms, the bandwidth test alone, one-line errors,
-# and bench/compare turning two results into a table and an SVG chart.
+# read), the table and Markdown forms, the bandwidth test alone, --parallel (N
+# sequences decoding together), one-line errors, and bench/compare turning two
+# results into a table and an SVG chart.
 set -u
 . "$(dirname "$0")/lib.sh"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -110,6 +111,40 @@ else bad "markdown: $md"; fi
 bw=$("$VKPHI" bench --bandwidth --json 2>&1)
 if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["peak_gb_per_s"] > 0 and "results" not in r' "$bw" 2>/dev/null
 then ok "bandwidth: $(echo "$bw" | grep peak_gb)"; else bad "bandwidth: $bw"; fi
+
+# --parallel: N sequences decode together through model_eval_batch; the JSON has the
+# aggregate and per-sequence tokens/s of each N (aggregate = N x per sequence) and no
+# pp/tg results; the table has one row per N.
+if "$VKPHI" bench -m "$M" -p 8 -n 4 -r 1 -q --parallel 1,2,4 --json >"$TMP/par.json" 2>"$TMP/err"; then
+    if out=$(python3 - "$TMP/par.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+par = r.get("parallel")
+assert isinstance(par, list) and [p["sequences"] for p in par] == [1, 2, 4], par
+for p in par:
+    assert p["prompt_tokens"] == 8 and p["tokens"] == 4, p
+    assert p["aggregate_tokens_per_s"] > 0 and p["stdev"] >= 0, p
+    assert abs(p["per_sequence_tokens_per_s"] * p["sequences"] - p["aggregate_tokens_per_s"]) <= 1e-3 + 1e-3 * p["aggregate_tokens_per_s"], p
+assert r["results"] == [], r["results"]
+print(", ".join("N=%d %.1f tok/s" % (p["sequences"], p["aggregate_tokens_per_s"]) for p in par))
+EOF
+    ); then ok "bench --parallel --json: $out"; else bad "bench --parallel JSON: $out"; cat "$TMP/par.json"; fi
+else
+    bad "bench --parallel --json: $(cat "$TMP/err")"
+fi
+table=$("$VKPHI" bench -m "$M" -p 4 -n 2 -r 1 -q --parallel 2,1 2>&1)
+if [[ "$table" == *"aggregate tokens/s"* ]] && echo "$table" | grep -Eq '^2 +[0-9.]+ ± [0-9.]+ +[0-9.]+ +[0-9.]+x$' &&
+    echo "$table" | grep -Eq '^1 +[0-9.]+ ± [0-9.]+ +[0-9.]+ +1\.00x$' && [[ "$table" != *"tg2"* ]]; then
+    ok "bench --parallel table"
+else
+    bad "bench --parallel table: $table"
+fi
+expect_error "--parallel 0" "--parallel" "$VKPHI" bench -m "$M" --parallel 0
+expect_error "--parallel x" "--parallel" "$VKPHI" bench -m "$M" --parallel 2,x
+expect_error "--parallel 65" "--parallel" "$VKPHI" bench -m "$M" --parallel 65
+expect_error "--parallel with -d" "-d" "$VKPHI" bench -m "$M" --parallel 2 -d 8
+expect_error "--parallel with -n 0" "-n" "$VKPHI" bench -m "$M" --parallel 2 -n 0 -p 4
+expect_error "--parallel, small context" "too small" "$VKPHI" bench -m "$M" --parallel 2 -p 32 -n 4 -c 16 -r 1 -q
 
 expect_error "bad -p" "-p" "$VKPHI" bench -m "$M" -p x
 expect_error "-r 0" "-r" "$VKPHI" bench -m "$M" -r 0

@@ -3,8 +3,9 @@
 # vkphi serve end to end on loopback: checks the 503s while the model loads, starts
 # the server on a free port with a small model, runs tests/serve_client.py (every
 # endpoint and error case, /metrics against known requests, streaming, 8 concurrent
-# clients, disconnects, prefix reuse, a soak with stable memory), checks a curl client
-# that gives up mid-stream, and a clean shutdown on SIGTERM.
+# clients, batch invariance at 4 slots, disconnects, prefix reuse, a soak with stable
+# memory), checks a curl client that gives up mid-stream, a clean shutdown on SIGTERM,
+# and batch invariance at 8 slots.
 set -uo pipefail
 : "${VKPHI:?set VKPHI to the vkphi binary}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -192,6 +193,20 @@ pid=""
 wait $cpid 2>/dev/null
 grep -q "shutting down" "$tmp/last" || fail "the running stream was told of the shutdown: $(tail -c 300 "$tmp/last")"
 grep -q "shutting down" "$tmp/log" || fail "shutdown logged"
+
+# Batching changes nothing at 8 slots too: 8 concurrent greedy requests with prompts of
+# different lengths get what each gets alone (serve_client.py runs the same at 4 above).
+parallel=8
+start_server
+timeout 300 python3 "$here/serve_client.py" --port "$port" --key "$key" --model "$id" --pid "$pid" \
+    --ctx $ctx --parallel $parallel --batch-only &
+client=$!
+wait $client || fail "serve_client.py --batch-only at --parallel 8"
+client=""
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+[ $rc -eq 0 ] || fail "exit code after SIGTERM (--parallel 8): $rc"
+pid=""
 
 if [ $fails -ne 0 ]; then
     echo "--- server log (tail)"

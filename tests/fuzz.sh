@@ -63,7 +63,7 @@ sources() {
     gguf) echo "$rt/gguf.c $rt/common.c $rt/quant.c $rt/quant_iq.c $rt/model_check.c" ;;
     tokenizer | detok) echo "${tok_src[*]}" ;;
     chat) echo "${tok_src[*]} $rt/chat.c" ;;
-    server) echo "${tok_src[*]} $rt/chat.c $rt/sampler.c $root/tools/server_api.c $work/generate.o" ;;
+    server) echo "${tok_src[*]} $rt/chat.c $rt/sampler.c $root/tools/server/api.c $work/generate.o" ;;
     esac
 }
 libs() {

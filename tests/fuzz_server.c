@@ -15,7 +15,7 @@
 #include <math.h>
 
 #include "fuzz_common.h"
-#include "server_api.h"
+#include "server/api.h"
 
 static srv_api api;
 

@@ -25,6 +25,9 @@ ap.add_argument("--soak", type=int, default=300)
 # --mini TEXT: the server runs a model with Phi-4-mini's tokenizer and template whose
 # answers begin with TEXT (VKPHI_TEST_OUTPUT): check reasoning and tool-call output only.
 ap.add_argument("--mini")
+# --batch-only: only the batch-invariance check (at --parallel concurrent requests) and
+# the memory check that goes with it, on a server started with --parallel N.
+ap.add_argument("--batch-only", action="store_true")
 args = ap.parse_args()
 
 HOST = "127.0.0.1"
@@ -392,6 +395,88 @@ def mini_checks():
     print("serve_client: %d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
+
+# ---- batching changes nothing: N concurrent greedy requests = each alone ----
+def completion_ids(ids, max_tokens):
+    """A greedy completion of the token ids; returns (status, text, usage, finish)."""
+    status, r = jrequest("POST", COMP, {"model": args.model, "prompt": ids, "max_tokens": max_tokens,
+                                        "temperature": 0})
+    if status != 200:
+        return status, r, {}, None
+    return status, r["choices"][0]["text"], r.get("usage", {}), r["choices"][0]["finish_reason"]
+
+
+def flush_slots(tag):
+    """One request per slot, each with a prompt whose first token no other prompt has:
+    every slot's cache then shares nothing with a later request's prompt, which therefore
+    evaluates all of itself, as the same request does alone. (They go one at a time: with
+    no prefix to reuse anywhere, each takes the least recently used slot.)"""
+    out = [completion_ids([2000 + 16 * tag + j, 401, 402, 403], 1)[0] for j in range(args.parallel)]
+    check(all(x == 200 for x in out), "flush requests: %r" % out)
+
+
+def batch_invariance(n, rounds=2):
+    """n greedy completions with prompts of different lengths (5 to 150 tokens, more than
+    one step's budget of 256 together) and different first tokens: their texts alone, one at a time,
+    must equal their texts when all n run at once, in every round. Each concurrent round
+    must evaluate in shared steps (fewer steps than tokens), and the server's VmRSS must
+    not grow from the first round to the last."""
+    # Prompt evaluation on lavapipe runs at about decode speed: keep them short, but
+    # long enough that the first step's budget does not hold all of them.
+    lengths = [5, 150, 17, 100, 40, 9, 66, 30][:n] if n <= 8 else [5 + 11 * i for i in range(n)]
+    lengths = [min(L, args.ctx - 40) for L in lengths]
+    prompts = [[1000 + 50 * i] + [(7919 * (i + 1) * (k + 3)) % 3000 + 100 for k in range(L - 1)]
+               for i, L in enumerate(lengths)]
+    maxt = 12
+    alone = []
+    for i in range(n):
+        flush_slots(2 * i)
+        status, text, usage, finish = completion_ids(prompts[i], maxt)
+        check(status == 200 and usage.get("prompt_tokens_details", {}).get("cached_tokens") == 0,
+              "batch %d: request %d alone: %r %r" % (n, i, status, usage))
+        alone.append((text, usage.get("completion_tokens"), finish))
+    rss = []
+    for rnd in range(rounds):
+        flush_slots(2 * n + rnd)
+        m0 = metrics()
+        got = [None] * n
+
+        def one(i):
+            got[i] = completion_ids(prompts[i], maxt)
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(300)
+        m1 = metrics()
+        rss.append(rss_kib())
+        same = 0
+        for i in range(n):
+            status, text, usage, finish = got[i] or (0, None, {}, None)
+            ok = check(status == 200 and usage.get("prompt_tokens_details", {}).get("cached_tokens") == 0,
+                       "batch %d round %d: request %d: %r %r" % (n, rnd, i, status, usage))
+            ok = ok and check((text, usage.get("completion_tokens"), finish) == alone[i],
+                              "batch %d round %d: request %d (%d prompt tokens) among %d: %r, alone: %r" %
+                              (n, rnd, i, lengths[i], n, (text, usage.get("completion_tokens"), finish), alone[i]))
+            same += ok
+        steps = (mval(m1, "vkphi_batch_steps_total") or 0) - (mval(m0, "vkphi_batch_steps_total") or 0)
+        gen = (mval(m1, "vkphi_generated_tokens_total") or 0) - (mval(m0, "vkphi_generated_tokens_total") or 0)
+        toks = (mval(m1, "vkphi_batch_tokens_total") or 0) - (mval(m0, "vkphi_batch_tokens_total") or 0)
+        check(0 < steps < 0.6 * gen, "batch %d round %d: %d generated tokens took %d steps: not batched" %
+              (n, rnd, gen, steps))
+        print("  batch %d round %d: %d of %d texts equal to alone; %d steps, %d tokens evaluated, %d generated" %
+              (n, rnd, same, n, steps, toks, gen), flush=True)
+    grow = rss[-1] - rss[0]
+    print("  batch %d: VmRSS after each round %s KiB" % (n, rss))
+    check(grow < 4 * 1024, "batch %d: VmRSS grew %d KiB from round 1 to round %d" % (n, grow, rounds))
+
+
+if args.batch_only:
+    batch_invariance(args.parallel)
+    section("batch invariance")
+    print("serve_client: %d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
 
 if args.mini:
     mini_checks()
@@ -768,6 +853,8 @@ for i in range(8):
 check(wait_idle(10) is not None, "all slots idle after the concurrent clients")
 
 section("8 concurrent clients")
+batch_invariance(args.parallel)
+section("batch invariance")
 # ---- disconnects ----
 LONG = args.ctx - 64  # a generation much longer than the test waits for
 

@@ -3,7 +3,9 @@
 // of the CPU reference at every step; prefix reuse (a two-turn chat prefills only
 // the new turn, and gives what a fresh sequence gives); stop strings that span
 // tokens; held-back text released; max tokens; end tokens; abort; a full context;
-// seeded sampling; bad calls.
+// seeded sampling; bad calls; step-wise generation of two sequences through one
+// model_eval_batch per step, equal to generate_run's.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -114,6 +116,167 @@ static generate_params greedy(int32_t max_tokens) {
     p.sampling.temperature = 0;
     p.max_tokens = max_tokens;
     return p;
+}
+
+// ---- step-wise generation: two sessions whose tokens go through one
+// model_eval_batch per step ----
+
+typedef struct stepper {
+    generate_session *s;
+    collect c;
+} stepper;
+
+// Steps every session until all are done: each step evaluates every session's
+// pending tokens (at most max_chunk of a prompt) in one model_eval_batch call.
+static bool step_all(model *m, stepper *st, int n, uint32_t max_chunk) {
+    uint32_t V = model_get_config(m)->n_vocab;
+    model_token batch[512];
+    float *logits = malloc(sizeof(float) * V * (size_t)n);
+    bool ok = logits != NULL;
+    for (int rounds = 0; ok && rounds < 1000; rounds++) {
+        uint32_t nb = 0, took[4] = {0};
+        int row[4], rows = 0;
+        for (int i = 0; i < n; i++) {
+            const int32_t *ids;
+            uint32_t pos, k = generate_pending(st[i].s, &ids, &pos);
+            took[i] = k < max_chunk ? k : max_chunk;
+            for (uint32_t j = 0; j < took[i] && nb < 512; j++)
+                batch[nb++] = (model_token){ids[j], generate_seq(st[i].s), pos + j, j + 1 == k};
+            // The rows of logits come in batch order, one per token that wants them.
+            row[i] = took[i] && took[i] == k ? rows++ : -1;
+        }
+        if (nb == 0) break;
+        int rc = model_eval_batch(m, batch, nb, logits);
+        CHECK(rc == VKPHI_OK, "model_eval_batch: %s", vkphi_last_error());
+        for (int i = 0; ok && rc == VKPHI_OK && i < n; i++)
+            if (took[i]) {
+                rc = generate_step(st[i].s, took[i], row[i] >= 0 ? logits + (size_t)row[i] * V : NULL);
+                CHECK(rc == VKPHI_OK, "generate_step: %s", vkphi_last_error());
+            }
+        ok = rc == VKPHI_OK;
+    }
+    free(logits);
+    for (int i = 0; i < n; i++)
+        ok &= generate_done(st[i].s);
+    return ok;
+}
+
+static void test_stepwise(model *m, const tokenizer *t, generate_session *s, generate_session *s1,
+                          const int32_t *prompt, size_t n_prompt, const char *path) {
+    // References from generate_prefill + generate_run on fresh caches: a greedy answer,
+    // and one with a stop string, a logit bias and max_tokens.
+    const char *text2 = "A second prompt, of another length, for the other sequence:";
+    int32_t *prompt2 = NULL;
+    size_t n_prompt2 = 0;
+    CHECK(tokenizer_encode(t, text2, strlen(text2), false, &prompt2, &n_prompt2) == VKPHI_OK, "encode");
+    generate_result res;
+    generate_params p1 = greedy(20);
+    collect r1 = {0}, r2 = {0};
+    generate_reset(s);
+    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK &&
+              generate_run(s, &p1, on_text, &r1, &res) == VKPHI_OK,
+          "reference run 1");
+    int32_t g1[32];
+    size_t n1 = res.n_tokens;
+    memcpy(g1, res.tokens, n1 * sizeof *g1);
+    enum generate_finish f1 = res.finish;
+    // Prompt 2 with its plain first token banned, then with a stop string: two
+    // characters from the middle of that answer.
+    generate_params p2 = greedy(16);
+    generate_reset(s1);
+    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK &&
+              generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
+          "reference run 2 (plain)");
+    generate_logit_bias ban = {res.n_tokens ? res.tokens[0] : 0, -INFINITY};
+    p2.bias = &ban;
+    p2.n_bias = 1;
+    r2 = (collect){0};
+    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK &&
+              generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
+          "reference run 2 (banned)");
+    char stop[8] = "\x01";
+    if (r2.len >= 8) snprintf(stop, sizeof stop, "%.2s", r2.text + r2.len / 2);
+    const char *stops[] = {stop};
+    p2.stop = stops;
+    p2.n_stop = 1;
+    r2 = (collect){0};
+    CHECK(generate_prefill(s1, prompt2, n_prompt2, NULL) == VKPHI_OK &&
+              generate_run(s1, &p2, on_text, &r2, &res) == VKPHI_OK,
+          "reference run 2");
+    CHECK(res.finish == GENERATE_FINISH_STOP && res.stop_index == 0, "the stop string '%s' ends reference run 2", stop);
+    int32_t g2[32];
+    size_t n2 = res.n_tokens;
+    memcpy(g2, res.tokens, n2 * sizeof *g2);
+    enum generate_finish f2 = res.finish;
+    CHECK(n2 == 0 || g2[0] != ban.token, "the banned token was sampled");
+
+    // Both step-wise at once, each prompt in one piece as generate_prefill does it.
+    stepper st[2] = {{.s = s}, {.s = s1}};
+    generate_reset(s);
+    generate_reset(s1);
+    uint32_t reused = 99;
+    CHECK(generate_start(s, prompt, n_prompt, &p1, on_text, &st[0].c, &reused) == VKPHI_OK && reused == 0,
+          "generate_start: %s", vkphi_last_error());
+    CHECK(generate_start(s1, prompt2, n_prompt2, &p2, on_text, &st[1].c, NULL) == VKPHI_OK, "generate_start 2");
+    CHECK(generate_start(s, prompt, n_prompt, &p1, NULL, NULL, NULL) == VKPHI_ERR_ARG, "a second start during a run");
+    const int32_t *ids;
+    uint32_t pos;
+    CHECK(generate_pending(s, &ids, &pos) == n_prompt && pos == 0 && ids[0] == prompt[0],
+          "the whole prompt is pending");
+    CHECK(!generate_done(s) && step_all(m, st, 2, 512), "stepping two sessions");
+    CHECK(generate_end(s, &res) == VKPHI_OK, "end 1");
+    CHECK(res.finish == f1 && res.n_tokens == n1 && !memcmp(res.tokens, g1, n1 * sizeof *g1) && st[0].c.len == r1.len &&
+              !memcmp(st[0].c.text, r1.text, r1.len),
+          "step-wise beside another sequence: \"%s\" (%s), alone with generate_run: \"%s\" (%s)", st[0].c.text,
+          generate_finish_name(res.finish), r1.text, generate_finish_name(f1));
+    CHECK(res.stats.n_prompt == n_prompt && res.stats.n_gen >= n1 && res.stats.ttft_s >= res.stats.prompt_s,
+          "step-wise stats");
+    CHECK(generate_end(s1, &res) == VKPHI_OK, "end 2");
+    CHECK(res.finish == f2 && res.n_tokens == n2 && !memcmp(res.tokens, g2, n2 * sizeof *g2) && st[1].c.len == r2.len &&
+              !memcmp(st[1].c.text, r2.text, r2.len) && !strstr(st[1].c.text, stop),
+          "step-wise with a stop string '%s' and a bias: \"%s\" (%s), generate_run: \"%s\" (%s)", stop, st[1].c.text,
+          generate_finish_name(res.finish), r2.text, generate_finish_name(f2));
+    printf("step-wise: %zu and %zu tokens, the same as generate_run's\n", n1, n2);
+
+    // The prompt in chunks of 7 tokens (no logits until the last), then decoding;
+    // greedy against the CPU reference.
+    st[0].c = (collect){0};
+    generate_reset(s);
+    CHECK(generate_start(s, prompt, n_prompt, &p1, on_text, &st[0].c, NULL) == VKPHI_OK, "start chunked");
+    CHECK(generate_step(s, (uint32_t)n_prompt + 1, NULL) == VKPHI_ERR_ARG, "more tokens than pending must fail");
+    CHECK(step_all(m, st, 1, 7), "stepping in chunks of 7");
+    CHECK(generate_end(s, &res) == VKPHI_OK && res.n_tokens > 0, "end chunked");
+    int32_t gc[32];
+    size_t nc = res.n_tokens;
+    memcpy(gc, res.tokens, nc * sizeof *gc);
+    if (res.eog_token >= 0) gc[nc++] = res.eog_token;
+    check_against_ref(path, prompt, n_prompt, gc, nc);
+
+    // Prefix reuse: the prompt plus the answer so far evaluates only what the cache lacks.
+    int32_t *more = malloc((n_prompt + nc + 1) * sizeof *more);
+    memcpy(more, prompt, n_prompt * sizeof *more);
+    memcpy(more + n_prompt, gc, res.n_tokens * sizeof *more);
+    size_t n_more = n_prompt + res.n_tokens, n_cached;
+    generate_cached(s, &n_cached);
+    p1.max_tokens = 2;
+    CHECK(generate_start(s, more, n_more, &p1, NULL, NULL, &reused) == VKPHI_OK && reused == n_cached &&
+              generate_pending(s, &ids, &pos) == n_more - n_cached && pos == n_cached,
+          "step-wise prefix reuse: %u reused of %zu cached, %zu in the prompt", reused, n_cached, n_more);
+    // Ended early: ABORT, and the cache holds only what was evaluated.
+    uint32_t k = generate_pending(s, &ids, &pos);
+    if (k > 1) CHECK(generate_step(s, k - 1, NULL) == VKPHI_OK, "step without logits");
+    CHECK(generate_end(s, &res) == VKPHI_OK && res.finish == GENERATE_FINISH_ABORT && res.n_tokens == 0,
+          "ended early: %s", generate_finish_name(res.finish));
+    generate_cached(s, &n_cached);
+    CHECK(n_cached == n_more - 1 && generate_done(s), "after an early end the cache holds %zu tokens, want %zu",
+          n_cached, n_more - 1);
+    // The last pending token without logits is refused.
+    CHECK(generate_start(s, more, n_more, &p1, NULL, NULL, NULL) == VKPHI_OK && generate_pending(s, &ids, &pos) == 1 &&
+              generate_step(s, 1, NULL) == VKPHI_ERR_ARG,
+          "the last pending token needs its logits");
+    generate_end(s, NULL);
+    free(more);
+    free(prompt2);
 }
 
 // Returns false (having checked nothing) when the GPU does not run the file's types.
@@ -399,6 +562,8 @@ static bool test_with_model(const char *path) {
               "sequence 0 changed after sequence 1 ran");
         free(u2), free(conv), free(ids);
     }
+
+    test_stepwise(m, t, s, s1, prompt, n_prompt, path);
 
     // A full context: LENGTH with context_full, every position used.
     {

@@ -25,12 +25,16 @@
 #include "vkphi.h"
 
 #define MAX_KERNELS 64
+#define MAX_PARALLEL 8 // --parallel values in one run
+#define MAX_SEQUENCES 64
 
 typedef struct bench_opts {
     cli_args a;          // -m, --device, -c, --ubatch, --kv, -q
     long p, n, r, depth; // prompt tokens, generated tokens, repetitions, KV depth
     bool json, markdown, bandwidth_only;
     double peak_given;   // --peak GB/s (0: measure)
+    long parallel[MAX_PARALLEL]; // --parallel: sequences decoding at once, one test each
+    int n_parallel;
 } bench_opts;
 
 // CPU time of this thread: what recording and submitting cost the host (the GPU,
@@ -51,6 +55,14 @@ typedef struct test_result {
     double host_us, recordings, dispatches, barriers, submits; // per token
 } test_result;
 
+// --parallel N: N sequences, each after its own prompt, decode together, one
+// model_eval_batch of N tokens per step.
+typedef struct parallel_result {
+    long seqs, prompt, tokens;  // sequences, prompt tokens each, decode steps
+    double tps, stdev;          // aggregate: N x steps per second
+    double per_seq;             // one sequence's tokens per second (tps / N)
+} parallel_result;
+
 typedef struct kernel_time {
     const char *name;
     double ms, percent;
@@ -66,6 +78,8 @@ typedef struct bench_report {
     uint64_t file_bytes;
     test_result tests[2];
     int n_tests;
+    parallel_result par[MAX_PARALLEL];
+    int n_par;
     kernel_time kernels[MAX_KERNELS];
     int n_kernels;
     const char *kernels_of; // "tg" or "pp"
@@ -78,7 +92,7 @@ typedef struct bench_report {
 
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: vkphi bench [-m MODEL] [-p 512] [-n 128] [-r 5] [-d DEPTH] [--json | --markdown]\n"
-               "                   [--device N] [--bandwidth] [--peak GBPS]\n\n"
+               "                   [--device N] [--bandwidth] [--peak GBPS] [--parallel N[,N...]]\n\n"
                "Measures prompt processing (ppN: N prompt tokens in one evaluation) and generation\n"
                "(tgN: N tokens one at a time) in tokens/s, mean and standard deviation over the\n"
                "repetitions after one warm-up, at a KV depth of DEPTH tokens already in the cache.\n"
@@ -95,6 +109,10 @@ static void bench_usage(FILE *f) {
                "  --markdown      Markdown tables (for READMEs)\n"
                "  --bandwidth     only measure the device's memory bandwidth\n"
                "  --peak GBPS     take this as the peak bandwidth instead of measuring it\n"
+               "  --parallel N    instead of pp and tg: N sequences (1 to 64), each after its own\n"
+               "                  -p-token prompt, generate -n tokens together, one forward step\n"
+               "                  (model_eval_batch) of N tokens per token; reports the aggregate\n"
+               "                  and per-sequence tokens/s. A list (1,2,4,8) runs one test each\n"
                "  --device N      the Vulkan device (see vkphi devices)\n"
                "  -c N            context size (default: DEPTH + the larger of -p and -n)\n"
                "  --ubatch N      most tokens per prompt step (default 512)\n"
@@ -162,6 +180,56 @@ static void note(const bench_opts *o, const char *fmt, const char *what) {
     if (!o->a.quiet && isatty(2)) fprintf(stderr, fmt, what);
 }
 
+// --parallel: for each N, sequences 0..N-1 each take a -p-token prompt of their own
+// (untimed), then -n steps of one model_eval_batch with one token of each sequence
+// (logits for all), timed over -r repetitions after a warm-up. Tokens are random, as
+// in tg: what is measured is the forward step, not the sampler.
+static int run_parallel(const bench_opts *o, model *m, bench_report *rep) {
+    const uint32_t V = model_get_config(m)->n_vocab;
+    long most = 0;
+    for (int k = 0; k < o->n_parallel; k++)
+        if (o->parallel[k] > most) most = o->parallel[k];
+    const long per_seq = o->p + o->n;
+    int32_t *tok = malloc(sizeof *tok * (size_t)(per_seq * most + 1));
+    model_token *batch = malloc(sizeof *batch * (size_t)most);
+    float *logits = malloc(sizeof *logits * (size_t)V * (size_t)most);
+    double *tps = malloc(sizeof *tps * (size_t)(o->r + 1));
+    int rc = tok && batch && logits && tps ? 0 : args_fail("out of host memory");
+    uint64_t seed = 7;
+    if (!rc) random_tokens(tok, per_seq * most, V, &seed);
+    for (int k = 0; k < o->n_parallel && !rc; k++) {
+        const long n_seq = o->parallel[k];
+        char what[64];
+        snprintf(what, sizeof what, "%ld sequences", n_seq);
+        note(o, "running parallel decode with %s\n", what);
+        // Sequence s's tokens: tok[s * per_seq ..], its prompt then its decode tokens.
+        for (long s = 0; s < n_seq && !rc && o->p > 0; s++)
+            if (model_eval(m, (uint32_t)s, tok + s * per_seq, (uint32_t)o->p, 0, logits, NULL) != VKPHI_OK)
+                rc = args_fail("%s", vkphi_last_error());
+        for (long r = 0; r <= o->r && !rc; r++) {
+            double t0 = vkphi_now();
+            for (long i = 0; i < o->n && !rc; i++) {
+                for (long s = 0; s < n_seq; s++)
+                    batch[s] = (model_token){tok[s * per_seq + o->p + i], (uint32_t)s, (uint32_t)(o->p + i), true};
+                if (model_eval_batch(m, batch, (uint32_t)n_seq, logits) != VKPHI_OK)
+                    rc = args_fail("%s", vkphi_last_error());
+            }
+            if (r > 0) tps[r - 1] = (double)n_seq * o->n / (vkphi_now() - t0);
+        }
+        parallel_result *pr = &rep->par[rep->n_par++];
+        pr->seqs = n_seq;
+        pr->prompt = o->p;
+        pr->tokens = o->n;
+        if (!rc) mean_stdev(tps, (int)o->r, &pr->tps, &pr->stdev);
+        pr->per_seq = pr->tps / (double)n_seq;
+    }
+    free(tok);
+    free(batch);
+    free(logits);
+    free(tps);
+    return rc;
+}
+
 static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     gguf_file *f = gguf_open(path);
     if (!f) return args_fail("%s", vkphi_last_error());
@@ -174,13 +242,22 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     gguf_close(f);
 
     model_params mp = o->a.mp;
-    const long need = o->depth + (o->p > o->n ? o->p : o->n);
+    long need = o->depth + (o->p > o->n ? o->p : o->n);
+    if (o->n_parallel) { // each sequence: its prompt, then the decode steps
+        need = o->p + o->n;
+        mp.n_seq = 1;
+        for (int i = 0; i < o->n_parallel; i++)
+            if ((uint32_t)o->parallel[i] > mp.n_seq) mp.n_seq = (uint32_t)o->parallel[i];
+    } else {
+        mp.n_seq = 1;
+    }
     if (!o->a.ctx_given) mp.n_ctx = (uint32_t)((need + 255) / 256 * 256);
     else if (mp.n_ctx == 0) mp.n_ctx = cfg.n_ctx_train;
     if ((long)mp.n_ctx < need)
-        return args_fail("context %u is too small for a depth of %ld plus %ld tokens", mp.n_ctx, o->depth,
-                         o->p > o->n ? o->p : o->n);
-    mp.n_seq = 1;
+        return o->n_parallel ? args_fail("context %u is too small for a %ld-token prompt plus %ld tokens per sequence",
+                                         mp.n_ctx, o->p, o->n)
+                             : args_fail("context %u is too small for a depth of %ld plus %ld tokens", mp.n_ctx,
+                                         o->depth, need - o->depth);
     mp.quiet = true;
     note(o, "loading %s\n", path);
     model *m = NULL;
@@ -219,8 +296,9 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     }
     char suffix[32] = "";
     if (o->depth > 0) snprintf(suffix, sizeof suffix, "@d%ld", o->depth);
+    if (o->n_parallel && !rc) rc = run_parallel(o, m, rep);
 
-    if (o->p > 0 && !rc) { // prompt processing: p tokens in one evaluation, at the depth
+    if (o->p > 0 && !rc && !o->n_parallel) { // prompt processing: p tokens in one evaluation, at the depth
         note(o, "running pp%s\n", "");
         for (long r = 0; r <= o->r && !rc; r++) {
             t0 = vkphi_now();
@@ -231,7 +309,7 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
         snprintf(t->name, sizeof t->name, "pp%ld%s", o->p, suffix);
         if (!rc) mean_stdev(tps, (int)o->r, &t->tps, &t->stdev);
     }
-    if (o->n > 0 && !rc) { // generation: n single-token steps from the depth
+    if (o->n > 0 && !rc && !o->n_parallel) { // generation: n single-token steps from the depth
         note(o, "running tg%s\n", "");
         cmd_counters c0 = {0}, c1 = {0};
         double cpu0 = 0;
@@ -263,7 +341,7 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     }
 
     // Per-kernel GPU time: decode steps when there are any, else one prompt.
-    if (!rc) {
+    if (!rc && !o->n_parallel) {
         model_set_profiling(m, true);
         const char *names[MAX_KERNELS];
         double ms[MAX_KERNELS];
@@ -348,6 +426,13 @@ static void print_json(const bench_report *r, bool with_model) {
                     t->submits);
         fputc('}', f);
     }
+    fprintf(f, "\n  ],\n  \"parallel\": [");
+    for (int i = 0; i < r->n_par; i++) {
+        const parallel_result *p = &r->par[i];
+        fprintf(f, "%s\n    {\"sequences\": %ld, \"prompt_tokens\": %ld, \"tokens\": %ld, "
+                   "\"aggregate_tokens_per_s\": %.3f, \"stdev\": %.3f, \"per_sequence_tokens_per_s\": %.3f}",
+                i ? "," : "", p->seqs, p->prompt, p->tokens, p->tps, p->stdev, p->per_seq);
+    }
     fprintf(f, "\n  ],\n  \"kernels_of\": \"%s\",\n  \"kernels\": [", r->kernels_of ? r->kernels_of : "");
     for (int i = 0; i < r->n_kernels; i++) {
         fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
@@ -359,6 +444,41 @@ static void print_json(const bench_report *r, bool with_model) {
     json_str(f, r->host_layers);
     fprintf(f, ",\n  \"heaps_simulated\": %s,\n  \"load_s\": %.3f,\n  \"ttft_ms\": %.2f\n}\n",
             r->dev.heaps_simulated ? "true" : "false", r->load_s, r->ttft_ms);
+}
+
+// The --parallel table: aggregate and per-sequence tokens/s, and the aggregate's gain
+// over one sequence when the run has N = 1.
+static void print_parallel(const bench_report *r, bool md) {
+    FILE *f = stdout;
+    double one = 0;
+    for (int i = 0; i < r->n_par; i++)
+        if (r->par[i].seqs == 1) one = r->par[i].tps;
+    const parallel_result *p0 = &r->par[0];
+    if (md) {
+        fprintf(f, "Parallel decode: N sequences, each after a %ld-token prompt, %ld steps of one forward pass over "
+                   "N tokens.\n\n| N | aggregate tokens/s | per sequence | vs N = 1 |\n|---:|---:|---:|---:|\n",
+                p0->prompt, p0->tokens);
+        for (int i = 0; i < r->n_par; i++) {
+            const parallel_result *p = &r->par[i];
+            fprintf(f, "| %ld | %.2f ± %.2f | %.2f |", p->seqs, p->tps, p->stdev, p->per_seq);
+            if (one > 0) fprintf(f, " %.2fx |\n", p->tps / one);
+            else fprintf(f, " |\n");
+        }
+        fputc('\n', f);
+        return;
+    }
+    fprintf(f, "parallel decode: N sequences, each after a %ld-token prompt, %ld steps of one forward pass over N "
+               "tokens\n", p0->prompt, p0->tokens);
+    fprintf(f, "%-10s %24s %14s %10s\n", "sequences", "aggregate tokens/s", "per sequence", "vs N = 1");
+    for (int i = 0; i < r->n_par; i++) {
+        const parallel_result *p = &r->par[i];
+        char tps[40];
+        snprintf(tps, sizeof tps, "%.2f ± %.2f", p->tps, p->stdev);
+        fprintf(f, "%-10ld %25s %14.2f", p->seqs, tps, p->per_seq); // ± is two bytes, one column
+        if (one > 0) fprintf(f, " %9.2fx", p->tps / one);
+        fputc('\n', f);
+    }
+    fputc('\n', f);
 }
 
 static void print_text(const bench_report *r, bool with_model, bool md) {
@@ -381,7 +501,8 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
                 r->type_shares);
         fprintf(f, "**Load:** %.2f s, **time to first token:** %.1f ms (%ld-token prompt, cold)\n\n", r->load_s,
                 r->ttft_ms, r->ttft_tokens);
-        fprintf(f, "| test | tokens/s | bytes/token | GB/s | roofline |\n|---|---:|---:|---:|---:|\n");
+        if (r->n_par) print_parallel(r, true);
+        if (r->n_tests) fprintf(f, "| test | tokens/s | bytes/token | GB/s | roofline |\n|---|---:|---:|---:|---:|\n");
         for (int i = 0; i < r->n_tests; i++) {
             const test_result *t = &r->tests[i];
             fprintf(f, "| %s | %.2f ± %.2f |", t->name, t->tps, t->stdev);
@@ -409,7 +530,8 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
     fprintf(f, "weights: %.1f MiB in device-local memory, %.1f MiB in host-visible memory (%s)%s\n\n",
             r->weights_in[MEM_DEVICE] / 1048576.0, r->weights_in[MEM_HOST] / 1048576.0, r->host_layers,
             r->dev.heaps_simulated ? ", heaps simulated by VKPHI_HEAPS" : "");
-    fprintf(f, "%-14s %18s %14s %10s %9s\n", "test", "tokens/s", "bytes/token", "GB/s", "roofline");
+    if (r->n_par) print_parallel(r, false);
+    if (r->n_tests) fprintf(f, "%-14s %18s %14s %10s %9s\n", "test", "tokens/s", "bytes/token", "GB/s", "roofline");
     for (int i = 0; i < r->n_tests; i++) {
         const test_result *t = &r->tests[i];
         char tps[40];
@@ -428,7 +550,7 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
         fprintf(f, "\nGPU time per %s step, by kernel:\n", !strcmp(r->kernels_of, "tg") ? "decode" : "prompt");
         for (int i = 0; i < r->n_kernels; i++)
             fprintf(f, "  %-24s %10.3f ms %6.1f%%\n", r->kernels[i].name, r->kernels[i].ms, r->kernels[i].percent);
-    } else {
+    } else if (!r->n_par) { // --parallel measures no kernels
         fprintf(f, "\n(no per-kernel times: the device has no timestamp queries)\n");
     }
 }
@@ -458,6 +580,23 @@ int cmd_bench(int argc, char **argv) {
             o.markdown = true;
         } else if (!strcmp(a, "--bandwidth")) {
             o.bandwidth_only = true;
+        } else if (!strcmp(a, "--parallel")) {
+            // A list: 4, or 1,2,4,8.
+            const char *p = v;
+            o.n_parallel = 0;
+            while (!rc && p && *p) {
+                char item[32];
+                size_t len = strcspn(p, ",");
+                snprintf(item, sizeof item, "%.*s", (int)(len < 31 ? len : 31), p);
+                if (o.n_parallel == MAX_PARALLEL)
+                    rc = args_fail("option '--parallel' takes at most %d values", MAX_PARALLEL);
+                else if (!args_parse_long(item, 1, MAX_SEQUENCES, &o.parallel[o.n_parallel++]))
+                    rc = args_fail("option '--parallel' wants numbers of sequences from 1 to %d, like 4 or 1,2,4,8; "
+                                   "not '%s'", MAX_SEQUENCES, v);
+                p += len + (p[len] == ',');
+            }
+            if (!rc && o.n_parallel == 0) rc = args_fail("option '--parallel' needs a number of sequences, like 4");
+            i++;
         } else if (!strcmp(a, "--peak")) {
             float x;
             if (!v || !args_parse_float(v, 1e-3f, 1e6f, &x)) rc = args_fail("option '--peak' wants a bandwidth in GB/s");
@@ -471,6 +610,9 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!rc && o.json && o.markdown) rc = args_fail("--json and --markdown exclude each other");
     if (!rc && !o.bandwidth_only && o.p == 0 && o.n == 0) rc = args_fail("nothing to measure: -p and -n are both 0");
+    if (!rc && o.n_parallel && o.n == 0) rc = args_fail("nothing to measure: --parallel needs -n > 0");
+    if (!rc && o.n_parallel && o.depth)
+        rc = args_fail("-d does not apply to --parallel (each sequence starts from its -p-token prompt)");
     if (rc) {
         args_free(&o.a);
         return 1;

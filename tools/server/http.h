@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server_api.h"
-#include "server_engine.h"
+#include "api.h"
+#include "engine.h"
 
 typedef struct srv_http_config {
     const char *host;    // address to bind (numeric or a name); "127.0.0.1" by default

@@ -8,7 +8,7 @@
 // forced tool choice, images, echo, suffix, JSON response formats) are refused with a
 // 400 rather than silently ignored; fields that change nothing here (user, metadata,
 // store, parallel_tool_calls, ...) are ignored.
-#include "server_api.h"
+#include "api.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
+#include "../args.h"
+#include "../commands.h" // the command table (runtime/ has a commands.h too)
+#include "api.h"
 #include "chat.h"
-#include "commands.h"
+#include "engine.h"
 #include "gguf.h"
+#include "http.h"
 #include "model.h"
-#include "server_api.h"
-#include "server_engine.h"
-#include "server_http.h"
 #include "tokenizer.h"
 #include "vkphi.h"
 
@@ -47,7 +47,8 @@ static void usage(FILE *f) {
                "  --api-key KEY           require 'Authorization: Bearer KEY' (default: the environment\n"
                "                          variable VKPHI_API_KEY if set, else no key)\n"
                "  --parallel N            requests generated at once, one KV-cache slot of -c tokens each\n"
-               "                          (default 4); more wait in a first-come-first-served queue\n");
+               "                          (default 4), all in one forward step per token; more wait in a\n"
+               "                          first-come-first-served queue\n");
     args_help(f, ARGS_MODEL | ARGS_TEMPLATE);
     fprintf(f,
             "\nEach slot holds -c tokens: a prompt must leave room for the answer in one slot.\n"
@@ -199,7 +200,7 @@ int cmd_serve(int argc, char **argv) {
             goto done;
         }
     }
-    if (!(e = srv_engine_create(m, tok, (uint32_t)parallel))) {
+    if (!(e = srv_engine_create(m, tok, (uint32_t)parallel, a.mp.n_ubatch ? a.mp.n_ubatch : 512))) {
         args_fail("%s", vkphi_last_error());
         goto done;
     }

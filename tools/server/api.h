@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "engine.h"
 #include "generate.h"
-#include "server_engine.h"
 #include "tokenizer.h"
 
 enum srv_endpoint { SRV_EP_CHAT, SRV_EP_COMPLETION };

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: MIT
-// The server's slots, queue and baton. See server_engine.h for the design.
+// The server's slots, queue and engine thread. See engine.h for the design.
 //
-// Locking: one mutex (e->mu) guards the queue, the slots' assignments, the baton and
-// every task's shared fields. A slot thread calls into the model only while it holds
-// the baton (e->owner == its index) and never while it holds the mutex. The baton
-// changes hands inside generate_run's text callback, which runs after a token has
-// been sampled and before it is evaluated: at that point the model is idle, so the
-// next slot may use it.
-#include "server_engine.h"
+// Locking: one mutex (e->mu) guards the queue, the slots' assignments and every
+// task's shared fields. Only the engine thread calls into the model and the slots'
+// sessions, and never while it holds the mutex; the sessions' text callback takes it
+// to hand text to the waiting client.
+#include "engine.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,9 +15,15 @@
 
 #include "common.h"
 
-// Prompt tokens evaluated per turn of the baton: a long prompt does not stall the
-// other slots for longer than this.
-#define SRV_PREFILL_CHUNK 256
+// A prompt is evaluated in chunks cut at the positions that are multiples of the
+// chunk size (SRV_CHUNK, less when the step limit is small), whatever the load, so
+// that a request alone and among others sees the same evaluations of its tokens.
+#define SRV_CHUNK 64
+// Tokens per step: every decoding slot's one token, then whole prompt chunks, oldest
+// request first, while they fit (at least one chunk a step, so that prompts always
+// move). A step with prompt chunks in it costs about this many tokens' evaluation,
+// which is how long the decoding slots wait for their next token meanwhile.
+#define SRV_STEP_BUDGET 256
 // The tokens/s gauge counts the generated tokens of the last SRV_RATE_WINDOW whole
 // seconds, in one-second buckets.
 #define SRV_RATE_WINDOW 10
@@ -39,9 +43,8 @@ struct srv_task {
     // Shared, under e->mu.
     enum task_state state;
     bool cancel;
-    srv_task *next;        // queue link
-    struct srv_slot *slot; // while running
-    srv_buf out;           // generated text not taken yet
+    srv_task *next; // queue link
+    srv_buf out;    // generated text not taken yet
     bool out_oom;
     enum srv_outcome outcome;
     enum generate_finish finish;
@@ -54,31 +57,45 @@ struct srv_task {
 
 typedef struct srv_slot {
     srv_engine *e;
-    uint32_t idx;
-    generate_session *gs; // used only by this slot's thread, or under e->mu while idle
-    pthread_t thread;
-    bool started;
-    pthread_cond_t cv;  // a task was assigned, the baton arrived, or the task was cancelled
-    srv_task *task;     // the running task, NULL when idle
-    bool wants;         // waiting for or holding the baton
-    uint64_t last_used; // e->clock when it last finished a task
-    size_t kv_held;     // tokens in its cache, as of its last step (under e->mu)
+    generate_session *gs; // the engine thread's
+    srv_task *task;       // the running task, NULL when idle (under e->mu)
+    uint64_t last_used;   // e->clock when it last finished a task
+    size_t kv_held;       // tokens in its cache as of the last step (under e->mu)
+    uint64_t order;       // e->clock when the task got the slot: prompts go oldest first
+    // The engine thread's own.
+    srv_task *run;   // task, as the engine saw it at the start of the step
+    bool started;    // generate_start has run for it
+    uint32_t reused; // prompt tokens the task found in the cache
+    uint32_t take;   // its tokens in this step's batch
+    int row;         // its row of logits in this step, -1 for none
+    bool cancelled;  // its task was cancelled (as of the start of the step)
+    int rc;          // VKPHI_OK, or why the task failed (error says it)
+    char error[256];
 } srv_slot;
 
 struct srv_engine {
     model *m;
     const tokenizer *t;
+    uint32_t n_vocab;
     pthread_mutex_t mu;
+    pthread_cond_t cv; // a task was queued or cancelled, or the engine is stopping
     srv_slot *slots;
     uint32_t n_slots;
     srv_task *head, *tail; // the queue, oldest first
     uint32_t n_queued;
-    int owner; // index of the slot holding the baton, -1 when nobody does
     bool stopping;
+    pthread_t thread;
+    bool started;
     uint64_t clock;
+    uint32_t chunk, budget; // prompt chunk size; tokens per step (the first chunk may pass it)
+    uint32_t max_step;      // tokens per step never more than this (the model's ubatch)
+    // The engine thread's: one step's batch and its logits.
+    model_token *batch; // [max_step]
+    float *logits;      // [n_slots][n_vocab]: a slot wants one row a step at most
     // Totals for /metrics, under mu. Generated tokens are added as they are sampled
     // (so a rate over them is live); the prompt counts when a task ends.
     uint64_t n_tasks, n_prompt, n_cached, n_generated;
+    uint64_t n_steps, n_step_tokens;      // model_eval_batch calls and the tokens in them
     double run_s;                         // seconds tasks spent on slots, summed
     int64_t win_sec[SRV_RATE_WINDOW];     // the second each bucket counts
     uint64_t win_tokens[SRV_RATE_WINDOW]; // tokens generated in that second
@@ -110,23 +127,6 @@ static void count_generated(srv_engine *e, uint64_t n) {
         e->win_tokens[i] = 0;
     }
     e->win_tokens[i] += n;
-}
-
-// Brings the slot's cache size and its task's generated-token count up to date
-// (from the slot's own thread: gs is its to read); e->mu held. Called from the text
-// callback, when the cache holds the prompt and every sampled token but the newest
-// (an end token is never cached, and is counted when the task ends).
-static void count_progress(srv_slot *s, srv_task *t) {
-    size_t n;
-    generate_cached(s->gs, &n);
-    s->kv_held = n;
-    if (n + 1 > t->n_prompt) {
-        uint32_t gen = (uint32_t)(n + 1 - t->n_prompt);
-        if (gen > t->n_counted) {
-            count_generated(s->e, gen - t->n_counted);
-            t->n_counted = gen;
-        }
-    }
 }
 
 // ---- tasks ----
@@ -189,61 +189,16 @@ void srv_task_release(srv_task *t) {
 static void task_done_locked(srv_task *t, enum srv_outcome outcome) {
     t->state = TASK_DONE;
     t->outcome = outcome;
-    t->slot = NULL;
     t->t_end = vkphi_now();
     pthread_cond_broadcast(&t->cv);
     task_unref_locked(t);
-}
-
-// ---- the baton ----
-
-// Gives the baton to the next slot after `from` (cyclically, `from` itself last)
-// that wants it, or to nobody. e->mu held.
-static void baton_pass(srv_engine *e, uint32_t from) {
-    for (uint32_t k = 1; k <= e->n_slots; k++) {
-        srv_slot *s = &e->slots[(from + k) % e->n_slots];
-        if (s->wants) {
-            e->owner = (int)s->idx;
-            pthread_cond_signal(&s->cv);
-            return;
-        }
-    }
-    e->owner = -1;
-}
-
-static void baton_release(srv_engine *e, srv_slot *s) {
-    s->wants = false;
-    if (e->owner == (int)s->idx) baton_pass(e, s->idx);
-}
-
-// Waits until s holds the baton. False (and s neither holds nor wants it) when
-// s's task is cancelled meanwhile. e->mu held.
-static bool baton_wait(srv_engine *e, srv_slot *s, srv_task *t) {
-    while (e->owner != (int)s->idx && !t->cancel)
-        pthread_cond_wait(&s->cv, &e->mu);
-    if (t->cancel) {
-        baton_release(e, s);
-        return false;
-    }
-    return true;
-}
-
-static bool baton_acquire(srv_engine *e, srv_slot *s, srv_task *t) {
-    s->wants = true;
-    if (e->owner < 0) e->owner = (int)s->idx;
-    return baton_wait(e, s, t);
-}
-
-// Lets every other slot that wants the baton have one turn first.
-static bool baton_yield(srv_engine *e, srv_slot *s, srv_task *t) {
-    baton_pass(e, s->idx);
-    return baton_wait(e, s, t);
 }
 
 // ---- the queue ----
 
 // Hands queued tasks, oldest first, to idle slots: to the one whose cache shares the
 // longest prefix with the prompt, the least recently used among equals. e->mu held.
+// (The engine thread leaves an idle slot's session alone, so its cache can be read.)
 static void dispatch_locked(srv_engine *e) {
     while (e->head) {
         srv_task *t = e->head;
@@ -266,10 +221,9 @@ static void dispatch_locked(srv_engine *e) {
         e->n_queued--;
         t->next = NULL;
         t->state = TASK_RUNNING;
-        t->slot = best;
         t->t_start = vkphi_now();
         best->task = t;
-        pthread_cond_signal(&best->cv);
+        best->order = ++e->clock;
     }
 }
 
@@ -305,6 +259,7 @@ bool srv_engine_submit(srv_task *t) {
     e->tail = t;
     e->n_queued++;
     dispatch_locked(e);
+    pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return true;
 }
@@ -317,8 +272,8 @@ void srv_task_cancel(srv_task *t) {
         if (t->state == TASK_QUEUED) {
             queue_remove_locked(e, t);
             task_done_locked(t, SRV_OUTCOME_CANCELLED);
-        } else if (t->state == TASK_RUNNING && t->slot) {
-            pthread_cond_signal(&t->slot->cv);
+        } else if (t->state == TASK_RUNNING) {
+            pthread_cond_signal(&e->cv); // its slot frees at the next step
         }
     }
     pthread_mutex_unlock(&e->mu);
@@ -361,162 +316,266 @@ void srv_task_times(srv_task *t, double *queued_s, double *run_s) {
     *run_s = t->t_end - start;
 }
 
-// ---- the slots ----
+// ---- the engine ----
 
-typedef struct run_ctx {
-    srv_slot *s;
-    srv_task *t;
-} run_ctx;
-
-// generate_run's text callback: hands the text to the waiting client, then passes
-// the baton round before the token is evaluated.
+// The sessions' text callback: hands the text to the waiting client. False (the run
+// ends) once the task is cancelled or its text cannot be held.
 static bool on_text(const char *text, size_t len, void *user) {
-    run_ctx *c = user;
-    srv_engine *e = c->s->e;
-    pthread_mutex_lock(&e->mu);
-    bool go_on = true;
+    srv_slot *s = user;
+    srv_task *t = s->run;
+    pthread_mutex_lock(&s->e->mu);
     if (len) {
-        if (srv_buf_put(&c->t->out, text, len))
-            pthread_cond_broadcast(&c->t->cv);
-        else {
-            c->t->out_oom = true;
-            go_on = false;
-        }
+        if (srv_buf_put(&t->out, text, len))
+            pthread_cond_broadcast(&t->cv);
+        else
+            t->out_oom = true;
     }
-    count_progress(c->s, c->t);
-    if (go_on)
-        go_on = baton_yield(e, c->s, c->t);
-    else
-        baton_release(e, c->s);
-    pthread_mutex_unlock(&e->mu);
+    bool go_on = !t->cancel && !t->out_oom;
+    pthread_mutex_unlock(&s->e->mu);
     return go_on;
 }
 
-// Runs t on slot s: the prompt in chunks (only what the cache lacks), then the
-// generation, one token per turn of the baton.
-static void run_task(srv_slot *s, srv_task *t) {
-    srv_engine *e = s->e;
-    size_t n_cached;
-    const int32_t *cached = generate_cached(s->gs, &n_cached);
-    size_t have = common_prefix(cached, n_cached, t->prompt, t->n_prompt);
-    uint32_t reused = 0;
-    int rc = VKPHI_OK;
-    bool go_on;
-    generate_result res = {0};
-    char error[256] = "";
+static void slot_fail(srv_slot *s, int rc) {
+    if (s->rc != VKPHI_OK) return;
+    s->rc = rc;
+    snprintf(s->error, sizeof s->error, "%s", vkphi_last_error());
+}
 
-    pthread_mutex_lock(&e->mu);
-    go_on = baton_acquire(e, s, t);
-    pthread_mutex_unlock(&e->mu);
-
-    // Each call makes the cache hold prompt[0..k): what the previous call left is kept.
-    size_t k = have;
-    for (bool first = true; go_on && (first || k < t->n_prompt); first = false) {
-        k = k + SRV_PREFILL_CHUNK < t->n_prompt ? k + SRV_PREFILL_CHUNK : t->n_prompt;
-        rc = generate_prefill(s->gs, t->prompt, k, first ? &reused : NULL);
-        if (rc != VKPHI_OK) break;
-        if (k < t->n_prompt) {
-            pthread_mutex_lock(&e->mu);
-            s->kv_held = k;
-            go_on = baton_yield(e, s, t);
-            pthread_mutex_unlock(&e->mu);
-        }
-    }
-    if (rc != VKPHI_OK) snprintf(error, sizeof error, "%s", vkphi_last_error());
-    if (go_on && rc == VKPHI_OK) {
-        run_ctx c = {s, t};
-        rc = generate_run(s->gs, &t->params, on_text, &c, &res);
-        if (rc != VKPHI_OK) snprintf(error, sizeof error, "%s", vkphi_last_error());
-    }
-
-    pthread_mutex_lock(&e->mu);
-    baton_release(e, s);
+// Ends the slot's task (its run ended, failed or was cancelled; res is the run's
+// result) and frees the slot. e->mu held.
+static void finish_locked(srv_engine *e, srv_slot *s, const generate_result *res) {
+    srv_task *t = s->run;
     t->usage.prompt = t->n_prompt;
-    t->usage.cached = reused;
-    t->usage.completion = res.stats.n_gen;
-    t->finish = res.finish;
+    t->usage.cached = s->reused;
+    t->usage.completion = res->stats.n_gen;
+    t->finish = res->finish;
     size_t n_held;
     generate_cached(s->gs, &n_held);
     s->kv_held = n_held;
     e->n_tasks++;
     e->n_prompt += t->n_prompt;
-    e->n_cached += reused;
-    if (res.stats.n_gen > t->n_counted) count_generated(e, res.stats.n_gen - t->n_counted);
-    t->n_counted = res.stats.n_gen;
+    e->n_cached += s->reused;
+    if (res->stats.n_gen > t->n_counted) count_generated(e, res->stats.n_gen - t->n_counted);
+    t->n_counted = res->stats.n_gen;
     e->run_s += vkphi_now() - t->t_start;
     enum srv_outcome outcome = SRV_OUTCOME_OK;
     if (t->out_oom) {
         snprintf(t->error, sizeof t->error, "out of memory holding the generated text");
         outcome = SRV_OUTCOME_FAILED;
-    } else if (rc != VKPHI_OK) {
-        snprintf(t->error, sizeof t->error, "%s", error[0] ? error : "the generation failed");
+    } else if (s->rc != VKPHI_OK) {
+        snprintf(t->error, sizeof t->error, "%s", s->error[0] ? s->error : "the generation failed");
         outcome = SRV_OUTCOME_FAILED;
-    } else if (t->cancel || res.finish == GENERATE_FINISH_ABORT) {
+    } else if (t->cancel || res->finish == GENERATE_FINISH_ABORT) {
         snprintf(t->error, sizeof t->error, "%s",
                  e->stopping ? "the server is shutting down" : "the request was cancelled");
         outcome = SRV_OUTCOME_CANCELLED;
     }
     // Free the slot before the client hears the answer, so that the next turn of
     // the conversation, sent at once, finds this slot and its cache idle.
-    s->task = NULL;
+    s->task = s->run = NULL;
     s->last_used = ++e->clock;
     task_done_locked(t, outcome);
-    if (!e->stopping) dispatch_locked(e);
+}
+
+// A slot whose run goes on (not failed, cancelled or finished).
+static bool slot_live(const srv_slot *s) {
+    return s->run && s->rc == VKPHI_OK && !s->cancelled && !generate_done(s->gs);
+}
+
+// Chooses each slot's tokens for this step (s->take): every decoding slot's one
+// token, then whole prompt chunks, oldest task first, within the budget.
+static void plan_step(srv_engine *e) {
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        srv_slot *s = &e->slots[i];
+        const int32_t *ids;
+        uint32_t pos;
+        s->take = 0;
+        s->row = -1;
+        if (slot_live(s) && generate_session_stats(s->gs)->n_gen > 0)
+            used += s->take = generate_pending(s->gs, &ids, &pos);
+    }
+    bool chunked = false;
+    for (;;) {
+        srv_slot *oldest = NULL; // the oldest task whose prompt is not all in yet
+        for (uint32_t i = 0; i < e->n_slots; i++) {
+            srv_slot *s = &e->slots[i];
+            if (slot_live(s) && !s->take && generate_session_stats(s->gs)->n_gen == 0 &&
+                (!oldest || s->order < oldest->order))
+                oldest = s;
+        }
+        if (!oldest) break;
+        // Up to the next multiple of the chunk size (or the prompt's end), then a chunk
+        // at a time: where the cuts fall depends on the prompt alone.
+        const int32_t *ids;
+        uint32_t pos, left = generate_pending(oldest->gs, &ids, &pos), take = 0;
+        while (take < left) {
+            uint32_t at = pos + take, n = (at / e->chunk + 1) * e->chunk - at;
+            if (n > left - take) n = left - take;
+            if (chunked ? used + n > e->budget : used + n > e->max_step) break;
+            take += n;
+            used += n;
+            chunked = true;
+        }
+        oldest->take = take;
+        if (take < left) break; // the budget is spent
+    }
+}
+
+// One step: starts the new tasks, evaluates one batch for all the others, lets each
+// sample, and ends what is over.
+static void engine_step(srv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        srv_slot *s = &e->slots[i];
+        if (s->task && !s->run) {
+            s->run = s->task;
+            s->started = false;
+        }
+        s->cancelled = s->run && s->run->cancel;
+    }
+    pthread_mutex_unlock(&e->mu);
+    // New tasks: the prompt goes in (prefix reuse), nothing is evaluated yet. With
+    // the logits at hand the first token is sampled (and streamed) at once.
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        srv_slot *s = &e->slots[i];
+        if (!s->run || s->started) continue;
+        s->started = true;
+        s->rc = VKPHI_OK;
+        s->error[0] = 0;
+        s->reused = 0;
+        int rc = generate_start(s->gs, s->run->prompt, s->run->n_prompt, &s->run->params, on_text, s, &s->reused);
+        if (rc != VKPHI_OK) slot_fail(s, rc);
+    }
+
+    // The batch: each slot's tokens together, a row of logits for each slot whose
+    // pending tokens all go in (rows come in batch order).
+    plan_step(e);
+    uint32_t n = 0, rows = 0;
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        srv_slot *s = &e->slots[i];
+        if (!s->take) continue;
+        const int32_t *ids;
+        uint32_t pos, left = generate_pending(s->gs, &ids, &pos);
+        for (uint32_t j = 0; j < s->take; j++)
+            e->batch[n++] = (model_token){ids[j], generate_seq(s->gs), pos + j, j + 1 == left};
+        if (s->take == left) s->row = (int)rows++;
+    }
+    if (n) {
+        int rc = model_eval_batch(e->m, e->batch, n, rows ? e->logits : NULL);
+        for (uint32_t i = 0; i < e->n_slots; i++) {
+            srv_slot *s = &e->slots[i];
+            if (!s->take) continue;
+            if (rc != VKPHI_OK) {
+                slot_fail(s, rc);
+                continue;
+            }
+            // Samples and streams (on_text); the run ends here when it is over.
+            const float *row = s->row >= 0 ? e->logits + (size_t)s->row * e->n_vocab : NULL;
+            int src = generate_step(s->gs, s->take, row);
+            if (src != VKPHI_OK) slot_fail(s, src);
+        }
+    }
+
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        srv_slot *s = &e->slots[i];
+        if (!s->run || slot_live(s)) continue;
+        generate_result res;
+        int rc = generate_end(s->gs, &res);
+        if (rc != VKPHI_OK) slot_fail(s, rc);
+        pthread_mutex_lock(&e->mu);
+        finish_locked(e, s, &res);
+        pthread_mutex_unlock(&e->mu);
+    }
+    pthread_mutex_lock(&e->mu);
+    if (n) {
+        e->n_steps++;
+        e->n_step_tokens += n;
+    }
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        srv_slot *s = &e->slots[i];
+        if (!s->run) continue;
+        size_t n_held;
+        generate_cached(s->gs, &n_held);
+        s->kv_held = n_held;
+        uint32_t gen = generate_session_stats(s->gs)->n_gen;
+        if (gen > s->run->n_counted) {
+            count_generated(e, gen - s->run->n_counted);
+            s->run->n_counted = gen;
+        }
+    }
     pthread_mutex_unlock(&e->mu);
 }
 
-static void *slot_main(void *arg) {
-    srv_slot *s = arg;
-    srv_engine *e = s->e;
+static void *engine_main(void *arg) {
+    srv_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!s->task && !e->stopping)
-            pthread_cond_wait(&s->cv, &e->mu);
-        if (!s->task) break;
-        srv_task *t = s->task;
+        if (!e->stopping) dispatch_locked(e);
+        bool busy = false;
+        for (uint32_t i = 0; i < e->n_slots; i++)
+            busy |= e->slots[i].task != NULL;
+        if (!busy) {
+            if (e->stopping) break;
+            pthread_cond_wait(&e->cv, &e->mu);
+            continue;
+        }
         pthread_mutex_unlock(&e->mu);
-        run_task(s, t); // returns with the slot freed and the queue dispatched
+        engine_step(e);
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
 }
 
-srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots) {
+srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots, uint32_t max_step) {
     if (!m || !t || n_slots == 0 || n_slots > model_n_seq(m)) {
         vkphi_fail(VKPHI_ERR_ARG, "the server needs a model with at least %u sequence(s)", n_slots);
         return NULL;
     }
+    if (max_step <= n_slots) {
+        vkphi_fail(VKPHI_ERR_ARG,
+                   "a step of %u tokens (--ubatch) leaves no room for prompts beside %u decoding slots (--parallel)",
+                   max_step, n_slots);
+        return NULL;
+    }
     srv_engine *e = calloc(1, sizeof *e);
-    if (!e || !(e->slots = calloc(n_slots, sizeof *e->slots))) {
-        free(e);
+    if (!e) {
         vkphi_fail(VKPHI_ERR_NOMEM, "out of memory creating the server's slots");
         return NULL;
     }
     e->m = m;
     e->t = t;
+    e->n_vocab = model_get_config(m)->n_vocab;
     e->n_slots = n_slots;
-    e->owner = -1;
+    // Decode tokens and one chunk always fit in a step.
+    e->max_step = max_step;
+    e->chunk = max_step - n_slots < SRV_CHUNK ? max_step - n_slots : SRV_CHUNK;
+    e->budget = max_step < SRV_STEP_BUDGET ? max_step : SRV_STEP_BUDGET;
     pthread_mutex_init(&e->mu, NULL);
+    init_cond(&e->cv);
+    e->slots = calloc(n_slots, sizeof *e->slots);
+    e->batch = malloc(sizeof *e->batch * max_step);
+    e->logits = malloc(sizeof *e->logits * (size_t)e->n_vocab * n_slots);
+    if (!e->slots || !e->batch || !e->logits) {
+        srv_engine_destroy(e);
+        vkphi_fail(VKPHI_ERR_NOMEM, "out of memory creating the server's slots");
+        return NULL;
+    }
     for (uint32_t i = 0; i < n_slots; i++) {
         srv_slot *s = &e->slots[i];
         s->e = e;
-        s->idx = i;
-        init_cond(&s->cv);
         if (!(s->gs = generate_session_create(m, t, i))) {
             srv_engine_destroy(e);
             return NULL;
         }
     }
-    for (uint32_t i = 0; i < n_slots; i++) {
-        srv_slot *s = &e->slots[i];
-        if (pthread_create(&s->thread, NULL, slot_main, s) != 0) {
-            srv_engine_destroy(e);
-            vkphi_fail(VKPHI_ERR_NOMEM, "cannot start the server's slot threads");
-            return NULL;
-        }
-        s->started = true;
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        srv_engine_destroy(e);
+        vkphi_fail(VKPHI_ERR_NOMEM, "cannot start the server's engine thread");
+        return NULL;
     }
+    e->started = true;
     return e;
 }
 
@@ -531,28 +590,26 @@ void srv_engine_shutdown(srv_engine *e) {
         snprintf(t->error, sizeof t->error, "the server is shutting down");
         task_done_locked(t, SRV_OUTCOME_CANCELLED);
     }
-    for (uint32_t i = 0; i < e->n_slots; i++) {
-        srv_slot *s = &e->slots[i];
-        if (s->task) s->task->cancel = true;
-        pthread_cond_signal(&s->cv);
-    }
-    pthread_mutex_unlock(&e->mu);
     for (uint32_t i = 0; i < e->n_slots; i++)
-        if (e->slots[i].started) {
-            pthread_join(e->slots[i].thread, NULL);
-            e->slots[i].started = false;
-        }
+        if (e->slots[i].task) e->slots[i].task->cancel = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (e->started) {
+        pthread_join(e->thread, NULL);
+        e->started = false;
+    }
 }
 
 void srv_engine_destroy(srv_engine *e) {
     if (!e) return;
     srv_engine_shutdown(e);
-    for (uint32_t i = 0; i < e->n_slots; i++) {
+    for (uint32_t i = 0; e->slots && i < e->n_slots; i++)
         generate_session_destroy(e->slots[i].gs);
-        pthread_cond_destroy(&e->slots[i].cv);
-    }
+    pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     free(e->slots);
+    free(e->batch);
+    free(e->logits);
     free(e);
 }
 
@@ -571,6 +628,8 @@ void srv_engine_stats(srv_engine *e, srv_stats *st) {
     st->cached_tokens = e->n_cached;
     st->generated_tokens = e->n_generated;
     st->run_s = e->run_s;
+    st->steps = e->n_steps;
+    st->step_tokens = e->n_step_tokens;
     // Whole seconds only: the current one is still filling.
     int64_t now = (int64_t)vkphi_now();
     uint64_t n = 0;

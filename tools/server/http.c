@@ -4,7 +4,7 @@
 // stream's content-reader callback waits for the next piece of text. Both poll the
 // socket while they wait, so a client that hangs up frees its slot (or its place in
 // the queue) at once; a failed write does the same through the completion callbacks.
-#include "server_http.h"
+#include "http.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -536,6 +536,12 @@ static char *metrics_text(srv_http *h) {
     putf(&b, "vkphi_generated_tokens_total %llu\n", (unsigned long long)st.generated_tokens);
     metric(&b, "vkphi_slot_seconds_total", "counter", "Seconds the ended generations held their slots, summed.");
     putf(&b, "vkphi_slot_seconds_total %.6f\n", st.run_s);
+    metric(&b, "vkphi_batch_steps_total", "counter",
+           "Forward steps (model_eval_batch calls): each evaluates every busy slot's tokens at once.");
+    putf(&b, "vkphi_batch_steps_total %llu\n", (unsigned long long)st.steps);
+    metric(&b, "vkphi_batch_tokens_total", "counter",
+           "Tokens evaluated in those steps (decode tokens and prompt chunks); over the steps, the mean batch.");
+    putf(&b, "vkphi_batch_tokens_total %llu\n", (unsigned long long)st.step_tokens);
     metric(&b, "vkphi_generated_tokens_per_second", "gauge", "Tokens generated per second over the last few seconds.");
     putf(&b, "vkphi_generated_tokens_per_second %.3f\n", st.tokens_per_s);
     metric(&b, "vkphi_rate_window_seconds", "gauge", "The window of vkphi_generated_tokens_per_second.");

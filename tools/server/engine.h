@@ -2,20 +2,26 @@
 // The server's scheduler: --parallel N slots, each a generation session on its own
 // KV-cache sequence of one shared model, fed from one first-come-first-served queue.
 //
-// The model is not thread-safe, so exactly one slot uses it at a time: the slots
-// pass a baton. A slot that holds it evaluates one token (or one chunk of its
-// prompt) and hands it to the next slot that wants it, round-robin, so every active
-// request gains one token per round. A request waits in the queue while every slot
-// is busy; it is never dropped. A free slot whose cache starts with the longest
+// One engine thread drives the model (which is not thread-safe) in steps. Each step
+// is one model_eval_batch call: every decoding slot contributes its one token, and
+// slots with prompt left to evaluate add chunks of it up to a per-step token budget,
+// so a long prompt does not stall the others. Then each slot samples its own token
+// with its own settings and streams it. A request waits in the queue while every
+// slot is busy; it is never dropped. A free slot whose cache starts with the longest
 // part of a waiting prompt takes it, and only the rest of the prompt is evaluated.
+//
+// Batching does not change what a request gets: a prompt is cut into chunks at
+// positions that do not depend on the load (multiples of a fixed chunk size), and a
+// token's logits do not depend on the rest of its batch (model_eval_batch's promise),
+// so a request among others sees the same evaluations of its tokens as alone.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "generate.h"
 #include "model.h"
-#include "server_buf.h"
 #include "tokenizer.h"
 
 typedef struct srv_engine srv_engine;
@@ -33,11 +39,12 @@ typedef struct srv_usage {
     uint32_t completion; // tokens sampled, an end token included
 } srv_usage;
 
-// Starts n_slots slot threads on sequences 0..n_slots-1 of m (loaded with
-// n_seq >= n_slots). NULL and vkphi_last_error() on failure.
-srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots);
+// Starts the engine thread with n_slots slots on sequences 0..n_slots-1 of m (loaded
+// with n_seq >= n_slots); a step evaluates at most max_step tokens (the model's
+// ubatch), which must exceed n_slots. NULL and vkphi_last_error() on failure.
+srv_engine *srv_engine_create(model *m, const tokenizer *t, uint32_t n_slots, uint32_t max_step);
 // Cancels every task (queued or running), refuses new ones, and waits for the
-// slot threads to end. Safe to call more than once.
+// engine thread to end. Safe to call more than once.
 void srv_engine_shutdown(srv_engine *e);
 // Shuts down if needed and frees the engine (every task must have been released).
 void srv_engine_destroy(srv_engine *e);
@@ -50,6 +57,7 @@ typedef struct srv_stats {
     uint64_t tasks;                // tasks that ran on a slot and ended (any outcome)
     uint64_t prompt_tokens, cached_tokens, generated_tokens;
     double run_s;        // seconds those tasks held their slots, summed
+    uint64_t steps, step_tokens; // model_eval_batch calls (one per step) and the tokens in them
     double tokens_per_s; // generated over the last rate_window_s whole seconds
     uint32_t rate_window_s;
 } srv_stats;
