@@ -18,12 +18,12 @@
 // A prompt is evaluated in chunks cut at the positions that are multiples of the
 // chunk size (SRV_CHUNK, less when the step limit is small), whatever the load, so
 // that a request alone and among others sees the same evaluations of its tokens.
-#define SRV_CHUNK 64
-// Tokens per step: every decoding slot's one token, then whole prompt chunks, oldest
-// request first, while they fit (at least one chunk a step, so that prompts always
-// move). A step with prompt chunks in it costs about this many tokens' evaluation,
+#define SRV_CHUNK 128
+// Tokens per step: every decoding slot's one token, then one prompt chunk of each
+// prompting request, oldest first, while they fit (at least one chunk a step, so
+// that prompts always move). A step with prompt chunks in it costs about this many tokens' evaluation,
 // which is how long the decoding slots wait for their next token meanwhile.
-#define SRV_STEP_BUDGET 256
+#define SRV_STEP_BUDGET 384
 // The tokens/s gauge counts the generated tokens of the last SRV_RATE_WINDOW whole
 // seconds, in one-second buckets.
 #define SRV_RATE_WINDOW 10
@@ -383,7 +383,7 @@ static bool slot_live(const srv_slot *s) {
 }
 
 // Chooses each slot's tokens for this step (s->take): every decoding slot's one
-// token, then whole prompt chunks, oldest task first, within the budget.
+// token, then one prompt chunk per prompting slot, oldest task first, within the budget.
 static void plan_step(srv_engine *e) {
     uint32_t used = 0;
     for (uint32_t i = 0; i < e->n_slots; i++) {
@@ -405,20 +405,18 @@ static void plan_step(srv_engine *e) {
                 oldest = s;
         }
         if (!oldest) break;
-        // Up to the next multiple of the chunk size (or the prompt's end), then a chunk
-        // at a time: where the cuts fall depends on the prompt alone.
+        // One chunk: up to the next multiple of the chunk size (or the prompt's end).
+        // Where the cuts fall, and that each chunk is a run of its own in the step,
+        // depend on the prompt alone: model_eval_batch picks kernels by a run's
+        // length, so this keeps a request's evaluations the same whatever the load.
         const int32_t *ids;
-        uint32_t pos, left = generate_pending(oldest->gs, &ids, &pos), take = 0;
-        while (take < left) {
-            uint32_t at = pos + take, n = (at / e->chunk + 1) * e->chunk - at;
-            if (n > left - take) n = left - take;
-            if (chunked ? used + n > e->budget : used + n > e->max_step) break;
-            take += n;
-            used += n;
-            chunked = true;
-        }
-        oldest->take = take;
-        if (take < left) break; // the budget is spent
+        uint32_t pos, left = generate_pending(oldest->gs, &ids, &pos);
+        uint32_t n = (pos / e->chunk + 1) * e->chunk - pos;
+        if (n > left) n = left;
+        if (chunked ? used + n > e->budget : used + n > e->max_step) break;
+        oldest->take = n;
+        used += n;
+        chunked = true;
     }
 }
 
