@@ -56,6 +56,12 @@ int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
                   uint32_t x_stride, uint32_t y_stride);
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
+// The profile's name for op_matmul over n_tokens of this weight type, saying which
+// path runs: "matvec Q4_K" (one token), "matmul Q4_K" (a few; or many on the tiled
+// kernel), "matmul Q4_K coopmat" (many, on cooperative matrices). Many tokens take
+// the cooperative-matrix kernel where the device has a shape it can use, the kernel
+// fits, the weight is not F32, and the environment has no VKPHI_COOPMAT=0.
+const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens);
 
 // Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for
 // t < n_tokens, token rows out_stride floats apart; ids holds n_tokens int32. Every
