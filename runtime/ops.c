@@ -133,11 +133,12 @@ bool op_matmul_supports(uint32_t type) {
 // Whether many tokens go through the cooperative-matrix kernel: where the device has
 // a shape it can use (device.c) and the kernel fits, unless VKPHI_COOPMAT=0. Chosen
 // by device and weight type only, never by the token count (batch invariance).
-// F32 weights keep the exact f32 tiles: the f16 matrices would round every weight
-// to 11 bits, and an F32 model is chosen for exactness.
+// F32 weights keep the exact f32 tiles unless VKPHI_COOPMAT=f32: the f16 matrices
+// would round every weight to 11 bits, and an F32 model is chosen for exactness.
 static bool use_coop(const kernels *k, uint32_t type, const struct matmul_kernels *ids) {
     const char *env = getenv("VKPHI_COOPMAT");
-    if (type == GGML_TYPE_F32 || (env && strcmp(env, "0") == 0)) return false;
+    if (env && strcmp(env, "0") == 0) return false;
+    if (type == GGML_TYPE_F32 && !(env && strcmp(env, "f32") == 0)) return false;
     return kernels_fit(k, ids->coop);
 }
 

@@ -60,7 +60,8 @@ bool op_matmul_supports(uint32_t type);
 // path runs: "matvec Q4_K" (one token), "matmul Q4_K" (a few; or many on the tiled
 // kernel), "matmul Q4_K coopmat" (many, on cooperative matrices). Many tokens take
 // the cooperative-matrix kernel where the device has a shape it can use, the kernel
-// fits, the weight is not F32, and the environment has no VKPHI_COOPMAT=0.
+// fits, and the environment has no VKPHI_COOPMAT=0; F32 weights only with
+// VKPHI_COOPMAT=f32 (f16 matrices would round them).
 const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens);
 
 // Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for

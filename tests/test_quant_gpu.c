@@ -244,9 +244,10 @@ static void check_product(const qmat *m, uint32_t n_tokens, const char *what) {
 // ---- cooperative matrices ----
 // Every type that op_matmul takes to the cooperative-matrix kernel, at ragged shapes:
 // rows and tokens that end mid-matrix and mid-tile, K of one block or several (float
-// types: any length), against the CPU. Skipped (said so) where the device has no
-// usable shape (Debian 12's lavapipe); Mesa 26's lavapipe runs it. Then
-// VKPHI_COOPMAT=0 must select the other path, and give the exact f32 result.
+// types: any length), against the CPU; F32 weights under VKPHI_COOPMAT=f32. Skipped
+// (said so) where the device has no usable shape (Debian 12's lavapipe); Mesa 26's
+// lavapipe runs it. Then VKPHI_COOPMAT=0 must select the other path, and give the
+// exact f32 result.
 static void test_coopmat(void) {
     const device_info *info = device_get_info(g.dev);
     if (!coop_path(GGML_TYPE_Q4_K, 33)) {
@@ -267,6 +268,12 @@ static void test_coopmat(void) {
         check_product(&c, 70, "coopmat");
         free(a.data), free(b.data), free(c.data);
     }
+    setenv("VKPHI_COOPMAT", "f32", 1); // F32 weights too
+    CHECK(coop_path(GGML_TYPE_F32, 33), "VKPHI_COOPMAT=f32 takes F32 weights to cooperative matrices");
+    qmat f = mat_random(GGML_TYPE_F32, 37, 67), f2 = mat_random(GGML_TYPE_F32, 200, 130);
+    check_product(&f, 33, "coopmat");
+    check_product(&f2, 70, "coopmat");
+    free(f.data), free(f2.data);
     setenv("VKPHI_COOPMAT", "0", 1);
     CHECK(!coop_path(GGML_TYPE_Q4_K, 33) && strcmp(op_matmul_label(g.k, GGML_TYPE_Q4_K, 33), "matmul Q4_K") == 0,
           "VKPHI_COOPMAT=0 selects the tiled kernel (label %s)", op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
