@@ -461,7 +461,9 @@ static void probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
     info->int_dot = fdot.shaderIntegerDotProduct;
     // glslang writes cooperative-matrix modules in the Vulkan memory model (cmake/spv_coopmat.c).
     if (ext_coopmat && fcm.cooperativeMatrix) coopmat_shapes(inst, pd, info);
-    info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && info->fp16;
+    // (Enabling the memory model makes Device-scope atomics, which other kernels
+    // use, need vulkanMemoryModelDeviceScope too.)
+    info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && info->fp16;
     if (!info->coopmat) info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
 
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
@@ -636,6 +638,7 @@ int device_create(int index, device **out) {
     f12.shaderInt8 = d->info.int8;
     f12.storageBuffer8BitAccess = d->info.storage8;
     f12.vulkanMemoryModel = d->info.coopmat; // glslang writes cooperative-matrix modules in it
+    f12.vulkanMemoryModelDeviceScope = d->info.coopmat;
     VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
     fcm.cooperativeMatrix = VK_TRUE;
     VkPhysicalDeviceVulkan11Features f11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};

@@ -111,7 +111,16 @@ static uint32_t attn_prefill_shared(uint32_t bq, uint32_t bkv) { return 4 * (bq 
 // Shared memory of matmul_coop.comp at matrix shape TM x TN x TK: the f16 tiles
 // ws[4 TM][40] and xs[4 TN][40], and cs[4][TM * TN] floats.
 static uint32_t matmul_coop_shared(uint32_t tm, uint32_t tn) { return 2 * 40 * 4 * (tm + tn) + 4 * 4 * tm * tn; }
-static bool is_coop(enum kernel_id id) { return id >= KERNEL_MATMUL_COOP_F32 && id <= KERNEL_MATMUL_COOP_IQ1_M; }
+static bool is_coop(enum kernel_id id) {
+    return (id >= KERNEL_MATMUL_COOP_F32 && id <= KERNEL_MATMUL_COOP_IQ1_M) || id == KERNEL_ATTN_PREFILL_COOP_F16 ||
+           id == KERNEL_ATTN_PREFILL_COOP_Q8;
+}
+// Shared memory of attn_prefill_coop.comp: qs[16][136] and kvs[32][136] halves,
+// ss[16][32] floats, ps[16][40] halves, os[16][128] floats, cs[4][TM * TN] floats
+// and three rows of 16 floats.
+static uint32_t attn_coop_shared(uint32_t tm, uint32_t tn) {
+    return 2 * 16 * 136 + 2 * 32 * 136 + 4 * 16 * 32 + 2 * 16 * 40 + 4 * 16 * 128 + 4 * 4 * tm * tn + 4 * 3 * 16;
+}
 
 static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     pipeline_desc d = {0};
@@ -232,6 +241,15 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
         d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid_bytes(id);
         break;
+    case KERNEL_ATTN_PREFILL_COOP_F16:
+    case KERNEL_ATTN_PREFILL_COOP_Q8:
+        d.shader = id == KERNEL_ATTN_PREFILL_COOP_F16 ? SHADER_ATTN_PREFILL_COOP : SHADER_ATTN_PREFILL_COOP_Q8;
+        d.n_bindings = 4; d.push_size = 44; d.n_spec = 4;
+        d.spec[0] = 4 * info->subgroup_size;
+        d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
+        if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
+        d.shared_bytes = attn_coop_shared(info->coopmat_m, info->coopmat_n);
+        break;
     case KERNEL_COUNT: break;
     }
     return d;
@@ -269,6 +287,11 @@ device *kernels_device(const kernels *k) { return k->dev; }
 bool kernels_fit(const kernels *k, enum kernel_id id) {
     const device_info *info = device_get_info(k->dev);
     if (is_coop(id) && !info->coopmat) return false;
+    // The attention tiles: 16 queries (M) by blocks of 32 keys (N, and K of P V) over
+    // head dimensions in steps of 32 (N of P V, K of Q K^T).
+    if ((id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8) &&
+        (16 % info->coopmat_m || 32 % info->coopmat_n || 32 % info->coopmat_k))
+        return false;
     pipeline_desc d = describe(info, id);
     return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
 }

@@ -60,6 +60,9 @@ enum kernel_id {
     KERNEL_ATTN_COMBINE,
     KERNEL_ATTN_PREFILL_F16,
     KERNEL_ATTN_PREFILL_Q8,
+    // Prefill attention on cooperative matrices (shaders/attn_prefill_coop.comp).
+    KERNEL_ATTN_PREFILL_COOP_F16,
+    KERNEL_ATTN_PREFILL_COOP_Q8,
     KERNEL_COUNT
 };
 

@@ -416,14 +416,23 @@ int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape 
     return VKPHI_OK;
 }
 
+bool op_attn_prefill_coop(const kernels *k, bool q8, uint32_t head_dim) {
+    const char *env = getenv("VKPHI_COOPMAT");
+    if ((env && strcmp(env, "0") == 0) || head_dim % 32 || head_dim > 128) return false;
+    return kernels_fit(k, q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16);
+}
+
 int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
                     buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0) {
     int rc = kv_check(kv, a);
     if (rc) return rc;
-    GET_PIPE(p, k, kv->q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16);
+    bool coop = op_attn_prefill_coop(k, kv->q8, a->head_dim);
+    GET_PIPE(p, k, coop ? (kv->q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16)
+                        : (kv->q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16));
     struct push_attn_prefill pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, qkv_stride, out_stride,
                                    n_tokens, pos0, row0, kv->n_rows, a->scale};
     buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v), out};
-    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, p->spec[1]), a->n_head, 1); // spec[1]: queries per tile
+    // Queries per tile: 16 on cooperative matrices, else spec[1].
+    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, coop ? 16 : p->spec[1]), a->n_head, 1);
     return VKPHI_OK;
 }

@@ -108,3 +108,7 @@ uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len);
 // row) attend causally to cache rows row0 .. row0+pos0+n_tokens-1.
 int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
                     buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0);
+// True when op_attn_prefill runs on cooperative matrices (f16 Q, K, P and V, f32
+// sums): where the device has them, the head dimension is a multiple of 32 (at most
+// 128), and the environment has no VKPHI_COOPMAT=0.
+bool op_attn_prefill_coop(const kernels *k, bool q8, uint32_t head_dim);

@@ -49,6 +49,9 @@ shared float16_t ws[BM * SA]; // ws[r][k]: weight rows, the A matrices (row-majo
 shared float16_t xs[BN * SA]; // xs[t][k]: token rows, the B matrices (column-major)
 shared float cs[4u * TM * TN]; // per subgroup, one TM x TN result on its way out (column-major)
 
+// f16 for the matrices, clamped to its range (inf would turn whole outputs into NaN).
+float16_t to_f16(float v) { return float16_t(clamp(v, -65504.0, 65504.0)); }
+
 #define MAT_A fcoopmatNV<16, gl_ScopeSubgroup, TM, TK>
 #define MAT_B fcoopmatNV<16, gl_ScopeSubgroup, TK, TN>
 #define MAT_C fcoopmatNV<32, gl_ScopeSubgroup, TM, TN>
@@ -68,7 +71,7 @@ void main() {
         for (uint e = tid; e < BM * BK; e += WG) {
             uint r = e / BK, k = e % BK;
             float v = m0 + r < p.M && k0 + k < p.K ? w_at((m0 + r) * p.K + k0 + k) : 0.0;
-            ws[r * SA + k] = float16_t(v);
+            ws[r * SA + k] = to_f16(v);
         }
 #else
         // Groups of 16 values (K is a multiple of 32 for every quantized type).
@@ -80,7 +83,7 @@ void main() {
                 q_group(q_blk(m0 + r, k / QK, p.K), k % QK / 16u, q, am);
                 [[unroll]] for (uint i = 0u; i < 4u; i++) {
                     vec4 v = q_value(q[i], am);
-                    [[unroll]] for (uint c = 0u; c < 4u; c++) ws[o + 4u * i + c] = float16_t(v[c]);
+                    [[unroll]] for (uint c = 0u; c < 4u; c++) ws[o + 4u * i + c] = to_f16(v[c]);
                 }
             } else {
                 [[unroll]] for (uint i = 0u; i < 16u; i++) ws[o + i] = float16_t(0.0);
@@ -90,7 +93,7 @@ void main() {
         for (uint e = tid; e < BN * BK; e += WG) {
             uint t = e / BK, k = e % BK;
             float v = n0 + t < p.N && k0 + k < p.K ? x[p.x_off + (n0 + t) * p.x_stride + k0 + k] : 0.0;
-            xs[t * SA + k] = float16_t(v);
+            xs[t * SA + k] = to_f16(v);
         }
         barrier();
         for (uint kk = 0u; kk < BK; kk += TK) {
