@@ -246,8 +246,9 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // cooperative matrices where the device has them, else tiled. (The matrix-vector
     // kernels read x in 16-byte words.)
     bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
-    // (A few tokens at unaligned strides take the tiled kernel, as op_matmul_label says.)
-    bool coop = !vec && n_tokens > KERNEL_FEW_TOKENS && use_coop(k, w->type, &ids);
+    // Tiled or cooperative by device and type only (batch invariance), also for a few
+    // tokens at unaligned strides.
+    bool coop = !vec && use_coop(k, w->type, &ids);
     const pipeline *p = kernels_get(k, vec ? (n_tokens == 1 ? ids.one : ids.few) : coop ? ids.coop : ids.many);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;

@@ -61,7 +61,9 @@ bool op_matmul_supports(uint32_t type);
 // kernel), "matmul Q4_K coopmat" (many, on cooperative matrices). Many tokens take
 // the cooperative-matrix kernel where the device has a shape it can use, the kernel
 // fits, and the environment has no VKPHI_COOPMAT=0; F32 weights only with
-// VKPHI_COOPMAT=f32 (f16 matrices would round them).
+// VKPHI_COOPMAT=f32 (f16 matrices would round them). The label assumes token rows
+// that start on 16-byte boundaries, as the forward pass's do (a few tokens at
+// unaligned strides take the matrix-matrix kernel).
 const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens);
 
 // Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for

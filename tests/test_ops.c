@@ -165,7 +165,11 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
           n_tokens, worst_add);
     buffer_destroy(g.dev, &by_add);
     free(y0), free(out_add);
-    double worst = 0, rel = strstr(op_matmul_label(g.k, type, n_tokens), "coopmat") ? 1e-3 : 2e-6;
+    // (Rows of a length that is not a multiple of 4 take a few tokens to the
+    // matrix-matrix kernels too, as they take many.)
+    uint32_t path_tokens = n_tokens > 1 && n_in % 4 ? KERNEL_FEW_TOKENS + 1 : n_tokens;
+    const char *label = op_matmul_label(g.k, type, path_tokens);
+    double worst = 0, rel = strstr(label, "coopmat") ? 1e-3 : 2e-6;
     for (uint32_t t = 0; t < n_tokens; t++)
         for (uint32_t r = 0; r < n_out; r++) {
             double mag = 0;
@@ -173,8 +177,7 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
             double e = fabs((double)out[(size_t)t * n_out + r] - ref[(size_t)t * n_out + r]) / (rel * mag + rel / 2);
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
-    CHECK(worst <= 1, "%s: %u x %u times %u tokens: error %.3g of tolerance", op_matmul_label(g.k, type, n_tokens), n_out,
-          n_in, n_tokens, worst);
+    CHECK(worst <= 1, "%s: %u x %u times %u tokens: error %.3g of tolerance", label, n_out, n_in, n_tokens, worst);
     buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
     free(w), free(w16), free(x), free(ref), free(out);
 }
