@@ -3,6 +3,8 @@
 # glslangValidator and embeds them as uint32_t arrays. Generates shaders.h with an
 # enum SHADER_<NAME> and a table, so pipelines are looked up by enum.
 find_program(GLSLANG glslangValidator REQUIRED)
+# The host tool that turns NV cooperative-matrix SPIR-V into KHR (see its header).
+add_executable(spv_coopmat ${CMAKE_SOURCE_DIR}/cmake/spv_coopmat.c)
 
 set(VKPHI_SHADER_INCLUDE_DIR ${CMAKE_BINARY_DIR}/shaders)
 file(MAKE_DIRECTORY ${VKPHI_SHADER_INCLUDE_DIR})
@@ -77,15 +79,29 @@ foreach(e ${_entries})
     endforeach()
   endif()
   set(out ${VKPHI_SHADER_INCLUDE_DIR}/spv_${name}.h)
-  add_custom_command(
-    OUTPUT ${out}
-    COMMAND ${GLSLANG} --quiet --target-env vulkan1.2 ${dflags}
-            -I${CMAKE_SOURCE_DIR}/shaders --vn spv_${name}
-            --depfile ${out}.d -o ${out} ${src}
-    DEPENDS ${src}
-    DEPFILE ${out}.d
-    COMMENT "glslang ${name}"
-    VERBATIM)
+  file(READ ${src} _text)
+  if(_text MATCHES "GL_NV_cooperative_matrix")
+    # Cooperative-matrix kernels: compiled as NV, rewritten to KHR (cmake/spv_coopmat.c).
+    add_custom_command(
+      OUTPUT ${out}
+      COMMAND ${GLSLANG} --quiet --target-env vulkan1.2 ${dflags}
+              -I${CMAKE_SOURCE_DIR}/shaders --depfile ${out}.d -o ${out}.spv ${src}
+      COMMAND spv_coopmat ${out}.spv spv_${name} ${out}
+      DEPENDS ${src} spv_coopmat
+      DEPFILE ${out}.d
+      COMMENT "glslang ${name} (cooperative matrix)"
+      VERBATIM)
+  else()
+    add_custom_command(
+      OUTPUT ${out}
+      COMMAND ${GLSLANG} --quiet --target-env vulkan1.2 ${dflags}
+              -I${CMAKE_SOURCE_DIR}/shaders --vn spv_${name}
+              --depfile ${out}.d -o ${out} ${src}
+      DEPENDS ${src}
+      DEPFILE ${out}.d
+      COMMENT "glslang ${name}"
+      VERBATIM)
+  endif()
   list(APPEND _headers ${out})
   string(TOUPPER ${name} uname)
   string(APPEND _enum "    SHADER_${uname},\n")

@@ -8,6 +8,32 @@
 #include "buffer.h"
 #include "common.h"
 
+// VK_KHR_cooperative_matrix, which Debian 12's Vulkan headers (1.3.239) predate:
+// the values and structures of the registry, declared here when the headers lack them.
+#ifndef VK_KHR_cooperative_matrix
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR ((VkStructureType)1000506000)
+#define VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506001)
+typedef struct VkCooperativeMatrixPropertiesKHR {
+    VkStructureType sType;
+    void *pNext;
+    uint32_t MSize, NSize, KSize;
+    uint32_t AType, BType, CType, ResultType; // VkComponentTypeKHR
+    VkBool32 saturatingAccumulation;
+    uint32_t scope; // VkScopeKHR
+} VkCooperativeMatrixPropertiesKHR;
+typedef struct VkPhysicalDeviceCooperativeMatrixFeaturesKHR {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
+} VkPhysicalDeviceCooperativeMatrixFeaturesKHR;
+typedef VkResult(VKAPI_PTR *PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)(VkPhysicalDevice, uint32_t *,
+                                                                                   VkCooperativeMatrixPropertiesKHR *);
+#endif
+#define COOPMAT_EXTENSION "VK_KHR_cooperative_matrix"
+#define COMPONENT_F16 0u
+#define COMPONENT_F32 1u
+#define SCOPE_SUBGROUP 3u
+
 struct device {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
@@ -229,9 +255,12 @@ static void limits_apply(const limits_override *l, device_info *info) {
     }
     if (l->no_push) info->push_descriptor = false;
     if (l->no_sg_arith) info->subgroup_arith = false;
-    if (l->no_coopmat) info->coopmat = false;
     if (l->no_int_dot) info->int_dot = false;
     if (l->no_fp16) info->fp16 = false;
+    if (l->no_coopmat || !info->fp16) { // the kernels need both (the shapes stay listed)
+        info->coopmat = false;
+        info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
+    }
 }
 #undef LOWER
 
@@ -318,7 +347,40 @@ static int instance_create(device *d, const limits_override *lim, VkInstance *ou
     return VKPHI_OK;
 }
 
-static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, const limits_override *over,
+// Lists the device's cooperative-matrix shapes and picks the one the matrix kernels
+// use: f16 x f16 -> f32 at subgroup scope, K dividing the kernels' step of 32 along
+// K, M and N at most 32; of those the most multiply-adds per operation (16x16x16 on
+// NVIDIA and AMD, Intel's 8x16x16, lavapipe's only 8x8x8).
+static void coopmat_shapes(VkInstance inst, VkPhysicalDevice pd, device_info *info) {
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
+        vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+    uint32_t n = 0;
+    if (!get || get(pd, &n, NULL) != VK_SUCCESS || n == 0) return;
+    VkCooperativeMatrixPropertiesKHR *props = calloc(n, sizeof *props);
+    if (!props) return;
+    for (uint32_t i = 0; i < n; i++) props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+    VkResult r = get(pd, &n, props);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) n = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const VkCooperativeMatrixPropertiesKHR *p = &props[i];
+        if (info->n_coopmat_shapes < DEVICE_MAX_COOPMAT_SHAPES)
+            info->coopmat_shapes[info->n_coopmat_shapes++] = (device_coopmat_shape){
+                p->MSize, p->NSize, p->KSize, p->AType, p->BType, p->CType, p->ResultType, p->scope,
+                p->saturatingAccumulation != 0};
+        bool usable = p->AType == COMPONENT_F16 && p->BType == COMPONENT_F16 && p->CType == COMPONENT_F32 &&
+                      p->ResultType == COMPONENT_F32 && p->scope == SCOPE_SUBGROUP && p->KSize && 32 % p->KSize == 0 &&
+                      p->MSize && p->MSize <= 32 && p->NSize && p->NSize <= 32;
+        uint64_t ops = (uint64_t)p->MSize * p->NSize * p->KSize;
+        if (usable && ops > (uint64_t)info->coopmat_m * info->coopmat_n * info->coopmat_k) {
+            info->coopmat_m = p->MSize;
+            info->coopmat_n = p->NSize;
+            info->coopmat_k = p->KSize;
+        }
+    }
+    free(props);
+}
+
+static void probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, const limits_override *over,
                   device_info *info) {
     memset(info, 0, sizeof *info);
     info->index = index;
@@ -327,7 +389,7 @@ static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, co
     VkExtensionProperties *exts = calloc(n_ext + 1, sizeof *exts);
     vkEnumerateDeviceExtensionProperties(pd, NULL, &n_ext, exts);
     info->has_budget = has_extension(exts, n_ext, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
-    info->coopmat = has_extension(exts, n_ext, "VK_KHR_cooperative_matrix");
+    bool ext_coopmat = has_extension(exts, n_ext, COOPMAT_EXTENSION);
     info->push_descriptor = has_extension(exts, n_ext, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
     bool ext_int_dot = has_extension(exts, n_ext, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     bool ext_sg_control = has_extension(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
@@ -387,6 +449,8 @@ static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, co
     void **tail = &f12.pNext;
     if (v13 || ext_sg_control) { *tail = &fsgc; tail = &fsgc.pNext; }
     if (v13 || ext_int_dot) { *tail = &fdot; tail = &fdot.pNext; }
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+    if (ext_coopmat) { *tail = &fcm; tail = &fcm.pNext; }
     vkGetPhysicalDeviceFeatures2(pd, &feats);
     info->fp16 = f12.shaderFloat16;
     info->int8 = f12.shaderInt8;
@@ -395,6 +459,12 @@ static void probe(VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, co
     info->subgroup_size_control = fsgc.subgroupSizeControl;
     info->compute_full_subgroups = fsgc.computeFullSubgroups;
     info->int_dot = fdot.shaderIntegerDotProduct;
+    // glslang writes cooperative-matrix modules in the Vulkan memory model (cmake/spv_coopmat.c).
+    if (ext_coopmat && fcm.cooperativeMatrix) coopmat_shapes(inst, pd, info);
+    // (Enabling the memory model makes Device-scope atomics, which other kernels
+    // use, need vulkanMemoryModelDeviceScope too.)
+    info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && info->fp16;
+    if (!info->coopmat) info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
 
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
     VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
@@ -455,7 +525,7 @@ int device_list(device_info **out, uint32_t *count) {
     VkPhysicalDevice *pds = calloc(n + 1, sizeof *pds);
     device_info *infos = calloc(n + 1, sizeof *infos);
     vkEnumeratePhysicalDevices(inst, &n, pds);
-    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, api, &lim, &infos[i]);
+    for (uint32_t i = 0; i < n; i++) probe(inst, pds[i], i, api, &lim, &infos[i]);
     free(pds);
     if (messenger) vkDestroyDebugUtilsMessengerEXT(inst, messenger, NULL);
     vkDestroyInstance(inst, NULL);
@@ -499,7 +569,7 @@ int device_create(int index, device **out) {
     VkPhysicalDevice *pds = calloc(n, sizeof *pds);
     device_info *infos = calloc(n, sizeof *infos);
     vkEnumeratePhysicalDevices(d->instance, &n, pds);
-    for (uint32_t i = 0; i < n; i++) probe(pds[i], i, api, &lim, &infos[i]);
+    for (uint32_t i = 0; i < n; i++) probe(d->instance, pds[i], i, api, &lim, &infos[i]);
 
     const char *env = getenv("VKPHI_DEVICE");
     if (index < 0 && env && *env) {
@@ -555,6 +625,7 @@ int device_create(int index, device **out) {
     bool v13 = d->info.effective_api >= VK_API_VERSION_1_3;
     if (!v13 && d->info.subgroup_size_control) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
     if (!v13 && d->info.int_dot) exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    if (d->info.coopmat) exts[n_exts++] = COOPMAT_EXTENSION;
 
     // Enable only what the device has; shaders pick paths by specialization constants.
     VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
@@ -566,6 +637,10 @@ int device_create(int index, device **out) {
     f12.shaderFloat16 = d->info.fp16;
     f12.shaderInt8 = d->info.int8;
     f12.storageBuffer8BitAccess = d->info.storage8;
+    f12.vulkanMemoryModel = d->info.coopmat; // glslang writes cooperative-matrix modules in it
+    f12.vulkanMemoryModelDeviceScope = d->info.coopmat;
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+    fcm.cooperativeMatrix = VK_TRUE;
     VkPhysicalDeviceVulkan11Features f11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
     f11.storageBuffer16BitAccess = d->info.storage16;
     VkPhysicalDeviceFeatures2 feats = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
@@ -574,6 +649,7 @@ int device_create(int index, device **out) {
     void **tail = &f12.pNext;
     if (d->info.subgroup_size_control) { *tail = &fsgc; tail = &fsgc.pNext; }
     if (d->info.int_dot) { *tail = &fdot; tail = &fdot.pNext; }
+    if (d->info.coopmat) { *tail = &fcm; tail = &fcm.pNext; }
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};

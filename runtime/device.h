@@ -16,6 +16,17 @@ typedef struct device_heap {
     bool device_local;
 } device_heap;
 
+// One matrix shape VK_KHR_cooperative_matrix offers: C (M x N) = A (M x K) x B (K x N) + C.
+// Types are VkComponentTypeKHR values (0 f16, 1 f32, 3 s8, 5 s32, 7 u8, ...), scope a VkScopeKHR
+// (3: subgroup).
+typedef struct device_coopmat_shape {
+    uint32_t m, n, k;
+    uint32_t a_type, b_type, c_type, result_type;
+    uint32_t scope;
+    bool saturating;
+} device_coopmat_shape;
+#define DEVICE_MAX_COOPMAT_SHAPES 32
+
 typedef struct device_mem_type {
     uint32_t heap;               // index into heaps
     VkMemoryPropertyFlags flags; // VK_MEMORY_PROPERTY_*
@@ -46,7 +57,13 @@ typedef struct device_info {
     bool int8;                // shaderInt8
     bool storage16, storage8; // 16/8-bit storage buffer access
     bool int_dot;             // VK_KHR_shader_integer_dot_product
-    bool coopmat;             // VK_KHR_cooperative_matrix
+    bool coopmat;             // VK_KHR_cooperative_matrix with its feature, and the Vulkan memory model
+                              // and shaderFloat16 the kernels need (matmul_coop.comp)
+    uint32_t n_coopmat_shapes; // every shape the device offers (coopmat or not), for `vkphi devices`
+    device_coopmat_shape coopmat_shapes[DEVICE_MAX_COOPMAT_SHAPES];
+    // The shape the matrix kernels use: f16 x f16 -> f32, subgroup scope, K dividing 32;
+    // all 0 when there is none (then coopmat is false).
+    uint32_t coopmat_m, coopmat_n, coopmat_k;
     bool push_descriptor;     // VK_KHR_push_descriptor
     bool timestamps;
     uint32_t timestamp_bits;  // valid bits of a compute-queue timestamp (36 on some devices)

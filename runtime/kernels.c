@@ -42,6 +42,13 @@ static const enum shader_id matmul_q_shaders[] = {
     SHADER_MATMUL_Q6_K,    SHADER_MATMUL_Q4_1,   SHADER_MATMUL_Q5_0,    SHADER_MATMUL_Q5_1,    SHADER_MATMUL_Q2_K,
     SHADER_MATMUL_IQ4_NL,  SHADER_MATMUL_IQ4_XS, SHADER_MATMUL_IQ3_XXS, SHADER_MATMUL_IQ3_S,   SHADER_MATMUL_IQ2_XXS,
     SHADER_MATMUL_IQ2_XS,  SHADER_MATMUL_IQ2_S,  SHADER_MATMUL_IQ1_S,   SHADER_MATMUL_IQ1_M};
+static const enum shader_id matmul_coop_shaders[] = {
+    SHADER_MATMUL_COOP_F32,     SHADER_MATMUL_COOP_F16,    SHADER_MATMUL_COOP_BF16,    SHADER_MATMUL_COOP,
+    SHADER_MATMUL_COOP_Q4_0,    SHADER_MATMUL_COOP_Q3_K,   SHADER_MATMUL_COOP_Q4_K,    SHADER_MATMUL_COOP_Q5_K,
+    SHADER_MATMUL_COOP_Q6_K,    SHADER_MATMUL_COOP_Q4_1,   SHADER_MATMUL_COOP_Q5_0,    SHADER_MATMUL_COOP_Q5_1,
+    SHADER_MATMUL_COOP_Q2_K,    SHADER_MATMUL_COOP_IQ4_NL, SHADER_MATMUL_COOP_IQ4_XS,  SHADER_MATMUL_COOP_IQ3_XXS,
+    SHADER_MATMUL_COOP_IQ3_S,   SHADER_MATMUL_COOP_IQ2_XXS, SHADER_MATMUL_COOP_IQ2_XS, SHADER_MATMUL_COOP_IQ2_S,
+    SHADER_MATMUL_COOP_IQ1_S,   SHADER_MATMUL_COOP_IQ1_M};
 static const enum shader_id get_rows_shaders[] = {
     SHADER_GET_ROWS,         SHADER_GET_ROWS_F16,     SHADER_GET_ROWS_BF16,   SHADER_GET_ROWS_Q8_0,
     SHADER_GET_ROWS_Q4_0,    SHADER_GET_ROWS_Q3_K,    SHADER_GET_ROWS_Q4_K,   SHADER_GET_ROWS_Q5_K,
@@ -51,8 +58,11 @@ static const enum shader_id get_rows_shaders[] = {
     SHADER_GET_ROWS_IQ1_S,   SHADER_GET_ROWS_IQ1_M};
 _Static_assert(sizeof matvec_q_shaders / sizeof matvec_q_shaders[0] == KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0,
                "one matvec shader per quantized type");
-_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_GET_ROWS_F32 - KERNEL_MATMUL_Q8_0,
+_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_MATMUL_COOP_F32 - KERNEL_MATMUL_Q8_0,
                "one matmul shader per quantized type");
+_Static_assert(sizeof matmul_coop_shaders / sizeof matmul_coop_shaders[0] ==
+                   KERNEL_MATMUL_COOP_IQ1_M + 1 - KERNEL_MATMUL_COOP_F32,
+               "one cooperative-matrix shader per type");
 _Static_assert(sizeof get_rows_shaders / sizeof get_rows_shaders[0] == KERNEL_KV_STORE_F16 - KERNEL_GET_ROWS_F32,
                "one get_rows shader per type");
 
@@ -78,7 +88,8 @@ static uint32_t matvec_q_rows(const device_info *info, bool grid) {
 static bool binds_grid(enum kernel_id id) {
     return (id >= KERNEL_MATVEC_IQ3_XXS && id <= KERNEL_MATVEC_IQ1_M) ||
            (id >= KERNEL_MATMUL_IQ3_XXS && id <= KERNEL_MATMUL_IQ1_M) ||
-           (id >= KERNEL_GET_ROWS_IQ3_XXS && id <= KERNEL_GET_ROWS_IQ1_M);
+           (id >= KERNEL_GET_ROWS_IQ3_XXS && id <= KERNEL_GET_ROWS_IQ1_M) ||
+           (id >= KERNEL_MATMUL_COOP_IQ3_XXS && id <= KERNEL_MATMUL_COOP_IQ1_M);
 }
 
 // Shared memory the codebook kernels copy their grid into (quant_iq_common.glsl).
@@ -86,8 +97,9 @@ static uint32_t grid_bytes(enum kernel_id id) {
     static const uint32_t types[] = {GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,
                                      GGML_TYPE_IQ2_S,   GGML_TYPE_IQ1_S, GGML_TYPE_IQ1_M};
     if (!binds_grid(id)) return 0;
-    enum kernel_id first = id <= KERNEL_MATVEC_IQ1_M ? KERNEL_MATVEC_IQ3_XXS
+    enum kernel_id first = id <= KERNEL_MATVEC_IQ1_M   ? KERNEL_MATVEC_IQ3_XXS
                            : id <= KERNEL_MATMUL_IQ1_M ? KERNEL_MATMUL_IQ3_XXS
+                           : id <= KERNEL_MATMUL_COOP_IQ1_M ? KERNEL_MATMUL_COOP_IQ3_XXS
                                                        : KERNEL_GET_ROWS_IQ3_XXS;
     uint32_t words = 0;
     quant_iq_grid(types[id - first], &words);
@@ -99,6 +111,20 @@ static uint32_t matvec_shared(const pipeline_desc *d) { return 4 * d->spec[0] * 
 // Shared memory of attn_prefill.comp at BQ x BKV tiles: qs[BQ][128], ks[BKV][129],
 // ss[BQ][BKV] and three rows of BQ floats.
 static uint32_t attn_prefill_shared(uint32_t bq, uint32_t bkv) { return 4 * (bq * 128 + bkv * 129 + bq * bkv + 3 * bq); }
+
+// Shared memory of matmul_coop.comp at matrix shape TM x TN x TK: the f16 tiles
+// ws[4 TM][40] and xs[4 TN][40], and cs[4][TM * TN] floats.
+static uint32_t matmul_coop_shared(uint32_t tm, uint32_t tn) { return 2 * 40 * 4 * (tm + tn) + 4 * 4 * tm * tn; }
+static bool is_coop(enum kernel_id id) {
+    return (id >= KERNEL_MATMUL_COOP_F32 && id <= KERNEL_MATMUL_COOP_IQ1_M) || id == KERNEL_ATTN_PREFILL_COOP_F16 ||
+           id == KERNEL_ATTN_PREFILL_COOP_Q8;
+}
+// Shared memory of attn_prefill_coop.comp: qs[16][136] and kvs[32][136] halves,
+// ss[16][32] floats, ps[16][40] halves, os[16][128] floats, cs[4][TM * TN] floats
+// and three rows of 16 floats.
+static uint32_t attn_coop_shared(uint32_t tm, uint32_t tn) {
+    return 2 * 16 * 136 + 2 * 32 * 136 + 4 * 16 * 32 + 2 * 16 * 40 + 4 * 16 * 128 + 4 * 4 * tm * tn + 4 * 3 * 16;
+}
 
 static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     pipeline_desc d = {0};
@@ -186,6 +212,33 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         d.push_size = 20; d.spec[0] = 64;
         d.shared_bytes = grid_bytes(id);
         break;
+    case KERNEL_MATMUL_COOP_F32: case KERNEL_MATMUL_COOP_F16: case KERNEL_MATMUL_COOP_BF16:
+    case KERNEL_MATMUL_COOP_Q8_0: case KERNEL_MATMUL_COOP_Q4_0: case KERNEL_MATMUL_COOP_Q3_K:
+    case KERNEL_MATMUL_COOP_Q4_K: case KERNEL_MATMUL_COOP_Q5_K: case KERNEL_MATMUL_COOP_Q6_K:
+    case KERNEL_MATMUL_COOP_Q4_1: case KERNEL_MATMUL_COOP_Q5_0: case KERNEL_MATMUL_COOP_Q5_1:
+    case KERNEL_MATMUL_COOP_Q2_K: case KERNEL_MATMUL_COOP_IQ4_NL: case KERNEL_MATMUL_COOP_IQ4_XS:
+    case KERNEL_MATMUL_COOP_IQ3_XXS: case KERNEL_MATMUL_COOP_IQ3_S: case KERNEL_MATMUL_COOP_IQ2_XXS:
+    case KERNEL_MATMUL_COOP_IQ2_XS: case KERNEL_MATMUL_COOP_IQ2_S: case KERNEL_MATMUL_COOP_IQ1_S:
+    case KERNEL_MATMUL_COOP_IQ1_M:
+        // Four subgroups of the device's size (required where it can vary: the matrix
+        // operations are per subgroup), at the matrix shape device.c picked.
+        d.shader = matmul_coop_shaders[id - KERNEL_MATMUL_COOP_F32];
+        d.n_bindings = binds_grid(id) ? 4 : 3;
+        d.push_size = 32; d.n_spec = 4;
+        d.spec[0] = 4 * info->subgroup_size;
+        d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
+        if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
+        d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid_bytes(id);
+        break;
+    case KERNEL_ATTN_PREFILL_COOP_F16:
+    case KERNEL_ATTN_PREFILL_COOP_Q8:
+        d.shader = id == KERNEL_ATTN_PREFILL_COOP_F16 ? SHADER_ATTN_PREFILL_COOP : SHADER_ATTN_PREFILL_COOP_Q8;
+        d.n_bindings = 4; d.push_size = 44; d.n_spec = 4;
+        d.spec[0] = 4 * info->subgroup_size;
+        d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
+        if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
+        d.shared_bytes = attn_coop_shared(info->coopmat_m, info->coopmat_n);
+        break;
     case KERNEL_COUNT: break;
     }
     return d;
@@ -249,6 +302,12 @@ device *kernels_device(const kernels *k) { return k->dev; }
 
 bool kernels_fit(const kernels *k, enum kernel_id id) {
     const device_info *info = device_get_info(k->dev);
+    if (is_coop(id) && !info->coopmat) return false;
+    // The attention tiles: 16 queries (M) by blocks of 32 keys (N, and K of P V) over
+    // head dimensions in steps of 32 (N of P V, K of Q K^T).
+    if ((id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8) &&
+        (16 % info->coopmat_m || 32 % info->coopmat_n || 32 % info->coopmat_k))
+        return false;
     pipeline_desc d = describe(info, id);
     return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
 }

@@ -29,6 +29,15 @@ enum kernel_id {
     KERNEL_MATMUL_Q4_1, KERNEL_MATMUL_Q5_0, KERNEL_MATMUL_Q5_1, KERNEL_MATMUL_Q2_K, KERNEL_MATMUL_IQ4_NL, KERNEL_MATMUL_IQ4_XS,
     KERNEL_MATMUL_IQ3_XXS, KERNEL_MATMUL_IQ3_S, KERNEL_MATMUL_IQ2_XXS, KERNEL_MATMUL_IQ2_XS, KERNEL_MATMUL_IQ2_S,
     KERNEL_MATMUL_IQ1_S, KERNEL_MATMUL_IQ1_M,
+    // Matrix-matrix products on cooperative matrices (shaders/matmul_coop.comp), where
+    // the device has them: F32, F16, BF16, then the quantized types in the order above.
+    KERNEL_MATMUL_COOP_F32, KERNEL_MATMUL_COOP_F16, KERNEL_MATMUL_COOP_BF16,
+    KERNEL_MATMUL_COOP_Q8_0, KERNEL_MATMUL_COOP_Q4_0, KERNEL_MATMUL_COOP_Q3_K,
+    KERNEL_MATMUL_COOP_Q4_K, KERNEL_MATMUL_COOP_Q5_K, KERNEL_MATMUL_COOP_Q6_K,
+    KERNEL_MATMUL_COOP_Q4_1, KERNEL_MATMUL_COOP_Q5_0, KERNEL_MATMUL_COOP_Q5_1,
+    KERNEL_MATMUL_COOP_Q2_K, KERNEL_MATMUL_COOP_IQ4_NL, KERNEL_MATMUL_COOP_IQ4_XS,
+    KERNEL_MATMUL_COOP_IQ3_XXS, KERNEL_MATMUL_COOP_IQ3_S, KERNEL_MATMUL_COOP_IQ2_XXS, KERNEL_MATMUL_COOP_IQ2_XS,
+    KERNEL_MATMUL_COOP_IQ2_S, KERNEL_MATMUL_COOP_IQ1_S, KERNEL_MATMUL_COOP_IQ1_M,
     // Row lookup with dequantization (shaders/get_rows.comp): F32, F16, BF16, then as above.
     KERNEL_GET_ROWS_F32, KERNEL_GET_ROWS_F16, KERNEL_GET_ROWS_BF16,
     KERNEL_GET_ROWS_Q8_0, KERNEL_GET_ROWS_Q4_0, KERNEL_GET_ROWS_Q3_K, KERNEL_GET_ROWS_Q4_K, KERNEL_GET_ROWS_Q5_K, KERNEL_GET_ROWS_Q6_K,
@@ -42,6 +51,9 @@ enum kernel_id {
     KERNEL_ATTN_COMBINE,
     KERNEL_ATTN_PREFILL_F16,
     KERNEL_ATTN_PREFILL_Q8,
+    // Prefill attention on cooperative matrices (shaders/attn_prefill_coop.comp).
+    KERNEL_ATTN_PREFILL_COOP_F16,
+    KERNEL_ATTN_PREFILL_COOP_Q8,
     KERNEL_COUNT
 };
 
@@ -61,7 +73,8 @@ const pipeline *kernels_get(kernels *k, enum kernel_id id);
 // sums are formed the same way at every count (batch invariance).
 const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens);
 // True when the device has the shared memory and workgroup size the kernel needs
-// (pipeline creation refuses it otherwise).
+// (pipeline creation refuses it otherwise), and for the cooperative-matrix kernels
+// a matrix shape they can use (device_info.coopmat).
 bool kernels_fit(const kernels *k, enum kernel_id id);
 device *kernels_device(const kernels *k);
 // The codebook grid that the kernels of an IQ type (quant_iq_type) bind as their

@@ -511,11 +511,8 @@ static int ring_finish(model *m) {
     return rc;
 }
 
-static const char *matmul_label(uint32_t type, bool decode) {
-    static char labels[2][GGML_TYPE_COUNT][24];
-    char *l = labels[decode][type % GGML_TYPE_COUNT];
-    if (!l[0]) snprintf(l, 24, "%s %s", decode ? "matvec" : "matmul", quant_type_name(type));
-    return l;
+static const char *matmul_label(const model *m, uint32_t type, uint32_t n_tokens) {
+    return op_matmul_label(m->k, type, n_tokens);
 }
 
 #define TRY(call)                                                                          \
@@ -535,7 +532,7 @@ static int matmul_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, c
     for (uint32_t i = 0; i < n; i++) {
         buf_view yv = buf_sub(y, col * 4, y->size - col * 4);
         TRY(op_matmul(c, m->k, &w[i], buf_all(x), yv, B, x_stride, y_stride));
-        STAMP(matmul_label(w[i].type, B == 1));
+        STAMP(matmul_label(m, w[i].type, B));
         col += w[i].n_out;
     }
     return VKPHI_OK;
@@ -570,7 +567,7 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
     cmd_barrier(c);
     // x += W_o attn (the matrix kernel adds into the residual stream)
     TRY(op_matmul_add(c, m->k, &L->attn_output, buf_all(&m->attn), buf_all(&m->x), B, E, E));
-    STAMP(matmul_label(L->attn_output.type, B == 1));
+    STAMP(matmul_label(m, L->attn_output.type, B));
     cmd_barrier(c);
     // xn = RMSNorm(x) * ffn_norm
     TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
@@ -584,7 +581,7 @@ static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32
     cmd_barrier(c);
     // x += W_down act
     TRY(op_matmul_add(c, m->k, &L->ffn_down, buf_all(&m->act), buf_all(&m->x), B, F, E));
-    STAMP(matmul_label(L->ffn_down.type, B == 1));
+    STAMP(matmul_label(m, L->ffn_down.type, B));
     return VKPHI_OK;
 }
 
@@ -608,7 +605,7 @@ static int matvec_norm_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t
     for (uint32_t i = 0; i < n; i++) {
         TRY(op_matvec_norm(c, m->k, &w[i], buf_all(&m->x), buf_all(norm), buf_sub(y, col * 4, y->size - col * 4), B,
                            m->cfg.n_embd, y_stride, m->cfg.rms_eps, false));
-        STAMP(matmul_label(w[i].type, true));
+        STAMP(matmul_label(m, w[i].type, 1));
         col += w[i].n_out;
     }
     return VKPHI_OK;
@@ -643,13 +640,13 @@ static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
         cmd_barrier(c);
         // x += W_o attn
         TRY(matvec_add(m, c, &L->attn_output, &m->attn, E, &m->x, E, B));
-        STAMP(matmul_label(L->attn_output.type, true));
+        STAMP(matmul_label(m, L->attn_output.type, 1));
         cmd_barrier(c);
         // act = SiLU(G) * U, [G;U] = W_up (RMSNorm(x) * ffn_norm)
         if (L->n_up == 1 && op_matvec_glu_fits(info, &L->up[0])) {
             TRY(op_matvec_norm(c, m->k, &L->up[0], buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->act), B, E, F,
                                cf->rms_eps, true));
-            STAMP(matmul_label(L->up[0].type, true));
+            STAMP(matmul_label(m, L->up[0].type, 1));
         } else { // split gate and up, or a weight beyond one binding: SwiGLU on its own
             TRY(matvec_norm_parts(m, c, L->up, L->n_up, &L->ffn_norm, &m->up, 2 * F, B));
             cmd_barrier(c);
@@ -659,14 +656,14 @@ static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
         cmd_barrier(c);
         // x += W_down act
         TRY(matvec_add(m, c, &L->ffn_down, &m->act, F, &m->x, E, B));
-        STAMP(matmul_label(L->ffn_down.type, true));
+        STAMP(matmul_label(m, L->ffn_down.type, 1));
         cmd_barrier(c);
     }
     // logits = W_out (RMSNorm(x) * output_norm), in windows of whole rows that fit a binding.
     uint64_t row_bytes = 4ull * cf->n_vocab;
     TRY(op_matvec_norm(c, m->k, &m->output, buf_all(&m->x), buf_all(&m->output_norm), buf_sub(&m->logits, 0, B * row_bytes),
                        B, E, cf->n_vocab, cf->rms_eps, false));
-    STAMP(matmul_label(m->output.type, true));
+    STAMP(matmul_label(m, m->output.type, 1));
     cmd_barrier(c);
     cmd_copy(c, &m->logits, 0, &m->logits_host, 0, B * row_bytes);
     return VKPHI_OK;
@@ -757,7 +754,7 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
         TRY(op_matmul(c, m->k, &m->output, buf_sub(&m->xn, 4ull * t0 * E, 4ull * n * E),
                       buf_sub(&m->logits, t0 * row_bytes, n * row_bytes), n, E, cf->n_vocab));
     }
-    STAMP(matmul_label(m->output.type, rows == 1));
+    STAMP(matmul_label(m, m->output.type, rows));
     cmd_barrier(c);
     cmd_copy(c, &m->logits, 0, &m->logits_host, 0, 4ull * rows * cf->n_vocab);
     TRY(cmd_submit(c, false));

@@ -2,6 +2,9 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 #include "gguf.h"
@@ -100,8 +103,8 @@ int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_
 }
 
 // The kernels for a weight type: the matrix-vector kernel (up to KERNEL_FEW_TOKENS
-// tokens), the tiled matrix-matrix kernel (more).
-struct matmul_kernels { enum kernel_id vec, many; };
+// tokens), the matrix-matrix kernels (more): tiled, and on cooperative matrices.
+struct matmul_kernels { enum kernel_id vec, many, coop; };
 
 static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
     static const uint32_t types[] = {GGML_TYPE_F32,     GGML_TYPE_F16,     GGML_TYPE_BF16,    GGML_TYPE_Q8_0,
@@ -115,6 +118,7 @@ static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
         // Each family lists F32, F16, BF16 and then the quantized types in this order.
         ids->vec = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
         ids->many = i < 3 ? KERNEL_MATMUL_F32 + i : KERNEL_MATMUL_Q8_0 + (i - 3);
+        ids->coop = KERNEL_MATMUL_COOP_F32 + i;
         return true;
     }
     return false;
@@ -123,6 +127,29 @@ static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
 bool op_matmul_supports(uint32_t type) {
     struct matmul_kernels ids;
     return matmul_kernel_ids(type, &ids);
+}
+
+// Whether many tokens go through the cooperative-matrix kernel: where the device has
+// a shape it can use (device.c) and the kernel fits, unless VKPHI_COOPMAT=0. Chosen
+// by device and weight type only, never by the token count (batch invariance).
+// F32 weights keep the exact f32 tiles unless VKPHI_COOPMAT=f32: the f16 matrices
+// would round every weight to 11 bits, and an F32 model is chosen for exactness.
+static bool use_coop(const kernels *k, uint32_t type, const struct matmul_kernels *ids) {
+    const char *env = getenv("VKPHI_COOPMAT");
+    if (env && strcmp(env, "0") == 0) return false;
+    if (type == GGML_TYPE_F32 && !(env && strcmp(env, "f32") == 0)) return false;
+    return kernels_fit(k, ids->coop);
+}
+
+const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens) {
+    static char labels[3][GGML_TYPE_COUNT][32];
+    struct matmul_kernels ids;
+    int path = n_tokens <= KERNEL_FEW_TOKENS ? 0 : matmul_kernel_ids(type, &ids) && use_coop(k, type, &ids) ? 2 : 1;
+    char *l = labels[path][type % GGML_TYPE_COUNT];
+    if (!l[0])
+        snprintf(l, sizeof labels[0][0], "%s %s%s", path ? "matmul" : "matvec", quant_type_name(type),
+                 path == 2 ? " coopmat" : "");
+    return l;
 }
 
 static uint64_t gcd64(uint64_t a, uint64_t b) {
@@ -194,7 +221,7 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // takes the tokens KERNEL_FEW_TOKENS at a time: each weight is read once per
     // chunk instead of once per tile, but it runs.
     if (n_tokens > KERNEL_FEW_TOKENS && x_stride % 4 == 0 && matmul_kernel_ids(w->type, &ids0) &&
-        !kernels_fit(k, ids0.many) && kernels_fit(k, ids0.vec)) {
+        !kernels_fit(k, ids0.many) && !use_coop(k, w->type, &ids0) && kernels_fit(k, ids0.vec)) {
         for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
             uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
             uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
@@ -214,10 +241,14 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
                           w->type);
     // One token, or a few whose rows start on 16-byte boundaries: the matrix-vector
-    // kernel, which reads each weight once. More: the tiled matrix-matrix kernel.
-    // (They read x in 16-byte words.)
+    // kernels, which read each weight once. More: the matrix-matrix kernel, on
+    // cooperative matrices where the device has them, else tiled. (The matrix-vector
+    // kernels read x in 16-byte words.)
     bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
-    const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens) : kernels_get(k, ids.many);
+    // Tiled or cooperative by device and type only (batch invariance), also for a few
+    // tokens at unaligned strides.
+    bool coop = !vec && use_coop(k, w->type, &ids);
+    const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens) : kernels_get(k, coop ? ids.coop : ids.many);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);
@@ -233,7 +264,9 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
-            cmd_dispatch(c, p, v, nv, &pc, sizeof pc, div_up(rows, 64), div_up(n_tokens, 32), 1);
+            // Tiles of 64 rows x 32 tokens; cooperative: 4 TM x 4 TN (spec[1], spec[2]).
+            uint32_t bm = coop ? 4 * p->spec[1] : 64, bn = coop ? 4 * p->spec[2] : 32;
+            cmd_dispatch(c, p, v, nv, &pc, sizeof pc, div_up(rows, bm), div_up(n_tokens, bn), 1);
         }
     }
     return VKPHI_OK;
@@ -443,14 +476,23 @@ int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape 
     return VKPHI_OK;
 }
 
+bool op_attn_prefill_coop(const kernels *k, bool q8, uint32_t head_dim) {
+    const char *env = getenv("VKPHI_COOPMAT");
+    if ((env && strcmp(env, "0") == 0) || head_dim % 32 || head_dim > 128) return false;
+    return kernels_fit(k, q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16);
+}
+
 int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
                     buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0) {
     int rc = kv_check(kv, a);
     if (rc) return rc;
-    GET_PIPE(p, k, kv->q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16);
+    bool coop = op_attn_prefill_coop(k, kv->q8, a->head_dim);
+    GET_PIPE(p, k, coop ? (kv->q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16)
+                        : (kv->q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16));
     struct push_attn_prefill pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, qkv_stride, out_stride,
                                    n_tokens, pos0, row0, kv->n_rows, a->scale};
     buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v), out};
-    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, p->spec[1]), a->n_head, 1); // spec[1]: queries per tile
+    // Queries per tile: 16 on cooperative matrices, else spec[1].
+    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, coop ? 16 : p->spec[1]), a->n_head, 1);
     return VKPHI_OK;
 }

@@ -30,10 +30,17 @@ struct spv_facts {
     uint32_t glsl_set;    // id of the GLSL.std.450 import
     uint32_t unpack_half; // OpExtInst UnpackHalf2x16 (GLSL.std.450 62)
     uint32_t pack_half;   // OpExtInst PackHalf2x16 (58)
+    bool coop_nv, coop_khr;   // OpCapability CooperativeMatrixNV (5357), CooperativeMatrixKHR (6022)
+    uint32_t coop_nv_ops;     // NV cooperative-matrix instructions (5358-5362)
+    uint32_t coop_khr_types;  // OpTypeCooperativeMatrixKHR (4456)
 };
 static void spv_collect(uint32_t op, const uint32_t *w, uint32_t len, void *ctx) {
     struct spv_facts *f = ctx;
     if (op == 17 && len == 1 && w[0] == 63) f->sg_arith = true;
+    if (op == 17 && len == 1 && w[0] == 5357) f->coop_nv = true;
+    if (op == 17 && len == 1 && w[0] == 6022) f->coop_khr = true;
+    if (op >= 5358 && op <= 5362) f->coop_nv_ops++;
+    if (op == 4456 && len == 6) f->coop_khr_types++;
     if (op == 11 && len >= 2 && !strncmp((const char *)(w + 1), "GLSL.std.450", 12)) f->glsl_set = w[0];
     if (op == 12 && len >= 4 && w[2] == f->glsl_set) { // type, id, set, instruction
         if (w[3] == 62) f->unpack_half++;
@@ -54,7 +61,17 @@ static void test_spirv(void) {
         const struct shader_code *code = &shader_table[i];
         struct spv_facts f = {0};
         spv_walk(code, spv_collect, &f);
+        // The cooperative-matrix modules: rewritten from NV to KHR (cmake/spv_coopmat.c),
+        // A, B and accumulator types.
+        if (strstr(code->name, "coop"))
+            CHECK(f.coop_khr && !f.coop_nv && f.coop_nv_ops == 0 && f.coop_khr_types == 3,
+                  "%s: KHR capability %d, NV capability %d, %u NV instructions, %u KHR matrix types (want 3)", code->name,
+                  f.coop_khr, f.coop_nv, f.coop_nv_ops, f.coop_khr_types);
+        else
+            CHECK(!f.coop_khr && !f.coop_nv, "%s declares cooperative matrices", code->name);
+        bool coop_float = starts_with(code->name, "matmul_coop_f") || starts_with(code->name, "matmul_coop_bf");
         bool quant = (starts_with(code->name, "matvec_q") || starts_with(code->name, "matmul_q") ||
+                      (starts_with(code->name, "matmul_coop") && !coop_float) ||
                       (starts_with(code->name, "get_rows_") && !strstr(code->name, "f16") && !strstr(code->name, "bf16") &&
                        strcmp(code->name, "get_rows") != 0));
         if (quant) {
@@ -72,7 +89,7 @@ static void test_spirv(void) {
             nosg++;
         }
     }
-    CHECK(quant_modules >= 18, "only %u quantized-weight modules found", quant_modules);
+    CHECK(quant_modules >= 3 * 19, "only %u quantized-weight modules found", quant_modules);
     CHECK(nosg >= 2, "only %u modules have builds without subgroup arithmetic", nosg);
 }
 
@@ -101,6 +118,20 @@ static void test_limits(void) {
     const device_info *base = first_info(&base_infos, &n);
     if (!base) { free(keep); return; }
     CHECK(base->limits[0] == 0, "no override without VKPHI_LIMITS");
+    // The shape the kernels use is one the device lists: f16 x f16 -> f32, subgroup scope.
+    bool listed = false;
+    for (uint32_t i = 0; i < base->n_coopmat_shapes; i++) {
+        const device_coopmat_shape *c = &base->coopmat_shapes[i];
+        listed |= c->m == base->coopmat_m && c->n == base->coopmat_n && c->k == base->coopmat_k && c->a_type == 0 &&
+                  c->b_type == 0 && c->c_type == 1 && c->result_type == 1 && c->scope == 3;
+    }
+    CHECK(base->coopmat == listed && (base->coopmat || base->coopmat_m + base->coopmat_n + base->coopmat_k == 0) &&
+              (!base->coopmat || 32 % base->coopmat_k == 0),
+          "cooperative matrix %d at %ux%ux%u, among the %u shapes listed: %d", base->coopmat, base->coopmat_m,
+          base->coopmat_n, base->coopmat_k, base->n_coopmat_shapes, listed);
+    printf("%s: cooperative matrix %s", base->name, base->coopmat ? "yes" : "no");
+    if (base->coopmat) printf(", %ux%ux%u", base->coopmat_m, base->coopmat_n, base->coopmat_k);
+    printf(" (%u shapes listed)\n", base->n_coopmat_shapes);
 
     setenv(DEVICE_LIMITS_ENV, "offset_align=256,storage_range=64M,max_alloc=1G,shared=16K,wg=128,discrete,"
                               "no_push_descriptors,no_subgroup_arith,no_coopmat,no_int_dot,no_fp16,api=1.2", 1);
@@ -114,6 +145,7 @@ static void test_limits(void) {
         CHECK(o->max_shared_memory <= 16384 && o->max_workgroup_invocations <= 128, "shared, wg");
         CHECK(o->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU && !o->unified_memory, "discrete");
         CHECK(!o->push_descriptor && !o->subgroup_arith && !o->coopmat && !o->int_dot && !o->fp16, "features off");
+        CHECK(o->coopmat_m == 0 && o->coopmat_n == 0 && o->coopmat_k == 0, "no cooperative-matrix shape for the kernels");
         CHECK(o->effective_api == VK_API_VERSION_1_2 || o->effective_api < VK_API_VERSION_1_2, "api 1.2: %u.%u",
               VK_API_VERSION_MAJOR(o->effective_api), VK_API_VERSION_MINOR(o->effective_api));
         CHECK(strstr(o->limits, "offset_align=256") != NULL, "the override is shown");

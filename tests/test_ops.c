@@ -128,7 +128,8 @@ static void test_add(uint32_t n) {
 }
 
 // Float weights of `type` (F32, F16, BF16), n_out x n_in, times n_tokens vectors.
-// Tolerance per output: 2e-6 * sum |w x| (f32 accumulation in any order) + 1e-6.
+// Tolerance per output: 2e-6 * sum |w x| (f32 accumulation in any order) + 1e-6;
+// 1e-3 * sum |w x| + 1e-3 where op_matmul runs on cooperative matrices (f16 inputs).
 static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n_tokens) {
     size_t nw = (size_t)n_in * n_out;
     size_t esize = type == GGML_TYPE_F32 ? 4 : 2;
@@ -164,15 +165,19 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
           n_tokens, worst_add);
     buffer_destroy(g.dev, &by_add);
     free(y0), free(out_add);
-    double worst = 0;
+    // (Rows of a length that is not a multiple of 4 take a few tokens to the
+    // matrix-matrix kernels too, as they take many.)
+    uint32_t path_tokens = n_tokens > 1 && n_in % 4 ? KERNEL_FEW_TOKENS + 1 : n_tokens;
+    const char *label = op_matmul_label(g.k, type, path_tokens);
+    double worst = 0, rel = strstr(label, "coopmat") ? 1e-3 : 2e-6;
     for (uint32_t t = 0; t < n_tokens; t++)
         for (uint32_t r = 0; r < n_out; r++) {
             double mag = 0;
             for (uint32_t k = 0; k < n_in; k++) mag += fabs((double)w[(size_t)r * n_in + k] * x[(size_t)t * n_in + k]);
-            double e = fabs((double)out[(size_t)t * n_out + r] - ref[(size_t)t * n_out + r]) / (2e-6 * mag + 1e-6);
+            double e = fabs((double)out[(size_t)t * n_out + r] - ref[(size_t)t * n_out + r]) / (rel * mag + rel / 2);
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
-    CHECK(worst <= 1, "matmul type %u: %u x %u times %u tokens: error %.3g of tolerance", type, n_out, n_in, n_tokens, worst);
+    CHECK(worst <= 1, "%s: %u x %u times %u tokens: error %.3g of tolerance", label, n_out, n_in, n_tokens, worst);
     buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
     free(w), free(w16), free(x), free(ref), free(out);
 }

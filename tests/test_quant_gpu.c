@@ -173,10 +173,18 @@ static float *rand_vec(size_t n) {
 
 // ---- matrix products ----
 
-// Worst error of y (n_tokens rows of n_out) as a fraction of the tolerance.
+// True when op_matmul takes n_tokens of this type to the cooperative-matrix kernel.
+static bool coop_path(uint32_t type, uint32_t n_tokens) {
+    return strstr(op_matmul_label(g.k, type, n_tokens), "coopmat") != NULL;
+}
+
+// Worst error of y (n_tokens rows of n_out) as a fraction of the tolerance:
+// 2e-6 * sum |w x| + 1e-6 (f32 accumulation in any order), and on cooperative
+// matrices 1e-3 * sum |w x| + 1e-3, for weights and activations rounded to f16
+// (relative 2^-11 each; values under 2^-14 may flush).
 static double product_error(const qmat *m, const float *x, const float *y, uint32_t n_tokens) {
     float *w = xmalloc((size_t)m->n_in * 4);
-    double worst = 0;
+    double worst = 0, rel = coop_path(m->type, n_tokens) ? 1e-3 : 2e-6, abs_tol = rel == 2e-6 ? 1e-6 : 1e-3;
     for (uint32_t r = 0; r < m->n_out; r++) {
         mat_row(m, r, w);
         for (uint32_t t = 0; t < n_tokens; t++) {
@@ -187,7 +195,7 @@ static double product_error(const qmat *m, const float *x, const float *y, uint3
                 dot += p;
                 mag += fabs(p);
             }
-            double e = fabs(y[(size_t)t * m->n_out + r] - dot) / (2e-6 * mag + 1e-6);
+            double e = fabs(y[(size_t)t * m->n_out + r] - dot) / (rel * mag + abs_tol);
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
     }
@@ -227,8 +235,8 @@ static void check_product(const qmat *m, uint32_t n_tokens, const char *what) {
     gpu_buffer bw = upload_mat(m);
     gpu_product(m, &bw, x, y, n_tokens, 1);
     double e = product_error(m, x, y, n_tokens);
-    CHECK(e <= 1, "%s %s: %u x %u times %u tokens: error %.3g of tolerance", what, quant_type_name(m->type), m->n_out,
-          m->n_in, n_tokens, e);
+    CHECK(e <= 1, "%s %s: %u x %u times %u tokens (%s): error %.3g of tolerance", what, quant_type_name(m->type),
+          m->n_out, m->n_in, n_tokens, op_matmul_label(g.k, m->type, n_tokens), e);
     buffer_destroy(g.dev, &bw);
     free(x), free(y);
 }
@@ -307,6 +315,49 @@ static void check_invariance(const qmat *m, bool fused) {
     }
     buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &bn), buffer_destroy(g.dev, &by);
     free(x), free(nw), free(y1), free(yn);
+}
+
+// ---- cooperative matrices ----
+// Every type that op_matmul takes to the cooperative-matrix kernel, at ragged shapes:
+// rows and tokens that end mid-matrix and mid-tile, K of one block or several (float
+// types: any length), against the CPU; F32 weights under VKPHI_COOPMAT=f32. Skipped
+// (said so) where the device has no usable shape (Debian 12's lavapipe); Mesa 26's
+// lavapipe runs it. Then VKPHI_COOPMAT=0 must select the other path, and give the
+// exact f32 result.
+static void test_coopmat(void) {
+    const device_info *info = device_get_info(g.dev);
+    if (!coop_path(GGML_TYPE_Q4_K, 33)) {
+        printf("cooperative-matrix kernels: skipped (%s has no shape they can use%s)\n", info->name,
+               getenv("VKPHI_COOPMAT") ? ", or VKPHI_COOPMAT=0" : "");
+        return;
+    }
+    printf("cooperative-matrix kernels at %ux%ux%u on %s\n", info->coopmat_m, info->coopmat_n, info->coopmat_k, info->name);
+    CHECK(!coop_path(GGML_TYPE_F32, 33), "F32 weights keep the f32 tiles");
+    for (size_t i = 1; i < N_TYPES; i++) { // every type but F32
+        uint32_t t = all_types[i], qk = quant_block_elems(t);
+        CHECK(coop_path(t, 33) && coop_path(t, KERNEL_FEW_TOKENS + 1) && !coop_path(t, KERNEL_FEW_TOKENS) &&
+                  !coop_path(t, 1),
+              "%s: many tokens on cooperative matrices, a few on the matrix-vector kernels", quant_type_name(t));
+        uint32_t one = qk > 1 ? qk : 37, several = qk > 1 ? 3 * qk : 200;
+        qmat a = mat_random(t, one, 67), b = mat_random(t, several, 5), c = mat_random(t, several, 130);
+        check_product(&a, 33, "coopmat");
+        check_product(&b, KERNEL_FEW_TOKENS + 1, "coopmat");
+        check_product(&c, 70, "coopmat");
+        free(a.data), free(b.data), free(c.data);
+    }
+    setenv("VKPHI_COOPMAT", "f32", 1); // F32 weights too
+    CHECK(coop_path(GGML_TYPE_F32, 33), "VKPHI_COOPMAT=f32 takes F32 weights to cooperative matrices");
+    qmat f = mat_random(GGML_TYPE_F32, 37, 67), f2 = mat_random(GGML_TYPE_F32, 200, 130);
+    check_product(&f, 33, "coopmat");
+    check_product(&f2, 70, "coopmat");
+    free(f.data), free(f2.data);
+    setenv("VKPHI_COOPMAT", "0", 1);
+    CHECK(!coop_path(GGML_TYPE_Q4_K, 33) && strcmp(op_matmul_label(g.k, GGML_TYPE_Q4_K, 33), "matmul Q4_K") == 0,
+          "VKPHI_COOPMAT=0 selects the tiled kernel (label %s)", op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
+    qmat m = mat_random(GGML_TYPE_Q4_K, 256 * 3, 67);
+    check_product(&m, 33, "VKPHI_COOPMAT=0"); // now at the f32 tolerance
+    free(m.data);
+    unsetenv("VKPHI_COOPMAT");
 }
 
 // ---- row lookup ----
@@ -807,6 +858,7 @@ int main(void) {
         if (!quant_iq_type(qtypes[i])) test_subnormal_block(qtypes[i]), test_small_weights(qtypes[i]);
     for (size_t i = 0; i < N_IQTYPES; i++) test_grid_entries(iq_types[i]);
     test_bad_input();
+    test_coopmat();
 
     // Ragged shapes: one block, several, rows not a multiple of the workgroup's.
     for (size_t i = 0; i < N_QTYPES; i++) {

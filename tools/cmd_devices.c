@@ -10,12 +10,30 @@
 
 static const char *yn(bool b) { return b ? "yes" : "no"; }
 
+// VkComponentTypeKHR and VkScopeKHR values, as the registry names them.
+static const char *component_name(uint32_t t) {
+    static const char *names[] = {"f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64"};
+    if (t < sizeof names / sizeof names[0]) return names[t];
+    switch (t) {
+    case 1000141000: return "bf16";
+    case 1000491000: return "s8x4";
+    case 1000491001: return "u8x4";
+    case 1000491002: return "e4m3";
+    case 1000491003: return "e5m2";
+    default: return "?";
+    }
+}
+static const char *scope_name(uint32_t s) {
+    return s == 1 ? "device" : s == 2 ? "workgroup" : s == 3 ? "subgroup" : s == 5 ? "queue-family" : "?";
+}
+
 int cmd_devices(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: vkphi devices\n\nLists every Vulkan device: name, vendor, driver, memory heaps and budget,\n"
                    "storage-buffer and allocation limits, subgroup sizes, and which of fp16, int8,\n"
-                   "integer dot product and cooperative matrix it supports. Pick one for other\n"
+                   "integer dot product and cooperative matrix it supports (with every\n"
+                   "cooperative-matrix shape, MxNxK, and its types). Pick one for other\n"
                    "commands with --device N or VKPHI_DEVICE=N.\n");
             return 0;
         }
@@ -63,7 +81,19 @@ int cmd_devices(int argc, char **argv) {
         printf("  int8 arithmetic:         %s\n", yn(d->int8));
         printf("  16/8-bit storage:        %s / %s\n", yn(d->storage16), yn(d->storage8));
         printf("  integer dot product:     %s\n", yn(d->int_dot));
-        printf("  cooperative matrix:      %s\n", yn(d->coopmat));
+        if (d->coopmat)
+            printf("  cooperative matrix:      yes, kernels use %ux%ux%u f16 x f16 -> f32\n", d->coopmat_m, d->coopmat_n,
+                   d->coopmat_k);
+        else
+            printf("  cooperative matrix:      no%s\n", d->n_coopmat_shapes ? " (no shape or feature the kernels can use)" : "");
+        for (uint32_t s = 0; s < d->n_coopmat_shapes; s++) {
+            const device_coopmat_shape *c = &d->coopmat_shapes[s];
+            char shape[40];
+            snprintf(shape, sizeof shape, "%ux%ux%u", c->m, c->n, c->k);
+            printf("    %-9s A %s, B %s, C %s, result %s, %s scope%s\n", shape, component_name(c->a_type),
+                   component_name(c->b_type), component_name(c->c_type), component_name(c->result_type),
+                   scope_name(c->scope), c->saturating ? ", saturating" : "");
+        }
         if (d->timestamps) printf("  timestamps:              yes, %u valid bits\n", d->timestamp_bits);
         else printf("  timestamps:              no\n");
         if (i + 1 < n) printf("\n");
