@@ -56,6 +56,9 @@ int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
                   uint32_t x_stride, uint32_t y_stride);
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
+// The kernels op_matmul may pick for this weight type (one token, a few, many),
+// for kernels_prepare; returns how many were written, 0 for a type it does not run.
+uint32_t op_matmul_kernel_list(uint32_t type, enum kernel_id out[3]);
 
 // Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for
 // t < n_tokens, token rows out_stride floats apart; ids holds n_tokens int32. Every
