@@ -215,6 +215,11 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
         enum kernel_id one = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
         d = describe(info, one);
         d.spec[3] = KERNEL_FEW_TOKENS;
+        // On a CPU (lavapipe, whose LLVM compiles a kernel at its first dispatch)
+        // ROWS x NT unrolled copies of the token loop took tens of seconds to
+        // compile at ROWS = 4; one row per workgroup compiles in a fraction of that
+        // and sums each output in the same order (common/reduce_rows.glsl).
+        if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) d.spec[1] = 1;
         d.shared_bytes = matvec_shared(&d) + grid_bytes(one);
         break;
     }
