@@ -5,8 +5,8 @@
 // f16 block scales (d, and dmin / m where the type has one) become f32 and whose
 // remaining bytes are regrouped so every quant the kernels read is a whole,
 // aligned 16-byte word. A tile's size is a multiple of 16 bytes and a row is a
-// whole number of tiles (the last one zero-filled past the row's blocks). The
-// shaders mirror every layout (shaders/common/quant_<type>.glsl: QG, QT and the
+// whole number of tiles (the last one holding only the blocks left). The
+// shaders mirror every layout (shaders/common/quant_<type>.glsl: QG, QH, QS, QT and the
 // readers); the CPU reference and vkphi quantize keep GGUF's blocks. F32, F16,
 // BF16, Q4_K and Q5_K (144- and 176-byte blocks, already whole words) keep their
 // file layout. No Vulkan here.

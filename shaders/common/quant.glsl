@@ -6,7 +6,9 @@
 // Each quant_<type>.glsl gives:
 //   QK, QB        values per block, and its bytes in the GGUF file
 //   QG, QT        the device layout (runtime/repack.c): tiles of QG blocks, QT
-//                 bytes each (a multiple of 16), rows a whole number of tiles
+//   QH, QS        bytes each: a QH-byte header (the blocks' scales), then QS bytes
+//                 per block (all multiples of 16); a row's last tile holds only
+//                 its remaining blocks, QH + r QS bytes
 //   QP            parts per block; a part is 32 values in two groups of 16, each
 //                 group contiguous in the row and under one (scale, offset)
 //   q_pos(part, g)             the group's first value within the block
@@ -69,8 +71,9 @@ void q_init() {}
 // address blocks only through this and read them only through the readers above,
 // which know the type's device layout (mirrored by runtime/repack.c).
 uint q_blk(uint row, uint b, uint K) {
-    uint tiles = (K / QK + QG - 1u) / QG;
-    return (row * tiles + b / QG) * QT + b % QG;
+    uint nb = K / QK, r = nb % QG;
+    uint row_bytes = nb / QG * QT + (r != 0u ? QH + r * QS : 0u);
+    return row * row_bytes + b / QG * QT + b % QG;
 }
 
 // value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly

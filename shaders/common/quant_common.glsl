@@ -6,7 +6,7 @@
 // small field as one aligned word of one; no 8- or 16-bit storage feature is
 // needed, and no f16 scale is ever decoded on the GPU. Offsets are in bytes from
 // the start of the bound window (a whole number of rows, rows a whole number of
-// tiles).
+// 16-byte words).
 layout(binding = 0) readonly buffer Wq4 { uvec4 wq4[]; };
 
 // The 16 bytes at o (a multiple of 16).

@@ -9,13 +9,15 @@
 #define QB 50u
 #define QG 4u
 #define QT 208u
+#define QH 16u
+#define QS 48u
 #define QP 8u
 #define IQ_GRID_WORDS 2048u
 #include "quant_iq_common.glsl"
 
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
-    uint o = iq_body(blk, 48u), idx = ld_u16(o + 2u * grp), qh = ld_u16(o + 32u + 2u * ib);
+    uint o = iq_body(blk), idx = ld_u16(o + 2u * grp), qh = ld_u16(o + 32u + 2u * ib);
     float delta = (qh & 0x8000u) != 0u ? -0.125 : 0.125;
     [[unroll]] for (uint k = 0u; k < 2u; k++) {
         uint i = ((idx >> (8u * k)) & 255u) | ((qh >> (3u * (2u * h + k))) & 7u) << 8;

@@ -8,13 +8,15 @@
 #define QB 82u
 #define QG 4u
 #define QT 336u
+#define QH 16u
+#define QS 80u
 #define QP 8u
 #define IQ_GRID_WORDS 2048u
 #include "quant_iq_common.glsl"
 
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
-    uint o = iq_body(blk, 80u), idx = ld_u16(o + 2u * grp), signs = ld_u16(o + 32u + 2u * grp);
+    uint o = iq_body(blk), idx = ld_u16(o + 2u * grp), signs = ld_u16(o + 32u + 2u * grp);
     uint qh = ld_u8(o + 64u + ib) >> (4u * h);
     [[unroll]] for (uint k = 0u; k < 2u; k++) {
         uint i = ((idx >> (8u * k)) & 255u) | ((qh >> (2u * k)) & 3u) << 8;

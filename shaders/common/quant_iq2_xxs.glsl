@@ -7,13 +7,15 @@
 #define QB 66u
 #define QG 4u
 #define QT 272u
+#define QH 16u
+#define QS 64u
 #define QP 8u
 #define IQ_GRID_WORDS 512u
 #include "quant_iq_common.glsl"
 
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
-    uint o = iq_body(blk, 64u), idx = ld32(o + 8u * ib), aux = ld32(o + 4u + 8u * ib);
+    uint o = iq_body(blk), idx = ld32(o + 8u * ib), aux = ld32(o + 4u + 8u * ib);
     [[unroll]] for (uint k = 0u; k < 2u; k++) {
         uint l = 2u * h + k;
         iq2_octet((idx >> (8u * l)) & 255u, iq_signs7(aux >> (7u * l)), q[2u * k], q[2u * k + 1u]);

@@ -8,6 +8,8 @@
 #define QB 110u
 #define QG 1u
 #define QT 112u
+#define QH 0u
+#define QS 112u
 #define QP 8u
 #define IQ_GRID_WORDS 512u
 #include "quant_iq_common.glsl"

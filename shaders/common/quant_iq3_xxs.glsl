@@ -7,13 +7,15 @@
 #define QB 98u
 #define QG 4u
 #define QT 400u
+#define QH 16u
+#define QS 96u
 #define QP 8u
 #define IQ_GRID_WORDS 256u
 #include "quant_iq_common.glsl"
 
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uint ib = grp >> 1, h = grp & 1u;
-    uint o = iq_body(blk, 96u), idx = ld32(o + 4u * grp), aux = ld32(o + 64u + 4u * ib);
+    uint o = iq_body(blk), idx = ld32(o + 4u * grp), aux = ld32(o + 64u + 4u * ib);
     [[unroll]] for (uint k = 0u; k < 2u; k++) {
         uint signs = iq_signs7(aux >> (7u * (2u * h + k)));
         q[2u * k] = iq_signed(u8x4(iq_grid[(idx >> (16u * k)) & 255u], Q_MAGIC), signs);

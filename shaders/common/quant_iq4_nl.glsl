@@ -8,6 +8,8 @@
 #define QB 18u
 #define QG 4u
 #define QT 80u
+#define QH 16u
+#define QS 16u
 #define QP 1u
 #include "quant_iq4.glsl"
 

@@ -9,6 +9,8 @@
 #define QB 136u
 #define QG 1u
 #define QT 144u
+#define QH 0u
+#define QS 144u
 #define QP 8u
 #include "quant_iq4.glsl"
 

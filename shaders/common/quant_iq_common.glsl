@@ -20,9 +20,9 @@ void q_init() {
     barrier();
 }
 
-// Most types' device tile is 4 blocks: f32 d[4], then each block's bytes after
-// its f16 d (a multiple of 16 for all of those); this is where block blk's start.
-uint iq_body(uint blk, uint body_bytes) { return q_tile(blk) + 16u + body_bytes * q_lane(blk); }
+// Most types' device tile is 4 blocks: f32 d[4] (and other small fields) in the
+// QH-byte header, then each block's QS bytes; this is where block blk's start.
+uint iq_body(uint blk) { return q_tile(blk) + QH + QS * q_lane(blk); }
 float iq_d(uint blk) { return ld_f32(q_tile(blk) + 4u * q_lane(blk)); }
 
 // The 8 signs of a 7-bit field: the eighth makes the count of minus signs even.

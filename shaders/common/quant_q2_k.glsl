@@ -9,6 +9,8 @@
 #define QB 84u
 #define QG 2u
 #define QT 176u
+#define QH 16u
+#define QS 80u
 #define QP 8u
 #define Q_HAS_MIN
 

@@ -11,6 +11,8 @@
 #define QB 110u
 #define QG 1u
 #define QT 112u
+#define QH 0u
+#define QS 112u
 #define QP 8u
 
 // Sub-block k's scale, the stored 6 bits minus 32.

@@ -7,6 +7,8 @@
 #define QB 18u
 #define QG 4u
 #define QT 80u
+#define QH 16u
+#define QS 16u
 #define QP 1u
 
 uint q_pos(uint part, uint g) { return 16u * g; }

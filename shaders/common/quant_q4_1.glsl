@@ -7,6 +7,8 @@
 #define QB 20u
 #define QG 4u
 #define QT 96u
+#define QH 32u
+#define QS 16u
 #define QP 1u
 #define Q_HAS_MIN
 

@@ -7,6 +7,8 @@
 #define QB 24u
 #define QG 4u
 #define QT 112u
+#define QH 48u
+#define QS 16u
 #define QP 1u
 #define Q_HAS_MIN
 #include "quant_q5.glsl"

@@ -7,6 +7,8 @@
 #define QB 176u
 #define QG 1u
 #define QT QB
+#define QH 0u
+#define QS QB
 #define QP 8u
 #define Q_HAS_MIN
 #include "quant_k_scales.glsl"

@@ -12,6 +12,8 @@
 #define QB 210u
 #define QG 4u
 #define QT 848u
+#define QH 16u
+#define QS 208u
 #define QP 8u
 
 // Part p = (H, s, t) = (p/4, p/2%2, p%2): the 16 bytes of ql at 64H + 32t + 16s

@@ -7,6 +7,8 @@
 #define QB 34u
 #define QG 4u
 #define QT 144u
+#define QH 16u
+#define QS 32u
 #define QP 1u
 
 uint q_pos(uint part, uint g) { return 16u * g; }
