@@ -21,9 +21,14 @@ struct tile_layout {
     uint32_t g, h, s; // blocks per tile, header bytes, bytes per block (multiples of 16)
     // f16 scales: src byte offset in the block -> f32 at dst + stride * lane (lane:
     // the block's place in its tile).
-    struct { int32_t src; uint32_t dst, stride; } scale[MAX_SCALES];
+    struct {
+        int32_t src;
+        uint32_t dst, stride;
+    } scale[MAX_SCALES];
     uint32_t n_scales;
-    struct { uint32_t src, len, dst, stride; } copy[MAX_COPIES]; // bytes src..src+len-1 -> dst + stride * lane
+    struct {
+        uint32_t src, len, dst, stride;
+    } copy[MAX_COPIES]; // bytes src..src+len-1 -> dst + stride * lane
     uint32_t n_copies;
 };
 
@@ -35,12 +40,12 @@ static const struct tile_layout *layout_of(uint32_t type) {
     static const struct tile_layout q4_0 = {4, 16, 16, {{0, 0, 4}}, 1, {{2, 16, 16, 16}}, 1}; // IQ4_NL too
     static const struct tile_layout q4_1 = {4, 32, 16, {{0, 0, 4}, {2, 16, 4}}, 2, {{4, 16, 32, 16}}, 1};
     static const struct tile_layout q5_0 = {4, 32, 16, {{0, 0, 4}}, 1, {{2, 4, 16, 4}, {6, 16, 32, 16}}, 2};
-    static const struct tile_layout q5_1 = {
-        4, 48, 16, {{0, 0, 4}, {2, 16, 4}}, 2, {{4, 4, 32, 4}, {8, 16, 48, 16}}, 2};
+    static const struct tile_layout q5_1 = {4, 48, 16, {{0, 0, 4}, {2, 16, 4}}, 2, {{4, 4, 32, 4}, {8, 16, 48, 16}}, 2};
     static const struct tile_layout q6_k = {4, 16, 208, {{208, 0, 4}}, 1, {{0, 208, 16, 208}}, 1};
     static const struct tile_layout q3_k = {1, 0, 112, {{108, 108, 4}}, 1, {{0, 108, 0, 0}}, 1};
     static const struct tile_layout q2_k = {2, 16, 80, {{80, 0, 8}, {82, 4, 8}}, 2, {{0, 80, 16, 80}}, 1};
-    static const struct tile_layout iq4_xs = {1, 0, 144, {{0, 0, 4}}, 1, {{2, 2, 4, 0}, {4, 4, 8, 0}, {8, 128, 16, 0}}, 3};
+    static const struct tile_layout iq4_xs = {1, 0, 144, {{0, 0, 4}}, 1, {{2, 2, 4, 0}, {4, 4, 8, 0}, {8, 128, 16, 0}},
+                                              3};
     static const struct tile_layout iq3_xxs = {4, 16, 96, {{0, 0, 4}}, 1, {{2, 96, 16, 96}}, 1};
     static const struct tile_layout iq3_s = {1, 0, 112, {{0, 108, 4}}, 1, {{2, 108, 0, 0}}, 1};
     static const struct tile_layout iq2_xxs = {4, 16, 64, {{0, 0, 4}}, 1, {{2, 64, 16, 64}}, 1};
@@ -49,23 +54,41 @@ static const struct tile_layout *layout_of(uint32_t type) {
     static const struct tile_layout iq1_s = {4, 16, 48, {{0, 0, 4}}, 1, {{2, 48, 16, 48}}, 1};
     static const struct tile_layout iq1_m = {4, 48, 48, {{SRC_IQ1_M_D, 0, 4}}, 1, {{0, 48, 48, 48}, {48, 8, 16, 8}}, 2};
     switch (type) {
-    case GGML_TYPE_Q8_0: return &q8_0;
-    case GGML_TYPE_Q4_0: case GGML_TYPE_IQ4_NL: return &q4_0;
-    case GGML_TYPE_Q4_1: return &q4_1;
-    case GGML_TYPE_Q5_0: return &q5_0;
-    case GGML_TYPE_Q5_1: return &q5_1;
-    case GGML_TYPE_Q6_K: return &q6_k;
-    case GGML_TYPE_Q3_K: return &q3_k;
-    case GGML_TYPE_Q2_K: return &q2_k;
-    case GGML_TYPE_IQ4_XS: return &iq4_xs;
-    case GGML_TYPE_IQ3_XXS: return &iq3_xxs;
-    case GGML_TYPE_IQ3_S: return &iq3_s;
-    case GGML_TYPE_IQ2_XXS: return &iq2_xxs;
-    case GGML_TYPE_IQ2_XS: return &iq2_xs;
-    case GGML_TYPE_IQ2_S: return &iq2_s;
-    case GGML_TYPE_IQ1_S: return &iq1_s;
-    case GGML_TYPE_IQ1_M: return &iq1_m;
-    default: return NULL; // F32, F16, BF16, Q4_K, Q5_K: the file's layout
+    case GGML_TYPE_Q8_0:
+        return &q8_0;
+    case GGML_TYPE_Q4_0:
+    case GGML_TYPE_IQ4_NL:
+        return &q4_0;
+    case GGML_TYPE_Q4_1:
+        return &q4_1;
+    case GGML_TYPE_Q5_0:
+        return &q5_0;
+    case GGML_TYPE_Q5_1:
+        return &q5_1;
+    case GGML_TYPE_Q6_K:
+        return &q6_k;
+    case GGML_TYPE_Q3_K:
+        return &q3_k;
+    case GGML_TYPE_Q2_K:
+        return &q2_k;
+    case GGML_TYPE_IQ4_XS:
+        return &iq4_xs;
+    case GGML_TYPE_IQ3_XXS:
+        return &iq3_xxs;
+    case GGML_TYPE_IQ3_S:
+        return &iq3_s;
+    case GGML_TYPE_IQ2_XXS:
+        return &iq2_xxs;
+    case GGML_TYPE_IQ2_XS:
+        return &iq2_xs;
+    case GGML_TYPE_IQ2_S:
+        return &iq2_s;
+    case GGML_TYPE_IQ1_S:
+        return &iq1_s;
+    case GGML_TYPE_IQ1_M:
+        return &iq1_m;
+    default:
+        return NULL; // F32, F16, BF16, Q4_K, Q5_K: the file's layout
     }
 }
 
@@ -87,7 +110,8 @@ static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static void put_f32(uint8_t *p, float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> 8 * i);
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(u >> 8 * i);
 }
 
 void repack_rows(uint32_t type, const void *src, void *dst, uint64_t n, uint64_t rows) {
@@ -116,8 +140,7 @@ void repack_rows(uint32_t type, const void *src, void *dst, uint64_t n, uint64_t
                 } else {
                     h = rd16(blk + l->scale[i].src);
                 }
-                put_f32(tile + l->scale[i].dst + l->scale[i].stride * lane,
-                        vkphi_f16_to_f32(h));
+                put_f32(tile + l->scale[i].dst + l->scale[i].stride * lane, vkphi_f16_to_f32(h));
             }
             for (uint32_t i = 0; i < l->n_copies; i++)
                 memcpy(tile + l->copy[i].dst + l->copy[i].stride * lane, blk + l->copy[i].src, l->copy[i].len);
