@@ -1,11 +1,31 @@
 // SPDX-License-Identifier: MIT
 #include "kernels.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "gguf.h"
 #include "quant_iq.h"
+
+// Pipelines being created on worker threads (kernels_prepare): each worker takes
+// the next id from `next` and writes only that id's pipeline and flag.
+#define MAX_WORKERS 16
+struct prepare_job {
+    kernels *k;
+    enum kernel_id ids[KERNEL_COUNT];
+    uint32_t n;
+    atomic_uint next;
+    pthread_t threads[MAX_WORKERS];
+    uint32_t n_threads;
+    pthread_mutex_t lock; // guards rc and error
+    int rc;
+    char error[512]; // the first failure's sentence
+};
 
 struct kernels {
     device *dev;
@@ -16,6 +36,7 @@ struct kernels {
     // one-token ones), by vec_index().
     pipeline vec[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
     bool vec_made[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
+    struct prepare_job *job; // in flight, or NULL
     // The codebook grids the IQ kernels bind, uploaded on first use; one per grid
     // (IQ1_S and IQ1_M share theirs).
     gpu_buffer grids[6];
@@ -261,6 +282,7 @@ static int vec_index(enum kernel_id id) {
 
 void kernels_destroy(kernels *k) {
     if (!k) return;
+    kernels_wait(k);
     for (size_t i = 0; i < sizeof k->vec / sizeof k->vec[0]; i++)
         for (int j = 0; j < KERNEL_FEW_TOKENS - 1; j++)
             if (k->vec_made[i][j]) pipeline_destroy(k->dev, &k->vec[i][j]);
@@ -273,6 +295,7 @@ void kernels_destroy(kernels *k) {
 }
 
 const pipeline *kernels_get(kernels *k, enum kernel_id id) {
+    if (k->job && kernels_wait(k) != VKPHI_OK) return NULL;
     if (!k->made[id]) {
         pipeline_desc desc = describe(device_get_info(k->dev), id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->pipes[id]) != VKPHI_OK) return NULL;
@@ -290,8 +313,15 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
     if (n_tokens == 1) return kernels_get(k, id);
     uint32_t j = n_tokens - 2;
     if (!k->vec_made[i][j]) {
-        pipeline_desc desc = describe(device_get_info(k->dev), id);
+        const device_info *info = device_get_info(k->dev);
+        pipeline_desc desc = describe(info, id);
         desc.spec[3] = n_tokens;
+        // On a CPU (lavapipe's LLVM compiles a kernel at its first dispatch) ROWS x NT
+        // unrolled copies of the token loop take tens of seconds to compile at ROWS = 4;
+        // two rows (the least the fused SwiGLU form takes) compile in a fraction of
+        // that, and each row's sums are formed the same way at any ROWS.
+        if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && desc.spec[1] > 2) desc.spec[1] = 2;
+        desc.shared_bytes = matvec_shared(&desc) + grid_bytes(id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
         k->vec_made[i][j] = true;
     }
@@ -332,4 +362,67 @@ int kernels_iq_grid(kernels *k, uint32_t type, buf_view *out) {
     }
     *out = buf_all(&k->grids[i]);
     return VKPHI_OK;
+}
+
+// ---- creating pipelines ahead, on worker threads ----
+// Creating a pipeline compiles its shader (on lavapipe, through LLVM: about a
+// second each); a cold start creating a model's dozen or two one by one on first
+// use spent most of its time before the first token there. Vulkan lets threads
+// create pipelines at once (vkCreateComputePipelines, and a VkPipelineCache is
+// internally synchronized unless made with the externally-synchronized flag,
+// which pipeline.c does not set), so the load starts them all here and uploads
+// weights meanwhile.
+
+static void *prepare_worker(void *arg) {
+    struct prepare_job *j = arg;
+    for (;;) {
+        uint32_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n) break;
+        enum kernel_id id = j->ids[i];
+        pipeline_desc desc = describe(device_get_info(j->k->dev), id);
+        if (pipeline_create(j->k->dev, j->k->cache, &desc, &j->k->pipes[id]) == VKPHI_OK) {
+            j->k->made[id] = true;
+            continue;
+        }
+        pthread_mutex_lock(&j->lock);
+        if (!j->rc) {
+            j->rc = VKPHI_ERR_VULKAN;
+            snprintf(j->error, sizeof j->error, "%s", vkphi_last_error()); // this thread's message
+        }
+        pthread_mutex_unlock(&j->lock);
+    }
+    return NULL;
+}
+
+int kernels_prepare(kernels *k, const enum kernel_id *ids, uint32_t n) {
+    int rc = kernels_wait(k);
+    if (rc) return rc;
+    struct prepare_job *j = calloc(1, sizeof *j);
+    if (!j) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    j->k = k;
+    bool listed[KERNEL_COUNT] = {0};
+    for (uint32_t i = 0; i < n; i++) // each id once; none already made, none the device cannot run
+        if (ids[i] < KERNEL_COUNT && !listed[ids[i]] && !k->made[ids[i]] && kernels_fit(k, ids[i]))
+            listed[ids[i]] = true, j->ids[j->n++] = ids[i];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t want = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (uint32_t)cpus;
+    if (want > j->n) want = j->n;
+    atomic_init(&j->next, 0);
+    pthread_mutex_init(&j->lock, NULL);
+    for (uint32_t i = 0; i < want; i++)
+        if (pthread_create(&j->threads[j->n_threads], NULL, prepare_worker, j) == 0) j->n_threads++;
+    k->job = j;
+    if (j->n_threads == 0) prepare_worker(j); // no thread to be had: create them here
+    return VKPHI_OK;
+}
+
+int kernels_wait(kernels *k) {
+    struct prepare_job *j = k->job;
+    if (!j) return VKPHI_OK;
+    for (uint32_t i = 0; i < j->n_threads; i++) pthread_join(j->threads[i], NULL);
+    k->job = NULL;
+    int rc = j->rc ? vkphi_fail(j->rc, "%s", j->error) : VKPHI_OK;
+    pthread_mutex_destroy(&j->lock);
+    free(j);
+    return rc;
 }

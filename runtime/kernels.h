@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Every compute pipeline vkphi uses, indexed by enum and created once per device
-// (on first use, through the on-disk pipeline cache). Tuning per vendor happens
-// here, through specialization constants.
+// Every compute pipeline vkphi uses, indexed by enum and created once per device,
+// through the on-disk pipeline cache: those a model needs ahead, on worker threads
+// while it loads (kernels_prepare), any other on first use. Tuning per vendor
+// happens here, through specialization constants.
 #pragma once
 #include "buffer.h"
 #include "pipeline.h"
@@ -77,6 +78,12 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
 // a matrix shape they can use (device_info.coopmat).
 bool kernels_fit(const kernels *k, enum kernel_id id);
 device *kernels_device(const kernels *k);
+// Starts creating the pipelines ids[0..n) (those not made yet that the device can
+// run) on worker threads and returns; kernels_get and kernels_destroy wait for
+// them. Not thread-safe itself: call from the thread that owns k.
+int kernels_prepare(kernels *k, const enum kernel_id *ids, uint32_t n);
+// Waits for kernels_prepare's pipelines; the first failure's error, else 0.
+int kernels_wait(kernels *k);
 // The codebook grid that the kernels of an IQ type (quant_iq_type) bind as their
 // fourth buffer, uploaded on first use.
 int kernels_iq_grid(kernels *k, uint32_t type, buf_view *out);

@@ -19,6 +19,7 @@
 #include "model_check.h"
 #include "ops.h"
 #include "quant.h"
+#include "repack.h"
 
 // Command buffers in flight: the host records layer i+1 while the GPU runs layer i.
 #define RING 3
@@ -89,10 +90,43 @@ struct model {
 
 // ---- load ----
 
+// Bytes of t on the device: its rows in the device layout (runtime/repack.h).
+static uint64_t tensor_device_bytes(const gguf_tensor *t) {
+    uint64_t rb = quant_row_bytes(t->type, t->ne[0]);
+    return rb ? repack_tensor_bytes(t->type, t->ne[0], t->size / rb) : t->size;
+}
+
+// Writes t's rows into out in the device layout: straight into a mapped buffer,
+// else through a bounded host buffer of whole rows (a model can be larger than
+// host memory; the file's pages are only read).
+static int upload_rows(model *m, const gguf_tensor *t, gpu_buffer *out) {
+    const uint64_t n = t->ne[0], file_rb = quant_row_bytes(t->type, n), dev_rb = repack_row_bytes(t->type, n);
+    const uint64_t rows = t->size / file_rb;
+    if (file_rb == dev_rb) return buffer_write(m->dev, out, 0, t->data, t->size); // not repacked
+    if (out->mapped) {
+        repack_rows(t->type, t->data, out->mapped, n, rows);
+        return VKPHI_OK;
+    }
+    const uint64_t chunk_bytes = 8u << 20;
+    uint64_t chunk = chunk_bytes / dev_rb ? chunk_bytes / dev_rb : 1;
+    if (chunk > rows) chunk = rows;
+    uint8_t *buf = malloc(chunk * dev_rb);
+    if (!buf) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory repacking tensor %s", t->name);
+    int rc = VKPHI_OK;
+    for (uint64_t r = 0; !rc && r < rows; r += chunk) {
+        uint64_t k = rows - r < chunk ? rows - r : chunk;
+        repack_rows(t->type, (const uint8_t *)t->data + r * file_rb, buf, n, k);
+        rc = buffer_write(m->dev, out, r * dev_rb, buf, k * dev_rb);
+    }
+    free(buf);
+    return rc;
+}
+
 static int upload_tensor(model *m, const gguf_tensor *t, enum mem_place where, gpu_buffer *out) {
-    int rc = mem_arena_buffer(m->arena, where, t->size, t->name, out);
+    const uint64_t bytes = tensor_device_bytes(t);
+    int rc = mem_arena_buffer(m->arena, where, bytes, t->name, out);
     if (rc) return rc;
-    rc = buffer_write(m->dev, out, 0, t->data, t->size);
+    rc = upload_rows(m, t, out);
     if (rc) return rc;
     // On unified memory, or in host-visible memory, the buffer is the only copy we
     // need: drop the file's pages from host memory (clean, they come back if read).
@@ -101,7 +135,7 @@ static int upload_tensor(model *m, const gguf_tensor *t, enum mem_place where, g
         uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1), b = ((uintptr_t)t->data + t->size) & ~(page - 1);
         if (b > a) posix_madvise((void *)a, b - a, POSIX_MADV_DONTNEED);
     }
-    m->weight_bytes += t->size;
+    m->weight_bytes += bytes;
     return VKPHI_OK;
 }
 
@@ -111,7 +145,7 @@ static int load_weight(model *m, const char *name, enum mem_place where, gpu_wei
     gpu_buffer *b = &m->tensors[m->n_tensors++];
     int rc = upload_tensor(m, t, where, b);
     if (rc) return rc;
-    *w = (gpu_weight){b, 0, t->type, (uint32_t)t->ne[0], (uint32_t)t->ne[1], quant_row_bytes(t->type, t->ne[0])};
+    *w = (gpu_weight){b, 0, t->type, (uint32_t)t->ne[0], (uint32_t)t->ne[1], repack_row_bytes(t->type, t->ne[0])};
     if (!op_matmul_supports(t->type))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "tensor %s has type %s, which the GPU kernels do not run yet", name,
                           quant_type_name(t->type));
@@ -124,6 +158,30 @@ static int load_norm(model *m, const char *name, enum mem_place where, gpu_buffe
     if (t->type != GGML_TYPE_F32)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "norm tensor %s is %s; vkphi expects F32", name, quant_type_name(t->type));
     return upload_tensor(m, t, where, b);
+}
+
+// Starts creating, on worker threads, the pipelines this model's forward pass uses
+// (kernels.h): the attention and elementwise kernels, and the matrix kernels of
+// each weight type it holds. Any not listed is still made on first use.
+static int prepare_kernels(model *m) {
+    bool q8 = m->params.kv == KV_Q8_0;
+    enum kernel_id ids[KERNEL_COUNT] = {
+        KERNEL_RMSNORM, KERNEL_ROPE, KERNEL_SWIGLU, KERNEL_ATTN_COMBINE,
+        q8 ? KERNEL_KV_STORE_Q8 : KERNEL_KV_STORE_F16, q8 ? KERNEL_ATTN_DECODE_Q8 : KERNEL_ATTN_DECODE_F16,
+        op_attn_prefill_coop(m->k, q8, m->cfg.head_dim) ? (q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16)
+                                                         : (q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16)};
+    uint32_t n = 7;
+    bool has_output = gguf_find_tensor(m->f, "output.weight") != NULL;
+    bool seen[GGML_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < gguf_n_tensors(m->f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->f, i);
+        bool matrix = t->ne[1] > 1 && (!strncmp(t->name, "blk.", 4) || !strcmp(t->name, "output.weight") ||
+                                       (!has_output && !strcmp(t->name, "token_embd.weight")));
+        if (!matrix || t->type >= GGML_TYPE_COUNT || seen[t->type] || n + 2 > KERNEL_COUNT) continue;
+        seen[t->type] = true;
+        n += op_matmul_kernel_list(m->k, t->type, ids + n);
+    }
+    return kernels_prepare(m->k, ids, n);
 }
 
 // Every scratch buffer and its size for one ubatch of B = n_ubatch tokens at a
@@ -186,10 +244,11 @@ int model_memory_needs(const gguf_file *f, const model_config *c, uint32_t n_seq
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         unsigned l;
-        if (sscanf(t->name, "blk.%u.", &l) == 1 && l < c->n_layer) layer[l] += aligned(t->size);
+        uint64_t bytes = aligned(tensor_device_bytes(t)); // as upload_tensor allocates it
+        if (sscanf(t->name, "blk.%u.", &l) == 1 && l < c->n_layer) layer[l] += bytes;
         else if (!strcmp(t->name, "output_norm.weight") || !strcmp(t->name, "output.weight") ||
                  (!has_output && !strcmp(t->name, "token_embd.weight"))) // a tied head reuses the embedding
-            out->head_bytes += aligned(t->size);
+            out->head_bytes += bytes;
     }
     out->n_layer = c->n_layer;
     out->layer_bytes = layer;
@@ -355,6 +414,7 @@ int model_load(const char *path, const model_params *params, model **out) {
         rc = vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
     if (!rc) m->k = kernels_create(m->dev);
     if (!rc && !m->k) rc = VKPHI_ERR_VULKAN;
+    if (!rc) rc = prepare_kernels(m); // compiled while the weights upload
     for (int i = 0; !rc && i < RING; i++) rc = cmd_create(m->dev, &m->ring[i]);
     if (rc) { model_free(m); return rc; }
 
@@ -410,6 +470,7 @@ int model_load(const char *path, const model_params *params, model **out) {
                          &m->output, &done, total);
     if (!rc) rc = alloc_scratch(m);
     if (!rc) rc = ensure_logit_rows(m, 1);
+    if (!rc) rc = kernels_wait(m->k);
     if (rc) { model_free(m); return rc; }
     *out = m;
     return VKPHI_OK;

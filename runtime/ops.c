@@ -10,6 +10,7 @@
 #include "gguf.h"
 #include "quant.h"
 #include "quant_iq.h"
+#include "repack.h"
 
 // Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
 struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
@@ -152,6 +153,13 @@ const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens) 
     return l;
 }
 
+uint32_t op_matmul_kernel_list(const kernels *k, uint32_t type, enum kernel_id out[2]) {
+    struct matmul_kernels ids;
+    if (!matmul_kernel_ids(type, &ids)) return 0;
+    out[0] = ids.vec, out[1] = use_coop(k, type, &ids) ? ids.coop : ids.many;
+    return 2;
+}
+
 static uint64_t gcd64(uint64_t a, uint64_t b) {
     while (b) { uint64_t t = a % b; a = b; b = t; }
     return a;
@@ -159,13 +167,14 @@ static uint64_t gcd64(uint64_t a, uint64_t b) {
 
 // Checks w's shape against its type and finds the rows per window: as many as fit
 // in one storage-buffer range, a multiple of the count that keeps each window's
-// byte offset aligned for binding (quantized rows are multiples of 18, 20, 22, 24,
-// 34, 84, 110, 136, 144, 176 or 210 bytes: the gcd finds the step).
+// byte offset aligned for binding (rows in the device layout, runtime/repack.h:
+// quantized rows are multiples of 16 bytes, float rows of 2 or 4: the gcd finds
+// the step).
 static int weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows) {
-    if (w->n_in == 0 || w->row_bytes == 0 || w->row_bytes != quant_row_bytes(w->type, w->n_in))
+    if (w->n_in == 0 || w->row_bytes == 0 || w->row_bytes != repack_row_bytes(w->type, w->n_in))
         return vkphi_fail(VKPHI_ERR_ARG, "a %s weight of %u x %u with %llu-byte rows: rows of %u %s values take %llu bytes",
                           quant_type_name(w->type), w->n_out, w->n_in, (unsigned long long)w->row_bytes, w->n_in,
-                          quant_type_name(w->type), (unsigned long long)quant_row_bytes(w->type, w->n_in));
+                          quant_type_name(w->type), (unsigned long long)repack_row_bytes(w->type, w->n_in));
     if ((uint64_t)w->n_out * w->row_bytes > w->buf->size || w->offset > w->buf->size - (uint64_t)w->n_out * w->row_bytes)
         return vkphi_fail(VKPHI_ERR_ARG, "a %u x %u %s weight at offset %llu runs past the end of its %llu-byte buffer",
                           w->n_out, w->n_in, quant_type_name(w->type), (unsigned long long)w->offset,
@@ -187,7 +196,7 @@ static int weight_window_rows(const device_info *info, const gpu_weight *w, uint
 }
 
 // The window of rows row0 .. row0+rows-1, in whole 16-byte words: shaders read
-// weights as uvec4 (F16 rows and 2-byte-aligned blocks may end mid-word).
+// weights as uvec4 (F16 and BF16 rows may end mid-word).
 static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows) {
     buf_view wv = buf_sub(w->buf, w->offset + row0 * w->row_bytes, rows * w->row_bytes);
     wv.range = (wv.range + 15) & ~15ull;

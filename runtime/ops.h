@@ -76,6 +76,10 @@ bool op_matmul_supports(uint32_t type);
 // that start on 16-byte boundaries, as the forward pass's do (a few tokens at
 // unaligned strides take the matrix-matrix kernel).
 const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens);
+// The kernels op_matmul may pick for this weight type on this device (the one-token
+// matrix-vector kernel, and the matrix-matrix one), for kernels_prepare; returns how
+// many were written, 0 for a type it does not run.
+uint32_t op_matmul_kernel_list(const kernels *k, uint32_t type, enum kernel_id out[2]);
 
 // Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for
 // t < n_tokens, token rows out_stride floats apart; ids holds n_tokens int32. Every

@@ -76,13 +76,19 @@ for _ in range(nkv):
         elif key == "phi3.attention.head_count": heads = v
         else: embd = v
     else: skip_val(t)
-BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 14: (256, 210), 12: (256, 144), 13: (256, 176), 11: (256, 110), 30: (1, 2)}
+# Bytes each weight takes on the device (runtime/repack.h): a row's blocks of QK
+# values in tiles of G, each an H-byte header and S bytes per block, the last tile
+# only as long as its blocks need; the float types as in the file.
+TILE = {0: (1, 1, 0, 4), 1: (1, 1, 0, 2), 30: (1, 1, 0, 2), 2: (32, 4, 16, 16), 8: (32, 4, 16, 32),
+        14: (256, 4, 16, 208), 12: (256, 1, 0, 144), 13: (256, 1, 0, 176), 11: (256, 1, 0, 112)}
 weights = 0
 for _ in range(nt):
     name = f.read(rd("Q")[0]).decode(); nd = rd("I")[0]; ne = rd("Q" * nd); t, off = rd("IQ")
     cnt = 1
     for e in ne: cnt *= e
-    size = cnt // BLOCK[t][0] * BLOCK[t][1]
+    qk, g, h, sz = TILE[t]
+    nb = ne[0] // qk
+    size = cnt // ne[0] * (nb // g * (h + g * sz) + (h + nb % g * sz if nb % g else 0))
     if name != "token_embd.weight": weights += size
 kv_per_token = 2 * n_layer * (embd // heads) * kv_heads * 2   # keys and values, f16
 kv = kv_per_token * (depth + (n + 1) / 2)

@@ -70,22 +70,22 @@ VKPHI_HEAPS=device:20M,host:64M "$VKPHI" logits -m "$M" --tokens "$TMP/tokens.tx
 expect "-q: no memory plan line" "$(cat "$TMP/err")" ""
 
 # ---- what does not fit ----
-# 4 MiB + 8 MiB: not even the weights (11.4 MiB) fit, whatever the context.
+# 4 MiB + 8 MiB: not even the weights (12.0 MiB in the device layout) fit, whatever the context.
 expect_error "cannot fit at all" "use a smaller quantization: the weights alone need" \
     env VKPHI_HEAPS=device:4M,host:8M "$VKPHI" run -m "$M" -p hi -n 1 -q
 grep -q "it needs [0-9.]* MiB (weights [0-9.]* MiB, KV cache .*) and [0-9.]* MiB are free (device [0-9.]* MiB, host [0-9.]* MiB)" "$TMP/err" &&
     ok "the refusal gives the numbers" || bad "the refusal lacks the numbers: $(cat "$TMP/err")"
 # 20 MiB + 12 MiB: a long context does not fit; the remedy names the context that does.
-expect_error "too long a context" "use -c 512 or less (768 with --kv q8_0), --kv q8_0, or a smaller quantization" \
+expect_error "too long a context" "use -c 256 or less (512 with --kv q8_0), --kv q8_0, or a smaller quantization" \
     env VKPHI_HEAPS=device:20M,host:12M "$VKPHI" run -m "$M" -p hi -n 1 -c 16384 -q
 # No -c: the most that fits, said in one line; --kv q8_0 fits more.
 if VKPHI_HEAPS=device:20M,host:12M "$VKPHI" run -m "$M" -p hi -n 1 --temp 0 >"$TMP/out" 2>"$TMP/err"; then
-    expect "default context where the trained one does not fit" "$(grep -c '^vkphi: info: context: 512 tokens of the 16384 trained (the most that fits' "$TMP/err")" 1
+    expect "default context where the trained one does not fit" "$(grep -c '^vkphi: info: context: 256 tokens of the 16384 trained (the most that fits' "$TMP/err")" 1
 else
     bad "default context: $(cat "$TMP/err")"
 fi
 VKPHI_HEAPS=device:20M,host:12M "$VKPHI" run -m "$M" -p hi -n 1 --temp 0 --kv q8_0 >"$TMP/out" 2>"$TMP/err"
-expect "--kv q8_0 fits more" "$(grep -c '^vkphi: info: context: 768 tokens' "$TMP/err")" 1
+expect "--kv q8_0 fits more" "$(grep -c '^vkphi: info: context: 512 tokens' "$TMP/err")" 1
 # Where everything fits: the trained context, no context line.
 "$VKPHI" run -m "$M" -p hi -n 1 --temp 0 >"$TMP/out" 2>"$TMP/err"
 expect "the trained context when it fits" "$(grep -c 'KV cache 1 x 16384 tokens f16' "$TMP/err") $(grep -c 'context:' "$TMP/err")" "1 0"

@@ -580,6 +580,7 @@ static void test_iq_known_answers(void) {
 #define IQ_GRID_IQ3S
 #define IQ_GRID_IQ1S
 #include "quant_iq_tables.h"
+#include "repack.h"
 
 static uint64_t fnv_byte(uint64_t h, uint32_t b) { return (h ^ (b & 255)) * 0x100000001b3ull; }
 
@@ -740,8 +741,54 @@ static void test_against_reference(const char *dir) {
     gguf_close(src);
 }
 
+// ---- the device layout (runtime/repack.h) ----
+// Row sizes (whole 16-byte words, and not much more than the file's) and the f32
+// scales: an f16 scale, subnormal included, becomes exactly its value. The GPU
+// kernels' readers of each layout are tested against the CPU in test_quant_gpu.
+static void test_repack(void) {
+    CHECK(repack_row_bytes(GGML_TYPE_Q8_0, 5120) == 40 * 144, "Q8_0 device row of 5120");
+    CHECK(repack_row_bytes(GGML_TYPE_Q6_K, 17920) == 17 * 848 + 16 + 2 * 208, "Q6_K device row of 17920 (70 blocks)");
+    CHECK(repack_row_bytes(GGML_TYPE_Q6_K, 512) == 16 + 2 * 208, "Q6_K device row of 512 (2 blocks of a tile)");
+    CHECK(repack_row_bytes(GGML_TYPE_Q4_K, 5120) == 20 * 144, "Q4_K keeps its layout");
+    CHECK(repack_row_bytes(GGML_TYPE_F16, 7) == 14 && repack_row_bytes(GGML_TYPE_Q4_0, 33) == 0, "F16; partial blocks");
+    CHECK(repack_tensor_bytes(GGML_TYPE_Q8_0, 32, UINT64_MAX / 8) == 0, "tensor size overflow");
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+        if (!quant_type_supported(t) || t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) continue;
+        uint32_t qk = quant_block_elems(t);
+        for (uint32_t nb = 1; nb <= 9; nb++) {
+            uint64_t file = quant_row_bytes(t, (uint64_t)qk * nb), dev = repack_row_bytes(t, (uint64_t)qk * nb);
+            CHECK(dev % 16 == 0 && dev >= file, "%s: %u blocks: %llu device bytes for %llu", quant_type_name(t), nb,
+                  (unsigned long long)dev, (unsigned long long)file);
+        }
+        uint64_t file = quant_row_bytes(t, 17920), dev = repack_row_bytes(t, 17920); // Phi-4's longest row
+        CHECK(dev <= file * 1.21 + 48, "%s: %llu device bytes for a row of %llu", quant_type_name(t), (unsigned long long)dev,
+              (unsigned long long)file);
+    }
+    // Q8_0, 5 blocks (two tiles of 4): d of block b at tile b/4, word b%4; block 2's
+    // d is the smallest subnormal half, block 4's the largest.
+    uint8_t src[5 * 34] = {0}, dst[144 + 48];
+    const uint16_t d[5] = {0x3c00, 0xb800, 0x0001, 0x7bff, 0x03ff};
+    for (int b = 0; b < 5; b++) {
+        src[34 * b] = (uint8_t)d[b], src[34 * b + 1] = (uint8_t)(d[b] >> 8);
+        for (int i = 0; i < 32; i++) src[34 * b + 2 + i] = (uint8_t)(7 * b + i);
+    }
+    memset(dst, 0xee, sizeof dst);
+    repack_rows(GGML_TYPE_Q8_0, src, dst, 5 * 32, 1);
+    for (int b = 0; b < 5; b++) {
+        float f;
+        memcpy(&f, dst + 144 * (b / 4) + 4 * (b % 4), 4);
+        CHECK(f == vkphi_f16_to_f32(d[b]) && f != 0, "Q8_0 block %d: f32 d %g, f16 %g", b, f, vkphi_f16_to_f32(d[b]));
+        CHECK(!memcmp(dst + 144 * (b / 4) + 16 + 32 * (b % 4), src + 34 * b + 2, 32), "Q8_0 block %d quants", b);
+    }
+    bool zero = true;
+    for (int i = 144 + 4; i < 144 + 16; i++) zero &= dst[i] == 0; // the second tile's unused scale words
+    CHECK(zero, "Q8_0: the last tile's unused scale words are zero");
+    CHECK(repack_row_bytes(GGML_TYPE_Q8_0, 5 * 32) == 144 + 16 + 32, "Q8_0 row of 5 blocks: a tile and a block");
+}
+
 int main(void) {
     test_types();
+    test_repack();
     test_known_answers();
     test_iq_known_answers();
     test_iq_tables();

@@ -19,6 +19,7 @@
 #include "ops.h"
 #include "quant.h"
 #include "quant_iq.h"
+#include "repack.h"
 
 static test_gpu g;
 
@@ -203,10 +204,21 @@ static double product_error(const qmat *m, const float *x, const float *y, uint3
     return worst;
 }
 
-static gpu_buffer upload_mat(const qmat *m) { return test_upload(&g, m->data, m->row_bytes * m->n_out); }
+// Bytes of one row in the device layout (runtime/repack.h), as the load makes it.
+static uint64_t dev_row_bytes(const qmat *m) { return repack_row_bytes(m->type, m->n_in); }
+
+// The matrix in the device layout, uploaded as the model's load does it.
+static gpu_buffer upload_mat(const qmat *m) {
+    uint64_t bytes = dev_row_bytes(m) * m->n_out;
+    uint8_t *dev = xmalloc(bytes);
+    repack_rows(m->type, m->data, dev, m->n_in, m->n_out);
+    gpu_buffer b = test_upload(&g, dev, bytes);
+    free(dev);
+    return b;
+}
 
 static gpu_weight weight_of(const qmat *m, const gpu_buffer *b) {
-    return (gpu_weight){b, 0, m->type, m->n_in, m->n_out, m->row_bytes};
+    return (gpu_weight){b, 0, m->type, m->n_in, m->n_out, dev_row_bytes(m)};
 }
 
 // y = W x through op_matmul (matvec for one token, matmul for more); returns the
@@ -625,6 +637,38 @@ static void test_subnormal_block(uint32_t type) {
     free(m.data);
 }
 
+// Every type, the codebook ones included: random blocks whose every f16 block
+// scale (d, and dmin / m) is a subnormal half, from the smallest (2^-24) up. The
+// load turns them into f32 (runtime/repack.c); the GPU's values must be the CPU's
+// exactly, and its products within the tolerance.
+static void test_subnormal_random(uint32_t type) {
+    qmat m = mat_random(type, quant_block_elems(type) * 9, 5);
+    uint32_t off[2], n_off = f16_scale_offsets(type, off), bb = quant_block_bytes(type), subnormal = 0;
+    if (quant_iq_type(type)) off[0] = 0, n_off = 1; // d first (IQ1_M: below)
+    for (uint64_t b = 0; b < m.row_bytes * m.n_out / bb; b++) {
+        uint8_t *blk = m.data + b * bb;
+        uint16_t h = (uint16_t)(b % 7 == 0 ? 1 : 1 + test_rand_u32() % 1023) | (test_rand_u32() & 1 ? 0x8000 : 0);
+        if (type == GGML_TYPE_IQ1_M) {
+            for (int k = 0; k < 4; k++) blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0f) | ((h >> 4 * k) & 15) << 4);
+            subnormal++;
+            continue;
+        }
+        for (uint32_t i = 0; i < n_off; i++) {
+            uint16_t hi = i == 1 && type != GGML_TYPE_Q4_1 && type != GGML_TYPE_Q5_1 ? h & 0x7fff : h; // dmin >= 0
+            blk[off[i]] = (uint8_t)hi, blk[off[i] + 1] = (uint8_t)(hi >> 8);
+            subnormal += f16_subnormal(blk + off[i]);
+        }
+    }
+    CHECK(subnormal == m.row_bytes * m.n_out / bb * (type == GGML_TYPE_IQ1_M ? 1 : n_off), "%s: every scale subnormal",
+          quant_type_name(type));
+    int32_t ids[] = {4, 0, 2, 3, 1};
+    check_get_rows(&m, ids, 5, true, "subnormal scales");
+    check_product(&m, 1, "subnormal scales, random blocks");
+    check_product(&m, 2, "subnormal scales, random blocks");
+    check_product(&m, 33, "subnormal scales, random blocks");
+    free(m.data);
+}
+
 // Quantizer-made matrices at sigma 0.02, as real weights are.
 static void test_small_weights(uint32_t type) {
     mat_sigma = 0.02f;
@@ -754,7 +798,7 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
     struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; } pc = {
         n_in, n_out, 0, 0, 1, n_in, n_out, 0, 0, 0, {0}};
-    buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 3) & ~3ull), buf_all(&bx), buf_all(&by), buf_all(&bx),
+    buf_view v[] = {buf_sub(&bw, 0, (dev_row_bytes(&m) * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), buf_all(&bx),
                     buf_all(&bx)};
     if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
     cmd_begin(g.cmd);
@@ -805,7 +849,7 @@ static void test_bad_input(void) {
 static void test_big(uint32_t type, uint32_t n_in, uint32_t n_out) {
     const device_info *info = device_get_info(g.dev);
     qmat m = mat_random(type, n_in, n_out);
-    uint64_t bytes = m.row_bytes * n_out;
+    uint64_t bytes = dev_row_bytes(&m) * n_out;
     if (bytes > info->max_alloc_size) {
         printf("skipping the %.0f MB matrix: the device allocates at most %.0f MB at once\n", bytes / 1e6,
                info->max_alloc_size / 1e6);
@@ -824,7 +868,7 @@ static void test_big(uint32_t type, uint32_t n_in, uint32_t n_out) {
         free(x), free(y);
     }
     buffer_destroy(g.dev, &bw);
-    uint32_t edge = (uint32_t)(info->max_storage_buffer_range / m.row_bytes); // at or just past the first edge
+    uint32_t edge = (uint32_t)(info->max_storage_buffer_range / dev_row_bytes(&m)); // at or just past the first edge
     if (edge > n_out - 2) edge = n_out - 2;
     int32_t ids[] = {0, (int32_t)edge - 8, (int32_t)edge - 1, (int32_t)edge, (int32_t)n_out - 1, (int32_t)edge + 1};
     check_get_rows(&m, ids, 6, true, "big");
@@ -842,7 +886,7 @@ static void time_matvec(uint32_t type) {
     double e = product_error(&m, x, y, 1);
     CHECK(e <= 1, "matvec %s 7680 x 5120 (random blocks): error %.3g of tolerance", quant_type_name(type), e);
     printf("matvec %-4s 7680 x 5120: %8.0f us (%.2f GB/s)\n", quant_type_name(type), s * 1e6,
-           m.row_bytes * m.n_out / s / 1e9);
+           dev_row_bytes(&m) * m.n_out / s / 1e9);
     buffer_destroy(g.dev, &bw);
     free(m.data), free(x), free(y);
 }
@@ -856,6 +900,7 @@ int main(void) {
         if (!quant_iq_type(all_types[i])) test_known_block(all_types[i]);
     for (size_t i = 0; i < N_QTYPES; i++)
         if (!quant_iq_type(qtypes[i])) test_subnormal_block(qtypes[i]), test_small_weights(qtypes[i]);
+    for (size_t i = 0; i < N_QTYPES; i++) test_subnormal_random(qtypes[i]);
     for (size_t i = 0; i < N_IQTYPES; i++) test_grid_entries(iq_types[i]);
     test_bad_input();
     test_coopmat();

@@ -4,11 +4,15 @@
 // types IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M; Q8_0 when none is
 // given, so the plain build of a shader that includes this is its Q8_0 kernel).
 // Each quant_<type>.glsl gives:
-//   QK, QB        values and bytes per block
+//   QK, QB        values per block, and its bytes in the GGUF file
+//   QG, QT        the device layout (runtime/repack.c): tiles of QG blocks, QT
+//   QH, QS        bytes each: a QH-byte header (the blocks' scales), then QS bytes
+//                 per block (all multiples of 16); a row's last tile holds only
+//                 its remaining blocks, QH + r QS bytes
 //   QP            parts per block; a part is 32 values in two groups of 16, each
 //                 group contiguous in the row and under one (scale, offset)
 //   q_pos(part, g)             the group's first value within the block
-//   q_part(blk, part, q, am)   the part of the block at byte offset blk: q[4g+i]
+//   q_part(blk, part, q, am)   the part of the block blk (a q_blk handle): q[4g+i]
 //                              are the stored levels of group g as exact floats,
 //                              am[g] its (scale, offset): value = scale*q + offset
 //   q_group(blk, grp, q, am)   the same for the grp-th 16 values of the block
@@ -62,10 +66,15 @@
 void q_init() {}
 #endif
 
-// Where block b of row `row` starts (bytes) in a weight of rows of K values: kernels
-// address blocks only through this, so the device layout of a type can differ from
-// the file's (a repacked layout changes this and the readers above, not the kernels).
-uint q_blk(uint row, uint b, uint K) { return row * (K / QK * QB) + b * QB; }
+// The handle of block b of row `row` in a weight of rows of K values: its tile's
+// byte offset plus its place in the tile (common/quant_common.glsl). Kernels
+// address blocks only through this and read them only through the readers above,
+// which know the type's device layout (mirrored by runtime/repack.c).
+uint q_blk(uint row, uint b, uint K) {
+    uint nb = K / QK, r = nb % QG;
+    uint row_bytes = nb / QG * QT + (r != 0u ? QH + r * QS : 0u);
+    return row * row_bytes + b / QG * QT + b % QG;
+}
 
 // value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly
 // the CPU's value whether or not the compiler fuses the two: every product here is

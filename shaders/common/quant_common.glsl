@@ -1,27 +1,27 @@
 // SPDX-License-Identifier: MIT
-// Reading ggml's quantized blocks (layouts in runtime/quant.h) from the bound
-// weight window as 32-bit words, so no 8- or 16-bit storage feature is needed.
-// Blocks of 18, 34, 110 and 210 bytes start on 2-byte boundaries: ld16 rebuilds
-// the words that straddle two with one shift when an offset is 2 mod 4. (Q4_K and
-// Q5_K blocks are 16-byte multiples and read whole uvec4s instead.) Offsets are in
-// bytes from the start of the window.
-layout(binding = 0) readonly buffer Wq { uint wq[]; };
+// Reading quantized weights in their device layout (runtime/repack.h): the load
+// repacks each row of GGUF blocks into tiles of QG blocks, QT bytes each (a
+// multiple of 16), whose block scales are f32 and whose quants sit at 16-byte
+// boundaries. So the quants are read as whole, aligned uvec4s, and a scale or a
+// small field as one aligned word of one; no 8- or 16-bit storage feature is
+// needed, and no f16 scale is ever decoded on the GPU. Offsets are in bytes from
+// the start of the bound window (a whole number of rows, rows a whole number of
+// 16-byte words).
+layout(binding = 0) readonly buffer Wq4 { uvec4 wq4[]; };
 
-uint ld_u8(uint o) { return bitfieldExtract(wq[o >> 2], int(o & 3u) * 8, 8); }
-int ld_i8(uint o) { return bitfieldExtract(int(wq[o >> 2]), int(o & 3u) * 8, 8); }
-// An f16 at an even offset (block scales: decoded by integer arithmetic, so a
-// subnormal scale is never flushed; common/common.glsl).
-float ld_f16(uint o) { return f16_to_float(wq[o >> 2] >> ((o & 2u) * 8u)); }
-// An f16 given as its 16 bits (IQ1_M assembles its d from four nibbles); converts
-// exactly as ld_f16 does.
-float f16_from_bits(uint h) { return f16_to_float(h); }
-// Sixteen bytes at an even offset: four loads, or five and a shift.
-uvec4 ld16(uint o) {
-    uint w = o >> 2;
-    uvec4 a = uvec4(wq[w], wq[w + 1u], wq[w + 2u], wq[w + 3u]);
-    if ((o & 2u) == 0u) return a;
-    return (a >> 16) | (uvec4(a.yzw, wq[w + 4u]) << 16);
-}
+// The 16 bytes at o (a multiple of 16).
+uvec4 ld16(uint o) { return wq4[o >> 4]; }
+// The word at o (a multiple of 4), and fields of it.
+uint ld32(uint o) { return wq4[o >> 4][(o >> 2) & 3u]; }
+float ld_f32(uint o) { return uintBitsToFloat(ld32(o)); }
+uint ld_u16(uint o) { return (ld32(o & ~3u) >> ((o & 2u) * 8u)) & 0xffffu; }
+uint ld_u8(uint o) { return bitfieldExtract(ld32(o & ~3u), int(o & 3u) * 8, 8); }
+int ld_i8(uint o) { return bitfieldExtract(int(ld32(o & ~3u)), int(o & 3u) * 8, 8); }
+
+// A block handle (q_blk) is its tile's byte offset plus its place in the tile
+// (tiles start on 16-byte boundaries, QG <= 16).
+uint q_tile(uint blk) { return blk & ~15u; }
+uint q_lane(uint blk) { return blk & 15u; }
 
 // The four bytes of w as floats minus an offset, exactly: 2^23 + b holds b in its
 // mantissa, so an OR and a subtraction replace four int-to-float conversions

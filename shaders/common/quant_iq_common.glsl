@@ -20,13 +20,10 @@ void q_init() {
     barrier();
 }
 
-// A 16- or 32-bit little-endian word at an even byte offset (every IQ block has
-// an even size, so every field we read as a word starts at an even offset).
-uint ld_u16(uint o) { return (wq[o >> 2] >> ((o & 2u) * 8u)) & 0xffffu; }
-uint ld_u32(uint o) {
-    uint w = o >> 2;
-    return (o & 2u) == 0u ? wq[w] : (wq[w] >> 16) | (wq[w + 1u] << 16);
-}
+// Most types' device tile is 4 blocks: f32 d[4] (and other small fields) in the
+// QH-byte header, then each block's QS bytes; this is where block blk's start.
+uint iq_body(uint blk) { return q_tile(blk) + QH + QS * q_lane(blk); }
+float iq_d(uint blk) { return ld_f32(q_tile(blk) + 4u * q_lane(blk)); }
 
 // The 8 signs of a 7-bit field: the eighth makes the count of minus signs even.
 uint iq_signs7(uint s) {

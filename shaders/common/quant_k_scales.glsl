@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Shared by Q4_K and Q5_K, whose 144- and 176-byte blocks are whole 16-byte words:
-// the block read as uvec4s, and the 6-bit scales and mins of their headers.
-layout(binding = 0) readonly buffer Wq4 { uvec4 wq4[]; };
+// the block read as uvec4s, and the 6-bit scales and mins of their headers. Their
+// device layout is GGUF's (a tile is one block): d and dmin stay f16 in the header
+// word, decoded by integer arithmetic (common.glsl), so no driver flushes them.
 
 // Scale and min of sub-block j from the header h (d|dmin, then the 12 bytes):
 // bytes 0..3 hold scales 0..3 and the top bits of scales 4..7, bytes 4..7 the same

@@ -4,9 +4,15 @@
 // l = e%32): low bits (qs[32h + l] >> 2j) & 3, third bit hmask[l] bit 4h + j,
 // value = d*(scale - 32) * (q - 4) with q the three bits; its sub-block is
 // 8h + 2j + l/16. Scale k: low 4 bits in byte k%8 (low nibble for k < 8, high
-// for k >= 8), top 2 bits in byte 8 + k%4 at bit 2(k/4).
+// for k >= 8), top 2 bits in byte 8 + k%4 at bit 2(k/4). Device tile: one block
+// in 112 bytes, the first 108 as GGUF's and d as f32 at 108 (all of hmask, qs and
+// the scales then sit in whole 16-byte words).
 #define QK 256u
 #define QB 110u
+#define QG 1u
+#define QT 112u
+#define QH 0u
+#define QS 112u
 #define QP 8u
 
 // Sub-block k's scale, the stored 6 bits minus 32.
@@ -30,7 +36,7 @@ void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
         q[i] = u8x4(a[i], Q_MAGIC + 4.0);
         q[4u + i] = u8x4(b[i], Q_MAGIC + 4.0);
     }
-    float d = ld_f16(blk + 108u);
+    float d = ld_f32(blk + 108u);
     am[0] = vec2(d * q3_scale(blk, 8u * h + 2u * j + k), 0.0);
     am[1] = vec2(d * q3_scale(blk, 8u * h + 2u * j + 2u + k), 0.0);
 }
@@ -42,5 +48,5 @@ void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
     uvec4 hm = (ld16(blk + 16u * k) >> (4u * h + j)) & 0x01010101u;
     uvec4 w = qs | hm << 2;
     [[unroll]] for (uint i = 0u; i < 4u; i++) q[i] = u8x4(w[i], Q_MAGIC + 4.0);
-    am = vec2(ld_f16(blk + 108u) * q3_scale(blk, 8u * h + 2u * j + k), 0.0);
+    am = vec2(ld_f32(blk + 108u) * q3_scale(blk, 8u * h + 2u * j + k), 0.0);
 }

@@ -1,26 +1,33 @@
 // SPDX-License-Identifier: MIT
-// Q4_1: 32 values in 20 bytes: f16 d, f16 m, then 16 bytes of nibbles as Q4_0's;
-// value = q * d + m. One part per block: group g is the nibbles g of all 16 bytes.
-// Blocks of 20 bytes start on 4-byte boundaries.
+// Q4_1: 32 values, value = q * d + m (GGUF: f16 d, f16 m, 16 bytes of nibbles as
+// Q4_0's; 20 bytes). Device tile of 4 blocks, 96 bytes: f32 d[4], f32 m[4], then
+// each block's 16 bytes of nibbles. One part per block: group g is the nibbles g
+// of all 16 bytes.
 #define QK 32u
 #define QB 20u
+#define QG 4u
+#define QT 96u
+#define QH 32u
+#define QS 16u
 #define QP 1u
 #define Q_HAS_MIN
 
 uint q_pos(uint part, uint g) { return 16u * g; }
 
 void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
-    uvec4 w = ld16(blk + 4u);
+    uint t = q_tile(blk), l = q_lane(blk);
+    uvec4 w = ld16(t + 32u + 16u * l);
     uvec4 lo = w & 0x0f0f0f0fu, hi = (w >> 4) & 0x0f0f0f0fu;
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
         q[i] = u8x4(lo[i], Q_MAGIC);
         q[4u + i] = u8x4(hi[i], Q_MAGIC);
     }
-    am[0] = am[1] = vec2(ld_f16(blk), ld_f16(blk + 2u));
+    am[0] = am[1] = vec2(ld_f32(t + 4u * l), ld_f32(t + 16u + 4u * l));
 }
 
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
-    uvec4 w = (ld16(blk + 4u) >> (4u * grp)) & 0x0f0f0f0fu;
+    uint t = q_tile(blk), l = q_lane(blk);
+    uvec4 w = (ld16(t + 32u + 16u * l) >> (4u * grp)) & 0x0f0f0f0fu;
     [[unroll]] for (uint i = 0u; i < 4u; i++) q[i] = u8x4(w[i], Q_MAGIC);
-    am = vec2(ld_f16(blk), ld_f16(blk + 2u));
+    am = vec2(ld_f32(t + 4u * l), ld_f32(t + 16u + 4u * l));
 }

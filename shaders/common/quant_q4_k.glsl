@@ -6,6 +6,10 @@
 // so everything is read as whole uvec4s.
 #define QK 256u
 #define QB 144u
+#define QG 1u
+#define QT QB
+#define QH 0u
+#define QS QB
 #define QP 8u
 #define Q_HAS_MIN
 #include "quant_k_scales.glsl"

@@ -2,12 +2,6 @@
 // Shared by Q5_0 and Q5_1: the fifth bits of a block's 32 values, a 32-bit
 // little-endian word qh whose bit j belongs to value j.
 
-// The word at an even byte offset o (Q5_0's 22-byte blocks put it at 2 mod 4).
-uint q5_qh(uint o) {
-    uint w = o >> 2;
-    return (o & 2u) == 0u ? wq[w] : (wq[w] >> 16) | (wq[w + 1u] << 16);
-}
-
 // Bits 0..15 of h spread to bit 4 of 16 bytes (byte k of word i gets bit 4i + k),
 // to OR onto the low nibbles of the values they belong to.
 uvec4 q5_spread(uint h) {

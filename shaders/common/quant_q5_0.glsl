@@ -1,27 +1,34 @@
 // SPDX-License-Identifier: MIT
-// Q5_0: 32 values in 22 bytes: f16 d, u32 qh (bit j: the fifth bit of value j),
-// 16 bytes of nibbles as Q4_0's; value = (q - 16) * d. One part per block: group
-// g is the nibbles g of all 16 bytes and bits 16g..16g+15 of qh.
+// Q5_0: 32 values, value = (q - 16) * d (GGUF: f16 d, u32 qh (bit j: the fifth bit
+// of value j), 16 bytes of nibbles as Q4_0's; 22 bytes). Device tile of 4 blocks,
+// 96 bytes: f32 d[4], u32 qh[4], then each block's 16 bytes of nibbles. One part
+// per block: group g is the nibbles g of all 16 bytes and bits 16g..16g+15 of qh.
 #define QK 32u
 #define QB 22u
+#define QG 4u
+#define QT 96u
+#define QH 32u
+#define QS 16u
 #define QP 1u
 #include "quant_q5.glsl"
 
 uint q_pos(uint part, uint g) { return 16u * g; }
 
 void q_part(uint blk, uint part, out vec4 q[8], out vec2 am[2]) {
-    uvec4 w = ld16(blk + 6u);
-    uint qh = q5_qh(blk + 2u);
+    uint t = q_tile(blk), l = q_lane(blk);
+    uvec4 w = ld16(t + 32u + 16u * l);
+    uint qh = ld32(t + 16u + 4u * l);
     uvec4 lo = (w & 0x0f0f0f0fu) | q5_spread(qh), hi = ((w >> 4) & 0x0f0f0f0fu) | q5_spread(qh >> 16);
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
         q[i] = u8x4(lo[i], Q_MAGIC + 16.0);
         q[4u + i] = u8x4(hi[i], Q_MAGIC + 16.0);
     }
-    am[0] = am[1] = vec2(ld_f16(blk), 0.0);
+    am[0] = am[1] = vec2(ld_f32(t + 4u * l), 0.0);
 }
 
 void q_group(uint blk, uint grp, out vec4 q[4], out vec2 am) {
-    uvec4 w = ((ld16(blk + 6u) >> (4u * grp)) & 0x0f0f0f0fu) | q5_spread(q5_qh(blk + 2u) >> (16u * grp));
+    uint t = q_tile(blk), l = q_lane(blk);
+    uvec4 w = ((ld16(t + 32u + 16u * l) >> (4u * grp)) & 0x0f0f0f0fu) | q5_spread(ld32(t + 16u + 4u * l) >> (16u * grp));
     [[unroll]] for (uint i = 0u; i < 4u; i++) q[i] = u8x4(w[i], Q_MAGIC + 16.0);
-    am = vec2(ld_f16(blk), 0.0);
+    am = vec2(ld_f32(t + 4u * l), 0.0);
 }

@@ -5,6 +5,10 @@
 // q - dmin*min_j. Blocks are 16-byte multiples: read as whole uvec4s.
 #define QK 256u
 #define QB 176u
+#define QG 1u
+#define QT QB
+#define QH 0u
+#define QS QB
 #define QP 8u
 #define Q_HAS_MIN
 #include "quant_k_scales.glsl"
