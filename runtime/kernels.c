@@ -316,11 +316,6 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
         const device_info *info = device_get_info(k->dev);
         pipeline_desc desc = describe(info, id);
         desc.spec[3] = n_tokens;
-        // On a CPU (lavapipe's LLVM compiles a kernel at its first dispatch) ROWS x NT
-        // unrolled copies of the token loop take tens of seconds to compile at ROWS = 4;
-        // two rows (the least the fused SwiGLU form takes) compile in a fraction of
-        // that, and each row's sums are formed the same way at any ROWS.
-        if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && desc.spec[1] > 2) desc.spec[1] = 2;
         desc.shared_bytes = matvec_shared(&desc) + grid_bytes(id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
         k->vec_made[i][j] = true;
