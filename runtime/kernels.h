@@ -63,6 +63,11 @@ kernels *kernels_create(device *d);
 void kernels_destroy(kernels *k); // also saves the pipeline cache
 // The pipeline for id, created on first use; NULL (with the error set) on failure.
 const pipeline *kernels_get(kernels *k, enum kernel_id id);
+// The matrix-matrix kernel id (a KERNEL_MATMUL_*) with a tile that fits n_tokens:
+// up to 16 and up to 32 tokens get tiles of 16 and 32 tokens, so a short prompt does
+// not pay for a 64-token tile. Every variant computes each output identically
+// (common/matmul_tile.glsl), so results do not depend on the choice.
+const pipeline *kernels_get_matmul(kernels *k, enum kernel_id id, uint32_t n_tokens);
 // True when the device has the shared memory and workgroup size the kernel needs
 // (pipeline creation refuses it otherwise).
 bool kernels_fit(const kernels *k, enum kernel_id id);
