@@ -64,14 +64,20 @@ void main() {
             ks[j * KS4 + d] = kb + j < kv_end ? kv_read4(false, p.row0 + kb + j, g * hd + 4u * d) : vec4(0.0);
         }
         barrier();
-        for (uint e = tid; e < R * BKV; e += WG) {
-            uint rr = e / BKV, j = e % BKV, qi = rr % BT;
-            float s = -1.0 / 0.0;
-            if (t0 + qi < p.n_tokens && kb + j <= p.pos0 + t0 + qi) {
-                s = 0.0;
-                for (uint d = 0; d < hq; d++) s += dot(qs[rr * 32u + d], ks[j * KS4 + d]);
+        // Scores: an invocation takes one row and 4 keys (j, j + BKV/4, ...), so each
+        // read of q serves 4 dot products.
+        for (uint e = tid; e < R * (BKV / 4u); e += WG) {
+            uint rr = e / (BKV / 4u), j = e % (BKV / 4u), qi = rr % BT;
+            vec4 s = vec4(0.0);
+            for (uint d = 0; d < hq; d++) {
+                vec4 q = qs[rr * 32u + d];
+                [[unroll]] for (uint c = 0; c < 4u; c++) s[c] += dot(q, ks[(j + c * (BKV / 4u)) * KS4 + d]);
             }
-            ss[rr * BKV + j] = s;
+            [[unroll]] for (uint c = 0; c < 4u; c++) {
+                uint jc = j + c * (BKV / 4u);
+                bool seen = t0 + qi < p.n_tokens && kb + jc <= p.pos0 + t0 + qi;
+                ss[rr * BKV + jc] = seen ? s[c] : -1.0 / 0.0;
+            }
         }
         barrier();
         if (tid < R) {
