@@ -121,7 +121,7 @@ static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t extra, 
         if (t[1] > width) t[1] = width, t[3] = t[3] < width ? t[3] : width;
         if ((t[0] / t[2]) * (t[1] / t[3]) <= info->max_workgroup_invocations &&
             matmul_shared(t, bk) + extra <= info->max_shared_memory)
-            break; // (the last one, 10 KiB and 64 invocations, is the fallback: kernels_fit tells)
+            break; // (else the last, 8 KiB and 64 invocations at BK 32: kernels_fit tells whether it fits)
     }
     d->n_spec = 6;
     d->spec[0] = (t[0] / t[2]) * (t[1] / t[3]);
