@@ -679,8 +679,13 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling) {
     const bool iq = quant_iq_type(type);
     for (size_t i = 0; every_tiling && i < sizeof tilings / sizeof tilings[0]; i++) {
         const uint32_t *t = tilings[i];
-        uint32_t wg = (t[0] / t[2]) * (t[1] / t[3]);
-        pipeline_desc desc = {matmul_shader(type), iq ? 4 : 3, 32, 6, {wg, t[0], t[1], t[2], t[3], t[4]}, 0, 0};
+        uint32_t wg = (t[0] / t[2]) * (t[1] / t[3]), words = 0;
+        if (iq) quant_iq_grid(type, &words);
+        // NBUF slices of 32 x BM weights and 32 x BN activations, and the grid
+        uint32_t shared = 4 * t[4] * 32 * (t[0] + t[1]) + 4 * words;
+        const device_info *info = device_get_info(g.dev);
+        if (shared > info->max_shared_memory || wg > info->max_workgroup_invocations) continue; // (a limit profile)
+        pipeline_desc desc = {matmul_shader(type), iq ? 4 : 3, 32, 6, {wg, t[0], t[1], t[2], t[3], t[4]}, 0, shared};
         pipeline p;
         if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
             CHECK(0, "pipeline for %s tiled %u x %u: %s", quant_type_name(type), t[0], t[1], vkphi_last_error());
