@@ -37,6 +37,9 @@ struct kernels {
     pipeline vec[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
     bool vec_made[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
     struct prepare_job *job; // in flight, or NULL
+    // The matrix-matrix kernels with tiles of 16 and 32 tokens (kernels_get_matmul).
+    pipeline narrow[2][KERNEL_COUNT];
+    bool narrow_made[2][KERNEL_COUNT];
     // The codebook grids the IQ kernels bind, uploaded on first use; one per grid
     // (IQ1_S and IQ1_M share theirs).
     gpu_buffer grids[6];
@@ -129,9 +132,6 @@ static uint32_t grid_bytes(enum kernel_id id) {
 
 // Shared memory of common/reduce_rows.glsl: (ROWS + 1) x WG floats.
 static uint32_t matvec_shared(const pipeline_desc *d) { return 4 * d->spec[0] * (d->spec[1] + 1); }
-// Shared memory of attn_prefill.comp at BQ x BKV tiles: qs[BQ][128], ks[BKV][129],
-// ss[BQ][BKV] and three rows of BQ floats.
-static uint32_t attn_prefill_shared(uint32_t bq, uint32_t bkv) { return 4 * (bq * 128 + bkv * 129 + bq * bkv + 3 * bq); }
 
 // Shared memory of matmul_coop.comp at matrix shape TM x TN x TK: the f16 tiles
 // ws[4 TM][40] and xs[4 TN][40], and cs[4][TM * TN] floats.
@@ -147,7 +147,42 @@ static uint32_t attn_coop_shared(uint32_t tm, uint32_t tn) {
     return 2 * 16 * 136 + 2 * 32 * 136 + 4 * 16 * 32 + 2 * 16 * 40 + 4 * 16 * 128 + 4 * 4 * tm * tn + 4 * 3 * 16;
 }
 
-static pipeline_desc describe(const device_info *info, enum kernel_id id) {
+
+// Shared memory of common/matmul_tile.glsl at tiling t = {BM, BN, TM, TN, NBUF}:
+// NBUF slices of BK x BM weights and BK x BN activations.
+static uint32_t matmul_shared(const uint32_t t[5], uint32_t bk) { return 4 * t[4] * bk * (t[0] + t[1]); }
+// Shared memory of attn_prefill.comp at RQ query rows x BKV keys: qs[RQ][32] and
+// ks[BKV][33] vec4s, ss[RQ][BKV] and three rows of RQ floats.
+static uint32_t attn_prefill_shared(uint32_t rq, uint32_t bkv) { return 16 * (rq * 32 + bkv * 33) + 4 * (rq * bkv + 3 * rq); }
+
+// The tiling of common/matmul_tile.glsl (spec 0-5: WG, BM, BN, TM, TN, NBUF) for
+// slices BK deep, with `extra` bytes of shared memory besides the slices (a
+// codebook grid): the first candidate that fits the device, its tokens per tile
+// cut to `width` (the narrow variants for short prompts, runtime/ops.c). GPUs get
+// 4 x 8 micro-tiles over 128 invocations, double-buffered. A CPU driver (lavapipe
+// on Mesa 22) turns every shared-memory read into a loop over the SIMD lanes, so
+// there the reads per fma decide: 8 x 8 micro-tiles take 4 vec4 reads per 64 fmas
+// (measured on tiny-phi4-Q4_K_M pp128: about 2.5x the 4 x 4 tiles, 128 x 64 tiles
+// a little ahead of 64 x 64); the single buffer leaves room for the codebook grid.
+static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t extra, uint32_t width, pipeline_desc *d) {
+    static const uint32_t gpu[][5] = {{64, 64, 4, 8, 2}, {64, 32, 4, 8, 2}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1}};
+    static const uint32_t cpu[][5] = {{128, 64, 8, 8, 1}, {64, 64, 8, 8, 1}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1}};
+    const uint32_t(*c)[5] = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? cpu : gpu;
+    uint32_t t[5];
+    for (uint32_t i = 0; i < 4; i++) {
+        for (int j = 0; j < 5; j++) t[j] = c[i][j];
+        if (t[1] > width) t[1] = width, t[3] = t[3] < width ? t[3] : width;
+        if ((t[0] / t[2]) * (t[1] / t[3]) <= info->max_workgroup_invocations &&
+            matmul_shared(t, bk) + extra <= info->max_shared_memory)
+            break; // (else the last, 8 KiB and 64 invocations at BK 32: kernels_fit tells whether it fits)
+    }
+    d->n_spec = 6;
+    d->spec[0] = (t[0] / t[2]) * (t[1] / t[3]);
+    for (int j = 0; j < 5; j++) d->spec[1 + j] = t[j];
+    d->shared_bytes = matmul_shared(t, bk) + extra;
+}
+
+static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32_t width) {
     pipeline_desc d = {0};
     d.n_spec = 1;
     d.spec[0] = 256;
@@ -172,8 +207,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATMUL_F16:
     case KERNEL_MATMUL_BF16:
         d.shader = id == KERNEL_MATMUL_F32 ? SHADER_MATMUL_F : id == KERNEL_MATMUL_F16 ? SHADER_MATMUL_F16 : SHADER_MATMUL_BF16;
-        d.n_bindings = 3; d.push_size = 32; d.spec[0] = 128;
-        d.shared_bytes = 4 * (16 * 65 + 16 * 33); // ws[BK][BM + 1], xs[BK][BN + 1] at BK = 16
+        d.n_bindings = 3; d.push_size = 32;
+        matmul_tiling(info, 16, 0, width, &d);
         break;
     case KERNEL_KV_STORE_F16:
     case KERNEL_KV_STORE_Q8:
@@ -191,10 +226,16 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_ATTN_PREFILL_Q8:
         d.shader = id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8;
         d.n_bindings = 4; d.push_size = 44; d.spec[0] = 128; d.n_spec = 3;
-        // Tiles of 16 queries x 32 keys need 26,944 bytes of shared memory; the
-        // least a device may offer is 16 KiB, where 8 x 16 tiles take 12,960.
-        d.spec[1] = 16; d.spec[2] = 32;
-        if (info->max_shared_memory < attn_prefill_shared(16, 32)) d.spec[1] = 8, d.spec[2] = 16;
+        // Query rows (tokens x the heads of one KV group) x keys per block: each K/V
+        // block serves RQ rows. 32 x 32 take 37,760 bytes of shared memory, 32 x 16
+        // (lavapipe's 32 KiB) 27,264; the least a device may offer is 16 KiB, where
+        // 8 x 16 take 13,152 (8 rows: one token of a group of 8 heads).
+        {
+            static const uint32_t tiles[][2] = {{32, 32}, {32, 16}, {16, 16}, {8, 16}};
+            int i = 0;
+            while (i < 3 && attn_prefill_shared(tiles[i][0], tiles[i][1]) > info->max_shared_memory) i++;
+            d.spec[1] = tiles[i][0], d.spec[2] = tiles[i][1];
+        }
         d.shared_bytes = attn_prefill_shared(d.spec[1], d.spec[2]);
         break;
     case KERNEL_MATVEC_Q8_0: case KERNEL_MATVEC_Q4_0: case KERNEL_MATVEC_Q3_K:
@@ -218,8 +259,8 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id) {
     case KERNEL_MATMUL_IQ2_S: case KERNEL_MATMUL_IQ1_S: case KERNEL_MATMUL_IQ1_M:
         d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
         d.n_bindings = binds_grid(id) ? 4 : 3;
-        d.push_size = 32; d.spec[0] = 128; // the tiling needs 128
-        d.shared_bytes = 4 * (32 * 65 + 32 * 33) + grid_bytes(id); // ws[BK][BM + 1], xs[BK][BN + 1] at BK = 32
+        d.push_size = 32;
+        matmul_tiling(info, 32, grid_bytes(id), width, &d);
         break;
     case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
     case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:
@@ -288,6 +329,9 @@ void kernels_destroy(kernels *k) {
             if (k->vec_made[i][j]) pipeline_destroy(k->dev, &k->vec[i][j]);
     for (int i = 0; i < KERNEL_COUNT; i++)
         if (k->made[i]) pipeline_destroy(k->dev, &k->pipes[i]);
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < KERNEL_COUNT; i++)
+            if (k->narrow_made[w][i]) pipeline_destroy(k->dev, &k->narrow[w][i]);
     for (int i = 0; i < 6; i++)
         if (k->grid_made[i]) buffer_destroy(k->dev, &k->grids[i]);
     pipeline_cache_close(k->dev, k->cache);
@@ -297,7 +341,7 @@ void kernels_destroy(kernels *k) {
 const pipeline *kernels_get(kernels *k, enum kernel_id id) {
     if (k->job && kernels_wait(k) != VKPHI_OK) return NULL;
     if (!k->made[id]) {
-        pipeline_desc desc = describe(device_get_info(k->dev), id);
+        pipeline_desc desc = describe(device_get_info(k->dev), id, UINT32_MAX);
         if (pipeline_create(k->dev, k->cache, &desc, &k->pipes[id]) != VKPHI_OK) return NULL;
         k->made[id] = true;
     }
@@ -314,13 +358,30 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
     uint32_t j = n_tokens - 2;
     if (!k->vec_made[i][j]) {
         const device_info *info = device_get_info(k->dev);
-        pipeline_desc desc = describe(info, id);
+        pipeline_desc desc = describe(info, id, UINT32_MAX);
         desc.spec[3] = n_tokens;
         desc.shared_bytes = matvec_shared(&desc) + grid_bytes(id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
         k->vec_made[i][j] = true;
     }
     return &k->vec[i][j];
+}
+
+static bool is_matmul(enum kernel_id id) {
+    return (id >= KERNEL_MATMUL_F32 && id <= KERNEL_MATMUL_BF16) || (id >= KERNEL_MATMUL_Q8_0 && id <= KERNEL_MATMUL_IQ1_M);
+}
+
+const pipeline *kernels_get_matmul(kernels *k, enum kernel_id id, uint32_t n_tokens) {
+    const uint32_t w = n_tokens <= 16 ? 0 : 1;
+    if (!is_matmul(id) || n_tokens > 32) return kernels_get(k, id);
+    pipeline_desc desc = describe(device_get_info(k->dev), id, 16u << w);
+    pipeline_desc wide = describe(device_get_info(k->dev), id, UINT32_MAX);
+    if (desc.spec[2] == wide.spec[2]) return kernels_get(k, id); // the wide tile is no wider
+    if (!k->narrow_made[w][id]) {
+        if (pipeline_create(k->dev, k->cache, &desc, &k->narrow[w][id]) != VKPHI_OK) return NULL;
+        k->narrow_made[w][id] = true;
+    }
+    return &k->narrow[w][id];
 }
 
 device *kernels_device(const kernels *k) { return k->dev; }
@@ -333,7 +394,7 @@ bool kernels_fit(const kernels *k, enum kernel_id id) {
     if ((id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8) &&
         (16 % info->coopmat_m || 32 % info->coopmat_n || 32 % info->coopmat_k))
         return false;
-    pipeline_desc d = describe(info, id);
+    pipeline_desc d = describe(info, id, UINT32_MAX); // (the narrow variants need no more)
     return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
 }
 
@@ -374,7 +435,7 @@ static void *prepare_worker(void *arg) {
         uint32_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n) break;
         enum kernel_id id = j->ids[i];
-        pipeline_desc desc = describe(device_get_info(j->k->dev), id);
+        pipeline_desc desc = describe(device_get_info(j->k->dev), id, UINT32_MAX);
         if (pipeline_create(j->k->dev, j->k->cache, &desc, &j->k->pipes[id]) == VKPHI_OK) {
             j->k->made[id] = true;
             continue;

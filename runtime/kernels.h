@@ -73,6 +73,11 @@ const pipeline *kernels_get(kernels *k, enum kernel_id id);
 // that run uniform branches with a mask (lavapipe) would pay for. Each token's
 // sums are formed the same way at every count (batch invariance).
 const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens);
+// The matrix-matrix kernel id (a KERNEL_MATMUL_*) with a tile that fits n_tokens:
+// up to 16 and up to 32 tokens get tiles of 16 and 32 tokens, so a short prompt does
+// not pay for a 64-token tile. Every variant computes each output identically
+// (common/matmul_tile.glsl), so results do not depend on the choice.
+const pipeline *kernels_get_matmul(kernels *k, enum kernel_id id, uint32_t n_tokens);
 // True when the device has the shared memory and workgroup size the kernel needs
 // (pipeline creation refuses it otherwise), and for the cooperative-matrix kernels
 // a matrix shape they can use (device_info.coopmat).

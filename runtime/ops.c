@@ -255,9 +255,11 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // kernels read x in 16-byte words.)
     bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
     // Tiled or cooperative by device and type only (batch invariance), also for a few
-    // tokens at unaligned strides.
+    // tokens at unaligned strides; the tiled kernel's tile narrows for short prompts
+    // (each output is summed the same way at every tile).
     bool coop = !vec && use_coop(k, w->type, &ids);
-    const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens) : kernels_get(k, coop ? ids.coop : ids.many);
+    const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens)
+                            : coop ? kernels_get(k, ids.coop) : kernels_get_matmul(k, ids.many, n_tokens);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);
@@ -273,8 +275,8 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
-            // Tiles of 64 rows x 32 tokens; cooperative: 4 TM x 4 TN (spec[1], spec[2]).
-            uint32_t bm = coop ? 4 * p->spec[1] : 64, bn = coop ? 4 * p->spec[2] : 32;
+            // The tile's rows and tokens: spec[1], spec[2] (kernels.c); cooperative: 4 TM x 4 TN.
+            uint32_t bm = coop ? 4 * p->spec[1] : p->spec[1], bn = coop ? 4 * p->spec[2] : p->spec[2];
             cmd_dispatch(c, p, v, nv, &pc, sizeof pc, div_up(rows, bm), div_up(n_tokens, bn), 1);
         }
     }
@@ -438,9 +440,9 @@ uint64_t kv_layer_bytes(uint32_t kv_dim, uint32_t n_rows, bool q8) {
 }
 
 static int kv_check(const kv_layer *kv, const attn_shape *a) {
-    if (a->head_dim > 128 || a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > 8)
+    if (a->head_dim > 128 || a->head_dim % 4 || a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > 8)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "attention with head dim %u and %u query heads per KV head is not supported "
-                          "(at most 128 and 8)", a->head_dim, a->n_head / a->n_head_kv);
+                          "(at most 128, a multiple of 4, and 8)", a->head_dim, a->n_head / a->n_head_kv);
     (void)kv;
     return VKPHI_OK;
 }
@@ -501,7 +503,13 @@ int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape
     struct push_attn_prefill pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, qkv_stride, out_stride,
                                    n_tokens, pos0, row0, kv->n_rows, a->scale};
     buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v), out};
-    // Queries per tile: 16 on cooperative matrices, else spec[1].
-    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, coop ? 16 : p->spec[1]), a->n_head, 1);
+    if (coop) { // 16 queries per tile
+        cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, 16), a->n_head, 1);
+        return VKPHI_OK;
+    }
+    // A workgroup per (tile of spec[1] / G tokens, KV head): its rows are those
+    // tokens x the G query heads of that KV head (kv_check keeps G <= 8 <= spec[1]).
+    uint32_t tokens_per_tile = p->spec[1] / (a->n_head / a->n_head_kv);
+    cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, tokens_per_tile), a->n_head_kv, 1);
     return VKPHI_OK;
 }

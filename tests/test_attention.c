@@ -179,6 +179,14 @@ int main(void) {
         test_case(40, 10, 128, 13, 40, q8);
         test_case(3, 3, 96, 33, 5, q8);
         test_case(8, 2, 64, 0, 70, q8);
+        // Workgroups of one KV head's query rows (32 on lavapipe: 32 / G tokens):
+        // G = 4 (Phi-4) at ragged batches, G = 8, G = 3 (10 tokens, 30 of 32 rows), G = 1.
+        test_case(8, 2, 128, 0, 9, q8);
+        test_case(40, 10, 128, 0, 17, q8);
+        test_case(8, 2, 128, 3, 64, q8);
+        test_case(24, 3, 64, 5, 100, q8);
+        test_case(6, 2, 128, 0, 41, q8);
+        test_case(4, 4, 32, 7, 17, q8);
     }
     test_gpu_close(&g);
     return test_finish();

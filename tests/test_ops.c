@@ -182,6 +182,33 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
     free(w), free(w16), free(x), free(ref), free(out);
 }
 
+// Batch invariance: a token's outputs must not depend on what else is in its batch.
+// Past KERNEL_FEW_TOKENS (the matrix-matrix kernels, any tile width), the first n
+// tokens of a batch of 100 give the same bits as those n alone. (The matrix-vector
+// kernels' own invariance is tested in test_quant_gpu.)
+static void test_matmul_invariance(uint32_t type, uint32_t n_in, uint32_t n_out) {
+    const uint32_t N = 100, ns[] = {KERNEL_FEW_TOKENS + 1, 31, 32, 33, 64};
+    size_t esize = type == GGML_TYPE_F32 ? 4 : 2, nw = (size_t)n_in * n_out;
+    float *w = rand_vec(nw, 1.0f), *x = rand_vec((size_t)N * n_in, 1.0f);
+    uint16_t *w16 = malloc(nw * 2);
+    for (size_t i = 0; i < nw; i++) w16[i] = vkphi_f32_to_f16(w[i]);
+    float *all = malloc((size_t)N * n_out * 4), *part = malloc((size_t)N * n_out * 4);
+    gpu_buffer bw = test_upload(&g, esize == 4 ? (void *)w : (void *)w16, nw * esize);
+    gpu_buffer bx = test_upload(&g, x, (size_t)N * n_in * 4), by = test_upload(&g, NULL, (size_t)N * n_out * 4);
+    gpu_weight gw = {&bw, 0, type, n_in, n_out, (uint64_t)n_in * esize};
+    for (size_t i = 0; i <= sizeof ns / sizeof ns[0]; i++) {
+        uint32_t n = i == 0 ? N : ns[i - 1];
+        begin();
+        CHECK(op_matmul(g.cmd, g.k, &gw, buf_all(&bx), buf_all(&by), n, n_in, n_out) == 0, "%s", vkphi_last_error());
+        run();
+        test_download(&g, &by, i == 0 ? all : part, (size_t)n * n_out * 4);
+        CHECK(i == 0 || memcmp(all, part, (size_t)n * n_out * 4) == 0, "matmul type %u, %u x %u: the first %u tokens of "
+              "a batch of %u differ from a batch of %u alone", type, n_out, n_in, n, N, n);
+    }
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    free(w), free(w16), free(x), free(all), free(part);
+}
+
 // Views at any offset, as the forward pass makes them: x from row x_row0 of a
 // larger activation matrix, y into columns y_col .. y_col+n_out-1 of rows
 // y_stride wide (split q/k/v weights fill consecutive columns; logits are written
@@ -272,6 +299,15 @@ int main(void) {
         test_matmul(t, 17920, 96, 3);    // ffn_down's row length
     }
     test_matmul(GGML_TYPE_F16, 5120, 7680, 2); // attn_qkv, prefill
+    // The tiled kernel's tile widths (16, 32, then 64 tokens on lavapipe; 64 on GPUs)
+    // at ragged token counts, rows and a K that is not a multiple of its 16-deep slices.
+    const uint32_t ns[] = {9, 17, 40, 64, 100};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        test_matmul(GGML_TYPE_F32, 37, 131, ns[i]);
+        test_matmul(GGML_TYPE_BF16, 200, 67, ns[i]);
+    }
+    test_matmul_invariance(GGML_TYPE_F32, 37, 131);
+    test_matmul_invariance(GGML_TYPE_F16, 200, 67);
     // A matrix larger than lavapipe's 128 MiB storage-buffer range: bound in slices.
     test_matmul(GGML_TYPE_F32, 8192, 4200, 1);
     test_matmul(GGML_TYPE_F32, 8192, 4200, 2);

@@ -813,6 +813,73 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     free(m.data), free(x), free(y);
 }
 
+// ---- the tiled matrix-matrix kernel: every tiling, batch invariance ----
+// kernels.c picks a tiling (common/matmul_tile.glsl: WG, BM, BN, TM, TN, NBUF) per
+// device class and a narrower one for short prompts. Every output is one chain of
+// fmas over k in order, so each tiling and each batch size must give the same bits.
+
+static enum shader_id matmul_shader(uint32_t type) {
+    switch (type) {
+    case GGML_TYPE_Q4_K: return SHADER_MATMUL_Q4_K;
+    case GGML_TYPE_Q5_0: return SHADER_MATMUL_Q5_0;
+    case GGML_TYPE_IQ2_S: return SHADER_MATMUL_IQ2_S;
+    default: return SHADER_MATMUL_Q; // the plain build is Q8_0
+    }
+}
+
+static void test_matmul_tilings(uint32_t type, bool every_tiling) {
+    const uint32_t n_in = quant_block_elems(type) == 32 ? 32 * 7 : 256 * 2, n_out = 67, N = 100;
+    qmat m = mat_quantized(type, n_in, n_out);
+    float *x = rand_vec((size_t)N * n_in), *y = xmalloc((size_t)N * n_out * 4), *y2 = xmalloc((size_t)N * n_out * 4);
+    gpu_buffer bw = upload_mat(&m);
+    gpu_product(&m, &bw, x, y, N, 1);
+    double e = product_error(&m, x, y, N);
+    CHECK(e <= 1, "tiled %s: %u x %u times %u tokens: error %.3g of tolerance", quant_type_name(type), n_out, n_in, N, e);
+    // Ragged batches through op_matmul (the 16- and 32-token tiles, then the wide
+    // one): each token's outputs are those of the 100-token batch, bit for bit.
+    const uint32_t ns[] = {9, 16, 17, 32, 40, 64};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        gpu_product(&m, &bw, x, y2, ns[i], 1);
+        CHECK(memcmp(y, y2, (size_t)ns[i] * n_out * 4) == 0, "%s: the first %u tokens of a batch of %u differ from a "
+              "batch of %u alone", quant_type_name(type), ns[i], N, ns[i]);
+    }
+    // Every tiling, built directly: GPU ones (double-buffered 4 x 8 and 4 x 4
+    // micro-tiles), the 16 KiB fallbacks, lavapipe's, and narrow cuts of each.
+    const uint32_t tilings[][5] = {{64, 64, 4, 8, 2}, {64, 32, 4, 8, 2}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1},
+                                   {128, 64, 8, 8, 1}, {64, 64, 8, 8, 1}, {128, 16, 8, 8, 1}, {64, 16, 4, 8, 2},
+                                   {16, 16, 4, 4, 2}, {64, 32, 16, 4, 1}};
+    gpu_buffer bx = test_upload(&g, x, (uint64_t)N * n_in * 4), by = test_upload(&g, NULL, (uint64_t)N * n_out * 4);
+    const bool iq = quant_iq_type(type);
+    for (size_t i = 0; every_tiling && i < sizeof tilings / sizeof tilings[0]; i++) {
+        const uint32_t *t = tilings[i];
+        uint32_t wg = (t[0] / t[2]) * (t[1] / t[3]), words = 0;
+        if (iq) quant_iq_grid(type, &words);
+        // NBUF slices of 32 x BM weights and 32 x BN activations, and the grid
+        uint32_t shared = 4 * t[4] * 32 * (t[0] + t[1]) + 4 * words;
+        const device_info *info = device_get_info(g.dev);
+        if (shared > info->max_shared_memory || wg > info->max_workgroup_invocations) continue; // (a limit profile)
+        pipeline_desc desc = {matmul_shader(type), iq ? 4 : 3, 32, 6, {wg, t[0], t[1], t[2], t[3], t[4]}, 0, shared};
+        pipeline p;
+        if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
+            CHECK(0, "pipeline for %s tiled %u x %u: %s", quant_type_name(type), t[0], t[1], vkphi_last_error());
+            continue;
+        }
+        struct { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; } pc = {n_in, n_out, N, n_in, n_out, 0, 0, 0};
+        buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), {0}};
+        if (v[0].offset + v[0].range > bw.size) v[0].range = bw.size;
+        if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
+        cmd_begin(g.cmd);
+        cmd_dispatch(g.cmd, &p, v, iq ? 4 : 3, &pc, sizeof pc, (n_out + t[0] - 1) / t[0], (N + t[1] - 1) / t[1], 1);
+        run();
+        test_download(&g, &by, y2, (uint64_t)N * n_out * 4);
+        CHECK(memcmp(y, y2, (size_t)N * n_out * 4) == 0, "%s tiled %u x %u, micro-tiles %u x %u, %u buffers: differs "
+              "from op_matmul's result", quant_type_name(type), t[0], t[1], t[2], t[3], t[4]);
+        pipeline_destroy(g.dev, &p);
+    }
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    free(m.data), free(x), free(y), free(y2);
+}
+
 // ---- bad input ----
 
 static void test_bad_input(void) {
@@ -958,6 +1025,10 @@ int main(void) {
         for (size_t j = 0; j < sizeof tunings / sizeof tunings[0]; j++)
             test_matvec_tuning(qtypes[i], tunings[j][0], tunings[j][1], tunings[j][2] != 0);
     printf("tunings: %.1f s\n", vkphi_now() - t0);
+    const uint32_t tiled_types[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_IQ2_S};
+    for (size_t i = 0; i < sizeof tiled_types / sizeof tiled_types[0]; i++) // (every tiling: a pipeline each, slow to build on lavapipe)
+        test_matmul_tilings(tiled_types[i], i == 0 || tiled_types[i] == GGML_TYPE_IQ2_S);
+    printf("tilings: %.1f s\n", vkphi_now() - t0);
 
     // Phi-4's shapes: attn_qkv (timed), ffn_down, and a 4096-row slice of the
     // token embedding (5120 x 100352) looked up in every type.
