@@ -811,9 +811,14 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
     if (step == 0) return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a row of %u logits exceeds the device's storage-buffer range",
                                      cf->n_vocab);
     for (uint32_t t0 = 0; t0 < rows; t0 += step) {
-        uint32_t n = rows - t0 < step ? rows - t0 : step;
-        TRY(op_matmul(c, m->k, &m->output, buf_sub(&m->xn, 4ull * t0 * E, 4ull * n * E),
-                      buf_sub(&m->logits, t0 * row_bytes, n * row_bytes), n, E, cf->n_vocab));
+        uint32_t n = rows - t0 < step ? rows - t0 : step, s0 = t0;
+        // A last window of KERNEL_FEW_TOKENS rows or fewer would take the matrix-vector
+        // kernel; it reaches back instead (rows done twice come out the same bits), so
+        // every row goes through the kernel its request size picks, windows or not.
+        if (rows > KERNEL_FEW_TOKENS && n <= KERNEL_FEW_TOKENS && step > KERNEL_FEW_TOKENS)
+            s0 = rows - (KERNEL_FEW_TOKENS + 1), n = KERNEL_FEW_TOKENS + 1;
+        TRY(op_matmul(c, m->k, &m->output, buf_sub(&m->xn, 4ull * s0 * E, 4ull * n * E),
+                      buf_sub(&m->logits, s0 * row_bytes, n * row_bytes), n, E, cf->n_vocab));
     }
     STAMP(matmul_label(m, m->output.type, rows));
     cmd_barrier(c);
