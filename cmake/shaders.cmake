@@ -82,14 +82,20 @@ foreach(e ${_entries})
   file(READ ${src} _text)
   if(_text MATCHES "GL_NV_cooperative_matrix")
     # Cooperative-matrix kernels: compiled as NV, rewritten to KHR (cmake/spv_coopmat.c).
+    # Two steps, so that the depfile (which names the .spv) tracks the included files.
     add_custom_command(
-      OUTPUT ${out}
+      OUTPUT ${out}.spv
       COMMAND ${GLSLANG} --quiet --target-env vulkan1.2 ${dflags}
               -I${CMAKE_SOURCE_DIR}/shaders --depfile ${out}.d -o ${out}.spv ${src}
-      COMMAND spv_coopmat ${out}.spv spv_${name} ${out}
-      DEPENDS ${src} spv_coopmat
+      DEPENDS ${src}
       DEPFILE ${out}.d
       COMMENT "glslang ${name} (cooperative matrix)"
+      VERBATIM)
+    add_custom_command(
+      OUTPUT ${out}
+      COMMAND spv_coopmat ${out}.spv spv_${name} ${out}
+      DEPENDS ${out}.spv spv_coopmat
+      COMMENT "spv_coopmat ${name}"
       VERBATIM)
   else()
     add_custom_command(

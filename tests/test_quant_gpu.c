@@ -835,9 +835,10 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling) {
     gpu_product(&m, &bw, x, y, N, 1);
     double e = product_error(&m, x, y, N);
     CHECK(e <= 1, "tiled %s: %u x %u times %u tokens: error %.3g of tolerance", quant_type_name(type), n_out, n_in, N, e);
-    // Ragged batches through op_matmul (the 16- and 32-token tiles, then the wide
-    // one): each token's outputs are those of the 100-token batch, bit for bit.
-    const uint32_t ns[] = {9, 16, 17, 32, 40, 64};
+    // Ragged batches through op_matmul past the matrix-vector kernels' KERNEL_FEW_TOKENS
+    // (the 32-token tile, then the wide one): each token's outputs are those of the
+    // 100-token batch, bit for bit.
+    const uint32_t ns[] = {KERNEL_FEW_TOKENS + 1, 31, 32, 33, 40, 64};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         gpu_product(&m, &bw, x, y2, ns[i], 1);
         CHECK(memcmp(y, y2, (size_t)ns[i] * n_out * 4) == 0, "%s: the first %u tokens of a batch of %u differ from a "
@@ -865,7 +866,7 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling) {
             continue;
         }
         struct { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; } pc = {n_in, n_out, N, n_in, n_out, 0, 0, 0};
-        buf_view v[] = {buf_sub(&bw, 0, (m.row_bytes * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), {0}};
+        buf_view v[] = {buf_sub(&bw, 0, (dev_row_bytes(&m) * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), {0}};
         if (v[0].offset + v[0].range > bw.size) v[0].range = bw.size;
         if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
         cmd_begin(g.cmd);
