@@ -32,6 +32,42 @@ void main() {
 
     for (uint it = tid; it < nb * QP; it += WG) {
         uint b = it / QP, part = it % QP;
+        if (NT == 1u) { // one token: each row's part is used as soon as it is decoded (fewer live registers)
+            vec4 xv[8];
+            [[unroll]] for (uint g = 0; g < 2; g++) {
+                uint x0 = (p.x_off + b * QK + q_pos(part, g)) >> 2;
+                [[unroll]] for (uint i = 0; i < 4; i++) xv[4 * g + i] = x4[x0 + i];
+            }
+            if (norm) {
+                float ss = 0.0;
+                [[unroll]] for (uint g = 0; g < 2; g++) {
+                    uint g0 = (b * QK + q_pos(part, g)) >> 2;
+                    [[unroll]] for (uint i = 0; i < 4; i++) {
+                        ss += dot(xv[4 * g + i], xv[4 * g + i]);
+                        xv[4 * g + i] *= nw4[g0 + i];
+                    }
+                }
+                acc_ss[0] += ss;
+            }
+#ifdef Q_HAS_MIN
+            vec2 xsum = vec2(dot(xv[0] + xv[1] + xv[2] + xv[3], vec4(1.0)), dot(xv[4] + xv[5] + xv[6] + xv[7], vec4(1.0)));
+#endif
+            [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                if (!slot_ok(r0, r)) continue;
+                vec4 q[8];
+                vec2 am[2];
+                q_part(q_blk(w_row(r0, r), b, p.K), part, q, am);
+                [[unroll]] for (uint g = 0; g < 2; g++) {
+                    float s = dot(q[4 * g], xv[4 * g]) + dot(q[4 * g + 1], xv[4 * g + 1]) +
+                              dot(q[4 * g + 2], xv[4 * g + 2]) + dot(q[4 * g + 3], xv[4 * g + 3]);
+                    acc[r] += am[g].x * s;
+#ifdef Q_HAS_MIN
+                    acc[r] += am[g].y * xsum[g];
+#endif
+                }
+            }
+            continue;
+        }
         [[unroll]] for (uint r = 0; r < ROWS; r++) {
             if (!slot_ok(r0, r)) continue;
             vec4 q[8];
