@@ -29,6 +29,19 @@ static void round_like_cache(float *row, uint32_t n, bool q8) {
     }
 }
 
+// The K and V columns (from column E) of n_kv rows of fused [Q;K;V], as the cache
+// will hold them (*k, *v: malloc'ed).
+static void cached_kv(const float *qkv, uint32_t n_kv, uint32_t qkv_dim, uint32_t E, uint32_t kv_dim, bool q8, float **k,
+                      float **v) {
+    *k = malloc((size_t)n_kv * kv_dim * 4), *v = malloc((size_t)n_kv * kv_dim * 4);
+    for (uint32_t t = 0; t < n_kv; t++) {
+        memcpy(*k + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E, kv_dim * 4);
+        memcpy(*v + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E + kv_dim, kv_dim * 4);
+        round_like_cache(*k + (size_t)t * kv_dim, kv_dim, q8);
+        round_like_cache(*v + (size_t)t * kv_dim, kv_dim, q8);
+    }
+}
+
 // Stores pos0 + n_tokens rows of K/V (all but the last n_tokens as "history"),
 // then attends with the last n_tokens queries, on sequence 1 of 2 (so row0 != 0).
 static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, uint32_t n_tokens, bool q8) {
@@ -45,13 +58,8 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     float *k_exact = malloc((size_t)n_kv * kv_dim * 4);
     for (uint32_t t = 0; t < n_kv; t++) memcpy(k_exact + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E, kv_dim * 4);
     // CPU: K, V as the cache will hold them.
-    float *k = malloc((size_t)n_kv * kv_dim * 4), *v = malloc((size_t)n_kv * kv_dim * 4);
-    for (uint32_t t = 0; t < n_kv; t++) {
-        memcpy(k + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E, kv_dim * 4);
-        memcpy(v + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E + kv_dim, kv_dim * 4);
-        round_like_cache(k + (size_t)t * kv_dim, kv_dim, q8);
-        round_like_cache(v + (size_t)t * kv_dim, kv_dim, q8);
-    }
+    float *k, *v;
+    cached_kv(qkv, n_kv, qkv_dim, E, kv_dim, q8, &k, &v);
     const float *q = qkv + (size_t)pos0 * qkv_dim;
     float *ref = malloc((size_t)n_tokens * E * 4), *out = malloc((size_t)n_tokens * E * 4);
     ref_attention(q, qkv_dim, k, v, kv_dim, ref, n_tokens, pos0, n_head, n_head_kv, head_dim);
@@ -131,13 +139,8 @@ static void test_decode(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, 
         // CPU: rotate this step's Q and K heads, round K and V like the cache.
         float *cur = qkv + (size_t)pos[i] * qkv_dim;
         ref_rope(cur, 1, n_head + n_head_kv, head_dim, qkv_dim, 0, pos[i], &r);
-        float *k = malloc((size_t)n_kv * kv_dim * 4), *v = malloc((size_t)n_kv * kv_dim * 4);
-        for (uint32_t t = 0; t < n_kv; t++) {
-            memcpy(k + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E, kv_dim * 4);
-            memcpy(v + (size_t)t * kv_dim, qkv + (size_t)t * qkv_dim + E + kv_dim, kv_dim * 4);
-            round_like_cache(k + (size_t)t * kv_dim, kv_dim, q8);
-            round_like_cache(v + (size_t)t * kv_dim, kv_dim, q8);
-        }
+        float *k, *v;
+        cached_kv(qkv, n_kv, qkv_dim, E, kv_dim, q8, &k, &v);
         ref_attention(cur, qkv_dim, k, v, kv_dim, ref + (size_t)i * E, 1, pos[i], n_head, n_head_kv, head_dim);
         free(qkv), free(k), free(v);
     }
