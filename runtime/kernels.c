@@ -364,8 +364,9 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
         // lanes) what decides is how many rows share each read of the tokens' x: 16
         // rows per workgroup took 4 sequences' decode on the default model from 1.31x
         // to 2.03x of one sequence's throughput (vkphi bench --parallel 1,4), against
-        // 4. A row's sums do not depend on the rows beside it (batch invariance).
-        if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) desc.spec[1] = 16;
+        // 4. Fewer rows for more tokens keep the unrolled rows x tokens body (and the JIT
+        // compile) at 64. A row's sums do not depend on the rows beside it (batch invariance).
+        if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) desc.spec[1] = n_tokens <= 4 ? 16 : n_tokens <= 8 ? 8 : 4;
         desc.shared_bytes = matvec_shared(&desc) + grid_bytes(id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
         k->vec_made[i][j] = true;
