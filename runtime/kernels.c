@@ -66,6 +66,12 @@ static const enum shader_id matmul_q_shaders[] = {
     SHADER_MATMUL_Q6_K,    SHADER_MATMUL_Q4_1,   SHADER_MATMUL_Q5_0,    SHADER_MATMUL_Q5_1,    SHADER_MATMUL_Q2_K,
     SHADER_MATMUL_IQ4_NL,  SHADER_MATMUL_IQ4_XS, SHADER_MATMUL_IQ3_XXS, SHADER_MATMUL_IQ3_S,   SHADER_MATMUL_IQ2_XXS,
     SHADER_MATMUL_IQ2_XS,  SHADER_MATMUL_IQ2_S,  SHADER_MATMUL_IQ1_S,   SHADER_MATMUL_IQ1_M};
+static const enum shader_id matmul_h_shaders[] = {
+    SHADER_MATMULH_F16,    SHADER_MATMULH_BF16,   SHADER_MATMULH_Q,      SHADER_MATMULH_Q4_0,    SHADER_MATMULH_Q3_K,
+    SHADER_MATMULH_Q4_K,   SHADER_MATMULH_Q5_K,   SHADER_MATMULH_Q6_K,   SHADER_MATMULH_Q4_1,    SHADER_MATMULH_Q5_0,
+    SHADER_MATMULH_Q5_1,   SHADER_MATMULH_Q2_K,   SHADER_MATMULH_IQ4_NL, SHADER_MATMULH_IQ4_XS,  SHADER_MATMULH_IQ3_XXS,
+    SHADER_MATMULH_IQ3_S,  SHADER_MATMULH_IQ2_XXS, SHADER_MATMULH_IQ2_XS, SHADER_MATMULH_IQ2_S, SHADER_MATMULH_IQ1_S,
+    SHADER_MATMULH_IQ1_M};
 static const enum shader_id matmul_coop_shaders[] = {
     SHADER_MATMUL_COOP_F32,     SHADER_MATMUL_COOP_F16,    SHADER_MATMUL_COOP_BF16,    SHADER_MATMUL_COOP,
     SHADER_MATMUL_COOP_Q4_0,    SHADER_MATMUL_COOP_Q3_K,   SHADER_MATMUL_COOP_Q4_K,    SHADER_MATMUL_COOP_Q5_K,
@@ -82,8 +88,10 @@ static const enum shader_id get_rows_shaders[] = {
     SHADER_GET_ROWS_IQ1_S,   SHADER_GET_ROWS_IQ1_M};
 _Static_assert(sizeof matvec_q_shaders / sizeof matvec_q_shaders[0] == KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0,
                "one matvec shader per quantized type");
-_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_MATMUL_COOP_F32 - KERNEL_MATMUL_Q8_0,
+_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_MATMUL_H_F16 - KERNEL_MATMUL_Q8_0,
                "one matmul shader per quantized type");
+_Static_assert(sizeof matmul_h_shaders / sizeof matmul_h_shaders[0] == KERNEL_MATMUL_COOP_F32 - KERNEL_MATMUL_H_F16,
+               "one f16-arithmetic matmul shader per type but F32");
 _Static_assert(sizeof matmul_coop_shaders / sizeof matmul_coop_shaders[0] ==
                    KERNEL_MATMUL_COOP_IQ1_M + 1 - KERNEL_MATMUL_COOP_F32,
                "one cooperative-matrix shader per type");
@@ -112,6 +120,7 @@ static uint32_t matvec_q_rows(const device_info *info, bool grid) {
 static bool binds_grid(enum kernel_id id) {
     return (id >= KERNEL_MATVEC_IQ3_XXS && id <= KERNEL_MATVEC_IQ1_M) ||
            (id >= KERNEL_MATMUL_IQ3_XXS && id <= KERNEL_MATMUL_IQ1_M) ||
+           (id >= KERNEL_MATMUL_H_IQ3_XXS && id <= KERNEL_MATMUL_H_IQ1_M) ||
            (id >= KERNEL_GET_ROWS_IQ3_XXS && id <= KERNEL_GET_ROWS_IQ1_M) ||
            (id >= KERNEL_MATMUL_COOP_IQ3_XXS && id <= KERNEL_MATMUL_COOP_IQ1_M);
 }
@@ -123,6 +132,7 @@ static uint32_t grid_bytes(enum kernel_id id) {
     if (!binds_grid(id)) return 0;
     enum kernel_id first = id <= KERNEL_MATVEC_IQ1_M   ? KERNEL_MATVEC_IQ3_XXS
                            : id <= KERNEL_MATMUL_IQ1_M ? KERNEL_MATMUL_IQ3_XXS
+                           : id <= KERNEL_MATMUL_H_IQ1_M ? KERNEL_MATMUL_H_IQ3_XXS
                            : id <= KERNEL_MATMUL_COOP_IQ1_M ? KERNEL_MATMUL_COOP_IQ3_XXS
                                                        : KERNEL_GET_ROWS_IQ3_XXS;
     uint32_t words = 0;
@@ -149,8 +159,10 @@ static uint32_t attn_coop_shared(uint32_t tm, uint32_t tn) {
 
 
 // Shared memory of common/matmul_tile.glsl at tiling t = {BM, BN, TM, TN, NBUF}:
-// NBUF slices of BK x BM weights and BK x BN activations.
-static uint32_t matmul_shared(const uint32_t t[5], uint32_t bk) { return 4 * t[4] * bk * (t[0] + t[1]); }
+// NBUF slices of BK x BM weights and BK x BN activations, f32 (4 bytes) or f16 (2).
+static uint32_t matmul_shared(const uint32_t t[5], uint32_t bk, uint32_t elem) {
+    return elem * t[4] * bk * (t[0] + t[1]);
+}
 // Shared memory of attn_prefill.comp at RQ query rows x BKV keys: qs[RQ][32] and
 // ks[BKV][33] vec4s, ss[RQ][BKV] and three rows of RQ floats.
 static uint32_t attn_prefill_shared(uint32_t rq, uint32_t bkv) { return 16 * (rq * 32 + bkv * 33) + 4 * (rq * bkv + 3 * rq); }
@@ -164,7 +176,8 @@ static uint32_t attn_prefill_shared(uint32_t rq, uint32_t bkv) { return 16 * (rq
 // there the reads per fma decide: 8 x 8 micro-tiles take 4 vec4 reads per 64 fmas
 // (measured on tiny-phi4-Q4_K_M pp128: about 2.5x the 4 x 4 tiles, 128 x 64 tiles
 // a little ahead of 64 x 64); the single buffer leaves room for the codebook grid.
-static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t extra, uint32_t width, pipeline_desc *d) {
+static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t elem, uint32_t extra, uint32_t width,
+                          pipeline_desc *d) {
     static const uint32_t gpu[][5] = {{64, 64, 4, 8, 2}, {64, 32, 4, 8, 2}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1}};
     static const uint32_t cpu[][5] = {{128, 64, 8, 8, 1}, {64, 64, 8, 8, 1}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1}};
     const uint32_t(*c)[5] = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? cpu : gpu;
@@ -173,13 +186,13 @@ static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t extra, 
         for (int j = 0; j < 5; j++) t[j] = c[i][j];
         if (t[1] > width) t[1] = width, t[3] = t[3] < width ? t[3] : width;
         if ((t[0] / t[2]) * (t[1] / t[3]) <= info->max_workgroup_invocations &&
-            matmul_shared(t, bk) + extra <= info->max_shared_memory)
+            matmul_shared(t, bk, elem) + extra <= info->max_shared_memory)
             break; // (else the last, 8 KiB and 64 invocations at BK 32: kernels_fit tells whether it fits)
     }
     d->n_spec = 6;
     d->spec[0] = (t[0] / t[2]) * (t[1] / t[3]);
     for (int j = 0; j < 5; j++) d->spec[1 + j] = t[j];
-    d->shared_bytes = matmul_shared(t, bk) + extra;
+    d->shared_bytes = matmul_shared(t, bk, elem) + extra;
 }
 
 static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32_t width) {
@@ -208,7 +221,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
     case KERNEL_MATMUL_BF16:
         d.shader = id == KERNEL_MATMUL_F32 ? SHADER_MATMUL_F : id == KERNEL_MATMUL_F16 ? SHADER_MATMUL_F16 : SHADER_MATMUL_BF16;
         d.n_bindings = 3; d.push_size = 32;
-        matmul_tiling(info, 16, 0, width, &d);
+        matmul_tiling(info, 16, 4, 0, width, &d);
         break;
     case KERNEL_KV_STORE_F16:
     case KERNEL_KV_STORE_Q8:
@@ -260,7 +273,23 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
         d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
         d.n_bindings = binds_grid(id) ? 4 : 3;
         d.push_size = 32;
-        matmul_tiling(info, 32, grid_bytes(id), width, &d);
+        matmul_tiling(info, 32, 4, grid_bytes(id), width, &d);
+        break;
+    case KERNEL_MATMUL_H_F16: case KERNEL_MATMUL_H_BF16:
+    case KERNEL_MATMUL_H_Q8_0: case KERNEL_MATMUL_H_Q4_0: case KERNEL_MATMUL_H_Q3_K:
+    case KERNEL_MATMUL_H_Q4_K: case KERNEL_MATMUL_H_Q5_K: case KERNEL_MATMUL_H_Q6_K:
+    case KERNEL_MATMUL_H_Q4_1: case KERNEL_MATMUL_H_Q5_0: case KERNEL_MATMUL_H_Q5_1:
+    case KERNEL_MATMUL_H_Q2_K: case KERNEL_MATMUL_H_IQ4_NL: case KERNEL_MATMUL_H_IQ4_XS:
+    case KERNEL_MATMUL_H_IQ3_XXS: case KERNEL_MATMUL_H_IQ3_S: case KERNEL_MATMUL_H_IQ2_XXS: case KERNEL_MATMUL_H_IQ2_XS:
+    case KERNEL_MATMUL_H_IQ2_S: case KERNEL_MATMUL_H_IQ1_S: case KERNEL_MATMUL_H_IQ1_M:
+        // f16 slices (half the shared memory), products summed in f16 over MATMUL_H_CHUNK
+        // values of k and then added into f32 (common/matmul_tile.glsl).
+        d.shader = matmul_h_shaders[id - KERNEL_MATMUL_H_F16];
+        d.n_bindings = binds_grid(id) ? 4 : 3;
+        d.push_size = 32;
+        matmul_tiling(info, id <= KERNEL_MATMUL_H_BF16 ? 16 : 32, 2, grid_bytes(id), width, &d);
+        d.n_spec = 7;
+        d.spec[6] = MATMUL_H_CHUNK;
         break;
     case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
     case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:
@@ -375,7 +404,7 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
 }
 
 static bool is_matmul(enum kernel_id id) {
-    return (id >= KERNEL_MATMUL_F32 && id <= KERNEL_MATMUL_BF16) || (id >= KERNEL_MATMUL_Q8_0 && id <= KERNEL_MATMUL_IQ1_M);
+    return (id >= KERNEL_MATMUL_F32 && id <= KERNEL_MATMUL_BF16) || (id >= KERNEL_MATMUL_Q8_0 && id <= KERNEL_MATMUL_H_IQ1_M);
 }
 
 const pipeline *kernels_get_matmul(kernels *k, enum kernel_id id, uint32_t n_tokens) {
@@ -396,6 +425,7 @@ device *kernels_device(const kernels *k) { return k->dev; }
 bool kernels_fit(const kernels *k, enum kernel_id id) {
     const device_info *info = device_get_info(k->dev);
     if (is_coop(id) && !info->coopmat) return false;
+    if (id >= KERNEL_MATMUL_H_F16 && id <= KERNEL_MATMUL_H_IQ1_M && !info->fp16) return false;
     // The attention tiles: 16 queries (M) by blocks of 32 keys (N, and K of P V) over
     // head dimensions in steps of 32 (N of P V, K of Q K^T).
     if ((id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8) &&

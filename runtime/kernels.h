@@ -30,6 +30,13 @@ enum kernel_id {
     KERNEL_MATMUL_Q4_1, KERNEL_MATMUL_Q5_0, KERNEL_MATMUL_Q5_1, KERNEL_MATMUL_Q2_K, KERNEL_MATMUL_IQ4_NL, KERNEL_MATMUL_IQ4_XS,
     KERNEL_MATMUL_IQ3_XXS, KERNEL_MATMUL_IQ3_S, KERNEL_MATMUL_IQ2_XXS, KERNEL_MATMUL_IQ2_XS, KERNEL_MATMUL_IQ2_S,
     KERNEL_MATMUL_IQ1_S, KERNEL_MATMUL_IQ1_M,
+    // The same tiles in packed f16 arithmetic (matmul_f.comp, matmul_q.comp built with
+    // F16MATH): F16, BF16 (F32 weights keep f32), then the quantized types as above.
+    KERNEL_MATMUL_H_F16, KERNEL_MATMUL_H_BF16,
+    KERNEL_MATMUL_H_Q8_0, KERNEL_MATMUL_H_Q4_0, KERNEL_MATMUL_H_Q3_K, KERNEL_MATMUL_H_Q4_K, KERNEL_MATMUL_H_Q5_K,
+    KERNEL_MATMUL_H_Q6_K, KERNEL_MATMUL_H_Q4_1, KERNEL_MATMUL_H_Q5_0, KERNEL_MATMUL_H_Q5_1, KERNEL_MATMUL_H_Q2_K,
+    KERNEL_MATMUL_H_IQ4_NL, KERNEL_MATMUL_H_IQ4_XS, KERNEL_MATMUL_H_IQ3_XXS, KERNEL_MATMUL_H_IQ3_S,
+    KERNEL_MATMUL_H_IQ2_XXS, KERNEL_MATMUL_H_IQ2_XS, KERNEL_MATMUL_H_IQ2_S, KERNEL_MATMUL_H_IQ1_S, KERNEL_MATMUL_H_IQ1_M,
     // Matrix-matrix products on cooperative matrices (shaders/matmul_coop.comp), where
     // the device has them: F32, F16, BF16, then the quantized types in the order above.
     KERNEL_MATMUL_COOP_F32, KERNEL_MATMUL_COOP_F16, KERNEL_MATMUL_COOP_BF16,
@@ -61,6 +68,14 @@ enum kernel_id {
 // Most tokens the matrix-vector kernels (KERNEL_MATVEC_*) take in one dispatch:
 // decode batches of up to this many sequences read each weight once.
 #define KERNEL_FEW_TOKENS 16
+
+// Values of k whose products common/matmul_tile.glsl sums in f16 before adding the
+// sum into its f32 accumulator (the F16MATH builds): one f32 add per 4 f16 fmas.
+// Longer chunks round more: on the Phi-4-mini-shaped reference file (the least
+// margin) mean KL from exact math was 5.4e-5 at 1 (f16 inputs and products only),
+// 8.8e-5 at 4, 1.3e-4 at 8 and 1.9e-4 at 16; on tiny-phi4-Q4_K_M 5.3e-6 to 2.2e-5
+// (VKPHI_F16MATH=1 vkphi logits --ubatch 512 on Debian 12's lavapipe).
+#define MATMUL_H_CHUNK 4
 
 typedef struct kernels kernels;
 

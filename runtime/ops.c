@@ -104,8 +104,10 @@ int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_
 }
 
 // The kernels for a weight type: the matrix-vector kernel (up to KERNEL_FEW_TOKENS
-// tokens), the matrix-matrix kernels (more): tiled, and on cooperative matrices.
-struct matmul_kernels { enum kernel_id vec, many, coop; };
+// tokens), the matrix-matrix kernels (more): tiled in f32, tiled in packed f16
+// arithmetic (KERNEL_COUNT for F32 weights, which have none), and on cooperative
+// matrices.
+struct matmul_kernels { enum kernel_id vec, many, half, coop; };
 
 static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
     static const uint32_t types[] = {GGML_TYPE_F32,     GGML_TYPE_F16,     GGML_TYPE_BF16,    GGML_TYPE_Q8_0,
@@ -119,6 +121,7 @@ static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
         // Each family lists F32, F16, BF16 and then the quantized types in this order.
         ids->vec = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
         ids->many = i < 3 ? KERNEL_MATMUL_F32 + i : KERNEL_MATMUL_Q8_0 + (i - 3);
+        ids->half = i == 0 ? KERNEL_COUNT : KERNEL_MATMUL_H_F16 + (i - 1);
         ids->coop = KERNEL_MATMUL_COOP_F32 + i;
         return true;
     }
@@ -142,21 +145,45 @@ static bool use_coop(const kernels *k, uint32_t type, const struct matmul_kernel
     return kernels_fit(k, ids->coop);
 }
 
+// Whether the tiles (where cooperative matrices are not used) run in packed f16
+// arithmetic: f16 slices, products summed in f16 over a few values of k, then in
+// f32 (common/matmul_tile.glsl). GPUs with shaderFloat16 run it at up to twice the
+// f32 rate (AMD since Vega, Intel, mobile); it rounds like the cooperative-matrix
+// path and more (f16 products and short f16 sums), so it is off where f32 costs
+// nothing extra: CPU drivers, and NVIDIA before Turing (half-rate or slower f16, and
+// no cooperative matrices). VKPHI_F16MATH=1 forces it on (to test it on lavapipe),
+// =0 off. Never for F32 weights. By device and type only (batch invariance).
+static bool use_half(const kernels *k, const struct matmul_kernels *ids) {
+    const char *env = getenv("VKPHI_F16MATH");
+    if ((env && strcmp(env, "0") == 0) || ids->half == KERNEL_COUNT || !kernels_fit(k, ids->half)) return false;
+    if (env && strcmp(env, "1") == 0) return true;
+    const device_info *info = device_get_info(kernels_device(k));
+    return info->type != VK_PHYSICAL_DEVICE_TYPE_CPU && !(info->vendor_id == 0x10de && !info->coopmat);
+}
+
+// The tiled kernel for many tokens: packed f16 or f32 (use_half).
+static enum kernel_id tiled_kernel(const kernels *k, const struct matmul_kernels *ids) {
+    return use_half(k, ids) ? ids->half : ids->many;
+}
+
 const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens) {
-    static char labels[3][GGML_TYPE_COUNT][32];
+    static char labels[4][GGML_TYPE_COUNT][32];
     struct matmul_kernels ids;
-    int path = n_tokens <= KERNEL_FEW_TOKENS ? 0 : matmul_kernel_ids(type, &ids) && use_coop(k, type, &ids) ? 2 : 1;
+    int path = n_tokens <= KERNEL_FEW_TOKENS || !matmul_kernel_ids(type, &ids) ? 0
+               : use_coop(k, type, &ids)                                      ? 2
+               : use_half(k, &ids)                                      ? 3
+                                                                              : 1;
     char *l = labels[path][type % GGML_TYPE_COUNT];
     if (!l[0])
         snprintf(l, sizeof labels[0][0], "%s %s%s", path ? "matmul" : "matvec", quant_type_name(type),
-                 path == 2 ? " coopmat" : "");
+                 path == 2 ? " coopmat" : path == 3 ? " f16" : "");
     return l;
 }
 
 uint32_t op_matmul_kernel_list(const kernels *k, uint32_t type, enum kernel_id out[2]) {
     struct matmul_kernels ids;
     if (!matmul_kernel_ids(type, &ids)) return 0;
-    out[0] = ids.vec, out[1] = use_coop(k, type, &ids) ? ids.coop : ids.many;
+    out[0] = ids.vec, out[1] = use_coop(k, type, &ids) ? ids.coop : tiled_kernel(k, &ids);
     return 2;
 }
 
@@ -230,7 +257,7 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // takes the tokens KERNEL_FEW_TOKENS at a time: each weight is read once per
     // chunk instead of once per tile, but it runs.
     if (n_tokens > KERNEL_FEW_TOKENS && x_stride % 4 == 0 && matmul_kernel_ids(w->type, &ids0) &&
-        !kernels_fit(k, ids0.many) && !use_coop(k, w->type, &ids0) && kernels_fit(k, ids0.vec)) {
+        !kernels_fit(k, tiled_kernel(k, &ids0)) && !use_coop(k, w->type, &ids0) && kernels_fit(k, ids0.vec)) {
         for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
             uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
             uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
@@ -259,7 +286,8 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     // (each output is summed the same way at every tile).
     bool coop = !vec && use_coop(k, w->type, &ids);
     const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens)
-                            : coop ? kernels_get(k, ids.coop) : kernels_get_matmul(k, ids.many, n_tokens);
+                            : coop ? kernels_get(k, ids.coop)
+                                   : kernels_get_matmul(k, tiled_kernel(k, &ids), n_tokens);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);

@@ -68,11 +68,13 @@ bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w);
 // True when op_matmul has kernels for this weight type.
 bool op_matmul_supports(uint32_t type);
 // The profile's name for op_matmul over n_tokens of this weight type, saying which
-// path runs: "matvec Q4_K" (one token), "matmul Q4_K" (a few; or many on the tiled
-// kernel), "matmul Q4_K coopmat" (many, on cooperative matrices). Many tokens take
-// the cooperative-matrix kernel where the device has a shape it can use, the kernel
-// fits, and the environment has no VKPHI_COOPMAT=0; F32 weights only with
-// VKPHI_COOPMAT=f32 (f16 matrices would round them). The label assumes token rows
+// path runs: "matvec Q4_K" (up to KERNEL_FEW_TOKENS tokens), "matmul Q4_K" (more, on
+// the f32 tiles), "matmul Q4_K f16" (the tiles in packed f16 arithmetic), "matmul
+// Q4_K coopmat" (on cooperative matrices). Many tokens take the cooperative-matrix
+// kernel where the device has a shape it can use, the kernel fits, and the
+// environment has no VKPHI_COOPMAT=0; F32 weights only with VKPHI_COOPMAT=f32 (f16
+// matrices would round them). Else the f16 tiles on GPUs whose f16 is fast, or with
+// VKPHI_F16MATH=1 (=0: never); F32 weights never. The label assumes token rows
 // that start on 16-byte boundaries, as the forward pass's do (a few tokens at
 // unaligned strides take the matrix-matrix kernel).
 const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens);

@@ -3,7 +3,8 @@
 // weights (the type by define: common/quant.glsl), tiled by common/matmul_tile.glsl.
 // Each step of 32 along K dequantizes the BM x 32 weight slice into shared memory
 // once (an invocation per 16 values), so every weight is decoded once per BN tokens.
-// f32 values and accumulation; activations stay f32.
+// f32 values and accumulation; built with F16MATH, f16 slices and packed f16 sums
+// (common/matmul_tile.glsl).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/common.glsl"

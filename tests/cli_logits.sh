@@ -138,6 +138,43 @@ else
     bad "$LLAMA is missing"
 fi
 
+# ---- the tiles in packed f16 arithmetic ----
+# VKPHI_F16MATH=1 takes prompts to them (GPUs whose f16 is fast take them by
+# default; with cooperative matrices off, as on such GPUs): the file with the least
+# margin (Phi-4-mini's shape, sharp attention) and a Phi-4-shaped one, at a prompt
+# of 512 (wide tiles) and of 37 (narrow ones), within 1e-4 of exact math; the label
+# in bench's profile says the path ran.
+export VKPHI_COOPMAT=0 VKPHI_F16MATH=1
+if [ -r "$MINI" ]; then
+    for ub in 512 37; do
+        out="$TMP/f16.mini.$ub.f32"
+        if "$VKPHI" logits -m "$MINI" --tokens "$REF/tokens.txt" --out "$out" --ubatch $ub --ctx 256 -q 2>"$TMP/err" &&
+            read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" \
+                $(($(stat -c %s "$REF/tiny-phi4-mini-Q4_K_M.exact.f32") / 4 / N_TOK)) 2>&1) &&
+            python3 -c "import sys; sys.exit(0 if float('$kl') <= 1e-4 else 1)" 2>/dev/null; then
+            ok "f16 tiles: mini --ubatch $ub: mean KL $kl from exact math"
+        else
+            bad "f16 tiles: mini --ubatch $ub: KL '${kl:-}' (bound 1e-4): $(cat "$TMP/err")"
+        fi
+    done
+fi
+Q4KM=$REF/tiny-phi4-Q4_K_M.gguf
+for ub in 512 37; do
+    out="$TMP/f16.q4km.$ub.f32"
+    if "$VKPHI" logits -m "$Q4KM" --tokens "$REF/tokens.txt" --out "$out" --ubatch $ub -q 2>"$TMP/err" &&
+        read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$REF/tiny-phi4-Q4_K_M.exact.f32" \
+            $(($(stat -c %s "$REF/tiny-phi4-Q4_K_M.exact.f32") / 4 / N_TOK)) 2>&1) &&
+        python3 -c "import sys; sys.exit(0 if float('$kl') <= 1e-4 else 1)" 2>/dev/null; then
+        ok "f16 tiles: tiny-phi4-Q4_K_M --ubatch $ub: mean KL $kl from exact math"
+    else
+        bad "f16 tiles: tiny-phi4-Q4_K_M --ubatch $ub: KL '${kl:-}' (bound 1e-4): $(cat "$TMP/err")"
+    fi
+done
+"$VKPHI" bench -m "$Q4KM" -p 64 -n 0 -r 1 --json >"$TMP/prof" 2>"$TMP/err"
+grep -q '"name": "matmul Q4_K f16"' "$TMP/prof" && ok "f16 tiles: bench's prompt profile names them" ||
+    bad "f16 tiles: no 'matmul Q4_K f16' in bench's prompt profile: $(head -c 300 "$TMP/prof") $(cat "$TMP/err")"
+unset VKPHI_COOPMAT VKPHI_F16MATH
+
 # ---- bad input: exit 1, one line ----
 expect_error() { # name words command...
     local name=$1 words=$2; shift 2

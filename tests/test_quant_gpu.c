@@ -179,13 +179,23 @@ static bool coop_path(uint32_t type, uint32_t n_tokens) {
     return strstr(op_matmul_label(g.k, type, n_tokens), "coopmat") != NULL;
 }
 
+// True when op_matmul takes n_tokens of this type to the tiles in packed f16 arithmetic.
+static bool half_path(uint32_t type, uint32_t n_tokens) {
+    const char *l = op_matmul_label(g.k, type, n_tokens);
+    return strlen(l) > 4 && strcmp(l + strlen(l) - 4, " f16") == 0;
+}
+
 // Worst error of y (n_tokens rows of n_out) as a fraction of the tolerance:
-// 2e-6 * sum |w x| + 1e-6 (f32 accumulation in any order), and on cooperative
-// matrices 1e-3 * sum |w x| + 1e-3, for weights and activations rounded to f16
-// (relative 2^-11 each; values under 2^-14 may flush).
+// 2e-6 * sum |w x| + 1e-6 (f32 accumulation in any order); on cooperative matrices
+// 1e-3 * sum |w x| + 1e-3, for weights and activations rounded to f16 (relative
+// 2^-11 each; values under 2^-14 may flush); on the packed-f16 tiles 3e-3 * sum |w x|
+// + 1e-3, as those and each product rounded (2^-11) and summed in f16 over
+// MATMUL_H_CHUNK values of k (3 more roundings of at most 2^-11 of the chunk's sum
+// of |w x|): 6 * 2^-11 = 2.9e-3.
 static double product_error(const qmat *m, const float *x, const float *y, uint32_t n_tokens) {
     float *w = xmalloc((size_t)m->n_in * 4);
-    double worst = 0, rel = coop_path(m->type, n_tokens) ? 1e-3 : 2e-6, abs_tol = rel == 2e-6 ? 1e-6 : 1e-3;
+    double rel = coop_path(m->type, n_tokens) ? 1e-3 : half_path(m->type, n_tokens) ? 3e-3 : 2e-6;
+    double worst = 0, abs_tol = rel == 2e-6 ? 1e-6 : 1e-3;
     for (uint32_t r = 0; r < m->n_out; r++) {
         mat_row(m, r, w);
         for (uint32_t t = 0; t < n_tokens; t++) {
@@ -818,23 +828,29 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
 // device class and a narrower one for short prompts. Every output is one chain of
 // fmas over k in order, so each tiling and each batch size must give the same bits.
 
-static enum shader_id matmul_shader(uint32_t type) {
+// The tiled kernel's shader for the types the tilings are tried on, f32 or packed f16.
+static enum shader_id matmul_shader(uint32_t type, bool half) {
     switch (type) {
-    case GGML_TYPE_Q4_K: return SHADER_MATMUL_Q4_K;
-    case GGML_TYPE_Q5_0: return SHADER_MATMUL_Q5_0;
-    case GGML_TYPE_IQ2_S: return SHADER_MATMUL_IQ2_S;
-    default: return SHADER_MATMUL_Q; // the plain build is Q8_0
+    case GGML_TYPE_Q4_K: return half ? SHADER_MATMULH_Q4_K : SHADER_MATMUL_Q4_K;
+    case GGML_TYPE_Q5_0: return half ? SHADER_MATMULH_Q5_0 : SHADER_MATMUL_Q5_0;
+    case GGML_TYPE_IQ2_S: return half ? SHADER_MATMULH_IQ2_S : SHADER_MATMUL_IQ2_S;
+    default: return half ? SHADER_MATMULH_Q : SHADER_MATMUL_Q; // the plain builds are Q8_0
     }
 }
 
-static void test_matmul_tilings(uint32_t type, bool every_tiling) {
+// The tiled kernel of a type (half: in packed f16 arithmetic, VKPHI_F16MATH=1)
+// against the CPU, batch invariant, and with every_tiling, each tiling kernels.c may
+// pick giving op_matmul's bits.
+static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
+    setenv("VKPHI_F16MATH", half ? "1" : "0", 1);
     const uint32_t n_in = quant_block_elems(type) == 32 ? 32 * 7 : 256 * 2, n_out = 67, N = 100;
     qmat m = mat_quantized(type, n_in, n_out);
     float *x = rand_vec((size_t)N * n_in), *y = xmalloc((size_t)N * n_out * 4), *y2 = xmalloc((size_t)N * n_out * 4);
     gpu_buffer bw = upload_mat(&m);
     gpu_product(&m, &bw, x, y, N, 1);
     double e = product_error(&m, x, y, N);
-    CHECK(e <= 1, "tiled %s: %u x %u times %u tokens: error %.3g of tolerance", quant_type_name(type), n_out, n_in, N, e);
+    CHECK(e <= 1, "tiled %s: %u x %u times %u tokens (%s): error %.3g of tolerance", quant_type_name(type), n_out, n_in,
+          N, op_matmul_label(g.k, type, N), e);
     // Ragged batches through op_matmul past the matrix-vector kernels' KERNEL_FEW_TOKENS
     // (the 32-token tile, then the wide one): each token's outputs are those of the
     // 100-token batch, bit for bit.
@@ -845,7 +861,15 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling) {
               "batch of %u alone", quant_type_name(type), ns[i], N, ns[i]);
     }
     // Every tiling, built directly: GPU ones (double-buffered 4 x 8 and 4 x 4
-    // micro-tiles), the 16 KiB fallbacks, lavapipe's, and narrow cuts of each.
+    // micro-tiles), the 16 KiB fallbacks, lavapipe's, and narrow cuts of each; each
+    // gives the bits of op_matmul's tiled kernel (not of the cooperative-matrix one,
+    // which rounds to f16: VKPHI_COOPMAT=0 while the reference is made).
+    if (every_tiling && coop_path(type, N)) {
+        setenv("VKPHI_COOPMAT", "0", 1);
+        gpu_product(&m, &bw, x, y, N, 1);
+        unsetenv("VKPHI_COOPMAT");
+    }
+    unsetenv("VKPHI_F16MATH");
     const uint32_t tilings[][5] = {{64, 64, 4, 8, 2}, {64, 32, 4, 8, 2}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1},
                                    {128, 64, 8, 8, 1}, {64, 64, 8, 8, 1}, {128, 16, 8, 8, 1}, {64, 16, 4, 8, 2},
                                    {16, 16, 4, 4, 2}, {64, 32, 16, 4, 1}};
@@ -855,11 +879,12 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling) {
         const uint32_t *t = tilings[i];
         uint32_t wg = (t[0] / t[2]) * (t[1] / t[3]), words = 0;
         if (iq) quant_iq_grid(type, &words);
-        // NBUF slices of 32 x BM weights and 32 x BN activations, and the grid
-        uint32_t shared = 4 * t[4] * 32 * (t[0] + t[1]) + 4 * words;
+        // NBUF slices of 32 x BM weights and 32 x BN activations (f32 or f16), and the grid
+        uint32_t shared = (half ? 2 : 4) * t[4] * 32 * (t[0] + t[1]) + 4 * words;
         const device_info *info = device_get_info(g.dev);
         if (shared > info->max_shared_memory || wg > info->max_workgroup_invocations) continue; // (a limit profile)
-        pipeline_desc desc = {matmul_shader(type), iq ? 4 : 3, 32, 6, {wg, t[0], t[1], t[2], t[3], t[4]}, 0, shared};
+        pipeline_desc desc = {matmul_shader(type, half), iq ? 4 : 3, 32, half ? 7 : 6,
+                              {wg, t[0], t[1], t[2], t[3], t[4], MATMUL_H_CHUNK}, 0, shared};
         pipeline p;
         if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
             CHECK(0, "pipeline for %s tiled %u x %u: %s", quant_type_name(type), t[0], t[1], vkphi_last_error());
@@ -873,12 +898,47 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling) {
         cmd_dispatch(g.cmd, &p, v, iq ? 4 : 3, &pc, sizeof pc, (n_out + t[0] - 1) / t[0], (N + t[1] - 1) / t[1], 1);
         run();
         test_download(&g, &by, y2, (uint64_t)N * n_out * 4);
-        CHECK(memcmp(y, y2, (size_t)N * n_out * 4) == 0, "%s tiled %u x %u, micro-tiles %u x %u, %u buffers: differs "
-              "from op_matmul's result", quant_type_name(type), t[0], t[1], t[2], t[3], t[4]);
+        CHECK(memcmp(y, y2, (size_t)N * n_out * 4) == 0, "%s tiled%s %u x %u, micro-tiles %u x %u, %u buffers: differs "
+              "from op_matmul's result", quant_type_name(type), half ? " in f16" : "", t[0], t[1], t[2], t[3], t[4]);
         pipeline_destroy(g.dev, &p);
     }
     buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
     free(m.data), free(x), free(y), free(y2);
+}
+
+// ---- packed f16 arithmetic ----
+// The tiles built with F16MATH, which op_matmul takes on GPUs whose f16 is fast and
+// anywhere under VKPHI_F16MATH=1 (cooperative matrices off: they come first): every
+// type at ragged shapes against the CPU at the f16 tolerance; F32 weights keep the
+// f32 tiles; for Q4_K and IQ2_S (a codebook) ragged batches are invariant and every
+// tiling gives op_matmul's bits. Skipped where the device has no shaderFloat16.
+static void test_f16math(void) {
+    const device_info *info = device_get_info(g.dev);
+    if (!info->fp16) {
+        printf("packed f16 tiles: skipped (%s has no shaderFloat16)\n", info->name);
+        return;
+    }
+    setenv("VKPHI_COOPMAT", "0", 1);
+    setenv("VKPHI_F16MATH", "0", 1);
+    CHECK(!half_path(GGML_TYPE_Q4_K, 33), "VKPHI_F16MATH=0 keeps the f32 tiles (%s)", op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
+    setenv("VKPHI_F16MATH", "1", 1);
+    CHECK(strcmp(op_matmul_label(g.k, GGML_TYPE_Q4_K, 33), "matmul Q4_K f16") == 0 && !half_path(GGML_TYPE_Q4_K, 16) &&
+              !half_path(GGML_TYPE_F32, 33),
+          "VKPHI_F16MATH=1: many tokens of Q4_K on the f16 tiles (%s), a few on the matrix-vector kernels, F32 on f32",
+          op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
+    for (size_t i = 1; i < N_TYPES; i++) { // every type but F32; 33 tokens: one pipeline each (the 64-token tile)
+        uint32_t t = all_types[i], qk = quant_block_elems(t);
+        qmat a = mat_random(t, qk > 1 ? 3 * qk : 200, 67);
+        check_product(&a, 33, "f16 tiles");
+        free(a.data);
+    }
+    qmat f = mat_random(GGML_TYPE_F16, 37, 5); // K of 2 slices and a part
+    check_product(&f, 70, "f16 tiles");
+    free(f.data);
+    test_matmul_tilings(GGML_TYPE_Q4_K, true, true);
+    test_matmul_tilings(GGML_TYPE_IQ2_S, true, true);
+    unsetenv("VKPHI_COOPMAT");
+    unsetenv("VKPHI_F16MATH");
 }
 
 // ---- bad input ----
@@ -959,11 +1019,39 @@ static void time_matvec(uint32_t type) {
     free(m.data), free(x), free(y);
 }
 
-int main(void) {
+static void blocks(void), fused(void), tunings(void), tiles(void), shapes(void);
+
+// The suite runs in parts, each its own ctest (tests/CMakeLists.txt), so that a cold
+// pipeline cache (each part builds dozens of pipelines, slowly on lavapipe) spreads
+// over parallel runners and no part nears the timeout: `test_quant_gpu PART`, or all
+// parts in turn without an argument.
+static const char *const parts[] = {"blocks", "fused", "tunings", "tiles", "shapes"};
+static void (*const part_fns[])(void) = {blocks, fused, tunings, tiles, shapes};
+#define N_PARTS (sizeof parts / sizeof parts[0])
+
+int main(int argc, char **argv) {
+    const char *want = argc > 1 ? argv[1] : NULL;
+    size_t n_run = 0;
+    for (size_t i = 0; i < N_PARTS; i++) n_run += !want || strcmp(want, parts[i]) == 0;
+    if (n_run == 0) {
+        fprintf(stderr, "test_quant_gpu: unknown part '%s' (blocks, fused, tunings, tiles or shapes)\n", want);
+        return 2;
+    }
     test_seed(7);
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
-    double t0 = vkphi_now();
+    for (size_t i = 0; i < N_PARTS; i++) {
+        if (want && strcmp(want, parts[i]) != 0) continue;
+        double t0 = vkphi_now();
+        part_fns[i]();
+        printf("%s: %.1f s\n", parts[i], vkphi_now() - t0);
+    }
+    test_gpu_close(&g);
+    return test_finish();
+}
 
+// Exact blocks, subnormal scales, codebook entries, bad input, the cooperative-matrix
+// kernels, and products and lookups at ragged shapes.
+static void blocks(void) {
     for (size_t i = 0; i < N_TYPES; i++)
         if (!quant_iq_type(all_types[i])) test_known_block(all_types[i]);
     for (size_t i = 0; i < N_QTYPES; i++)
@@ -998,6 +1086,9 @@ int main(void) {
         check_get_rows(&m, ids, 9, false, "ragged");
         free(ids), free(m.data);
     }
+}
+
+static void fused(void) {
     // The fused forms and batch invariance, every type, ragged rows; token counts of 1
     // and 3 for all (each count is a pipeline of its own, and lavapipe compiles each
     // at its first dispatch, slowly), and for one type of each reader family also 16
@@ -1020,20 +1111,25 @@ int main(void) {
             free(r.data);
         }
     }
-    printf("ragged shapes: %.1f s\n", vkphi_now() - t0);
+}
 
+static void tunings(void) {
     // Every tuning kernels.c may choose (sizes of NVIDIA, AMD, Intel, lavapipe).
     const uint32_t tunings[][3] = {{32, 2, 1}, {64, 2, 1}, {32, 4, 1}, {16, 1, 1}, {8, 3, 1},
                                    {32, 2, 0}, {64, 1, 0}, {128, 3, 0}};
     for (size_t i = 0; i < N_QTYPES; i++)
         for (size_t j = 0; j < sizeof tunings / sizeof tunings[0]; j++)
             test_matvec_tuning(qtypes[i], tunings[j][0], tunings[j][1], tunings[j][2] != 0);
-    printf("tunings: %.1f s\n", vkphi_now() - t0);
+}
+
+static void tiles(void) {
     const uint32_t tiled_types[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_IQ2_S};
     for (size_t i = 0; i < sizeof tiled_types / sizeof tiled_types[0]; i++) // (every tiling: a pipeline each, slow to build on lavapipe)
-        test_matmul_tilings(tiled_types[i], i == 0 || tiled_types[i] == GGML_TYPE_IQ2_S);
-    printf("tilings: %.1f s\n", vkphi_now() - t0);
+        test_matmul_tilings(tiled_types[i], i == 0 || tiled_types[i] == GGML_TYPE_IQ2_S, false);
+    test_f16math();
+}
 
+static void shapes(void) {
     // Phi-4's shapes: attn_qkv (timed), ffn_down, and a 4096-row slice of the
     // token embedding (5120 x 100352) looked up in every type.
     for (size_t i = 0; i < N_QTYPES; i++) time_matvec(qtypes[i]);
@@ -1057,11 +1153,6 @@ int main(void) {
         check_product(&m, 40, "attn_qkv prefill");
         free(m.data);
     }
-    printf("Phi-4 shapes: %.1f s\n", vkphi_now() - t0);
-
     test_big(GGML_TYPE_Q8_0, 5120, 30000);  // 163 MB: windows of 24672 rows
     test_big(GGML_TYPE_Q4_0, 160, 1600000); // 144 MB of 90-byte rows: windows a multiple of 8 rows apart
-    printf("total: %.1f s\n", vkphi_now() - t0);
-    test_gpu_close(&g);
-    return test_finish();
 }
