@@ -56,8 +56,9 @@ for t in $types; do
     [ -f "$m" ] || run "mkmodel-$t.txt" "$vkphi" mkmodel --preset "$preset" --type "$t" -o "$m" || continue
     run "bench-$preset-$t.json" "$vkphi" bench -m "$m" --json -q
     run "bench-$preset-$t-d4096.json" "$vkphi" bench -m "$m" -p 0 -n 64 -d 4096 --json -q
-    # The other prefill path (issue 10), and decode with 1, 4 and 16 sequences at once (issue 12).
-    run "bench-$preset-$t-nocoopmat.json" env VKPHI_COOPMAT=0 "$vkphi" bench -m "$m" -n 0 --json -q
+    # The other prefill paths, f32 and f16 tiles (issue 10), and decode with 1, 4 and 16 sequences at once (issue 12).
+    run "bench-$preset-$t-nocoopmat.json" env VKPHI_COOPMAT=0 VKPHI_F16MATH=0 "$vkphi" bench -m "$m" -n 0 --json -q
+    run "bench-$preset-$t-f16tiles.json" env VKPHI_COOPMAT=0 VKPHI_F16MATH=1 "$vkphi" bench -m "$m" -n 0 --json -q
     run "bench-$preset-$t-parallel.json" "$vkphi" bench -m "$m" --parallel 1,4,16 -p 32 -n 64 --json -q
     if [ -n "${REF_BENCH:-}" ]; then
         run "ref-$preset-$t.txt" $REF_BENCH -m "$m" -p 512 -n 128 -ngl 99

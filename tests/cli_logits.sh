@@ -145,31 +145,23 @@ fi
 # of 512 (wide tiles) and of 37 (narrow ones), within 1e-4 of exact math; the label
 # in bench's profile says the path ran.
 export VKPHI_COOPMAT=0 VKPHI_F16MATH=1
-if [ -r "$MINI" ]; then
+f16_logits() { # NAME MODEL WANT CTX: at --ubatch 512 and 37, mean KL <= 1e-4
+    local name=$1 model=$2 want=$3 ctx=$4 ub kl top1 nrows
     for ub in 512 37; do
-        out="$TMP/f16.mini.$ub.f32"
-        if "$VKPHI" logits -m "$MINI" --tokens "$REF/tokens.txt" --out "$out" --ubatch $ub --ctx 256 -q 2>"$TMP/err" &&
-            read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" \
-                $(($(stat -c %s "$REF/tiny-phi4-mini-Q4_K_M.exact.f32") / 4 / N_TOK)) 2>&1) &&
+        out="$TMP/f16.$name.$ub.f32"
+        kl=
+        if "$VKPHI" logits -m "$model" --tokens "$REF/tokens.txt" --out "$out" --ubatch $ub --ctx "$ctx" -q 2>"$TMP/err" &&
+            read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$want" $(($(stat -c %s "$want") / 4 / N_TOK)) 2>&1) &&
             python3 -c "import sys; sys.exit(0 if float('$kl') <= 1e-4 else 1)" 2>/dev/null; then
-            ok "f16 tiles: mini --ubatch $ub: mean KL $kl from exact math"
+            ok "f16 tiles: $name --ubatch $ub: mean KL $kl from exact math"
         else
-            bad "f16 tiles: mini --ubatch $ub: KL '${kl:-}' (bound 1e-4): $(cat "$TMP/err")"
+            bad "f16 tiles: $name --ubatch $ub: KL '$kl' (bound 1e-4): $(cat "$TMP/err")"
         fi
     done
-fi
+}
+[ -r "$MINI" ] && f16_logits mini "$MINI" "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" 256
 Q4KM=$REF/tiny-phi4-Q4_K_M.gguf
-for ub in 512 37; do
-    out="$TMP/f16.q4km.$ub.f32"
-    if "$VKPHI" logits -m "$Q4KM" --tokens "$REF/tokens.txt" --out "$out" --ubatch $ub -q 2>"$TMP/err" &&
-        read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$REF/tiny-phi4-Q4_K_M.exact.f32" \
-            $(($(stat -c %s "$REF/tiny-phi4-Q4_K_M.exact.f32") / 4 / N_TOK)) 2>&1) &&
-        python3 -c "import sys; sys.exit(0 if float('$kl') <= 1e-4 else 1)" 2>/dev/null; then
-        ok "f16 tiles: tiny-phi4-Q4_K_M --ubatch $ub: mean KL $kl from exact math"
-    else
-        bad "f16 tiles: tiny-phi4-Q4_K_M --ubatch $ub: KL '${kl:-}' (bound 1e-4): $(cat "$TMP/err")"
-    fi
-done
+f16_logits tiny-phi4-Q4_K_M "$Q4KM" "$REF/tiny-phi4-Q4_K_M.exact.f32" 512
 "$VKPHI" bench -m "$Q4KM" -p 64 -n 0 -r 1 --json >"$TMP/prof" 2>"$TMP/err"
 grep -q '"name": "matmul Q4_K f16"' "$TMP/prof" && ok "f16 tiles: bench's prompt profile names them" ||
     bad "f16 tiles: no 'matmul Q4_K f16' in bench's prompt profile: $(head -c 300 "$TMP/prof") $(cat "$TMP/err")"
