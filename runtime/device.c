@@ -256,7 +256,7 @@ static void limits_apply(const limits_override *l, device_info *info) {
     if (l->no_push) info->push_descriptor = false;
     if (l->no_sg_arith) info->subgroup_arith = false;
     if (l->no_int_dot) info->int_dot = false;
-    if (l->no_fp16) info->fp16 = false;
+    if (l->no_fp16) info->fp16 = info->fast_f16 = false;
     if (l->no_coopmat || !info->fp16) { // the kernels need both (the shapes stay listed)
         info->coopmat = false;
         info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
@@ -465,6 +465,13 @@ static void probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
     // use, need vulkanMemoryModelDeviceScope too.)
     info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && info->fp16;
     if (!info->coopmat) info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
+    // f16 arithmetic at least as fast as f32: GPUs with shaderFloat16 (double rate on AMD
+    // since Vega, Intel, mobile), but not CPU drivers (lavapipe converts around every
+    // operation: 0.65x of f32 in the prefill tiles) nor NVIDIA GPUs without cooperative
+    // matrices (before Turing, f16 runs at a fraction of f32's rate). Decided before the
+    // limit profiles: a lavapipe made to look discrete is still a CPU.
+    info->fast_f16 = info->fp16 && info->type != VK_PHYSICAL_DEVICE_TYPE_CPU &&
+                     !(info->vendor_id == 0x10de && !info->coopmat);
 
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
     VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};

@@ -147,18 +147,15 @@ static bool use_coop(const kernels *k, uint32_t type, const struct matmul_kernel
 
 // Whether the tiles (where cooperative matrices are not used) run in packed f16
 // arithmetic: f16 slices, products summed in f16 over a few values of k, then in
-// f32 (common/matmul_tile.glsl). GPUs with shaderFloat16 run it at up to twice the
-// f32 rate (AMD since Vega, Intel, mobile); it rounds like the cooperative-matrix
-// path and more (f16 products and short f16 sums), so it is off where f32 costs
-// nothing extra: CPU drivers, and NVIDIA before Turing (half-rate or slower f16, and
-// no cooperative matrices). VKPHI_F16MATH=1 forces it on (to test it on lavapipe),
-// =0 off. Never for F32 weights. By device and type only (batch invariance).
+// f32 (common/matmul_tile.glsl). It rounds like the cooperative-matrix path and more
+// (f16 products, short f16 sums), so only where it pays: devices whose f16 is fast
+// (device_info.fast_f16: up to twice the f32 rate). VKPHI_F16MATH=1 forces it on (to
+// test it on lavapipe), =0 off. Never for F32 weights. By device and type only
+// (batch invariance).
 static bool use_half(const kernels *k, const struct matmul_kernels *ids) {
     const char *env = getenv("VKPHI_F16MATH");
     if ((env && strcmp(env, "0") == 0) || ids->half == KERNEL_COUNT || !kernels_fit(k, ids->half)) return false;
-    if (env && strcmp(env, "1") == 0) return true;
-    const device_info *info = device_get_info(kernels_device(k));
-    return info->type != VK_PHYSICAL_DEVICE_TYPE_CPU && !(info->vendor_id == 0x10de && !info->coopmat);
+    return (env && strcmp(env, "1") == 0) || device_get_info(kernels_device(k))->fast_f16;
 }
 
 // The tiled kernel for many tokens: packed f16 or f32 (use_half).

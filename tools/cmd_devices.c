@@ -77,7 +77,7 @@ int cmd_devices(int argc, char **argv) {
         printf("  shared memory:           %u bytes per workgroup\n", d->max_shared_memory);
         printf("  workgroup invocations:   %u\n", d->max_workgroup_invocations);
         printf("  push descriptors:        %s\n", yn(d->push_descriptor));
-        printf("  fp16 arithmetic:         %s\n", yn(d->fp16));
+        printf("  fp16 arithmetic:         %s%s\n", yn(d->fp16), d->fast_f16 ? " (fast: the prefill tiles compute in f16)" : "");
         printf("  int8 arithmetic:         %s\n", yn(d->int8));
         printf("  16/8-bit storage:        %s / %s\n", yn(d->storage16), yn(d->storage8));
         printf("  integer dot product:     %s\n", yn(d->int_dot));
