@@ -168,7 +168,7 @@ const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens) 
     struct matmul_kernels ids;
     int path = n_tokens <= KERNEL_FEW_TOKENS || !matmul_kernel_ids(type, &ids) ? 0
                : use_coop(k, type, &ids)                                      ? 2
-               : use_half(k, &ids)                                      ? 3
+               : use_half(k, &ids)                                            ? 3
                                                                               : 1;
     char *l = labels[path][type % GGML_TYPE_COUNT];
     if (!l[0])

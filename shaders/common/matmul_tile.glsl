@@ -17,7 +17,8 @@
 // batch (runtime/ops.c picks a narrower one for short prompts), results may not.
 //
 // Built with F16MATH (the KERNEL_MATMUL_H_* kernels), the slices hold f16 (weights and
-// activations rounded to nearest, clamped to the f16 range) and the micro-tile runs
+// activations clamped to the f16 range and converted with the driver's rounding, which
+// Vulkan leaves open; the tests allow for either) and the micro-tile runs
 // in packed f16 arithmetic: per FK consecutive values of k each output's products
 // are summed in an f16 accumulator, and that sum is added into the f32 one. FK
 // divides BK and chunks start at multiples of FK, so the order of every sum is still
