@@ -74,7 +74,7 @@ for bad in "--port 70000" "--parallel 0" "--parallel x" "--bogus" "--host"; do
     out=$("$VKPHI" serve -m "$model" $bad 2>&1); rc=$?
     [ $rc -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "serve $bad: rc $rc, '$out'"
 done
-"$VKPHI" serve --help | grep -q -- "--parallel" || fail "serve --help"
+"$VKPHI" serve --help | grep -- "--parallel" >/dev/null || fail "serve --help"
 "$VKPHI" serve -m "$tmp/missing.gguf" --port 0 >/dev/null 2>&1 && fail "a missing model must fail"
 
 # While the model loads (held back by the test-only VKPHI_TEST_LOAD_DELAY_MS): /health
@@ -105,8 +105,8 @@ if [ -n "$port" ]; then
     out=$(curl -s -w ' %{http_code}' -H "Authorization: Bearer nope" "$lb/v1/models")
     case "$out" in *'"code":"invalid_api_key"}} 401') ;; *) fail "a wrong key while loading is still 401: '$out'" ;; esac
     out=$(curl -s "$lb/metrics")
-    echo "$out" | grep -qx 'vkphi_ready 0' || fail "/metrics while loading says vkphi_ready 0: $(echo "$out" | head -3)"
-    echo "$out" | grep -qx 'vkphi_requests_total{endpoint="/health",code="5xx"} 1' ||
+    echo "$out" | grep -x 'vkphi_ready 0' >/dev/null || fail "/metrics while loading says vkphi_ready 0: $(echo "$out" | head -3)"
+    echo "$out" | grep -x 'vkphi_requests_total{endpoint="/health",code="5xx"} 1' >/dev/null ||
         fail "/metrics counts the 503 of /health: $(echo "$out" | grep health)"
     grep -q "vkphi serve: ready" "$tmp/log" && fail "ready before VKPHI_TEST_LOAD_DELAY_MS had passed"
     ready=""
@@ -116,7 +116,7 @@ if [ -n "$port" ]; then
     done
     [ -n "$ready" ] || fail "/health did not turn 200 after loading: $(cat "$tmp/log")"
     grep -q "vkphi serve: ready" "$tmp/log" || fail "the ready line is logged"
-    curl -s "$lb/metrics" | grep -qx 'vkphi_ready 1' || fail "/metrics says vkphi_ready 1 once loaded"
+    curl -s "$lb/metrics" | grep -x 'vkphi_ready 1' >/dev/null || fail "/metrics says vkphi_ready 1 once loaded"
     kill -TERM "$pid"
     wait "$pid"; rc=$?
     [ $rc -eq 0 ] || fail "exit code after SIGTERM (loaded): $rc"
@@ -163,13 +163,13 @@ rc=$?
 grep -q '"role":"assistant"' "$tmp/partial" || fail "the stream started before curl gave up"
 idle=""
 for _ in $(seq 1 40); do
-    if curl -s "$base/health" | grep -q '"slots_processing":0,"queued":0'; then idle=1; break; fi
+    if curl -s "$base/health" | grep '"slots_processing":0,"queued":0' >/dev/null; then idle=1; break; fi
     sleep 0.05
 done
 [ -n "$idle" ] || fail "the slot of the abandoned stream was not freed within 2 s: $(curl -s "$base/health")"
 out=$(curl -s -H "Authorization: Bearer $key" "$base/v1/completions" \
     -d "{\"model\":\"$id\",\"prompt\":\"still there?\",\"max_tokens\":3}")
-echo "$out" | grep -q '"object":"text_completion"' || fail "serving after curl gave up: $out"
+echo "$out" | grep '"object":"text_completion"' >/dev/null || fail "serving after curl gave up: $out"
 
 # SIGTERM while a stream is running: the client gets an error event, the server exits 0.
 curl -sN -H "Authorization: Bearer $key" "$base/v1/chat/completions" \
@@ -191,7 +191,8 @@ else
 fi
 pid=""
 wait $cpid 2>/dev/null
-grep -q "shutting down" "$tmp/last" || fail "the running stream was told of the shutdown: $(tail -c 300 "$tmp/last")"
+grep -q "shutting down" "$tmp/last" ||
+    fail "the running stream was told of the shutdown: $(tail -c 300 "$tmp/last"); server log: $(tail -5 "$tmp/log")"
 grep -q "shutting down" "$tmp/log" || fail "shutdown logged"
 
 # Batching changes nothing at 8 slots too: 8 concurrent greedy requests with prompts of
