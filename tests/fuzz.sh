@@ -35,7 +35,8 @@ per=$((seconds / ${#targets[@]}))
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-rt=$root/runtime
+rt=$root/runtime/core # the targets are of the layer without Vulkan, but generate.c
+model=$root/runtime/model
 cc=${CC:-}
 if [ -z "$cc" ]; then
     for c in clang-14 clang; do command -v "$c" >/dev/null && { cc=$c; break; }; done
@@ -57,10 +58,10 @@ fi
 # is built on its own, without the fuzzer's coverage tables (they would keep every
 # function), and the link drops what is unused (--gc-sections) instead of pulling in
 # the whole runtime.
-tok_src=("$rt/tokenizer.c" "$rt/gguf.c" "$rt/quant.c" "$rt/quant_iq.c" "$rt/common.c")
+tok_src=("$rt/tokenizer.c" "$rt/gguf.c" "$rt/quant.c" "$rt/quant_iq.c" "$rt/quant_types.c" "$rt/common.c")
 sources() {
     case $1 in
-    gguf) echo "$rt/gguf.c $rt/common.c $rt/quant.c $rt/quant_iq.c $rt/model_check.c" ;;
+    gguf) echo "$rt/gguf.c $rt/common.c $rt/quant.c $rt/quant_iq.c $rt/quant_types.c $rt/model_config.c" ;;
     tokenizer | detok) echo "${tok_src[*]}" ;;
     chat) echo "${tok_src[*]} $rt/chat.c" ;;
     server) echo "${tok_src[*]} $rt/chat.c $rt/sampler.c $root/tools/server/api.c $work/generate.o" ;;
@@ -78,12 +79,12 @@ cflags=(-g -O1 -std=c11 -D_GNU_SOURCE -fno-sanitize-recover=all -ffunction-secti
 build() {
     local t=$1
     if [ "$t" = server ]; then
-        "$cc" "${cflags[@]}" -fsanitize=address,undefined -I"$rt" -c "$rt/generate.c" -o "$work/generate.o"
+        "$cc" "${cflags[@]}" -fsanitize=address,undefined -I"$rt" -I"$model" -c "$model/generate.c" -o "$work/generate.o"
     fi
     # shellcheck disable=SC2046
     "$cc" "${cflags[@]}" -fsanitize=fuzzer,address,undefined -Wl,--gc-sections \
         -DVKPHI_FUZZ_TOKENIZER_PATH="\"$here/data/phi4-tokenizer.gguf\"" \
-        -I"$rt" -I"$root/tools" "$here/fuzz_$t.c" $(sources "$t") $(libs "$t") -o "$work/fuzz_$t"
+        -I"$rt" -I"$model" -I"$root/shaders/common" -I"$root/tools" "$here/fuzz_$t.c" $(sources "$t") $(libs "$t") -o "$work/fuzz_$t"
 }
 
 failed=()

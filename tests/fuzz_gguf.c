@@ -10,7 +10,7 @@
 
 #include "common.h"
 #include "gguf.h"
-#include "model_check.h"
+#include "model_config.h"
 #include "quant.h"
 
 static volatile uint64_t sink; // keeps the reads from being optimized away

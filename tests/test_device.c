@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "harness.h"
+#include "memory.h"
 #include "pipeline.h"
 #include "shaders.h"
 
@@ -249,11 +250,11 @@ static void test_memory_types(void) {
                                            HV | HC | CA};
     mp.memoryTypeCount = sizeof types / sizeof types[0];
     for (uint32_t i = 0; i < mp.memoryTypeCount; i++) mp.memoryTypes[i].propertyFlags = types[i];
-    CHECK(buffer_memory_type(&mp, ~0u, DL, 0) == 4, "device-local: %d", buffer_memory_type(&mp, ~0u, DL, 0));
-    CHECK(buffer_memory_type(&mp, ~0u, HV | HC, CA) == 6, "host, cached preferred: %d", buffer_memory_type(&mp, ~0u, HV | HC, CA));
-    CHECK(buffer_memory_type(&mp, 0x3f, HV | HC, CA) == 5, "host when the cached type is not allowed");
-    CHECK(buffer_memory_type(&mp, 0x0b, HV | HC, 0) == -1, "only incoherent or AMD-uncached host types: none");
-    CHECK(buffer_memory_type(&mp, 0x07, DL, 0) == -1, "only protected and AMD types: none");
+    CHECK(memory_type_pick(&mp, ~0u, DL, 0) == 4, "device-local: %d", memory_type_pick(&mp, ~0u, DL, 0));
+    CHECK(memory_type_pick(&mp, ~0u, HV | HC, CA) == 6, "host, cached preferred: %d", memory_type_pick(&mp, ~0u, HV | HC, CA));
+    CHECK(memory_type_pick(&mp, 0x3f, HV | HC, CA) == 5, "host when the cached type is not allowed");
+    CHECK(memory_type_pick(&mp, 0x0b, HV | HC, 0) == -1, "only incoherent or AMD-uncached host types: none");
+    CHECK(memory_type_pick(&mp, 0x07, DL, 0) == -1, "only protected and AMD types: none");
 }
 
 int main(void) {

@@ -16,6 +16,7 @@
 #include "harness.h"
 #include "mkmodel.h"
 #include "model.h"
+#include "ref_model.h"
 #include "tokenizer.h"
 
 // ---- the stop-string scan, no model needed ----

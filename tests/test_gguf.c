@@ -10,7 +10,7 @@
 
 #include "common.h"
 #include "gguf.h"
-#include "model_check.h"
+#include "model_config.h"
 #include "quant.h"
 
 #include <dirent.h>

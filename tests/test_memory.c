@@ -9,7 +9,7 @@
 
 #include "common.h"
 #include "harness.h"
-#include "memory.h"
+#include "memory_plan.h"
 #include "mkmodel.h"
 #include "model.h"
 
@@ -358,13 +358,9 @@ static void test_arena(const char *limits) {
         return;
     }
     const device_info *info = device_get_info(d);
-    mem_plan plan;
-    memset(&plan, 0, sizeof plan);
-    plan.heap[MEM_DEVICE] = 0, plan.heap[MEM_HOST] = 1;
-    plan.block_max = info->max_alloc_size;
-    plan.weights[MEM_DEVICE] = plan.weights[MEM_HOST] = 3 * MiB;
+    mem_arena_spec spec = {.heap = {0, 1}, .bytes = {3 * MiB, 3 * MiB}, .block_max = info->max_alloc_size};
     mem_arena *a;
-    CHECK(mem_arena_create(d, &plan, &a) == VKPHI_OK, "%s", vkphi_last_error());
+    CHECK(mem_arena_create(d, &spec, &a) == VKPHI_OK, "%s", vkphi_last_error());
     enum { N = 12 };
     gpu_buffer b[N];
     float *in = malloc(300000 * sizeof *in), *out = malloc(300000 * sizeof *out);

@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "gguf.h"
 #include "model.h"
+#include "ref_model.h"
 #include "quant.h"
 
 static int32_t tokens[1024], tokens300[1024];

@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "harness.h"
 #include "model.h"
+#include "ref_model.h"
 #include "quant.h"
 
 #define E 512

@@ -14,11 +14,11 @@
 
 #include "args.h"
 #include "bandwidth.h"
-#include "../runtime/commands.h" // cmd_counters (tools/commands.h is the command table)
-#include "commands.h"
+#include "commands.h" // cmd_counters
+#include "subcommands.h"
 #include "gguf.h"
 #include "mkmodel.h"
-#include "memory.h"
+#include "memory_plan.h"
 #include "model.h"
 #include "quant.h"
 #include "quant_recipe.h"

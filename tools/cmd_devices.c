@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "memory.h"
+#include "subcommands.h"
+#include "memory_plan.h"
 #include "vkphi.h"
 
 static const char *yn(bool b) { return b ? "yes" : "no"; }

@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "subcommands.h"
 #include "common.h"
 #include "gguf.h"
-#include "model_check.h"
+#include "model_config.h"
 #include "quant.h"
 
 static void usage(FILE *out) {

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "commands.h"
+#include "subcommands.h"
 #include "gguf.h"
 #include "model.h"
 #include "vkphi.h"

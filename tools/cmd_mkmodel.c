@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "subcommands.h"
 #include "mkmodel.h"
 #include "quant_recipe.h"
 #include "vkphi.h"

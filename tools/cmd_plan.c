@@ -9,9 +9,9 @@
 
 #include "args.h"
 #include "bandwidth.h"
-#include "commands.h"
+#include "subcommands.h"
 #include "gguf.h"
-#include "memory.h"
+#include "memory_plan.h"
 #include "mkmodel.h"
 #include "model.h"
 #include "quant_recipe.h"

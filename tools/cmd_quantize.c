@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "subcommands.h"
 #include "common.h"
 #include "quant_recipe.h"
 #include "quantize.h"

@@ -8,7 +8,7 @@
 
 #include "args.h"
 #include "chat.h"
-#include "commands.h"
+#include "subcommands.h"
 #include "generate.h"
 #include "vkphi.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "args.h"
-#include "commands.h"
+#include "subcommands.h"
 #include "gguf.h"
 #include "tokenizer.h"
 #include "vkphi.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "subcommands.h"
 #include "device.h"
 
 struct command {

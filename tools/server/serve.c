@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "../args.h"
-#include "../commands.h" // the command table (runtime/ has a commands.h too)
+#include "../subcommands.h"
 #include "api.h"
 #include "chat.h"
 #include "engine.h"

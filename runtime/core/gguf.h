@@ -6,24 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quant_types.h"
+
 enum gguf_type { // metadata value types, as numbered in the GGUF specification
     GGUF_TYPE_UINT8 = 0, GGUF_TYPE_INT8 = 1, GGUF_TYPE_UINT16 = 2, GGUF_TYPE_INT16 = 3,
     GGUF_TYPE_UINT32 = 4, GGUF_TYPE_INT32 = 5, GGUF_TYPE_FLOAT32 = 6, GGUF_TYPE_BOOL = 7,
     GGUF_TYPE_STRING = 8, GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
     GGUF_TYPE_FLOAT64 = 12,
     GGUF_TYPE_INVALID = -1, // what gguf_key_type answers for an index out of range
-};
-
-// Tensor element types, numbered as ggml numbers them in GGUF files.
-enum ggml_type {
-    GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q4_1 = 3,
-    GGML_TYPE_Q5_0 = 6, GGML_TYPE_Q5_1 = 7, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q8_1 = 9,
-    GGML_TYPE_Q2_K = 10, GGML_TYPE_Q3_K = 11, GGML_TYPE_Q4_K = 12, GGML_TYPE_Q5_K = 13,
-    GGML_TYPE_Q6_K = 14, GGML_TYPE_Q8_K = 15, GGML_TYPE_BF16 = 30,
-    GGML_TYPE_IQ4_NL = 20, GGML_TYPE_IQ4_XS = 23,
-    GGML_TYPE_IQ2_XXS = 16, GGML_TYPE_IQ2_XS = 17, GGML_TYPE_IQ3_XXS = 18, GGML_TYPE_IQ1_S = 19,
-    GGML_TYPE_IQ3_S = 21, GGML_TYPE_IQ2_S = 22, GGML_TYPE_IQ1_M = 29,
-    GGML_TYPE_COUNT = 40, // bound for tables; not every value below is a known type
 };
 
 typedef struct gguf_file gguf_file;

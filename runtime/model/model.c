@@ -15,8 +15,8 @@
 #include "common.h"
 #include "device.h"
 #include "kernels.h"
-#include "memory.h"
-#include "model_check.h"
+#include "memory_plan.h"
+#include "model_config.h"
 #include "ops.h"
 #include "quant.h"
 #include "repack.h"
@@ -317,7 +317,9 @@ static int plan_memory(model *m, const char *path, uint32_t n_ctx_asked) {
                   m->n_ctx, q8 ? "q8_0" : "f16", part[MEM_DEVICE], p->heap[MEM_HOST] >= 0 ? "; " : "",
                   p->heap[MEM_HOST] >= 0 ? part[MEM_HOST] : "");
     }
-    return mem_arena_create(m->dev, p, &m->arena);
+    mem_arena_spec spec;
+    memory_plan_arena(p, &spec);
+    return mem_arena_create(m->dev, &spec, &m->arena);
 }
 
 static int alloc_scratch(model *m) {

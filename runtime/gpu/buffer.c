@@ -17,26 +17,10 @@ struct staging {
     VkFence fence;
 };
 
-int buffer_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits, VkMemoryPropertyFlags want,
-                       VkMemoryPropertyFlags prefer) {
-    // Never protected memory (needs a protected queue) nor AMD's device-coherent
-    // or uncached types (slow, for debugging).
-    const VkMemoryPropertyFlags avoid = VK_MEMORY_PROPERTY_PROTECTED_BIT | VK_MEMORY_PROPERTY_DEVICE_COHERENT_BIT_AMD |
-                                        VK_MEMORY_PROPERTY_DEVICE_UNCACHED_BIT_AMD;
-    int found = -1;
-    for (uint32_t i = 0; i < mp->memoryTypeCount; i++) {
-        VkMemoryPropertyFlags f = mp->memoryTypes[i].propertyFlags;
-        if (!(type_bits & (1u << i)) || (f & want) != want || (f & avoid)) continue;
-        if ((f & prefer) == prefer) return (int)i;
-        if (found < 0) found = (int)i;
-    }
-    return found;
-}
-
 static int find_memory_type(device *d, uint32_t type_bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags prefer) {
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(device_physical(d), &mp);
-    return buffer_memory_type(&mp, type_bits, want, prefer);
+    return memory_type_pick(&mp, type_bits, want, prefer);
 }
 
 int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *what, gpu_buffer *out) {
@@ -114,9 +98,16 @@ void buffer_destroy(device *d, gpu_buffer *b) {
     memset(b, 0, sizeof *b);
 }
 
+static void staging_release(device *d, void *obj) {
+    struct staging *s = obj;
+    if (s->fence) vkDestroyFence(device_vk(d), s->fence, NULL);
+    if (s->pool) vkDestroyCommandPool(device_vk(d), s->pool, NULL);
+    buffer_destroy(d, &s->buf);
+    free(s);
+}
+
 static int staging_get(device *d, struct staging **out) {
-    struct staging **slot = (struct staging **)device_staging_slot(d);
-    if (*slot) { *out = *slot; return VKPHI_OK; }
+    if ((*out = device_attached(d))) return VKPHI_OK;
     struct staging *s = calloc(1, sizeof *s);
     if (!s) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
     // Within maxMemoryAllocationSize: larger copies go through it in pieces.
@@ -124,7 +115,7 @@ static int staging_get(device *d, struct staging **out) {
     if (!bytes || bytes > STAGING_BYTES) bytes = STAGING_BYTES;
     int rc = buffer_create(d, bytes, BUFFER_HOST, "the staging buffer", &s->buf);
     if (rc) { free(s); return rc; }
-    *slot = s;
+    device_attach(d, s, staging_release);
     VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pi.queueFamilyIndex = device_queue_family(d);
@@ -138,17 +129,6 @@ static int staging_get(device *d, struct staging **out) {
     VK_CHECK(vkCreateFence(device_vk(d), &fi, NULL, &s->fence));
     *out = s;
     return VKPHI_OK;
-}
-
-void buffer_staging_release(device *d) {
-    struct staging **slot = (struct staging **)device_staging_slot(d);
-    struct staging *s = *slot;
-    if (!s) return;
-    if (s->fence) vkDestroyFence(device_vk(d), s->fence, NULL);
-    if (s->pool) vkDestroyCommandPool(device_vk(d), s->pool, NULL);
-    buffer_destroy(d, &s->buf);
-    free(s);
-    *slot = NULL;
 }
 
 // One copy between the staging buffer and b, submitted and waited for.

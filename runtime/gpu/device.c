@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buffer.h"
 #include "common.h"
+#include "env.h"
 
 // VK_KHR_cooperative_matrix, which Debian 12's Vulkan headers (1.3.239) predate:
 // the values and structures of the registry, declared here when the headers lack them.
@@ -43,7 +43,8 @@ struct device {
     uint32_t queue_family;
     device_info info;
     uint32_t validation_messages;
-    void *staging; // owned by buffer.c
+    void *attached; // one object of a module above (buffer.c's staging buffer)
+    void (*release)(device *d, void *obj);
     const char *extensions[8]; // enabled device extensions (string literals)
     uint32_t n_extensions;
 };
@@ -136,6 +137,8 @@ typedef struct limits_override {
     uint32_t shared, wg, api;
     uint32_t n_heaps;                  // VKPHI_HEAPS: simulated heaps (0: the driver's)
     device_heap heaps[DEVICE_MAX_HEAPS];
+    char text[128];                    // VKPHI_LIMITS as given, for device_info.limits
+    bool validate;                     // VKPHI_VALIDATE: the validation layer
 } limits_override;
 
 static bool parse_size(const char *v, uint64_t *out) {
@@ -152,8 +155,7 @@ static bool parse_size(const char *v, uint64_t *out) {
 }
 
 // VKPHI_HEAPS=KIND:SIZE,... (device.h).
-static int heaps_parse(limits_override *l) {
-    const char *env = getenv(DEVICE_HEAPS_ENV);
+static int heaps_parse(limits_override *l, const char *env) {
     if (!env || !*env) return VKPHI_OK;
     char buf[256];
     if (strlen(env) >= sizeof buf)
@@ -175,12 +177,16 @@ static int heaps_parse(limits_override *l) {
     return VKPHI_OK;
 }
 
+// The environment's device knobs: VKPHI_HEAPS, VKPHI_LIMITS and VKPHI_VALIDATE.
 static int limits_parse(limits_override *l) {
     memset(l, 0, sizeof *l);
-    int rc = heaps_parse(l);
+    const vkphi_env env_now = vkphi_env_read();
+    l->validate = env_now.validate && *env_now.validate && strcmp(env_now.validate, "0") != 0;
+    int rc = heaps_parse(l, env_now.heaps);
     if (rc) return rc;
-    const char *env = getenv(DEVICE_LIMITS_ENV);
+    const char *env = env_now.limits;
     if (!env || !*env) return VKPHI_OK;
+    snprintf(l->text, sizeof l->text, "%s", env);
     char buf[256];
     if (strlen(env) >= sizeof buf)
         return vkphi_fail(VKPHI_ERR_ARG, "%s is longer than %zu characters", DEVICE_LIMITS_ENV, sizeof buf - 1);
@@ -243,7 +249,7 @@ static void heaps_apply(const limits_override *l, device_info *info) {
 // feature taken away.
 static void limits_apply(const limits_override *l, device_info *info) {
     if (!l->any) return;
-    snprintf(info->limits, sizeof info->limits, "%s", getenv(DEVICE_LIMITS_ENV));
+    snprintf(info->limits, sizeof info->limits, "%s", l->text);
     if (l->offset_align > info->min_storage_offset_align) info->min_storage_offset_align = l->offset_align;
     LOWER(info->max_storage_buffer_range, l->storage_range);
     LOWER(info->max_alloc_size, l->max_alloc);
@@ -263,11 +269,6 @@ static void limits_apply(const limits_override *l, device_info *info) {
     }
 }
 #undef LOWER
-
-static bool validation_requested(void) {
-    const char *v = getenv("VKPHI_VALIDATE");
-    return v && *v && strcmp(v, "0") != 0;
-}
 
 // Creates the instance; with validation requested, also the layer and a messenger
 // that counts into d (which may be NULL while only listing devices).
@@ -295,7 +296,7 @@ static int instance_create(device *d, const limits_override *lim, VkInstance *ou
         enabled_ext[n_enabled++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
         flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
     }
-    bool validate = validation_requested();
+    bool validate = lim->validate;
     const char *layer = "VK_LAYER_KHRONOS_validation";
     bool have_layer = false;
     if (validate) {
@@ -578,7 +579,7 @@ int device_create(int index, device **out) {
     vkEnumeratePhysicalDevices(d->instance, &n, pds);
     for (uint32_t i = 0; i < n; i++) probe(d->instance, pds[i], i, api, &lim, &infos[i]);
 
-    const char *env = getenv("VKPHI_DEVICE");
+    const char *env = vkphi_env_read().device;
     if (index < 0 && env && *env) {
         char *end;
         long v = strtol(env, &end, 10);
@@ -684,7 +685,7 @@ void device_destroy(device *d) {
     if (!d) return;
     if (d->vk) {
         vkDeviceWaitIdle(d->vk);
-        buffer_staging_release(d);
+        if (d->attached) d->release(d, d->attached);
     }
     if (d->vk) vkDestroyDevice(d->vk, NULL);
     if (d->messenger) vkDestroyDebugUtilsMessengerEXT(d->instance, d->messenger, NULL);
@@ -698,7 +699,11 @@ VkPhysicalDevice device_physical(const device *d) { return d->physical; }
 VkQueue device_queue(const device *d) { return d->queue; }
 uint32_t device_queue_family(const device *d) { return d->queue_family; }
 uint32_t device_validation_messages(const device *d) { return d->validation_messages; }
-void **device_staging_slot(device *d) { return &d->staging; }
+void *device_attached(const device *d) { return d->attached; }
+void device_attach(device *d, void *obj, void (*release)(device *d, void *obj)) {
+    d->attached = obj;
+    d->release = release;
+}
 
 bool device_extension_enabled(const device *d, const char *name) {
     for (uint32_t i = 0; i < d->n_extensions; i++)

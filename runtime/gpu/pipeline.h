@@ -40,7 +40,3 @@ void pipeline_cache_close(device *d, pipeline_cache *c);
 
 int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pipeline *out);
 void pipeline_destroy(device *d, pipeline *p);
-
-// Directory for vkphi's cached files ($XDG_CACHE_HOME/vkphi or ~/.cache/vkphi),
-// created if missing. Returns 0 or an error.
-int vkphi_cache_dir(char *buf, size_t len);

@@ -1,39 +1,26 @@
 // SPDX-License-Identifier: MIT
-// Where a model's buffers live.
+// Where a model's buffers live: the placement plan.
 //
-// The placement plan is a pure function (no Vulkan calls) of the device's heaps,
-// memory types, budgets and limits (a device_info, real or written by a test) and
-// the model's sizes, so that it is tested against the heap layouts of machines we
-// do not have:
+// The plan is a pure function (no Vulkan calls) of the device's heaps, memory
+// types, budgets and limits (a device_info, real or written by a test) and the
+// model's sizes, so that it is tested against the heap layouts of machines we do
+// not have:
 //   - activations (scratch) and the KV cache go in device-local memory first;
 //   - the weights go layer by layer into device-local memory until its budget,
 //     less a margin, is used;
 //   - the remaining layers (and then the output head) go into host-visible system
-//     memory that the GPU reads over the bus: GTT or system RAM on a discrete card,
-//     the second heap of an APU.
-// A device with one heap (an Intel iGPU, lavapipe) has no host place; an APU uses
-// both of its heaps. Decode runs entirely on the GPU either way: only where a
-// weight lives changes, and so the bandwidth it is read at.
-//
-// The arena then makes the planned buffers: each its own VkBuffer, bound into
-// large memory blocks per place, each block within maxMemoryAllocationSize and
-// 4 GiB (what drivers such as RADV allow in one allocation).
+//     memory that the GPU reads over the bus (gpu/memory.h's places).
+// An APU uses both of its heaps. Decode runs entirely on the GPU either way: only
+// where a weight lives changes, and so the bandwidth it is read at. The arena
+// (gpu/arena.h) then makes the planned buffers.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buffer.h"
-#include "device.h"
+#include "arena.h"
+#include "memory.h"
 
-enum mem_place {
-    MEM_DEVICE, // device-local memory (VRAM, or an APU's device-local heap)
-    MEM_HOST,   // host-visible system memory the GPU reads over the bus
-    MEM_N_PLACES
-};
-
-#define MEM_BLOCK_MAX (4ull << 30)    // the 4 GiB practice: no block larger
-#define MEM_MARGIN_MAX (512ull << 20) // the margin left free in a heap: 1/16 of its budget, at most this
-#define MEM_ALIGN 4096ull             // each buffer's bytes are counted rounded up to this
+#define MEM_ALIGN 4096ull // each buffer's bytes are counted rounded up to this
 
 // What a model asks for, at any context.
 typedef struct mem_model {
@@ -64,10 +51,6 @@ typedef struct mem_plan {
     char why[160]; // when it does not fit for a limit other than bytes: which one
 } mem_plan;
 
-// The heap of each place (-1: none): the largest device-local heap with a
-// device-local type; the largest other heap that is not device-local and has a
-// host-visible coherent type.
-void memory_pick_heaps(const device_info *info, int heap[MEM_N_PLACES]);
 // Plans n_ctx tokens per sequence (KV cache f16, or 8-bit when kv_q8).
 void memory_plan(const device_info *info, const mem_model *m, uint32_t n_ctx, bool kv_q8, mem_plan *out);
 // The largest context up to the trained one that fits (with no_spill: with every
@@ -90,29 +73,9 @@ bool memory_plan_no_spill(const mem_plan *p);
 double memory_estimate_gbps(const device_info *info, enum mem_place p);
 // Decode tokens/s that reading every weight once per token allows at those rates.
 double memory_decode_tps(const mem_plan *p, const double gbps[MEM_N_PLACES]);
-const char *memory_place_name(enum mem_place p); // "device", "host"
 // "812.0 MiB", "7.36 GiB": bytes for people, in buf (returned).
 const char *memory_size_str(uint64_t bytes, char buf[24]);
 // "layers 0-27" / "layers 28-39 and the output head" / "none": the weights of a place.
 void memory_plan_layers(const mem_plan *p, enum mem_place where, char *buf, unsigned long len);
-
-// The memory type for a buffer of `place` among type_bits: on a real layout one of
-// that place's heap (device-local, preferring host-visible on unified memory; host:
-// host-visible and coherent); on simulated heaps (VKPHI_HEAPS) the real device's
-// type of that kind. -1 when none fits.
-int memory_type_for(const device_info *info, const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits,
-                    enum mem_place place, int heap);
-
-// ---- the arena: blocks the planned buffers are sub-allocated from ----
-typedef struct mem_arena mem_arena;
-
-int mem_arena_create(device *d, const mem_plan *plan, mem_arena **out);
-// A buffer of `size` bytes in place p, bound into one of the arena's blocks (its
-// .mem stays VK_NULL_HANDLE: buffer_destroy frees the VkBuffer, the arena the block).
-// Mapped where the place is host-visible and written in place (host, or unified).
-int mem_arena_buffer(mem_arena *a, enum mem_place p, uint64_t size, const char *what, gpu_buffer *out);
-// Bytes of buffers made in place p, and the blocks' bytes there.
-uint64_t mem_arena_used(const mem_arena *a, enum mem_place p);
-uint64_t mem_arena_reserved(const mem_arena *a, enum mem_place p);
-uint32_t mem_arena_blocks(const mem_arena *a, enum mem_place p);
-void mem_arena_destroy(mem_arena *a); // after every buffer of it
+// The arena that holds what the plan placed.
+void memory_plan_arena(const mem_plan *p, mem_arena_spec *out);

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "model_check.h"
+#include "model_config.h"
 
 #include "common.h"
-#include "model.h"
 #include "quant.h"
 
 #include <math.h>

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "model.h"
+#include "ref_model.h"
 #include "quant.h"
 #include "ref.h"
 

@@ -38,3 +38,7 @@ uint16_t vkphi_f32_to_bf16(float f);
 
 // Monotonic seconds, for timing.
 double vkphi_now(void);
+
+// Directory for vkphi's cached files ($XDG_CACHE_HOME/vkphi or ~/.cache/vkphi),
+// created if missing. Returns 0 or an error.
+int vkphi_cache_dir(char *buf, size_t len);

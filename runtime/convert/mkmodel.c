@@ -19,9 +19,8 @@
 
 #include "common.h"
 #include "gguf.h"
-#include "memory.h"
+#include "memory_plan.h"
 #include "model.h"
-#include "pipeline.h" // vkphi_cache_dir
 #include "quant.h"
 #include "quant_recipe.h"
 

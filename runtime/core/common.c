@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "common.h"
 
+#include "env.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static _Thread_local char last_error[1024];
@@ -107,4 +112,27 @@ double vkphi_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int vkphi_cache_dir(char *buf, size_t len) {
+    const vkphi_env env = vkphi_env_read();
+    const char *xdg = env.cache_home, *home = env.home;
+    if (xdg && *xdg)
+        snprintf(buf, len, "%s/vkphi", xdg);
+    else if (home && *home)
+        snprintf(buf, len, "%s/.cache/vkphi", home);
+    else
+        return vkphi_fail(VKPHI_ERR_IO, "neither XDG_CACHE_HOME nor HOME is set: no place for the cache");
+    // mkdir -p
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", buf);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(tmp, 0755);
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return vkphi_fail(VKPHI_ERR_IO, "cannot create the cache directory %s: %s", buf, strerror(errno));
+    return VKPHI_OK;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buffer.h"
 #include "commands.h"
 #include "common.h"
@@ -24,17 +25,15 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
     const device_info *info = device_get_info(d);
     uint64_t bytes = 1ull << 30; // far past the last-level cache of any GPU
     if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) bytes = 256ull << 20; // past a CPU's caches, quick to fill
-    // The heaps and budgets as the plan sees them (an empty model).
+    // The heaps and budgets as a placement plan sees them now.
     device_info now = *info;
     device_refresh_budgets(d, &now);
-    mem_model none = {0};
-    mem_plan plan;
-    memory_plan(&now, &none, 0, false, &plan);
-    plan.weights[MEM_DEVICE] = 0;
-    if (plan.heap[where] < 0)
+    mem_arena_spec spec = {.block_max = memory_block_max(&now)};
+    memory_pick_heaps(&now, spec.heap);
+    if (spec.heap[where] < 0)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no %s memory heap to measure", info->name,
                           memory_place_name(where));
-    const uint64_t budget = where == MEM_HOST ? plan.avail[MEM_HOST] / 2 : device_budget(d) / 2;
+    const uint64_t budget = where == MEM_HOST ? memory_heap_avail(&now, spec.heap[MEM_HOST]) / 2 : device_budget(d) / 2;
     if (budget && bytes > budget) bytes = budget;
     if (bytes > info->max_storage_buffer_range) bytes = info->max_storage_buffer_range;
     if (info->max_alloc_size && bytes > info->max_alloc_size) bytes = info->max_alloc_size;
@@ -57,9 +56,9 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
     uint32_t n_pass = 0;
     // Host-visible system memory comes from an arena block, as spilled weights do.
     mem_arena *arena = NULL;
-    plan.weights[MEM_HOST] = where == MEM_HOST ? bytes : 0;
+    spec.bytes[MEM_HOST] = where == MEM_HOST ? bytes : 0;
     int rc = where == MEM_DEVICE ? buffer_create(d, bytes, BUFFER_DEVICE, "the bandwidth test buffer", &src)
-                                 : mem_arena_create(d, &plan, &arena);
+                                 : mem_arena_create(d, &spec, &arena);
     if (!rc && arena) rc = mem_arena_buffer(arena, MEM_HOST, bytes, "the bandwidth test buffer", &src);
     if (!rc) rc = buffer_create(d, (uint64_t)groups * 4, BUFFER_HOST, "the bandwidth test result", &dst);
     if (!rc && (!(pattern = malloc(chunk)) || !(folds = malloc((size_t)groups * 4))))

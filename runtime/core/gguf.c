@@ -8,7 +8,7 @@
 #include "gguf.h"
 
 #include "common.h"
-#include "quant.h"
+#include "quant_types.h"
 
 #include <errno.h>
 #include <fcntl.h>

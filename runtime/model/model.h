@@ -1,33 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Phi-4 (GGUF architecture "phi3", or Phi-4 re-saved in the "llama" layout) on
-// Vulkan: configuration from the file's metadata, weights resident on the device,
-// the KV cache on the device, and the forward pass. Also the CPU reference forward
-// pass used by the tests.
+// Vulkan: weights resident on the device, the KV cache on the device, and the
+// forward pass. The configuration read from the file is core/model_config.h.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "gguf.h"
-
-typedef struct model_config {
-    uint32_t n_layer, n_embd, n_ff, n_head, n_head_kv, head_dim, n_vocab, n_ctx_train;
-    uint32_t n_rot;          // rotated dims at the start of each head (even, <= head_dim); the rest pass through
-    bool rope_neox;          // pairs (i, i + n_rot/2) (phi3); false: adjacent pairs (2i, 2i+1) (llama layout)
-    float rope_base, rms_eps;
-    // LongRoPE (Phi-4-mini): the long factors when the context exceeds this, else the
-    // short ones; 0 when the file has no factor tensors (then no factors, no attn_factor).
-    uint32_t rope_n_ctx_orig;
-    float rope_attn_factor;  // multiplies RoPE's cos and sin (so Q and K); 1 without LongRoPE
-} model_config;
-
-// Reads and checks the hyperparameters and tensors of a phi3 or llama-layout file
-// (model_check.c).
-int model_config_read(const gguf_file *f, model_config *cfg);
-// The LongRoPE frequency divisors for a context of n_ctx tokens per sequence, as
-// the reference runtime picks them: rope_factors_long above rope_n_ctx_orig, else
-// rope_factors_short. Copies n_rot/2 floats to out and returns true; returns false
-// (out untouched) when the model has no LongRoPE.
-bool model_rope_factors(const gguf_file *f, const model_config *cfg, uint32_t n_ctx, float *out);
+#include "model_config.h"
 
 enum kv_type { KV_F16, KV_Q8_0 };
 
@@ -99,14 +79,3 @@ const struct mem_plan *model_memory_plan(const model *m);
 // Bytes of weights read by one decode step, and the KV cache bytes per token.
 uint64_t model_weight_bytes(const model *m);
 uint64_t model_kv_bytes_per_token(const model *m);
-
-// ---- CPU reference (ref_model.c): f32, weights dequantized on the fly ----
-typedef struct ref_model ref_model;
-// n_ctx: the context the GPU model would be configured with (it picks the LongRoPE
-// factors); 0: the model's trained context. NULL and an error on failure.
-ref_model *ref_model_load(const char *path, uint32_t n_ctx);
-void ref_model_free(ref_model *r);
-const model_config *ref_model_config(const ref_model *r);
-// Evaluates token at position pos (positions must come in order from 0);
-// writes n_vocab logits.
-int ref_model_eval(ref_model *r, int32_t token, uint32_t pos, float *logits);

@@ -24,19 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define QUANT_QK_K 256 // values per K-quant super-block
-
-// Type facts; `type` is a ggml type number (enum ggml_type in gguf.h).
-bool quant_type_known(uint32_t type);     // ggml defines it and we know its block size
-bool quant_type_supported(uint32_t type); // one of the types vkphi runs
-const char *quant_type_name(uint32_t type); // "Q4_K"; "unknown" when not known
-int quant_type_from_name(const char *name); // case-insensitive; -1 when unknown
-uint32_t quant_block_elems(uint32_t type);  // values per block; 0 when unknown
-uint32_t quant_block_bytes(uint32_t type);  // bytes per block; 0 when unknown
-double quant_bits_per_weight(uint32_t type); // 0 when unknown
-// Bytes of a row of n values; 0 when the type is unknown, n is not a multiple of
-// the block size, or the result would overflow.
-uint64_t quant_row_bytes(uint32_t type, uint64_t n);
+#include "quant_types.h"
 
 // Row conversion. n must be a multiple of quant_block_elems(type) and the type
 // supported (quantize_row refuses the codebook types); otherwise nothing is written and VKPHI_ERR_ARG / VKPHI_ERR_UNSUPPORTED

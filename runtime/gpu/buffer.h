@@ -3,7 +3,7 @@
 // lavapipe) device buffers are host-visible and written in place; on discrete GPUs
 // they live in VRAM and are filled through one reusable staging buffer. A device
 // buffer that finds device-local memory full falls back to host-visible system
-// memory. (A model's weights, KV cache and scratch come from memory.h's arena.)
+// memory. (A model's weights, KV cache and scratch come from arena.h.)
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,16 +33,9 @@ static inline buf_view buf_sub(const gpu_buffer *b, uint64_t offset, uint64_t ra
     return (buf_view){b, offset, range};
 }
 
-// The memory type for a buffer: one of type_bits with every `want` flag, the first
-// that also has every `prefer` flag, else the first; never a protected or AMD
-// device-coherent/uncached type. -1 when none fits.
-int buffer_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits, VkMemoryPropertyFlags want,
-                       VkMemoryPropertyFlags prefer);
 // `what` names the buffer in the error message if it does not fit.
 int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *what, gpu_buffer *out);
 void buffer_destroy(device *d, gpu_buffer *b);
 // Copies host data in: memcpy when mapped, else through the staging buffer (waits).
 int buffer_write(device *d, gpu_buffer *b, uint64_t offset, const void *src, uint64_t size);
 int buffer_read(device *d, const gpu_buffer *b, uint64_t offset, void *dst, uint64_t size);
-// Frees the staging buffer and its command pool (device_destroy calls this).
-void buffer_staging_release(device *d);

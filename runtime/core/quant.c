@@ -9,100 +9,10 @@
 #include "gguf.h"
 #include "quant_iq.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <string.h>
 
-#include "../shaders/common/iq4_values.h"
-
-// ---- type table ----
-
-struct type_info {
-    const char *name;
-    uint32_t blck;  // values per block
-    uint32_t bytes; // bytes per block
-};
-
-// Every type ggml can put in a GGUF file. Holes (4, 5, 31..33, 36..38) are types
-// ggml removed; they stay unknown.
-static const struct type_info types[GGML_TYPE_COUNT] = {
-    [GGML_TYPE_F32] = {"F32", 1, 4},
-    [GGML_TYPE_F16] = {"F16", 1, 2},
-    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18},
-    [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20},
-    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22},
-    [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24},
-    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34},
-    [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36},
-    [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84},
-    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110},
-    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144},
-    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176},
-    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210},
-    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292},
-    [16] = {"IQ2_XXS", 256, 66},
-    [17] = {"IQ2_XS", 256, 74},
-    [18] = {"IQ3_XXS", 256, 98},
-    [19] = {"IQ1_S", 256, 50},
-    [20] = {"IQ4_NL", 32, 18},
-    [21] = {"IQ3_S", 256, 110},
-    [22] = {"IQ2_S", 256, 82},
-    [23] = {"IQ4_XS", 256, 136},
-    [24] = {"I8", 1, 1},
-    [25] = {"I16", 1, 2},
-    [26] = {"I32", 1, 4},
-    [27] = {"I64", 1, 8},
-    [28] = {"F64", 1, 8},
-    [29] = {"IQ1_M", 256, 56},
-    [GGML_TYPE_BF16] = {"BF16", 1, 2},
-    [34] = {"TQ1_0", 256, 54},
-    [35] = {"TQ2_0", 256, 66},
-    [39] = {"MXFP4", 32, 17},
-};
-
-bool quant_type_known(uint32_t type) { return type < GGML_TYPE_COUNT && types[type].blck != 0; }
-
-bool quant_type_supported(uint32_t type) {
-    switch (type) {
-    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:
-    case GGML_TYPE_Q4_0: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K:
-    case GGML_TYPE_Q6_K:
-    case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q2_K:
-    case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
-    case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S: case GGML_TYPE_IQ2_XXS: case GGML_TYPE_IQ2_XS:
-    case GGML_TYPE_IQ2_S: case GGML_TYPE_IQ1_S: case GGML_TYPE_IQ1_M:
-        return true;
-    default:
-        return false;
-    }
-}
-
-const char *quant_type_name(uint32_t type) { return quant_type_known(type) ? types[type].name : "unknown"; }
-
-int quant_type_from_name(const char *name) {
-    if (!name) return -1;
-    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
-        const char *a = types[t].name, *b = name;
-        if (!a) continue;
-        while (*a && *b && toupper((unsigned char)*a) == toupper((unsigned char)*b)) a++, b++;
-        if (!*a && !*b) return t;
-    }
-    return -1;
-}
-
-uint32_t quant_block_elems(uint32_t type) { return quant_type_known(type) ? types[type].blck : 0; }
-uint32_t quant_block_bytes(uint32_t type) { return quant_type_known(type) ? types[type].bytes : 0; }
-
-double quant_bits_per_weight(uint32_t type) {
-    return quant_type_known(type) ? 8.0 * types[type].bytes / types[type].blck : 0;
-}
-
-uint64_t quant_row_bytes(uint32_t type, uint64_t n) {
-    if (!quant_type_known(type) || n % types[type].blck) return 0;
-    uint64_t blocks = n / types[type].blck;
-    if (blocks > UINT64_MAX / types[type].bytes) return 0;
-    return blocks * types[type].bytes;
-}
+#include "iq4_values.h" // shaders/common: the codebook the shaders share
 
 // ---- small helpers: byte access and rounding ----
 
@@ -356,10 +266,10 @@ static void dequant_iq4_xs(const uint8_t *b, float *y, uint64_t nb) {
 int quant_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n) {
     if (!quant_type_supported(type))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "cannot dequantize tensor type %s (%u)", quant_type_name(type), type);
-    const uint32_t blck = types[type].blck;
+    const uint32_t blck = quant_block_elems(type);
     if (n % blck)
         return vkphi_fail(VKPHI_ERR_ARG, "a %s row of %llu values is not a whole number of %u-value blocks",
-                          types[type].name, (unsigned long long)n, blck);
+                          quant_type_name(type), (unsigned long long)n, blck);
     const uint8_t *b = src;
     const uint64_t nb = n / blck;
     switch (type) {
@@ -1022,10 +932,10 @@ int quant_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, c
     if (quant_iq_type(type)) // decoded, but the codebook searches are not written
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "vkphi reads %s tensors but cannot quantize to %s", quant_type_name(type),
                           quant_type_name(type));
-    const uint32_t blck = types[type].blck;
+    const uint32_t blck = quant_block_elems(type);
     if (n % blck)
         return vkphi_fail(VKPHI_ERR_ARG, "a %s row of %llu values is not a whole number of %u-value blocks",
-                          types[type].name, (unsigned long long)n, blck);
+                          quant_type_name(type), (unsigned long long)n, blck);
     uint8_t *b = dst;
     switch (type) {
     case GGML_TYPE_F32: memcpy(dst, src, n * sizeof(float)); break;

@@ -117,8 +117,10 @@ uint32_t device_validation_messages(const device *d);
 uint32_t device_validation_total(void);
 // True when the logical device was created with this extension.
 bool device_extension_enabled(const device *d, const char *name);
-// Where buffer.c keeps its staging buffer for this device.
-void **device_staging_slot(device *d);
+// One object a module above keeps per device (buffer.c's staging buffer): release
+// runs in device_destroy, once the device is idle.
+void *device_attached(const device *d);
+void device_attach(device *d, void *obj, void (*release)(device *d, void *obj));
 // Device-local bytes still free by the budget (or the heap size when no budget),
 // in the largest device-local heap; of the simulated heaps under VKPHI_HEAPS.
 uint64_t device_budget(const device *d);

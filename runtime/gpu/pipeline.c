@@ -15,29 +15,6 @@ struct pipeline_cache {
     char path[1024];
 };
 
-int vkphi_cache_dir(char *buf, size_t len) {
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(buf, len, "%s/vkphi", xdg);
-    else if (home && *home)
-        snprintf(buf, len, "%s/.cache/vkphi", home);
-    else
-        return vkphi_fail(VKPHI_ERR_IO, "neither XDG_CACHE_HOME nor HOME is set: no place for the cache");
-    // mkdir -p
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", buf);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        mkdir(tmp, 0755);
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return vkphi_fail(VKPHI_ERR_IO, "cannot create the cache directory %s: %s", buf, strerror(errno));
-    return VKPHI_OK;
-}
-
 pipeline_cache *pipeline_cache_open(device *d) {
     pipeline_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;

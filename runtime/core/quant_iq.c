@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "gguf.h"
-#include "quant.h"
+#include "quant_types.h"
 
 #define IQ_GRID_IQ2XXS
 #define IQ_GRID_IQ2XS
