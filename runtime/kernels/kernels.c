@@ -203,10 +203,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
     case KERNEL_RMSNORM: d.shader = SHADER_RMSNORM; d.n_bindings = 3; d.push_size = 16; d.spec[0] = reduce_wg(info);
         d.shared_bytes = 4 * d.spec[0]; break; // common/reduce.glsl: WG floats
     case KERNEL_ROPE: d.shader = SHADER_ROPE; d.n_bindings = 2; d.push_size = 32; d.spec[0] = 64; break;
-    case KERNEL_SOFTMAX: d.shader = SHADER_SOFTMAX; d.n_bindings = 2; d.push_size = 8; d.spec[0] = reduce_wg(info);
-        d.shared_bytes = 4 * d.spec[0]; break;
     case KERNEL_SWIGLU: d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = 16; d.spec[0] = elementwise_wg(info); break;
-    case KERNEL_ADD: d.shader = SHADER_ADD; d.n_bindings = 2 + 1; d.push_size = 4; d.spec[0] = elementwise_wg(info); break;
     case KERNEL_MATVEC_F32:
     case KERNEL_MATVEC_F16:
     case KERNEL_MATVEC_BF16:

@@ -15,16 +15,12 @@
 // Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
 struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
 struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens, neox; };
-struct push_softmax { uint32_t n, stride; };
 struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
-struct push_add { uint32_t n; };
 struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; };
 struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; };
 _Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
 _Static_assert(sizeof(struct push_rope) == 32, "rope.comp push constants");
-_Static_assert(sizeof(struct push_softmax) == 8, "softmax.comp push constants");
 _Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
-_Static_assert(sizeof(struct push_add) == 4, "add.comp push constants");
 _Static_assert(sizeof(struct push_matvec) == 48, "matvec push constants");
 _Static_assert(sizeof(struct push_matmul) == 32, "matmul push constants");
 
@@ -77,29 +73,12 @@ int op_rope(cmd_ctx *c, kernels *k, buf_view x, buf_view table, uint32_t n_token
     return VKPHI_OK;
 }
 
-int op_softmax(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_rows, uint32_t n, uint32_t stride) {
-    GET_PIPE(p, k, KERNEL_SOFTMAX);
-    if (n_rows > MAX_GROUPS_X) return vkphi_fail(VKPHI_ERR_ARG, "softmax over %u rows: at most %u", n_rows, MAX_GROUPS_X);
-    struct push_softmax pc = {n, stride};
-    buf_view v[] = {x, out};
-    cmd_dispatch(c, p, v, 2, &pc, sizeof pc, n_rows, 1, 1);
-    return VKPHI_OK;
-}
-
 int op_swiglu(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_tokens, uint32_t ff, uint32_t x_stride,
               uint32_t out_stride) {
     GET_PIPE(p, k, KERNEL_SWIGLU);
     struct push_swiglu pc = {ff, n_tokens, x_stride, out_stride};
     buf_view v[] = {x, out};
     cmd_dispatch(c, p, v, 2, &pc, sizeof pc, div_up(ff, p->local_size), n_tokens, 1);
-    return VKPHI_OK;
-}
-
-int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_t n) {
-    GET_PIPE(p, k, KERNEL_ADD);
-    struct push_add pc = {n};
-    buf_view v[] = {a, b, out};
-    dispatch_flat(c, p, v, 3, &pc, sizeof pc, div_up(n, p->local_size));
     return VKPHI_OK;
 }
 
@@ -464,11 +443,10 @@ uint64_t kv_layer_bytes(uint32_t kv_dim, uint32_t n_rows, bool q8) {
     return (uint64_t)n_rows * kv_dim + ((n_scales + 1) / 2) * 4;
 }
 
-static int kv_check(const kv_layer *kv, const attn_shape *a) {
+static int attn_check(const attn_shape *a) {
     if (a->head_dim > 128 || a->head_dim % 4 || a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > 8)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "attention with head dim %u and %u query heads per KV head is not supported "
                           "(at most 128, a multiple of 4, and 8)", a->head_dim, a->n_head / a->n_head_kv);
-    (void)kv;
     return VKPHI_OK;
 }
 
@@ -489,7 +467,7 @@ uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len, uint32
 }
 
 int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, const attn_decode_args *d) {
-    int rc = kv_check(kv, a);
+    int rc = attn_check(a);
     if (rc) return rc;
     if (d->rope->n_rot > a->head_dim || d->rope->n_rot % 2)
         return vkphi_fail(VKPHI_ERR_ARG, "RoPE over %u of %u head dimensions", d->rope->n_rot, a->head_dim);
@@ -520,7 +498,7 @@ bool op_attn_prefill_coop(const kernels *k, bool q8, uint32_t head_dim) {
 
 int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
                     buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0) {
-    int rc = kv_check(kv, a);
+    int rc = attn_check(a);
     if (rc) return rc;
     bool coop = op_attn_prefill_coop(k, kv->q8, a->head_dim);
     GET_PIPE(p, k, coop ? (kv->q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16)
@@ -533,7 +511,7 @@ int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape
         return VKPHI_OK;
     }
     // A workgroup per (tile of spec[1] / G tokens, KV head): its rows are those
-    // tokens x the G query heads of that KV head (kv_check keeps G <= 8 <= spec[1]).
+    // tokens x the G query heads of that KV head (attn_check keeps G <= 8 <= spec[1]).
     uint32_t tokens_per_tile = p->spec[1] / (a->n_head / a->n_head_kv);
     cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, tokens_per_tile), a->n_head_kv, 1);
     return VKPHI_OK;

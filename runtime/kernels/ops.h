@@ -35,16 +35,9 @@ int op_rope(cmd_ctx *c, kernels *k, buf_view x, buf_view table, uint32_t n_token
 // for pos < n_pos, computed in double (without factors, exactly as Phi-4 always had).
 void rope_table_fill(float *table, uint32_t n_pos, const rope_spec *r);
 
-// Row-wise softmax; out may be x.
-int op_softmax(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_rows, uint32_t n, uint32_t stride);
-
 // out[t,i] = SiLU(x[t,i]) * x[t,ff+i]: the fused gate/up layout of ffn_up.
 int op_swiglu(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_tokens, uint32_t ff, uint32_t x_stride,
               uint32_t out_stride);
-
-// out = a + b over n floats; out may be a. (The forward pass adds the residual
-// inside the matrix kernels, op_matmul_add; this stays as the plain kernel.)
-int op_add(cmd_ctx *c, kernels *k, buf_view a, buf_view b, buf_view out, uint32_t n);
 
 // y[t, :] = W . x[t, :] for t < n_tokens: the matrix-vector kernel for one token,
 // the tiled matrix-matrix kernel for more. A weight larger than the device's

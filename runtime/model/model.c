@@ -372,7 +372,7 @@ int model_load(const char *path, const model_params *params, model **out) {
     int rc = m->f ? model_config_read(m->f, &m->cfg) : VKPHI_ERR_FORMAT;
     if (rc) {
         model_free(m);
-        return rc ? rc : VKPHI_ERR_FORMAT;
+        return rc;
     }
     const model_config *c = &m->cfg;
     // n_ctx 0: the trained context when it fits, else the most that fits (plan_memory).
