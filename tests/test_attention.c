@@ -10,6 +10,7 @@
 #include "common.h"
 #include "harness.h"
 #include "ops.h"
+#include "select.h"
 #include "ref.h"
 
 static test_gpu g;
@@ -95,7 +96,8 @@ static void test_case(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, ui
     // GPU's division is not correctly rounded), one step of amax/127.
     // On cooperative matrices Q, P (and an 8-bit cache's values) are rounded to f16
     // too: relative 2^-11 each, on scores of a few units.
-    bool coop = op_attn_prefill_coop(g.k, q8, head_dim);
+    enum kernel_id id = kernels_choose_attn_prefill(g.k, q8, head_dim);
+    bool coop = id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8;
     double e = test_max_rel_err(out, ref, (size_t)n_tokens * E, coop ? 3e-3 : q8 ? 2e-3 : 2e-5, coop ? 3e-3 : 1e-4);
     CHECK(e <= 1, "prefill%s %s: %u heads / %u kv, dim %u, pos0 %u, %u tokens: error %.3g of tolerance",
           coop ? " (coopmat)" : "", q8 ? "q8" : "f16", n_head, n_head_kv, head_dim, pos0, n_tokens, e);

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "harness.h"
+#include "kernels.h"
 #include "memory.h"
 #include "pipeline.h"
 #include "shaders.h"
@@ -58,6 +59,17 @@ static bool starts_with(const char *s, const char *p) { return strncmp(s, p, str
 // subgroup arithmetic has a build without it, and that build does not declare it.
 static void test_spirv(void) {
     uint32_t quant_modules = 0, nosg = 0;
+    // The quantized-weight modules: each weight family's build for a type of blocks
+    // (kernels.h), and its build without subgroup arithmetic. (The packed-f16 tiles,
+    // FAMILY_MATMUL_H, work in halves by design.)
+    bool quant_module[SHADER_COUNT] = {0};
+    for (int f = 0; f < FAMILY_COUNT; f++)
+        for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+            enum shader_id id = kernels_weight_shader((enum kernel_family)f, t);
+            if (f == FAMILY_MATMUL_H || id == SHADER_COUNT || quant_block_elems(t) == 1) continue;
+            quant_module[id] = true;
+            if (shader_table[id].nosg >= 0) quant_module[shader_table[id].nosg] = true;
+        }
     for (int i = 0; i < SHADER_COUNT; i++) {
         const struct shader_code *code = &shader_table[i];
         struct spv_facts f = {0};
@@ -70,11 +82,7 @@ static void test_spirv(void) {
                   f.coop_khr, f.coop_nv, f.coop_nv_ops, f.coop_khr_types);
         else
             CHECK(!f.coop_khr && !f.coop_nv, "%s declares cooperative matrices", code->name);
-        bool coop_float = starts_with(code->name, "matmul_coop_f") || starts_with(code->name, "matmul_coop_bf");
-        bool quant = (starts_with(code->name, "matvec_q") || starts_with(code->name, "matmul_q") ||
-                      (starts_with(code->name, "matmul_coop") && !coop_float) ||
-                      (starts_with(code->name, "get_rows_") && !strstr(code->name, "f16") && !strstr(code->name, "bf16") &&
-                       strcmp(code->name, "get_rows") != 0));
+        bool quant = quant_module[i];
         if (quant) {
             quant_modules++;
             CHECK(f.unpack_half == 0, "%s decodes %u halves with unpackHalf2x16: subnormal block scales may be flushed",

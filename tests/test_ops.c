@@ -8,6 +8,7 @@
 #include "gguf.h"
 #include "harness.h"
 #include "ops.h"
+#include "select.h"
 #include "ref.h"
 
 static test_gpu g;
@@ -137,8 +138,9 @@ static void test_matmul(uint32_t type, uint32_t n_in, uint32_t n_out, uint32_t n
     free(y0), free(out_add);
     // (Rows of a length that is not a multiple of 4 take a few tokens to the
     // matrix-matrix kernels too, as they take many.)
-    uint32_t path_tokens = n_tokens > 1 && n_in % 4 ? KERNEL_FEW_TOKENS + 1 : n_tokens;
-    const char *label = op_matmul_label(g.k, type, path_tokens);
+    matmul_choice ch;
+    CHECK(kernels_choose_matmul(g.k, type, n_tokens, n_in % 4 == 0, true, &ch) == 0, "%s", vkphi_last_error());
+    const char *label = ch.label;
     double worst = 0, rel = strstr(label, "coopmat") ? 1e-3 : 2e-6;
     for (uint32_t t = 0; t < n_tokens; t++)
         for (uint32_t r = 0; r < n_out; r++) {

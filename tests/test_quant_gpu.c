@@ -20,6 +20,7 @@
 #include "quant.h"
 #include "quant_iq.h"
 #include "repack.h"
+#include "select.h"
 
 static test_gpu g;
 
@@ -174,14 +175,34 @@ static float *rand_vec(size_t n) {
 
 // ---- matrix products ----
 
-// True when op_matmul takes n_tokens of this type to the cooperative-matrix kernel.
-static bool coop_path(uint32_t type, uint32_t n_tokens) {
-    return strstr(op_matmul_label(g.k, type, n_tokens), "coopmat") != NULL;
+// The profile's label of the kernel op_matmul takes n_tokens aligned rows of this
+// type to (kernels_choose_matmul).
+static const char *path_label(uint32_t type, uint32_t n_tokens) {
+    matmul_choice ch;
+    return kernels_choose_matmul(g.k, type, n_tokens, true, true, &ch) ? "none" : ch.label;
 }
+
+// The kernel policy the kernels were made with (from the environment), and changes
+// of it as VKPHI_COOPMAT (0, or f32) and VKPHI_F16MATH (0 or 1) would make.
+static kernel_policy policy0;
+static void set_coopmat(const char *v) {
+    kernel_policy p = *kernels_policy(g.k);
+    p.coopmat = v ? strcmp(v, "0") != 0 : policy0.coopmat;
+    p.coopmat_f32 = v ? strcmp(v, "f32") == 0 : policy0.coopmat_f32;
+    kernels_set_policy(g.k, &p);
+}
+static void set_f16math(const char *v) {
+    kernel_policy p = *kernels_policy(g.k);
+    p.f16math = v ? strcmp(v, "1") == 0 : policy0.f16math;
+    kernels_set_policy(g.k, &p);
+}
+
+// True when op_matmul takes n_tokens of this type to the cooperative-matrix kernel.
+static bool coop_path(uint32_t type, uint32_t n_tokens) { return strstr(path_label(type, n_tokens), "coopmat") != NULL; }
 
 // True when op_matmul takes n_tokens of this type to the tiles in packed f16 arithmetic.
 static bool half_path(uint32_t type, uint32_t n_tokens) {
-    const char *l = op_matmul_label(g.k, type, n_tokens);
+    const char *l = path_label(type, n_tokens);
     return strlen(l) > 4 && strcmp(l + strlen(l) - 4, " f16") == 0;
 }
 
@@ -258,7 +279,7 @@ static void check_product(const qmat *m, uint32_t n_tokens, const char *what) {
     gpu_product(m, &bw, x, y, n_tokens, 1);
     double e = product_error(m, x, y, n_tokens);
     CHECK(e <= 1, "%s %s: %u x %u times %u tokens (%s): error %.3g of tolerance", what, quant_type_name(m->type),
-          m->n_out, m->n_in, n_tokens, op_matmul_label(g.k, m->type, n_tokens), e);
+          m->n_out, m->n_in, n_tokens, path_label(m->type, n_tokens), e);
     buffer_destroy(g.dev, &bw);
     free(x), free(y);
 }
@@ -350,7 +371,7 @@ static void test_coopmat(void) {
     const device_info *info = device_get_info(g.dev);
     if (!coop_path(GGML_TYPE_Q4_K, 33)) {
         printf("cooperative-matrix kernels: skipped (%s has no shape they can use%s)\n", info->name,
-               getenv("VKPHI_COOPMAT") ? ", or VKPHI_COOPMAT=0" : "");
+               !policy0.coopmat ? ", or VKPHI_COOPMAT=0" : "");
         return;
     }
     printf("cooperative-matrix kernels at %ux%ux%u on %s\n", info->coopmat_m, info->coopmat_n, info->coopmat_k, info->name);
@@ -367,19 +388,19 @@ static void test_coopmat(void) {
         check_product(&c, 70, "coopmat");
         free(a.data), free(b.data), free(c.data);
     }
-    setenv("VKPHI_COOPMAT", "f32", 1); // F32 weights too
+    set_coopmat("f32"); // F32 weights too
     CHECK(coop_path(GGML_TYPE_F32, 33), "VKPHI_COOPMAT=f32 takes F32 weights to cooperative matrices");
     qmat f = mat_random(GGML_TYPE_F32, 37, 67), f2 = mat_random(GGML_TYPE_F32, 200, 130);
     check_product(&f, 33, "coopmat");
     check_product(&f2, 70, "coopmat");
     free(f.data), free(f2.data);
-    setenv("VKPHI_COOPMAT", "0", 1);
-    CHECK(!coop_path(GGML_TYPE_Q4_K, 33) && strcmp(op_matmul_label(g.k, GGML_TYPE_Q4_K, 33), "matmul Q4_K") == 0,
-          "VKPHI_COOPMAT=0 selects the tiled kernel (label %s)", op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
+    set_coopmat("0");
+    CHECK(!coop_path(GGML_TYPE_Q4_K, 33) && strcmp(path_label(GGML_TYPE_Q4_K, 33), "matmul Q4_K") == 0,
+          "VKPHI_COOPMAT=0 selects the tiled kernel (label %s)", path_label(GGML_TYPE_Q4_K, 33));
     qmat m = mat_random(GGML_TYPE_Q4_K, 256 * 3, 67);
     check_product(&m, 33, "VKPHI_COOPMAT=0"); // now at the f32 tolerance
     free(m.data);
-    unsetenv("VKPHI_COOPMAT");
+    set_coopmat(NULL);
 }
 
 // ---- row lookup ----
@@ -769,34 +790,10 @@ static void test_grid_entries(uint32_t type) {
 // vendor; lavapipe only runs its own pick through op_matmul, so the others are
 // built here directly from the same shader.
 
-static enum shader_id matvec_shader(uint32_t type) {
-    switch (type) {
-    case GGML_TYPE_Q4_0: return SHADER_MATVEC_Q4_0;
-    case GGML_TYPE_Q3_K: return SHADER_MATVEC_Q3_K;
-    case GGML_TYPE_Q4_K: return SHADER_MATVEC_Q4_K;
-    case GGML_TYPE_Q5_K: return SHADER_MATVEC_Q5_K;
-    case GGML_TYPE_Q6_K: return SHADER_MATVEC_Q6_K;
-    case GGML_TYPE_Q4_1: return SHADER_MATVEC_Q4_1;
-    case GGML_TYPE_Q5_0: return SHADER_MATVEC_Q5_0;
-    case GGML_TYPE_Q5_1: return SHADER_MATVEC_Q5_1;
-    case GGML_TYPE_Q2_K: return SHADER_MATVEC_Q2_K;
-    case GGML_TYPE_IQ4_NL: return SHADER_MATVEC_IQ4_NL;
-    case GGML_TYPE_IQ4_XS: return SHADER_MATVEC_IQ4_XS;
-    case GGML_TYPE_IQ3_XXS: return SHADER_MATVEC_IQ3_XXS;
-    case GGML_TYPE_IQ3_S: return SHADER_MATVEC_IQ3_S;
-    case GGML_TYPE_IQ2_XXS: return SHADER_MATVEC_IQ2_XXS;
-    case GGML_TYPE_IQ2_XS: return SHADER_MATVEC_IQ2_XS;
-    case GGML_TYPE_IQ2_S: return SHADER_MATVEC_IQ2_S;
-    case GGML_TYPE_IQ1_S: return SHADER_MATVEC_IQ1_S;
-    case GGML_TYPE_IQ1_M: return SHADER_MATVEC_IQ1_M;
-    default: return SHADER_MATVEC_Q; // the plain build is Q8_0
-    }
-}
-
 static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
     if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
     const bool iq = quant_iq_type(type); // binds its grid as a fourth buffer
-    pipeline_desc desc = {matvec_shader(type), 5, 48, 4, {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
+    pipeline_desc desc = {kernels_weight_shader(FAMILY_MATVEC, type), 5, 48, 4, {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
     pipeline p;
     if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
         CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
@@ -828,21 +825,11 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
 // device class and a narrower one for short prompts. Every output is one chain of
 // fmas over k in order, so each tiling and each batch size must give the same bits.
 
-// The tiled kernel's shader for the types the tilings are tried on, f32 or packed f16.
-static enum shader_id matmul_shader(uint32_t type, bool half) {
-    switch (type) {
-    case GGML_TYPE_Q4_K: return half ? SHADER_MATMULH_Q4_K : SHADER_MATMUL_Q4_K;
-    case GGML_TYPE_Q5_0: return half ? SHADER_MATMULH_Q5_0 : SHADER_MATMUL_Q5_0;
-    case GGML_TYPE_IQ2_S: return half ? SHADER_MATMULH_IQ2_S : SHADER_MATMUL_IQ2_S;
-    default: return half ? SHADER_MATMULH_Q : SHADER_MATMUL_Q; // the plain builds are Q8_0
-    }
-}
-
 // The tiled kernel of a type (half: in packed f16 arithmetic, VKPHI_F16MATH=1)
 // against the CPU, batch invariant, and with every_tiling, each tiling kernels.c may
 // pick giving op_matmul's bits.
 static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
-    setenv("VKPHI_F16MATH", half ? "1" : "0", 1);
+    set_f16math(half ? "1" : "0");
     const uint32_t n_in = quant_block_elems(type) == 32 ? 32 * 7 : 256 * 2, n_out = 67, N = 100;
     qmat m = mat_quantized(type, n_in, n_out);
     float *x = rand_vec((size_t)N * n_in), *y = xmalloc((size_t)N * n_out * 4), *y2 = xmalloc((size_t)N * n_out * 4);
@@ -850,7 +837,7 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
     gpu_product(&m, &bw, x, y, N, 1);
     double e = product_error(&m, x, y, N);
     CHECK(e <= 1, "tiled %s: %u x %u times %u tokens (%s): error %.3g of tolerance", quant_type_name(type), n_out, n_in,
-          N, op_matmul_label(g.k, type, N), e);
+          N, path_label(type, N), e);
     // Ragged batches through op_matmul past the matrix-vector kernels' KERNEL_FEW_TOKENS
     // (the 32-token tile, then the wide one): each token's outputs are those of the
     // 100-token batch, bit for bit.
@@ -865,11 +852,11 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
     // gives the bits of op_matmul's tiled kernel (not of the cooperative-matrix one,
     // which rounds to f16: VKPHI_COOPMAT=0 while the reference is made).
     if (every_tiling && coop_path(type, N)) {
-        setenv("VKPHI_COOPMAT", "0", 1);
+        set_coopmat("0");
         gpu_product(&m, &bw, x, y, N, 1);
-        unsetenv("VKPHI_COOPMAT");
+        set_coopmat(NULL);
     }
-    unsetenv("VKPHI_F16MATH");
+    set_f16math(NULL);
     const uint32_t tilings[][5] = {{64, 64, 4, 8, 2}, {64, 32, 4, 8, 2}, {64, 32, 4, 4, 1}, {32, 32, 4, 4, 1},
                                    {128, 64, 8, 8, 1}, {64, 64, 8, 8, 1}, {128, 16, 8, 8, 1}, {64, 16, 4, 8, 2},
                                    {16, 16, 4, 4, 2}, {64, 32, 16, 4, 1}};
@@ -883,7 +870,7 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
         uint32_t shared = (half ? 2 : 4) * t[4] * 32 * (t[0] + t[1]) + 4 * words;
         const device_info *info = device_get_info(g.dev);
         if (shared > info->max_shared_memory || wg > info->max_workgroup_invocations) continue; // (a limit profile)
-        pipeline_desc desc = {matmul_shader(type, half), iq ? 4 : 3, 32, half ? 7 : 6,
+        pipeline_desc desc = {kernels_weight_shader(half ? FAMILY_MATMUL_H : FAMILY_MATMUL, type), iq ? 4 : 3, 32, half ? 7 : 6,
                               {wg, t[0], t[1], t[2], t[3], t[4], MATMUL_H_CHUNK}, 0, shared};
         pipeline p;
         if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
@@ -918,14 +905,14 @@ static void test_f16math(void) {
         printf("packed f16 tiles: skipped (%s has no shaderFloat16)\n", info->name);
         return;
     }
-    setenv("VKPHI_COOPMAT", "0", 1);
-    setenv("VKPHI_F16MATH", "0", 1);
-    CHECK(!half_path(GGML_TYPE_Q4_K, 33), "VKPHI_F16MATH=0 keeps the f32 tiles (%s)", op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
-    setenv("VKPHI_F16MATH", "1", 1);
-    CHECK(strcmp(op_matmul_label(g.k, GGML_TYPE_Q4_K, 33), "matmul Q4_K f16") == 0 && !half_path(GGML_TYPE_Q4_K, 16) &&
+    set_coopmat("0");
+    set_f16math("0");
+    CHECK(!half_path(GGML_TYPE_Q4_K, 33), "VKPHI_F16MATH=0 keeps the f32 tiles (%s)", path_label(GGML_TYPE_Q4_K, 33));
+    set_f16math("1");
+    CHECK(strcmp(path_label(GGML_TYPE_Q4_K, 33), "matmul Q4_K f16") == 0 && !half_path(GGML_TYPE_Q4_K, 16) &&
               !half_path(GGML_TYPE_F32, 33),
           "VKPHI_F16MATH=1: many tokens of Q4_K on the f16 tiles (%s), a few on the matrix-vector kernels, F32 on f32",
-          op_matmul_label(g.k, GGML_TYPE_Q4_K, 33));
+          path_label(GGML_TYPE_Q4_K, 33));
     for (size_t i = 1; i < N_TYPES; i++) { // every type but F32; 33 tokens: one pipeline each (the 64-token tile)
         uint32_t t = all_types[i], qk = quant_block_elems(t);
         qmat a = mat_random(t, qk > 1 ? 3 * qk : 200, 67);
@@ -937,8 +924,8 @@ static void test_f16math(void) {
     free(f.data);
     test_matmul_tilings(GGML_TYPE_Q4_K, true, true);
     test_matmul_tilings(GGML_TYPE_IQ2_S, true, true);
-    unsetenv("VKPHI_COOPMAT");
-    unsetenv("VKPHI_F16MATH");
+    set_coopmat(NULL);
+    set_f16math(NULL);
 }
 
 // ---- bad input ----
@@ -1039,6 +1026,7 @@ int main(int argc, char **argv) {
     }
     test_seed(7);
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
+    policy0 = *kernels_policy(g.k);
     for (size_t i = 0; i < N_PARTS; i++) {
         if (want && strcmp(want, parts[i]) != 0) continue;
         double t0 = vkphi_now();

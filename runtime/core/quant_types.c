@@ -12,7 +12,7 @@ struct type_info {
 };
 
 static const struct type_info types[GGML_TYPE_COUNT] = {
-#define QUANT_TYPE_INFO(name, id, blck, bytes, runs) [id] = {#name, blck, bytes, runs},
+#define QUANT_TYPE_INFO(name, id, blck, bytes, runs) [id] = {#name, blck, bytes, false QUANT_IF_RUNS(runs, || true)},
     QUANT_TYPES(QUANT_TYPE_INFO)
 #undef QUANT_TYPE_INFO
 };

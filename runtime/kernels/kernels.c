@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "env.h"
 #include "gguf.h"
 #include "quant_iq.h"
 
@@ -29,13 +30,14 @@ struct prepare_job {
 
 struct kernels {
     device *dev;
+    kernel_policy policy;
     pipeline_cache *cache;
     pipeline pipes[KERNEL_COUNT];
     bool made[KERNEL_COUNT];
     // The matrix-vector kernels for 2 .. KERNEL_FEW_TOKENS tokens (pipes[] holds the
     // one-token ones), by vec_index().
-    pipeline vec[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
-    bool vec_made[3 + KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0][KERNEL_FEW_TOKENS - 1];
+    pipeline vec[KW_COUNT][KERNEL_FEW_TOKENS - 1];
+    bool vec_made[KW_COUNT][KERNEL_FEW_TOKENS - 1];
     struct prepare_job *job; // in flight, or NULL
     // The matrix-matrix kernels with tiles of 16 and 32 tokens (kernels_get_matmul).
     pipeline narrow[2][KERNEL_COUNT];
@@ -52,51 +54,63 @@ static uint32_t reduce_wg(const device_info *info) {
     return info->subgroup_size >= 32 && info->max_workgroup_invocations >= 256 ? 256 : 128;
 }
 
-// Shaders of the quantized-weight families, in enum kernel_id's type order
-// (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS, then
-// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M); the plain builds are the
-// Q8_0 kernels.
-static const enum shader_id matvec_q_shaders[] = {
-    SHADER_MATVEC_Q,       SHADER_MATVEC_Q4_0,   SHADER_MATVEC_Q3_K,    SHADER_MATVEC_Q4_K,    SHADER_MATVEC_Q5_K,
-    SHADER_MATVEC_Q6_K,    SHADER_MATVEC_Q4_1,   SHADER_MATVEC_Q5_0,    SHADER_MATVEC_Q5_1,    SHADER_MATVEC_Q2_K,
-    SHADER_MATVEC_IQ4_NL,  SHADER_MATVEC_IQ4_XS, SHADER_MATVEC_IQ3_XXS, SHADER_MATVEC_IQ3_S,   SHADER_MATVEC_IQ2_XXS,
-    SHADER_MATVEC_IQ2_XS,  SHADER_MATVEC_IQ2_S,  SHADER_MATVEC_IQ1_S,   SHADER_MATVEC_IQ1_M};
-static const enum shader_id matmul_q_shaders[] = {
-    SHADER_MATMUL_Q,       SHADER_MATMUL_Q4_0,   SHADER_MATMUL_Q3_K,    SHADER_MATMUL_Q4_K,    SHADER_MATMUL_Q5_K,
-    SHADER_MATMUL_Q6_K,    SHADER_MATMUL_Q4_1,   SHADER_MATMUL_Q5_0,    SHADER_MATMUL_Q5_1,    SHADER_MATMUL_Q2_K,
-    SHADER_MATMUL_IQ4_NL,  SHADER_MATMUL_IQ4_XS, SHADER_MATMUL_IQ3_XXS, SHADER_MATMUL_IQ3_S,   SHADER_MATMUL_IQ2_XXS,
-    SHADER_MATMUL_IQ2_XS,  SHADER_MATMUL_IQ2_S,  SHADER_MATMUL_IQ1_S,   SHADER_MATMUL_IQ1_M};
-static const enum shader_id matmul_h_shaders[] = {
-    SHADER_MATMULH_F16,    SHADER_MATMULH_BF16,   SHADER_MATMULH_Q,      SHADER_MATMULH_Q4_0,    SHADER_MATMULH_Q3_K,
-    SHADER_MATMULH_Q4_K,   SHADER_MATMULH_Q5_K,   SHADER_MATMULH_Q6_K,   SHADER_MATMULH_Q4_1,    SHADER_MATMULH_Q5_0,
-    SHADER_MATMULH_Q5_1,   SHADER_MATMULH_Q2_K,   SHADER_MATMULH_IQ4_NL, SHADER_MATMULH_IQ4_XS,  SHADER_MATMULH_IQ3_XXS,
-    SHADER_MATMULH_IQ3_S,  SHADER_MATMULH_IQ2_XXS, SHADER_MATMULH_IQ2_XS, SHADER_MATMULH_IQ2_S, SHADER_MATMULH_IQ1_S,
-    SHADER_MATMULH_IQ1_M};
-static const enum shader_id matmul_coop_shaders[] = {
-    SHADER_MATMUL_COOP_F32,     SHADER_MATMUL_COOP_F16,    SHADER_MATMUL_COOP_BF16,    SHADER_MATMUL_COOP,
-    SHADER_MATMUL_COOP_Q4_0,    SHADER_MATMUL_COOP_Q3_K,   SHADER_MATMUL_COOP_Q4_K,    SHADER_MATMUL_COOP_Q5_K,
-    SHADER_MATMUL_COOP_Q6_K,    SHADER_MATMUL_COOP_Q4_1,   SHADER_MATMUL_COOP_Q5_0,    SHADER_MATMUL_COOP_Q5_1,
-    SHADER_MATMUL_COOP_Q2_K,    SHADER_MATMUL_COOP_IQ4_NL, SHADER_MATMUL_COOP_IQ4_XS,  SHADER_MATMUL_COOP_IQ3_XXS,
-    SHADER_MATMUL_COOP_IQ3_S,   SHADER_MATMUL_COOP_IQ2_XXS, SHADER_MATMUL_COOP_IQ2_XS, SHADER_MATMUL_COOP_IQ2_S,
-    SHADER_MATMUL_COOP_IQ1_S,   SHADER_MATMUL_COOP_IQ1_M};
-static const enum shader_id get_rows_shaders[] = {
-    SHADER_GET_ROWS,         SHADER_GET_ROWS_F16,     SHADER_GET_ROWS_BF16,   SHADER_GET_ROWS_Q8_0,
-    SHADER_GET_ROWS_Q4_0,    SHADER_GET_ROWS_Q3_K,    SHADER_GET_ROWS_Q4_K,   SHADER_GET_ROWS_Q5_K,
-    SHADER_GET_ROWS_Q6_K,    SHADER_GET_ROWS_Q4_1,    SHADER_GET_ROWS_Q5_0,   SHADER_GET_ROWS_Q5_1,
-    SHADER_GET_ROWS_Q2_K,    SHADER_GET_ROWS_IQ4_NL,  SHADER_GET_ROWS_IQ4_XS, SHADER_GET_ROWS_IQ3_XXS,
-    SHADER_GET_ROWS_IQ3_S,   SHADER_GET_ROWS_IQ2_XXS, SHADER_GET_ROWS_IQ2_XS, SHADER_GET_ROWS_IQ2_S,
-    SHADER_GET_ROWS_IQ1_S,   SHADER_GET_ROWS_IQ1_M};
-_Static_assert(sizeof matvec_q_shaders / sizeof matvec_q_shaders[0] == KERNEL_MATMUL_Q8_0 - KERNEL_MATVEC_Q8_0,
-               "one matvec shader per quantized type");
-_Static_assert(sizeof matmul_q_shaders / sizeof matmul_q_shaders[0] == KERNEL_MATMUL_H_F16 - KERNEL_MATMUL_Q8_0,
-               "one matmul shader per quantized type");
-_Static_assert(sizeof matmul_h_shaders / sizeof matmul_h_shaders[0] == KERNEL_MATMUL_COOP_F32 - KERNEL_MATMUL_H_F16,
-               "one f16-arithmetic matmul shader per type but F32");
-_Static_assert(sizeof matmul_coop_shaders / sizeof matmul_coop_shaders[0] ==
-                   KERNEL_MATMUL_COOP_IQ1_M + 1 - KERNEL_MATMUL_COOP_F32,
-               "one cooperative-matrix shader per type");
-_Static_assert(sizeof get_rows_shaders / sizeof get_rows_shaders[0] == KERNEL_KV_STORE_F16 - KERNEL_GET_ROWS_F32,
-               "one get_rows shader per type");
+// ---- the weight kernels: a family times the types vkphi runs (kernels.h) ----
+
+// The ggml type of each weight type.
+static const uint32_t wtype_ggml[KW_COUNT] = {
+#define WTYPE_GGML(name, id, blck, bytes, runs) QUANT_IF_RUNS(runs, GGML_TYPE_##name, )
+    QUANT_TYPES(WTYPE_GGML)
+#undef WTYPE_GGML
+};
+
+// The shader build of each family and type (cmake/shaders.cmake names them
+// <family>_<type>). F32 weights have no f16-arithmetic tiles: they keep f32.
+#define SHADER_MATMULH_F32 SHADER_COUNT
+static const enum shader_id family_shaders[FAMILY_COUNT][KW_COUNT] = {
+#define FAMILY_SHADER(family, name, runs) QUANT_IF_RUNS(runs, SHADER_##family##_##name, )
+#define MATVEC(name, id, blck, bytes, runs) FAMILY_SHADER(MATVEC, name, runs)
+#define MATMUL(name, id, blck, bytes, runs) FAMILY_SHADER(MATMUL, name, runs)
+#define MATMULH(name, id, blck, bytes, runs) FAMILY_SHADER(MATMULH, name, runs)
+#define MATMUL_COOP(name, id, blck, bytes, runs) FAMILY_SHADER(MATMUL_COOP, name, runs)
+#define GET_ROWS(name, id, blck, bytes, runs) FAMILY_SHADER(GET_ROWS, name, runs)
+    [FAMILY_MATVEC] = {QUANT_TYPES(MATVEC)},
+    [FAMILY_MATMUL] = {QUANT_TYPES(MATMUL)},
+    [FAMILY_MATMUL_H] = {QUANT_TYPES(MATMULH)},
+    [FAMILY_MATMUL_COOP] = {QUANT_TYPES(MATMUL_COOP)},
+    [FAMILY_GET_ROWS] = {QUANT_TYPES(GET_ROWS)},
+#undef MATVEC
+#undef MATMUL
+#undef MATMULH
+#undef MATMUL_COOP
+#undef GET_ROWS
+#undef FAMILY_SHADER
+};
+
+static int wtype_of(uint32_t type) {
+    for (int t = 0; t < KW_COUNT; t++)
+        if (wtype_ggml[t] == type) return t;
+    return -1;
+}
+
+enum kernel_id kernel_weights(enum kernel_family f, uint32_t type) {
+    int t = wtype_of(type);
+    if (t < 0 || f >= FAMILY_COUNT || family_shaders[f][t] == SHADER_COUNT) return KERNEL_COUNT;
+    return (enum kernel_id)(KERNEL_WEIGHTS + f * KW_COUNT + t);
+}
+
+enum kernel_family kernel_family_of(enum kernel_id id) {
+    return id >= KERNEL_WEIGHTS && id < KERNEL_COUNT ? (enum kernel_family)((id - KERNEL_WEIGHTS) / KW_COUNT)
+                                                     : FAMILY_COUNT;
+}
+
+uint32_t kernel_weight_type(enum kernel_id id) {
+    return id >= KERNEL_WEIGHTS && id < KERNEL_COUNT ? wtype_ggml[(id - KERNEL_WEIGHTS) % KW_COUNT] : GGML_TYPE_COUNT;
+}
+
+enum shader_id kernels_weight_shader(enum kernel_family f, uint32_t type) {
+    int t = wtype_of(type);
+    return t < 0 || f >= FAMILY_COUNT ? SHADER_COUNT : family_shaders[f][t];
+}
 
 // Elementwise kernels: 256 invocations where the device allows them.
 static uint32_t elementwise_wg(const device_info *info) { return info->max_workgroup_invocations >= 256 ? 256 : 128; }
@@ -115,28 +129,11 @@ static uint32_t matvec_q_rows(const device_info *info, bool grid) {
     return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU || grid ? 4 : 2;
 }
 
-// The codebook types' kernels, which bind their grid as a fourth buffer (ranges,
-// not ">=": other types may follow them in each family).
-static bool binds_grid(enum kernel_id id) {
-    return (id >= KERNEL_MATVEC_IQ3_XXS && id <= KERNEL_MATVEC_IQ1_M) ||
-           (id >= KERNEL_MATMUL_IQ3_XXS && id <= KERNEL_MATMUL_IQ1_M) ||
-           (id >= KERNEL_MATMUL_H_IQ3_XXS && id <= KERNEL_MATMUL_H_IQ1_M) ||
-           (id >= KERNEL_GET_ROWS_IQ3_XXS && id <= KERNEL_GET_ROWS_IQ1_M) ||
-           (id >= KERNEL_MATMUL_COOP_IQ3_XXS && id <= KERNEL_MATMUL_COOP_IQ1_M);
-}
-
-// Shared memory the codebook kernels copy their grid into (quant_iq_common.glsl).
+// The codebook types' kernels bind their grid as a fourth buffer and copy it to
+// shared memory (quant_iq_common.glsl): its bytes, 0 for the other kernels.
 static uint32_t grid_bytes(enum kernel_id id) {
-    static const uint32_t types[] = {GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,
-                                     GGML_TYPE_IQ2_S,   GGML_TYPE_IQ1_S, GGML_TYPE_IQ1_M};
-    if (!binds_grid(id)) return 0;
-    enum kernel_id first = id <= KERNEL_MATVEC_IQ1_M   ? KERNEL_MATVEC_IQ3_XXS
-                           : id <= KERNEL_MATMUL_IQ1_M ? KERNEL_MATMUL_IQ3_XXS
-                           : id <= KERNEL_MATMUL_H_IQ1_M ? KERNEL_MATMUL_H_IQ3_XXS
-                           : id <= KERNEL_MATMUL_COOP_IQ1_M ? KERNEL_MATMUL_COOP_IQ3_XXS
-                                                       : KERNEL_GET_ROWS_IQ3_XXS;
     uint32_t words = 0;
-    quant_iq_grid(types[id - first], &words);
+    if (kernel_family_of(id) != FAMILY_COUNT) quant_iq_grid(kernel_weight_type(id), &words);
     return 4 * words;
 }
 
@@ -147,7 +144,7 @@ static uint32_t matvec_shared(const pipeline_desc *d) { return 4 * d->spec[0] * 
 // ws[4 TM][40] and xs[4 TN][40], and cs[4][TM * TN] floats.
 static uint32_t matmul_coop_shared(uint32_t tm, uint32_t tn) { return 2 * 40 * 4 * (tm + tn) + 4 * 4 * tm * tn; }
 static bool is_coop(enum kernel_id id) {
-    return (id >= KERNEL_MATMUL_COOP_F32 && id <= KERNEL_MATMUL_COOP_IQ1_M) || id == KERNEL_ATTN_PREFILL_COOP_F16 ||
+    return kernel_family_of(id) == FAMILY_MATMUL_COOP || id == KERNEL_ATTN_PREFILL_COOP_F16 ||
            id == KERNEL_ATTN_PREFILL_COOP_Q8;
 }
 // Shared memory of attn_prefill_coop.comp: qs[16][136] and kvs[32][136] halves,
@@ -195,7 +192,55 @@ static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t elem, u
     d->shared_bytes = matmul_shared(t, bk, elem) + extra;
 }
 
+// A weight kernel: family f for weight type `type` (float types: one value per
+// block). The codebook types bind their grid as a fourth buffer and copy it to
+// shared memory.
+static pipeline_desc describe_weights(const device_info *info, enum kernel_id id, uint32_t width) {
+    const enum kernel_family f = kernel_family_of(id);
+    const uint32_t type = kernel_weight_type(id), grid = grid_bytes(id);
+    const bool is_float = quant_block_elems(type) == 1;
+    pipeline_desc d = {0};
+    d.shader = family_shaders[f][(id - KERNEL_WEIGHTS) % KW_COUNT];
+    d.n_bindings = grid ? 4 : 3;
+    d.push_size = 32;
+    switch (f) {
+    case FAMILY_MATVEC:
+        d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
+        d.push_size = 48; d.n_spec = 4;
+        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, grid != 0);
+        d.spec[2] = info->subgroup_arith; d.spec[3] = 1; // tokens: kernels_get_vec
+        d.shared_bytes = matvec_shared(&d) + grid;
+        break;
+    case FAMILY_MATMUL: // slices 16 values of k deep for float weights, a 32-value block for quantized ones
+        matmul_tiling(info, is_float ? 16 : 32, 4, grid, width, &d);
+        break;
+    case FAMILY_MATMUL_H:
+        // f16 slices (half the shared memory), products summed in f16 over MATMUL_H_CHUNK
+        // values of k and then added into f32 (common/matmul_tile.glsl).
+        matmul_tiling(info, is_float ? 16 : 32, 2, grid, width, &d);
+        d.n_spec = 7;
+        d.spec[6] = MATMUL_H_CHUNK;
+        break;
+    case FAMILY_MATMUL_COOP:
+        // Four subgroups of the device's size (required where it can vary: the matrix
+        // operations are per subgroup), at the matrix shape device.c picked.
+        d.n_spec = 4;
+        d.spec[0] = 4 * info->subgroup_size;
+        d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
+        if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
+        d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid;
+        break;
+    case FAMILY_GET_ROWS:
+        d.push_size = 20; d.n_spec = 1; d.spec[0] = 64;
+        d.shared_bytes = grid;
+        break;
+    case FAMILY_COUNT: break;
+    }
+    return d;
+}
+
 static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32_t width) {
+    if (kernel_family_of(id) != FAMILY_COUNT) return describe_weights(info, id, width);
     pipeline_desc d = {0};
     d.n_spec = 1;
     d.spec[0] = 256;
@@ -204,22 +249,6 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
         d.shared_bytes = 4 * d.spec[0]; break; // common/reduce.glsl: WG floats
     case KERNEL_ROPE: d.shader = SHADER_ROPE; d.n_bindings = 2; d.push_size = 32; d.spec[0] = 64; break;
     case KERNEL_SWIGLU: d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = 16; d.spec[0] = elementwise_wg(info); break;
-    case KERNEL_MATVEC_F32:
-    case KERNEL_MATVEC_F16:
-    case KERNEL_MATVEC_BF16:
-        d.shader = id == KERNEL_MATVEC_F32 ? SHADER_MATVEC_F : id == KERNEL_MATVEC_F16 ? SHADER_MATVEC_F16 : SHADER_MATVEC_BF16;
-        d.n_bindings = 5; d.push_size = 48; d.n_spec = 4; // binding 3 unused (the codebook grid of matvec_q)
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, false); d.spec[2] = info->subgroup_arith;
-        d.spec[3] = 1; // tokens: kernels_get_vec
-        d.shared_bytes = matvec_shared(&d);
-        break;
-    case KERNEL_MATMUL_F32:
-    case KERNEL_MATMUL_F16:
-    case KERNEL_MATMUL_BF16:
-        d.shader = id == KERNEL_MATMUL_F32 ? SHADER_MATMUL_F : id == KERNEL_MATMUL_F16 ? SHADER_MATMUL_F16 : SHADER_MATMUL_BF16;
-        d.n_bindings = 3; d.push_size = 32;
-        matmul_tiling(info, 16, 4, 0, width, &d);
-        break;
     case KERNEL_KV_STORE_F16:
     case KERNEL_KV_STORE_Q8:
         d.shader = id == KERNEL_KV_STORE_F16 ? SHADER_KV_STORE : SHADER_KV_STORE_Q8;
@@ -248,76 +277,6 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
         }
         d.shared_bytes = attn_prefill_shared(d.spec[1], d.spec[2]);
         break;
-    case KERNEL_MATVEC_Q8_0: case KERNEL_MATVEC_Q4_0: case KERNEL_MATVEC_Q3_K:
-    case KERNEL_MATVEC_Q4_K: case KERNEL_MATVEC_Q5_K: case KERNEL_MATVEC_Q6_K:
-    case KERNEL_MATVEC_Q4_1: case KERNEL_MATVEC_Q5_0: case KERNEL_MATVEC_Q5_1:
-    case KERNEL_MATVEC_Q2_K: case KERNEL_MATVEC_IQ4_NL: case KERNEL_MATVEC_IQ4_XS:
-    case KERNEL_MATVEC_IQ3_XXS: case KERNEL_MATVEC_IQ3_S: case KERNEL_MATVEC_IQ2_XXS: case KERNEL_MATVEC_IQ2_XS:
-    case KERNEL_MATVEC_IQ2_S: case KERNEL_MATVEC_IQ1_S: case KERNEL_MATVEC_IQ1_M:
-        d.shader = matvec_q_shaders[id - KERNEL_MATVEC_Q8_0];
-        d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
-        d.push_size = 48; d.n_spec = 4;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, binds_grid(id));
-        d.spec[2] = info->subgroup_arith; d.spec[3] = 1; // tokens: kernels_get_vec
-        d.shared_bytes = matvec_shared(&d) + grid_bytes(id);
-        break;
-    case KERNEL_MATMUL_Q8_0: case KERNEL_MATMUL_Q4_0: case KERNEL_MATMUL_Q3_K:
-    case KERNEL_MATMUL_Q4_K: case KERNEL_MATMUL_Q5_K: case KERNEL_MATMUL_Q6_K:
-    case KERNEL_MATMUL_Q4_1: case KERNEL_MATMUL_Q5_0: case KERNEL_MATMUL_Q5_1:
-    case KERNEL_MATMUL_Q2_K: case KERNEL_MATMUL_IQ4_NL: case KERNEL_MATMUL_IQ4_XS:
-    case KERNEL_MATMUL_IQ3_XXS: case KERNEL_MATMUL_IQ3_S: case KERNEL_MATMUL_IQ2_XXS: case KERNEL_MATMUL_IQ2_XS:
-    case KERNEL_MATMUL_IQ2_S: case KERNEL_MATMUL_IQ1_S: case KERNEL_MATMUL_IQ1_M:
-        d.shader = matmul_q_shaders[id - KERNEL_MATMUL_Q8_0];
-        d.n_bindings = binds_grid(id) ? 4 : 3;
-        d.push_size = 32;
-        matmul_tiling(info, 32, 4, grid_bytes(id), width, &d);
-        break;
-    case KERNEL_MATMUL_H_F16: case KERNEL_MATMUL_H_BF16:
-    case KERNEL_MATMUL_H_Q8_0: case KERNEL_MATMUL_H_Q4_0: case KERNEL_MATMUL_H_Q3_K:
-    case KERNEL_MATMUL_H_Q4_K: case KERNEL_MATMUL_H_Q5_K: case KERNEL_MATMUL_H_Q6_K:
-    case KERNEL_MATMUL_H_Q4_1: case KERNEL_MATMUL_H_Q5_0: case KERNEL_MATMUL_H_Q5_1:
-    case KERNEL_MATMUL_H_Q2_K: case KERNEL_MATMUL_H_IQ4_NL: case KERNEL_MATMUL_H_IQ4_XS:
-    case KERNEL_MATMUL_H_IQ3_XXS: case KERNEL_MATMUL_H_IQ3_S: case KERNEL_MATMUL_H_IQ2_XXS: case KERNEL_MATMUL_H_IQ2_XS:
-    case KERNEL_MATMUL_H_IQ2_S: case KERNEL_MATMUL_H_IQ1_S: case KERNEL_MATMUL_H_IQ1_M:
-        // f16 slices (half the shared memory), products summed in f16 over MATMUL_H_CHUNK
-        // values of k and then added into f32 (common/matmul_tile.glsl).
-        d.shader = matmul_h_shaders[id - KERNEL_MATMUL_H_F16];
-        d.n_bindings = binds_grid(id) ? 4 : 3;
-        d.push_size = 32;
-        matmul_tiling(info, id <= KERNEL_MATMUL_H_BF16 ? 16 : 32, 2, grid_bytes(id), width, &d);
-        d.n_spec = 7;
-        d.spec[6] = MATMUL_H_CHUNK;
-        break;
-    case KERNEL_GET_ROWS_F32: case KERNEL_GET_ROWS_F16: case KERNEL_GET_ROWS_BF16:
-    case KERNEL_GET_ROWS_Q8_0: case KERNEL_GET_ROWS_Q4_0: case KERNEL_GET_ROWS_Q3_K:
-    case KERNEL_GET_ROWS_Q4_K: case KERNEL_GET_ROWS_Q5_K: case KERNEL_GET_ROWS_Q6_K:
-    case KERNEL_GET_ROWS_Q4_1: case KERNEL_GET_ROWS_Q5_0: case KERNEL_GET_ROWS_Q5_1:
-    case KERNEL_GET_ROWS_Q2_K: case KERNEL_GET_ROWS_IQ4_NL: case KERNEL_GET_ROWS_IQ4_XS:
-    case KERNEL_GET_ROWS_IQ3_XXS: case KERNEL_GET_ROWS_IQ3_S: case KERNEL_GET_ROWS_IQ2_XXS: case KERNEL_GET_ROWS_IQ2_XS:
-    case KERNEL_GET_ROWS_IQ2_S: case KERNEL_GET_ROWS_IQ1_S: case KERNEL_GET_ROWS_IQ1_M:
-        d.shader = get_rows_shaders[id - KERNEL_GET_ROWS_F32];
-        d.n_bindings = binds_grid(id) ? 4 : 3;
-        d.push_size = 20; d.spec[0] = 64;
-        d.shared_bytes = grid_bytes(id);
-        break;
-    case KERNEL_MATMUL_COOP_F32: case KERNEL_MATMUL_COOP_F16: case KERNEL_MATMUL_COOP_BF16:
-    case KERNEL_MATMUL_COOP_Q8_0: case KERNEL_MATMUL_COOP_Q4_0: case KERNEL_MATMUL_COOP_Q3_K:
-    case KERNEL_MATMUL_COOP_Q4_K: case KERNEL_MATMUL_COOP_Q5_K: case KERNEL_MATMUL_COOP_Q6_K:
-    case KERNEL_MATMUL_COOP_Q4_1: case KERNEL_MATMUL_COOP_Q5_0: case KERNEL_MATMUL_COOP_Q5_1:
-    case KERNEL_MATMUL_COOP_Q2_K: case KERNEL_MATMUL_COOP_IQ4_NL: case KERNEL_MATMUL_COOP_IQ4_XS:
-    case KERNEL_MATMUL_COOP_IQ3_XXS: case KERNEL_MATMUL_COOP_IQ3_S: case KERNEL_MATMUL_COOP_IQ2_XXS:
-    case KERNEL_MATMUL_COOP_IQ2_XS: case KERNEL_MATMUL_COOP_IQ2_S: case KERNEL_MATMUL_COOP_IQ1_S:
-    case KERNEL_MATMUL_COOP_IQ1_M:
-        // Four subgroups of the device's size (required where it can vary: the matrix
-        // operations are per subgroup), at the matrix shape device.c picked.
-        d.shader = matmul_coop_shaders[id - KERNEL_MATMUL_COOP_F32];
-        d.n_bindings = binds_grid(id) ? 4 : 3;
-        d.push_size = 32; d.n_spec = 4;
-        d.spec[0] = 4 * info->subgroup_size;
-        d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
-        if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
-        d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid_bytes(id);
-        break;
     case KERNEL_ATTN_PREFILL_COOP_F16:
     case KERNEL_ATTN_PREFILL_COOP_Q8:
         d.shader = id == KERNEL_ATTN_PREFILL_COOP_F16 ? SHADER_ATTN_PREFILL_COOP : SHADER_ATTN_PREFILL_COOP_Q8;
@@ -327,7 +286,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
         if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
         d.shared_bytes = attn_coop_shared(info->coopmat_m, info->coopmat_n);
         break;
-    case KERNEL_COUNT: break;
+    default: break; // KERNEL_WEIGHTS.. above, KERNEL_COUNT
     }
     return d;
 }
@@ -337,14 +296,20 @@ kernels *kernels_create(device *d) {
     if (!k) { vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); return NULL; }
     k->dev = d;
     k->cache = pipeline_cache_open(d);
+    const vkphi_env env = vkphi_env_read();
+    const char *coop = env.coopmat ? env.coopmat : "", *half = env.f16math ? env.f16math : "";
+    k->policy.coopmat = strcmp(coop, "0") != 0;
+    k->policy.coopmat_f32 = strcmp(coop, "f32") == 0;
+    k->policy.f16math = strcmp(half, "1") == 0 || (strcmp(half, "0") != 0 && device_get_info(d)->fast_f16);
     return k;
 }
 
+const kernel_policy *kernels_policy(const kernels *k) { return &k->policy; }
+void kernels_set_policy(kernels *k, const kernel_policy *p) { k->policy = *p; }
+
 // Row of kernels.vec for a matrix-vector kernel id; -1 for the others.
 static int vec_index(enum kernel_id id) {
-    if (id >= KERNEL_MATVEC_F32 && id <= KERNEL_MATVEC_BF16) return (int)(id - KERNEL_MATVEC_F32);
-    if (id >= KERNEL_MATVEC_Q8_0 && id < KERNEL_MATMUL_Q8_0) return 3 + (int)(id - KERNEL_MATVEC_Q8_0);
-    return -1;
+    return kernel_family_of(id) == FAMILY_MATVEC ? (int)((id - KERNEL_WEIGHTS) % KW_COUNT) : -1;
 }
 
 void kernels_destroy(kernels *k) {
@@ -401,7 +366,7 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
 }
 
 static bool is_matmul(enum kernel_id id) {
-    return (id >= KERNEL_MATMUL_F32 && id <= KERNEL_MATMUL_BF16) || (id >= KERNEL_MATMUL_Q8_0 && id <= KERNEL_MATMUL_H_IQ1_M);
+    return kernel_family_of(id) == FAMILY_MATMUL || kernel_family_of(id) == FAMILY_MATMUL_H;
 }
 
 const pipeline *kernels_get_matmul(kernels *k, enum kernel_id id, uint32_t n_tokens) {
@@ -422,13 +387,14 @@ device *kernels_device(const kernels *k) { return k->dev; }
 bool kernels_fit(const kernels *k, enum kernel_id id) {
     const device_info *info = device_get_info(k->dev);
     if (is_coop(id) && !info->coopmat) return false;
-    if (id >= KERNEL_MATMUL_H_F16 && id <= KERNEL_MATMUL_H_IQ1_M && !info->fp16) return false;
+    if (kernel_family_of(id) == FAMILY_MATMUL_H && !info->fp16) return false;
     // The attention tiles: 16 queries (M) by blocks of 32 keys (N, and K of P V) over
     // head dimensions in steps of 32 (N of P V, K of Q K^T).
     if ((id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8) &&
         (16 % info->coopmat_m || 32 % info->coopmat_n || 32 % info->coopmat_k))
         return false;
     pipeline_desc d = describe(info, id, UINT32_MAX); // (the narrow variants need no more)
+    if (d.shader == SHADER_COUNT) return false; // no such build (F32 in packed f16)
     return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
 }
 

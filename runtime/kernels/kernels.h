@@ -7,49 +7,32 @@
 #include "buffer.h"
 #include "pipeline.h"
 
+#include "quant_types.h"
+
+// The weight types the matrix kernels take: every type core/quant_types.h marks as
+// one vkphi runs, in its order. A family of weight kernels has one kernel per type.
+enum kernel_wtype {
+#define KERNEL_WTYPE(name, id, blck, bytes, runs) QUANT_IF_RUNS(runs, KW_##name, )
+    QUANT_TYPES(KERNEL_WTYPE)
+#undef KERNEL_WTYPE
+    KW_COUNT
+};
+
+// The families of weight kernels, each built from a float source (F32, F16, BF16)
+// and a quantized one (shaders/variants.txt: the `family` lines).
+enum kernel_family {
+    FAMILY_MATVEC,      // matrix-vector products, up to KERNEL_FEW_TOKENS tokens (matvec_f/q.comp)
+    FAMILY_MATMUL,      // tiled matrix-matrix products (matmul_f/q.comp)
+    FAMILY_MATMUL_H,    // the same tiles in packed f16 arithmetic (F16MATH); none for F32 weights
+    FAMILY_MATMUL_COOP, // matrix-matrix products on cooperative matrices (matmul_coop.comp)
+    FAMILY_GET_ROWS,    // row lookup with dequantization (get_rows.comp)
+    FAMILY_COUNT
+};
+
 enum kernel_id {
     KERNEL_RMSNORM,
     KERNEL_ROPE,
     KERNEL_SWIGLU,
-    KERNEL_MATVEC_F32,
-    KERNEL_MATVEC_F16,
-    KERNEL_MATVEC_BF16,
-    KERNEL_MATMUL_F32,
-    KERNEL_MATMUL_F16,
-    KERNEL_MATMUL_BF16,
-    // Quantized weights (shaders/matvec_q.comp, matmul_q.comp), in this type order
-    // in each family: Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS, then the
-    // codebook types IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M.
-    KERNEL_MATVEC_Q8_0, KERNEL_MATVEC_Q4_0, KERNEL_MATVEC_Q3_K, KERNEL_MATVEC_Q4_K, KERNEL_MATVEC_Q5_K, KERNEL_MATVEC_Q6_K,
-    KERNEL_MATVEC_Q4_1, KERNEL_MATVEC_Q5_0, KERNEL_MATVEC_Q5_1, KERNEL_MATVEC_Q2_K, KERNEL_MATVEC_IQ4_NL, KERNEL_MATVEC_IQ4_XS,
-    KERNEL_MATVEC_IQ3_XXS, KERNEL_MATVEC_IQ3_S, KERNEL_MATVEC_IQ2_XXS, KERNEL_MATVEC_IQ2_XS, KERNEL_MATVEC_IQ2_S,
-    KERNEL_MATVEC_IQ1_S, KERNEL_MATVEC_IQ1_M,
-    KERNEL_MATMUL_Q8_0, KERNEL_MATMUL_Q4_0, KERNEL_MATMUL_Q3_K, KERNEL_MATMUL_Q4_K, KERNEL_MATMUL_Q5_K, KERNEL_MATMUL_Q6_K,
-    KERNEL_MATMUL_Q4_1, KERNEL_MATMUL_Q5_0, KERNEL_MATMUL_Q5_1, KERNEL_MATMUL_Q2_K, KERNEL_MATMUL_IQ4_NL, KERNEL_MATMUL_IQ4_XS,
-    KERNEL_MATMUL_IQ3_XXS, KERNEL_MATMUL_IQ3_S, KERNEL_MATMUL_IQ2_XXS, KERNEL_MATMUL_IQ2_XS, KERNEL_MATMUL_IQ2_S,
-    KERNEL_MATMUL_IQ1_S, KERNEL_MATMUL_IQ1_M,
-    // The same tiles in packed f16 arithmetic (matmul_f.comp, matmul_q.comp built with
-    // F16MATH): F16, BF16 (F32 weights keep f32), then the quantized types as above.
-    KERNEL_MATMUL_H_F16, KERNEL_MATMUL_H_BF16,
-    KERNEL_MATMUL_H_Q8_0, KERNEL_MATMUL_H_Q4_0, KERNEL_MATMUL_H_Q3_K, KERNEL_MATMUL_H_Q4_K, KERNEL_MATMUL_H_Q5_K,
-    KERNEL_MATMUL_H_Q6_K, KERNEL_MATMUL_H_Q4_1, KERNEL_MATMUL_H_Q5_0, KERNEL_MATMUL_H_Q5_1, KERNEL_MATMUL_H_Q2_K,
-    KERNEL_MATMUL_H_IQ4_NL, KERNEL_MATMUL_H_IQ4_XS, KERNEL_MATMUL_H_IQ3_XXS, KERNEL_MATMUL_H_IQ3_S,
-    KERNEL_MATMUL_H_IQ2_XXS, KERNEL_MATMUL_H_IQ2_XS, KERNEL_MATMUL_H_IQ2_S, KERNEL_MATMUL_H_IQ1_S, KERNEL_MATMUL_H_IQ1_M,
-    // Matrix-matrix products on cooperative matrices (shaders/matmul_coop.comp), where
-    // the device has them: F32, F16, BF16, then the quantized types in the order above.
-    KERNEL_MATMUL_COOP_F32, KERNEL_MATMUL_COOP_F16, KERNEL_MATMUL_COOP_BF16,
-    KERNEL_MATMUL_COOP_Q8_0, KERNEL_MATMUL_COOP_Q4_0, KERNEL_MATMUL_COOP_Q3_K,
-    KERNEL_MATMUL_COOP_Q4_K, KERNEL_MATMUL_COOP_Q5_K, KERNEL_MATMUL_COOP_Q6_K,
-    KERNEL_MATMUL_COOP_Q4_1, KERNEL_MATMUL_COOP_Q5_0, KERNEL_MATMUL_COOP_Q5_1,
-    KERNEL_MATMUL_COOP_Q2_K, KERNEL_MATMUL_COOP_IQ4_NL, KERNEL_MATMUL_COOP_IQ4_XS,
-    KERNEL_MATMUL_COOP_IQ3_XXS, KERNEL_MATMUL_COOP_IQ3_S, KERNEL_MATMUL_COOP_IQ2_XXS, KERNEL_MATMUL_COOP_IQ2_XS,
-    KERNEL_MATMUL_COOP_IQ2_S, KERNEL_MATMUL_COOP_IQ1_S, KERNEL_MATMUL_COOP_IQ1_M,
-    // Row lookup with dequantization (shaders/get_rows.comp): F32, F16, BF16, then as above.
-    KERNEL_GET_ROWS_F32, KERNEL_GET_ROWS_F16, KERNEL_GET_ROWS_BF16,
-    KERNEL_GET_ROWS_Q8_0, KERNEL_GET_ROWS_Q4_0, KERNEL_GET_ROWS_Q3_K, KERNEL_GET_ROWS_Q4_K, KERNEL_GET_ROWS_Q5_K, KERNEL_GET_ROWS_Q6_K,
-    KERNEL_GET_ROWS_Q4_1, KERNEL_GET_ROWS_Q5_0, KERNEL_GET_ROWS_Q5_1, KERNEL_GET_ROWS_Q2_K, KERNEL_GET_ROWS_IQ4_NL, KERNEL_GET_ROWS_IQ4_XS,
-    KERNEL_GET_ROWS_IQ3_XXS, KERNEL_GET_ROWS_IQ3_S, KERNEL_GET_ROWS_IQ2_XXS, KERNEL_GET_ROWS_IQ2_XS, KERNEL_GET_ROWS_IQ2_S,
-    KERNEL_GET_ROWS_IQ1_S, KERNEL_GET_ROWS_IQ1_M,
     KERNEL_KV_STORE_F16,
     KERNEL_KV_STORE_Q8,
     KERNEL_ATTN_DECODE_F16,
@@ -60,10 +43,22 @@ enum kernel_id {
     // Prefill attention on cooperative matrices (shaders/attn_prefill_coop.comp).
     KERNEL_ATTN_PREFILL_COOP_F16,
     KERNEL_ATTN_PREFILL_COOP_Q8,
-    KERNEL_COUNT
+    // The weight kernels from here: family f, weight type t is KERNEL_WEIGHTS + f * KW_COUNT + t.
+    KERNEL_WEIGHTS,
+    KERNEL_COUNT = KERNEL_WEIGHTS + FAMILY_COUNT * KW_COUNT
 };
 
-// Most tokens the matrix-vector kernels (KERNEL_MATVEC_*) take in one dispatch:
+// The weight kernel of a family for a weight type (enum ggml_type); KERNEL_COUNT
+// when there is none (a type vkphi does not run, F32 in FAMILY_MATMUL_H).
+enum kernel_id kernel_weights(enum kernel_family f, uint32_t type);
+// The family of a weight kernel (FAMILY_COUNT for the others) and its weight type.
+enum kernel_family kernel_family_of(enum kernel_id id);
+uint32_t kernel_weight_type(enum kernel_id id); // enum ggml_type
+// The shader a weight kernel is built from (tests build other tunings of it);
+// SHADER_COUNT when there is none.
+enum shader_id kernels_weight_shader(enum kernel_family f, uint32_t type);
+
+// Most tokens the matrix-vector kernels (FAMILY_MATVEC) take in one dispatch:
 // decode batches of up to this many sequences read each weight once.
 #define KERNEL_FEW_TOKENS 16
 
@@ -77,16 +72,28 @@ enum kernel_id {
 
 typedef struct kernels kernels;
 
+// What the device and the environment allow the choice of kernels (select.h),
+// settled when the kernels are created: no dispatch reads the environment.
+typedef struct kernel_policy {
+    bool coopmat;     // cooperative matrices where the device has them and they fit (VKPHI_COOPMAT=0: never)
+    bool coopmat_f32; // F32 weights on them too (VKPHI_COOPMAT=f32); else F32 keeps the exact f32 tiles
+    bool f16math;     // the tiles in packed f16 arithmetic: where the device's f16 is fast
+                      // (device_info.fast_f16); VKPHI_F16MATH=1 everywhere, =0 never
+} kernel_policy;
+
 kernels *kernels_create(device *d);
+const kernel_policy *kernels_policy(const kernels *k);
+// Another policy from now on (tests: each path on one device).
+void kernels_set_policy(kernels *k, const kernel_policy *p);
 void kernels_destroy(kernels *k); // also saves the pipeline cache
 // The pipeline for id, created on first use; NULL (with the error set) on failure.
 const pipeline *kernels_get(kernels *k, enum kernel_id id);
-// The matrix-vector kernel id (KERNEL_MATVEC_*) specialized for exactly n_tokens
+// The matrix-vector kernel id (FAMILY_MATVEC) specialized for exactly n_tokens
 // tokens (1 .. KERNEL_FEW_TOKENS): no loop over unused token slots, which devices
 // that run uniform branches with a mask (lavapipe) would pay for. Each token's
 // sums are formed the same way at every count (batch invariance).
 const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens);
-// The matrix-matrix kernel id (a KERNEL_MATMUL_*) with a tile that fits n_tokens:
+// The matrix-matrix kernel id (FAMILY_MATMUL or FAMILY_MATMUL_H) with a tile that fits n_tokens:
 // up to 16 and up to 32 tokens get tiles of 16 and 32 tokens, so a short prompt does
 // not pay for a 64-token tile. Every variant computes each output identically
 // (common/matmul_tile.glsl), so results do not depend on the choice.

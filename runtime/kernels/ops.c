@@ -11,6 +11,7 @@
 #include "quant.h"
 #include "quant_iq.h"
 #include "repack.h"
+#include "select.h"
 
 // Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
 struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
@@ -82,87 +83,6 @@ int op_swiglu(cmd_ctx *c, kernels *k, buf_view x, buf_view out, uint32_t n_token
     return VKPHI_OK;
 }
 
-// The kernels for a weight type: the matrix-vector kernel (up to KERNEL_FEW_TOKENS
-// tokens), the matrix-matrix kernels (more): tiled in f32, tiled in packed f16
-// arithmetic (KERNEL_COUNT for F32 weights, which have none), and on cooperative
-// matrices.
-struct matmul_kernels { enum kernel_id vec, many, half, coop; };
-
-static bool matmul_kernel_ids(uint32_t type, struct matmul_kernels *ids) {
-    static const uint32_t types[] = {GGML_TYPE_F32,     GGML_TYPE_F16,     GGML_TYPE_BF16,    GGML_TYPE_Q8_0,
-                                     GGML_TYPE_Q4_0,    GGML_TYPE_Q3_K,    GGML_TYPE_Q4_K,    GGML_TYPE_Q5_K,
-                                     GGML_TYPE_Q6_K,    GGML_TYPE_Q4_1,    GGML_TYPE_Q5_0,    GGML_TYPE_Q5_1,
-                                     GGML_TYPE_Q2_K,    GGML_TYPE_IQ4_NL,  GGML_TYPE_IQ4_XS,  GGML_TYPE_IQ3_XXS,
-                                     GGML_TYPE_IQ3_S,   GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS,  GGML_TYPE_IQ2_S,
-                                     GGML_TYPE_IQ1_S,   GGML_TYPE_IQ1_M};
-    for (uint32_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        if (types[i] != type) continue;
-        // Each family lists F32, F16, BF16 and then the quantized types in this order.
-        ids->vec = i < 3 ? KERNEL_MATVEC_F32 + i : KERNEL_MATVEC_Q8_0 + (i - 3);
-        ids->many = i < 3 ? KERNEL_MATMUL_F32 + i : KERNEL_MATMUL_Q8_0 + (i - 3);
-        ids->half = i == 0 ? KERNEL_COUNT : KERNEL_MATMUL_H_F16 + (i - 1);
-        ids->coop = KERNEL_MATMUL_COOP_F32 + i;
-        return true;
-    }
-    return false;
-}
-
-bool op_matmul_supports(uint32_t type) {
-    struct matmul_kernels ids;
-    return matmul_kernel_ids(type, &ids);
-}
-
-// Whether many tokens go through the cooperative-matrix kernel: where the device has
-// a shape it can use (device.c) and the kernel fits, unless VKPHI_COOPMAT=0. Chosen
-// by device and weight type only, never by the token count (batch invariance).
-// F32 weights keep the exact f32 tiles unless VKPHI_COOPMAT=f32: the f16 matrices
-// would round every weight to 11 bits, and an F32 model is chosen for exactness.
-static bool use_coop(const kernels *k, uint32_t type, const struct matmul_kernels *ids) {
-    const char *env = getenv("VKPHI_COOPMAT");
-    if (env && strcmp(env, "0") == 0) return false;
-    if (type == GGML_TYPE_F32 && !(env && strcmp(env, "f32") == 0)) return false;
-    return kernels_fit(k, ids->coop);
-}
-
-// Whether the tiles (where cooperative matrices are not used) run in packed f16
-// arithmetic: f16 slices, products summed in f16 over a few values of k, then in
-// f32 (common/matmul_tile.glsl). It rounds like the cooperative-matrix path and more
-// (f16 products, short f16 sums), so only where it pays: devices whose f16 is fast
-// (device_info.fast_f16: up to twice the f32 rate). VKPHI_F16MATH=1 forces it on (to
-// test it on lavapipe), =0 off. Never for F32 weights. By device and type only
-// (batch invariance).
-static bool use_half(const kernels *k, const struct matmul_kernels *ids) {
-    const char *env = getenv("VKPHI_F16MATH");
-    if ((env && strcmp(env, "0") == 0) || ids->half == KERNEL_COUNT || !kernels_fit(k, ids->half)) return false;
-    return (env && strcmp(env, "1") == 0) || device_get_info(kernels_device(k))->fast_f16;
-}
-
-// The tiled kernel for many tokens: packed f16 or f32 (use_half).
-static enum kernel_id tiled_kernel(const kernels *k, const struct matmul_kernels *ids) {
-    return use_half(k, ids) ? ids->half : ids->many;
-}
-
-const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens) {
-    static char labels[4][GGML_TYPE_COUNT][32];
-    struct matmul_kernels ids;
-    int path = n_tokens <= KERNEL_FEW_TOKENS || !matmul_kernel_ids(type, &ids) ? 0
-               : use_coop(k, type, &ids)                                      ? 2
-               : use_half(k, &ids)                                            ? 3
-                                                                              : 1;
-    char *l = labels[path][type % GGML_TYPE_COUNT];
-    if (!l[0])
-        snprintf(l, sizeof labels[0][0], "%s %s%s", path ? "matmul" : "matvec", quant_type_name(type),
-                 path == 2 ? " coopmat" : path == 3 ? " f16" : "");
-    return l;
-}
-
-uint32_t op_matmul_kernel_list(const kernels *k, uint32_t type, enum kernel_id out[2]) {
-    struct matmul_kernels ids;
-    if (!matmul_kernel_ids(type, &ids)) return 0;
-    out[0] = ids.vec, out[1] = use_coop(k, type, &ids) ? ids.coop : tiled_kernel(k, &ids);
-    return 2;
-}
-
 static uint64_t gcd64(uint64_t a, uint64_t b) {
     while (b) { uint64_t t = a % b; a = b; b = t; }
     return a;
@@ -227,43 +147,28 @@ static int view_aligned(const device_info *info, buf_view *v, uint32_t *delta) {
 static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride, uint32_t add) {
     const device_info *info = device_get_info(cmd_device(c));
-    struct matmul_kernels ids0;
-    // Where the tiled kernel does not fit the device's shared memory (the codebook
-    // types' grid on top of the tiles, on a 16 KiB device), the few-token kernel
-    // takes the tokens KERNEL_FEW_TOKENS at a time: each weight is read once per
-    // chunk instead of once per tile, but it runs.
-    if (n_tokens > KERNEL_FEW_TOKENS && x_stride % 4 == 0 && matmul_kernel_ids(w->type, &ids0) &&
-        !kernels_fit(k, tiled_kernel(k, &ids0)) && !use_coop(k, w->type, &ids0) && kernels_fit(k, ids0.vec)) {
+    matmul_choice ch; // (x's rows start on 16-byte boundaries where its offset does: bindings align to 16 or more)
+    int rc = kernels_choose_matmul(k, w->type, n_tokens, x_stride % 4 == 0, x.offset % 16 == 0, &ch);
+    if (rc) return rc;
+    if (ch.path == MATMUL_VEC_CHUNKS) {
         for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
             uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
             uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
             buf_view xc = {x.buf, x.offset + xo, x.range > xo ? x.range - xo : 0};
             buf_view yc = {y.buf, y.offset + yo, y.range > yo ? y.range - yo : 0};
-            int rc = matmul(c, k, w, xc, yc, n, x_stride, y_stride, add);
-            if (rc) return rc;
+            if ((rc = matmul(c, k, w, xc, yc, n, x_stride, y_stride, add))) return rc;
         }
         return VKPHI_OK;
     }
     uint32_t x_off, y_off;
-    int rc = view_aligned(info, &x, &x_off);
+    rc = view_aligned(info, &x, &x_off);
     if (!rc) rc = view_aligned(info, &y, &y_off);
     if (rc) return rc;
-    struct matmul_kernels ids;
-    if (!matmul_kernel_ids(w->type, &ids))
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
-                          w->type);
-    // One token, or a few whose rows start on 16-byte boundaries: the matrix-vector
-    // kernels, which read each weight once. More: the matrix-matrix kernel, on
-    // cooperative matrices where the device has them, else tiled. (The matrix-vector
-    // kernels read x in 16-byte words.)
-    bool vec = x_off % 4 == 0 && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && x_stride % 4 == 0));
-    // Tiled or cooperative by device and type only (batch invariance), also for a few
-    // tokens at unaligned strides; the tiled kernel's tile narrows for short prompts
-    // (each output is summed the same way at every tile).
-    bool coop = !vec && use_coop(k, w->type, &ids);
-    const pipeline *p = vec ? kernels_get_vec(k, ids.vec, n_tokens)
-                            : coop ? kernels_get(k, ids.coop)
-                                   : kernels_get_matmul(k, tiled_kernel(k, &ids), n_tokens);
+    // The tiled kernel's tile narrows for short prompts (each output is summed the same
+    // way at every tile).
+    const bool vec = ch.path == MATMUL_VEC, coop = ch.path == MATMUL_COOP;
+    const pipeline *p = vec ? kernels_get_vec(k, ch.id, n_tokens)
+                            : coop ? kernels_get(k, ch.id) : kernels_get_matmul(k, ch.id, n_tokens);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
     rc = weight_window_rows(info, w, &max_rows);
@@ -295,12 +200,11 @@ bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w) {
 int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view norm, buf_view y,
                    uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu) {
     const device_info *info = device_get_info(cmd_device(c));
-    struct matmul_kernels ids;
-    if (!matmul_kernel_ids(w->type, &ids))
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(w->type),
-                          w->type);
+    matmul_choice ch; // the fused forms are matrix-vector kernels
+    int rc = kernels_choose_matmul(k, w->type, 1, true, true, &ch);
+    if (rc) return rc;
     uint32_t x_off, y_off;
-    int rc = view_aligned(info, &x, &x_off);
+    rc = view_aligned(info, &x, &x_off);
     if (!rc) rc = view_aligned(info, &y, &y_off);
     if (rc) return rc;
     if (x_off % 4 || x_stride % 4 || norm.offset % info->min_storage_offset_align)
@@ -315,7 +219,7 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
     if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
     for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
         uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
-        const pipeline *p = kernels_get_vec(k, ids.vec, n);
+        const pipeline *p = kernels_get_vec(k, ch.id, n);
         if (!p) return VKPHI_ERR_VULKAN;
         uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
         uint32_t xo = x_off + t0 * x_stride, yo = y_off + t0 * y_stride;
@@ -349,38 +253,10 @@ int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
 struct push_get_rows { uint32_t K, n_tokens, row0, n_rows, o_stride; };
 _Static_assert(sizeof(struct push_get_rows) == 20, "get_rows.comp push constants");
 
-static bool get_rows_kernel_id(uint32_t type, enum kernel_id *id) {
-    switch (type) {
-    case GGML_TYPE_F32: *id = KERNEL_GET_ROWS_F32; return true;
-    case GGML_TYPE_F16: *id = KERNEL_GET_ROWS_F16; return true;
-    case GGML_TYPE_BF16: *id = KERNEL_GET_ROWS_BF16; return true;
-    case GGML_TYPE_Q8_0: *id = KERNEL_GET_ROWS_Q8_0; return true;
-    case GGML_TYPE_Q4_0: *id = KERNEL_GET_ROWS_Q4_0; return true;
-    case GGML_TYPE_Q3_K: *id = KERNEL_GET_ROWS_Q3_K; return true;
-    case GGML_TYPE_Q4_K: *id = KERNEL_GET_ROWS_Q4_K; return true;
-    case GGML_TYPE_Q5_K: *id = KERNEL_GET_ROWS_Q5_K; return true;
-    case GGML_TYPE_Q6_K: *id = KERNEL_GET_ROWS_Q6_K; return true;
-    case GGML_TYPE_Q4_1: *id = KERNEL_GET_ROWS_Q4_1; return true;
-    case GGML_TYPE_Q5_0: *id = KERNEL_GET_ROWS_Q5_0; return true;
-    case GGML_TYPE_Q5_1: *id = KERNEL_GET_ROWS_Q5_1; return true;
-    case GGML_TYPE_Q2_K: *id = KERNEL_GET_ROWS_Q2_K; return true;
-    case GGML_TYPE_IQ4_NL: *id = KERNEL_GET_ROWS_IQ4_NL; return true;
-    case GGML_TYPE_IQ4_XS: *id = KERNEL_GET_ROWS_IQ4_XS; return true;
-    case GGML_TYPE_IQ3_XXS: *id = KERNEL_GET_ROWS_IQ3_XXS; return true;
-    case GGML_TYPE_IQ3_S: *id = KERNEL_GET_ROWS_IQ3_S; return true;
-    case GGML_TYPE_IQ2_XXS: *id = KERNEL_GET_ROWS_IQ2_XXS; return true;
-    case GGML_TYPE_IQ2_XS: *id = KERNEL_GET_ROWS_IQ2_XS; return true;
-    case GGML_TYPE_IQ2_S: *id = KERNEL_GET_ROWS_IQ2_S; return true;
-    case GGML_TYPE_IQ1_S: *id = KERNEL_GET_ROWS_IQ1_S; return true;
-    case GGML_TYPE_IQ1_M: *id = KERNEL_GET_ROWS_IQ1_M; return true;
-    default: return false;
-    }
-}
-
 int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const int32_t *host_ids, buf_view out,
                 uint32_t n_tokens, uint32_t out_stride) {
-    enum kernel_id id;
-    if (!get_rows_kernel_id(w->type, &id))
+    const enum kernel_id id = kernel_weights(FAMILY_GET_ROWS, w->type);
+    if (id == KERNEL_COUNT)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no row-lookup kernel for weight type %s (%u)", quant_type_name(w->type),
                           w->type);
     GET_PIPE(p, k, id);
@@ -490,19 +366,13 @@ int op_attn_decode(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape 
     return VKPHI_OK;
 }
 
-bool op_attn_prefill_coop(const kernels *k, bool q8, uint32_t head_dim) {
-    const char *env = getenv("VKPHI_COOPMAT");
-    if ((env && strcmp(env, "0") == 0) || head_dim % 32 || head_dim > 128) return false;
-    return kernels_fit(k, q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16);
-}
-
 int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
                     buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0) {
     int rc = attn_check(a);
     if (rc) return rc;
-    bool coop = op_attn_prefill_coop(k, kv->q8, a->head_dim);
-    GET_PIPE(p, k, coop ? (kv->q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16)
-                        : (kv->q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16));
+    const enum kernel_id id = kernels_choose_attn_prefill(k, kv->q8, a->head_dim);
+    const bool coop = id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8;
+    GET_PIPE(p, k, id);
     struct push_attn_prefill pc = {a->n_head, a->n_head_kv, a->head_dim, kv->kv_dim, qkv_stride, out_stride,
                                    n_tokens, pos0, row0, kv->n_rows, a->scale};
     buf_view v[] = {qkv, buf_all(kv->k), buf_all(kv->v), out};

@@ -58,24 +58,6 @@ int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
 int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view norm, buf_view y,
                    uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu);
 bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w);
-// True when op_matmul has kernels for this weight type.
-bool op_matmul_supports(uint32_t type);
-// The profile's name for op_matmul over n_tokens of this weight type, saying which
-// path runs: "matvec Q4_K" (up to KERNEL_FEW_TOKENS tokens), "matmul Q4_K" (more, on
-// the f32 tiles), "matmul Q4_K f16" (the tiles in packed f16 arithmetic), "matmul
-// Q4_K coopmat" (on cooperative matrices). Many tokens take the cooperative-matrix
-// kernel where the device has a shape it can use, the kernel fits, and the
-// environment has no VKPHI_COOPMAT=0; F32 weights only with VKPHI_COOPMAT=f32 (f16
-// matrices would round them). Else the f16 tiles on GPUs whose f16 is fast, or with
-// VKPHI_F16MATH=1 (=0: never); F32 weights never. The label assumes token rows
-// that start on 16-byte boundaries, as the forward pass's do (a few tokens at
-// unaligned strides take the matrix-matrix kernel).
-const char *op_matmul_label(const kernels *k, uint32_t type, uint32_t n_tokens);
-// The kernels op_matmul may pick for this weight type on this device (the one-token
-// matrix-vector kernel, and the matrix-matrix one), for kernels_prepare; returns how
-// many were written, 0 for a type it does not run.
-uint32_t op_matmul_kernel_list(const kernels *k, uint32_t type, enum kernel_id out[2]);
-
 // Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for
 // t < n_tokens, token rows out_stride floats apart; ids holds n_tokens int32. Every
 // type op_matmul runs is supported; values equal quant_dequantize_row's exactly.
@@ -137,7 +119,3 @@ uint64_t attn_decode_part_bytes(const attn_shape *a, uint32_t max_kv_len, uint32
 // row) attend causally to cache rows row0 .. row0+pos0+n_tokens-1.
 int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape *a, buf_view qkv, uint32_t qkv_stride,
                     buf_view out, uint32_t out_stride, uint32_t n_tokens, uint32_t pos0, uint32_t row0);
-// True when op_attn_prefill runs on cooperative matrices (f16 Q, K, P and V, f32
-// sums): where the device has them, the head dimension is a multiple of 32 (at most
-// 128), and the environment has no VKPHI_COOPMAT=0.
-bool op_attn_prefill_coop(const kernels *k, bool q8, uint32_t head_dim);

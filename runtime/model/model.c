@@ -20,6 +20,7 @@
 #include "ops.h"
 #include "quant.h"
 #include "repack.h"
+#include "select.h"
 
 // Command buffers in flight: the host records layer i+1 while the GPU runs layer i.
 #define RING 3
@@ -146,7 +147,7 @@ static int load_weight(model *m, const char *name, enum mem_place where, gpu_wei
     int rc = upload_tensor(m, t, where, b);
     if (rc) return rc;
     *w = (gpu_weight){b, 0, t->type, (uint32_t)t->ne[0], (uint32_t)t->ne[1], repack_row_bytes(t->type, t->ne[0])};
-    if (!op_matmul_supports(t->type))
+    if (!kernels_matmul_supports(t->type))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "tensor %s has type %s, which the GPU kernels do not run yet", name,
                           quant_type_name(t->type));
     if (m->params.on_progress) m->params.on_progress((double)++*done / total, m->params.progress_user);
@@ -168,8 +169,7 @@ static int prepare_kernels(model *m) {
     enum kernel_id ids[KERNEL_COUNT] = {
         KERNEL_RMSNORM, KERNEL_ROPE, KERNEL_SWIGLU, KERNEL_ATTN_COMBINE,
         q8 ? KERNEL_KV_STORE_Q8 : KERNEL_KV_STORE_F16, q8 ? KERNEL_ATTN_DECODE_Q8 : KERNEL_ATTN_DECODE_F16,
-        op_attn_prefill_coop(m->k, q8, m->cfg.head_dim) ? (q8 ? KERNEL_ATTN_PREFILL_COOP_Q8 : KERNEL_ATTN_PREFILL_COOP_F16)
-                                                         : (q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16)};
+        kernels_choose_attn_prefill(m->k, q8, m->cfg.head_dim)};
     uint32_t n = 7;
     bool has_output = gguf_find_tensor(m->f, "output.weight") != NULL;
     bool seen[GGML_TYPE_COUNT] = {0};
@@ -179,7 +179,7 @@ static int prepare_kernels(model *m) {
                                        (!has_output && !strcmp(t->name, "token_embd.weight")));
         if (!matrix || t->type >= GGML_TYPE_COUNT || seen[t->type] || n + 2 > KERNEL_COUNT) continue;
         seen[t->type] = true;
-        n += op_matmul_kernel_list(m->k, t->type, ids + n);
+        n += kernels_matmul_list(m->k, t->type, ids + n);
     }
     return kernels_prepare(m->k, ids, n);
 }
@@ -574,8 +574,11 @@ static int ring_finish(model *m) {
     return rc;
 }
 
+// The profile's name of the kernel a product over n_tokens of the forward pass's
+// (aligned) rows runs.
 static const char *matmul_label(const model *m, uint32_t type, uint32_t n_tokens) {
-    return op_matmul_label(m->k, type, n_tokens);
+    matmul_choice ch;
+    return kernels_choose_matmul(m->k, type, n_tokens, true, true, &ch) ? "matmul" : ch.label;
 }
 
 #define TRY(call)                                                                          \
