@@ -219,39 +219,30 @@ static int type_rank(VkPhysicalDeviceType t) {
     }
 }
 
-int device_create(int index, device **out) {
-    *out = NULL;
-    device *d = calloc(1, sizeof *d);
-    if (!d) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    limits_override lim;
-    uint32_t api;
-    int rc = device_limits_parse(&lim);
-    if (!rc) rc = instance_create(d, &lim, &d->instance, &d->messenger, &api);
-    if (rc) { free(d); return rc; }
-
+// Probes every device and keeps the one to use in d->physical and d->info: index,
+// else VKPHI_DEVICE, else the best by type and device-local memory (device.h).
+static int choose_physical(device *d, int index, uint32_t api, const limits_override *lim) {
     uint32_t n = 0;
     vkEnumeratePhysicalDevices(d->instance, &n, NULL);
-    if (n == 0) {
-        device_destroy(d);
+    if (n == 0)
         return vkphi_fail(VKPHI_ERR_VULKAN, "no Vulkan device found (for a CPU fallback install mesa-vulkan-drivers)");
-    }
     VkPhysicalDevice *pds = calloc(n, sizeof *pds);
     device_info *infos = calloc(n, sizeof *infos);
     vkEnumeratePhysicalDevices(d->instance, &n, pds);
-    for (uint32_t i = 0; i < n; i++) device_probe(d->instance, pds[i], i, api, &lim, &infos[i]);
+    for (uint32_t i = 0; i < n; i++) device_probe(d->instance, pds[i], i, api, lim, &infos[i]);
 
     const char *env = vkphi_env_read().device;
     if (index < 0 && env && *env) {
         char *end;
         long v = strtol(env, &end, 10);
         if (*end || v < 0) {
-            free(pds); free(infos); device_destroy(d);
+            free(pds); free(infos);
             return vkphi_fail(VKPHI_ERR_ARG, "VKPHI_DEVICE=%s is not a device number", env);
         }
         index = (int)v;
     }
     if (index >= (int)n) {
-        free(pds); free(infos); device_destroy(d);
+        free(pds); free(infos);
         return vkphi_fail(VKPHI_ERR_ARG, "device %d does not exist: there %s %u Vulkan device%s (see `vkphi devices`)",
                           index, n == 1 ? "is" : "are", n, n == 1 ? "" : "s");
     }
@@ -267,12 +258,14 @@ int device_create(int index, device **out) {
     d->info = infos[index];
     free(pds);
     free(infos);
-    if (d->info.api_version < VK_API_VERSION_1_2) {
-        device_destroy(d);
+    if (d->info.api_version < VK_API_VERSION_1_2)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s supports Vulkan %u.%u; vkphi needs 1.2 or newer", d->info.name,
                           VK_API_VERSION_MAJOR(d->info.api_version), VK_API_VERSION_MINOR(d->info.api_version));
-    }
+    return VKPHI_OK;
+}
 
+// The queue family the device's one queue comes from: the first with compute.
+static int compute_family(device *d) {
     uint32_t nq = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(d->physical, &nq, NULL);
     VkQueueFamilyProperties *qf = calloc(nq + 1, sizeof *qf);
@@ -281,12 +274,14 @@ int device_create(int index, device **out) {
     for (uint32_t i = 0; i < nq && family < 0; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
     free(qf);
-    if (family < 0) {
-        device_destroy(d);
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no compute queue", d->info.name);
-    }
+    if (family < 0) return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s has no compute queue", d->info.name);
     d->queue_family = (uint32_t)family;
+    return VKPHI_OK;
+}
 
+// Creates the logical device with the extensions and features d->info offers that
+// the kernels use, and gets its queue.
+static int create_logical(device *d) {
     const char **exts = d->extensions;
     uint32_t n_exts = 0;
     if (d->info.has_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
@@ -332,12 +327,29 @@ int device_create(int index, device **out) {
     di.enabledExtensionCount = d->n_extensions = n_exts;
     di.ppEnabledExtensionNames = exts;
     VkResult r = vkCreateDevice(d->physical, &di, NULL, &d->vk);
-    if (r != VK_SUCCESS) {
-        device_destroy(d);
+    if (r != VK_SUCCESS)
         return vkphi_fail(VKPHI_ERR_VULKAN, "could not create a Vulkan device on %s (%s)", d->info.name, vk_result_name(r));
-    }
     volkLoadDevice(d->vk);
     vkGetDeviceQueue(d->vk, d->queue_family, 0, &d->queue);
+    return VKPHI_OK;
+}
+
+int device_create(int index, device **out) {
+    *out = NULL;
+    device *d = calloc(1, sizeof *d);
+    if (!d) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    limits_override lim;
+    uint32_t api;
+    int rc = device_limits_parse(&lim);
+    if (!rc) rc = instance_create(d, &lim, &d->instance, &d->messenger, &api);
+    if (rc) { free(d); return rc; }
+    rc = choose_physical(d, index, api, &lim);
+    if (!rc) rc = compute_family(d);
+    if (!rc) rc = create_logical(d);
+    if (rc) {
+        device_destroy(d); // after the message, which may name d->info.name
+        return rc;
+    }
     *out = d;
     return VKPHI_OK;
 }
