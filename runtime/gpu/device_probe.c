@@ -47,6 +47,80 @@ static void coopmat_shapes(VkInstance inst, VkPhysicalDevice pd, device_info *in
     free(props);
 }
 
+// The features the kernels may use, the cooperative-matrix shape and whether f16
+// arithmetic pays. After the properties: fast_f16 reads the type and vendor.
+static void probe_features(VkInstance inst, VkPhysicalDevice pd, bool v13, bool ext_sg_control, bool ext_int_dot,
+                           bool ext_coopmat, device_info *info) {
+    VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    VkPhysicalDeviceSubgroupSizeControlFeatures fsgc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+    VkPhysicalDeviceVulkan12Features f12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceVulkan11Features f11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceFeatures2 feats = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    feats.pNext = &f11;
+    f11.pNext = &f12;
+    void **tail = &f12.pNext;
+    if (v13 || ext_sg_control) { *tail = &fsgc; tail = &fsgc.pNext; }
+    if (v13 || ext_int_dot) { *tail = &fdot; tail = &fdot.pNext; }
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+    if (ext_coopmat) { *tail = &fcm; tail = &fcm.pNext; }
+    vkGetPhysicalDeviceFeatures2(pd, &feats);
+    info->fp16 = f12.shaderFloat16;
+    info->int8 = f12.shaderInt8;
+    info->storage16 = f11.storageBuffer16BitAccess;
+    info->storage8 = f12.storageBuffer8BitAccess;
+    info->subgroup_size_control = fsgc.subgroupSizeControl;
+    info->compute_full_subgroups = fsgc.computeFullSubgroups;
+    info->int_dot = fdot.shaderIntegerDotProduct;
+    // glslang writes cooperative-matrix modules in the Vulkan memory model (cmake/spv_coopmat.c).
+    if (ext_coopmat && fcm.cooperativeMatrix) coopmat_shapes(inst, pd, info);
+    // (Enabling the memory model makes Device-scope atomics, which other kernels
+    // use, need vulkanMemoryModelDeviceScope too.)
+    info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && info->fp16;
+    if (!info->coopmat) info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
+    // f16 arithmetic at least as fast as f32: GPUs with shaderFloat16 (double rate on AMD
+    // since Vega, Intel, mobile), but not CPU drivers (lavapipe converts around every
+    // operation: 0.65x of f32 in the prefill tiles) nor NVIDIA GPUs without cooperative
+    // matrices (before Turing, f16 runs at a fraction of f32's rate). Decided before the
+    // limit profiles: a lavapipe made to look discrete is still a CPU.
+    info->fast_f16 = info->fp16 && info->type != VK_PHYSICAL_DEVICE_TYPE_CPU &&
+                     !(info->vendor_id == 0x10de && !info->coopmat);
+}
+
+// The memory heaps (with their budgets when the driver has VK_EXT_memory_budget) and
+// types, and whether memory is unified. After the properties: a discrete GPU never is.
+static void probe_memory(VkPhysicalDevice pd, device_info *info) {
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+    VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+    if (info->has_budget) mem.pNext = &budget;
+    vkGetPhysicalDeviceMemoryProperties2(pd, &mem);
+    const VkPhysicalDeviceMemoryProperties *mp = &mem.memoryProperties;
+    info->n_heaps = mp->memoryHeapCount < DEVICE_MAX_HEAPS ? mp->memoryHeapCount : DEVICE_MAX_HEAPS;
+    for (uint32_t i = 0; i < info->n_heaps; i++) {
+        info->heaps[i].size = mp->memoryHeaps[i].size;
+        info->heaps[i].device_local = mp->memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
+        info->heaps[i].budget = info->has_budget ? budget.heapBudget[i] : 0;
+        info->heaps[i].usage = info->has_budget ? budget.heapUsage[i] : 0;
+    }
+    info->n_types = mp->memoryTypeCount < DEVICE_MAX_TYPES ? mp->memoryTypeCount : DEVICE_MAX_TYPES;
+    for (uint32_t t = 0; t < info->n_types; t++)
+        info->types[t] = (device_mem_type){mp->memoryTypes[t].heapIndex, mp->memoryTypes[t].propertyFlags};
+    // Unified: the largest device-local heap is also host-visible (no separate VRAM).
+    uint64_t biggest = 0;
+    for (uint32_t t = 0; t < mp->memoryTypeCount; t++) {
+        VkMemoryPropertyFlags f = mp->memoryTypes[t].propertyFlags;
+        uint64_t sz = mp->memoryHeaps[mp->memoryTypes[t].heapIndex].size;
+        if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && sz > biggest) {
+            biggest = sz;
+            info->unified_memory = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) != 0;
+        } else if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && sz == biggest &&
+                   (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
+            info->unified_memory = true;
+        }
+    }
+    // A 256 MiB host-visible window into VRAM (ReBAR off) is not unified memory.
+    if (info->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) info->unified_memory = false;
+}
+
 void device_probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t instance_api, const limits_override *over,
                   device_info *info) {
     memset(info, 0, sizeof *info);
@@ -106,70 +180,8 @@ void device_probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
         info->subgroup_max = sgc.maxSubgroupSize;
     }
 
-    VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
-    VkPhysicalDeviceSubgroupSizeControlFeatures fsgc = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
-    VkPhysicalDeviceVulkan12Features f12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
-    VkPhysicalDeviceVulkan11Features f11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
-    VkPhysicalDeviceFeatures2 feats = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    feats.pNext = &f11;
-    f11.pNext = &f12;
-    void **tail = &f12.pNext;
-    if (v13 || ext_sg_control) { *tail = &fsgc; tail = &fsgc.pNext; }
-    if (v13 || ext_int_dot) { *tail = &fdot; tail = &fdot.pNext; }
-    VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
-    if (ext_coopmat) { *tail = &fcm; tail = &fcm.pNext; }
-    vkGetPhysicalDeviceFeatures2(pd, &feats);
-    info->fp16 = f12.shaderFloat16;
-    info->int8 = f12.shaderInt8;
-    info->storage16 = f11.storageBuffer16BitAccess;
-    info->storage8 = f12.storageBuffer8BitAccess;
-    info->subgroup_size_control = fsgc.subgroupSizeControl;
-    info->compute_full_subgroups = fsgc.computeFullSubgroups;
-    info->int_dot = fdot.shaderIntegerDotProduct;
-    // glslang writes cooperative-matrix modules in the Vulkan memory model (cmake/spv_coopmat.c).
-    if (ext_coopmat && fcm.cooperativeMatrix) coopmat_shapes(inst, pd, info);
-    // (Enabling the memory model makes Device-scope atomics, which other kernels
-    // use, need vulkanMemoryModelDeviceScope too.)
-    info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && info->fp16;
-    if (!info->coopmat) info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
-    // f16 arithmetic at least as fast as f32: GPUs with shaderFloat16 (double rate on AMD
-    // since Vega, Intel, mobile), but not CPU drivers (lavapipe converts around every
-    // operation: 0.65x of f32 in the prefill tiles) nor NVIDIA GPUs without cooperative
-    // matrices (before Turing, f16 runs at a fraction of f32's rate). Decided before the
-    // limit profiles: a lavapipe made to look discrete is still a CPU.
-    info->fast_f16 = info->fp16 && info->type != VK_PHYSICAL_DEVICE_TYPE_CPU &&
-                     !(info->vendor_id == 0x10de && !info->coopmat);
-
-    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
-    VkPhysicalDeviceMemoryProperties2 mem = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
-    if (info->has_budget) mem.pNext = &budget;
-    vkGetPhysicalDeviceMemoryProperties2(pd, &mem);
-    const VkPhysicalDeviceMemoryProperties *mp = &mem.memoryProperties;
-    info->n_heaps = mp->memoryHeapCount < DEVICE_MAX_HEAPS ? mp->memoryHeapCount : DEVICE_MAX_HEAPS;
-    for (uint32_t i = 0; i < info->n_heaps; i++) {
-        info->heaps[i].size = mp->memoryHeaps[i].size;
-        info->heaps[i].device_local = mp->memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
-        info->heaps[i].budget = info->has_budget ? budget.heapBudget[i] : 0;
-        info->heaps[i].usage = info->has_budget ? budget.heapUsage[i] : 0;
-    }
-    info->n_types = mp->memoryTypeCount < DEVICE_MAX_TYPES ? mp->memoryTypeCount : DEVICE_MAX_TYPES;
-    for (uint32_t t = 0; t < info->n_types; t++)
-        info->types[t] = (device_mem_type){mp->memoryTypes[t].heapIndex, mp->memoryTypes[t].propertyFlags};
-    // Unified: the largest device-local heap is also host-visible (no separate VRAM).
-    uint64_t biggest = 0;
-    for (uint32_t t = 0; t < mp->memoryTypeCount; t++) {
-        VkMemoryPropertyFlags f = mp->memoryTypes[t].propertyFlags;
-        uint64_t sz = mp->memoryHeaps[mp->memoryTypes[t].heapIndex].size;
-        if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && sz > biggest) {
-            biggest = sz;
-            info->unified_memory = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) != 0;
-        } else if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && sz == biggest &&
-                   (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
-            info->unified_memory = true;
-        }
-    }
-    // A 256 MiB host-visible window into VRAM (ReBAR off) is not unified memory.
-    if (info->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) info->unified_memory = false;
+    probe_features(inst, pd, v13, ext_sg_control, ext_int_dot, ext_coopmat, info);
+    probe_memory(pd, info);
 
     // Timestamps come from the compute queue (the first family with compute).
     uint32_t nq = 0;
