@@ -58,10 +58,11 @@ fi
 # is built on its own, without the fuzzer's coverage tables (they would keep every
 # function), and the link drops what is unused (--gc-sections) instead of pulling in
 # the whole runtime.
-tok_src=("$rt/tokenizer.c" "$rt/gguf.c" "$rt/quant.c" "$rt/quant_iq.c" "$rt/quant_types.c" "$rt/common.c")
+tok_src=("$rt/tokenizer.c" "$rt/tokenizer_encode.c" "$rt/tokenizer_decode.c" "$rt/gguf.c" "$rt/quant.c"
+    "$rt/quant_iq.c" "$rt/quant_types.c" "$rt/common.c" "$rt/env.c")
 sources() {
     case $1 in
-    gguf) echo "$rt/gguf.c $rt/common.c $rt/quant.c $rt/quant_iq.c $rt/quant_types.c $rt/model_config.c" ;;
+    gguf) echo "$rt/gguf.c $rt/common.c $rt/env.c $rt/quant.c $rt/quant_iq.c $rt/quant_types.c $rt/model_config.c" ;;
     tokenizer | detok) echo "${tok_src[*]}" ;;
     chat) echo "${tok_src[*]} $rt/chat.c" ;;
     server) echo "${tok_src[*]} $rt/chat.c $rt/sampler.c $root/tools/server/api.c $work/generate.o" ;;
