@@ -10,9 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chat.h"
-#include "gguf.h"
-#include "mkmodel.h"
 #include "vkphi.h"
 
 int args_fail(const char *fmt, ...) {

@@ -13,15 +13,8 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "bandwidth.h"
-#include "commands.h" // cmd_counters
+#include "commands.h" // internal: see report (cmd_counters_get, for the host-side figures per token)
 #include "subcommands.h"
-#include "gguf.h"
-#include "mkmodel.h"
-#include "memory_plan.h"
-#include "model.h"
-#include "quant.h"
-#include "quant_recipe.h"
 #include "vkphi.h"
 
 #define MAX_KERNELS 64

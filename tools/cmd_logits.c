@@ -10,8 +10,6 @@
 
 #include "args.h"
 #include "subcommands.h"
-#include "gguf.h"
-#include "model.h"
 #include "vkphi.h"
 
 static void usage(FILE *f) {

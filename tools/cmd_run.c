@@ -7,9 +7,7 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "chat.h"
 #include "subcommands.h"
-#include "generate.h"
 #include "vkphi.h"
 
 #define RUN_DEFAULT_PROMPT "Once upon a time,"

@@ -17,12 +17,8 @@
 #include "../args.h"
 #include "../subcommands.h"
 #include "api.h"
-#include "chat.h"
 #include "engine.h"
-#include "gguf.h"
 #include "http.h"
-#include "model.h"
-#include "tokenizer.h"
 #include "vkphi.h"
 
 #define SRV_MAX_BODY (4u << 20) // request bodies above 4 MiB get 413
