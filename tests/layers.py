@@ -4,8 +4,9 @@
 # runtime/<layer>/ names a header of its own layer or of a layer below it (the
 # build fails on an upward include too, since each layer's library sees only the
 # folders below; this check says which include and why), no module (a .c/.h pair)
-# is part of an include cycle, the layers below gpu/ include no Vulkan, and tools/
-# and bench/ reach the runtime only through headers of its layers.
+# is part of an include cycle, the layers below gpu/ include no Vulkan, the public
+# header runtime/vkphi.h brings in no internal header, and tools/ and bench/ reach
+# the runtime only through it (or core/ headers, or a listed exception).
 import os
 import re
 import sys
@@ -88,16 +89,58 @@ for v in sorted(edges):
 for comp in sccs:
     errors.append("include cycle among %s" % ", ".join(comp))
 
-# The program and the benchmark use the runtime's headers by name, never by a path into it.
+# The program and the benchmark use the runtime through its public header,
+# runtime/vkphi.h; a command that needs no GPU may include a core/ header instead.
+# Every other runtime header they include is an exception named here with its reason,
+# so that a new one fails until it is argued for.
+PUBLIC = "vkphi.h"
+TOOL_EXCEPTIONS = {
+    ("tools/cmd_bench.c", "commands.h"): "cmd_counters_get (recordings, dispatches, barriers, submits per token) "
+                                         "has no public function yet",
+}
+# Internal headers that vkphi.h must not bring in, directly or through the headers it
+# includes (memory_plan.h brings gpu/memory.h and gpu/arena.h, and with them
+# buffer.h: a plan is written in their terms).
+INTERNAL = {"kernels.h", "ops.h", "pipeline.h", "commands.h", "shaders.h", "quant.h", "quant_iq.h",
+            "quant_iq_tables.h", "repack.h", "ref.h", "ref_model.h", "env.h"}
+header_paths = {name: os.path.join(ROOT, "runtime", layer, name) for name, layer in where.items()}
+public_path = os.path.join(ROOT, "runtime", PUBLIC)
+if not os.path.isfile(public_path):
+    errors.append("runtime/%s, the public header, is missing" % PUBLIC)
+else:
+    seen, todo = {}, [(PUBLIC, public_path, PUBLIC)]  # header -> the header that first included it
+    while todo:
+        name, path, by = todo.pop()
+        for inc in INCLUDE.findall(open(path, encoding="utf-8").read()):
+            base = os.path.basename(inc)
+            if base in seen or base not in header_paths:
+                continue
+            seen[base] = name
+            todo.append((base, header_paths[base], name))
+    for base in sorted(seen):
+        if base in INTERNAL:
+            errors.append("runtime/%s brings in %s (through %s), which is internal to the runtime" % (PUBLIC, base, seen[base]))
+used = set()
 for top in ("tools", "bench"):
     for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
-        for name in names:
+        for name in sorted(names):
             if not name.endswith((".c", ".h")):
                 continue
             path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, ROOT)
             for inc in INCLUDE.findall(open(path, encoding="utf-8").read()):
+                base = os.path.basename(inc)
                 if "runtime/" in inc:
-                    errors.append("%s: #include \"%s\" reaches into runtime/ by path" % (os.path.relpath(path, ROOT), inc))
+                    errors.append("%s: #include \"%s\" reaches into runtime/ by path" % (rel, inc))
+                elif base == PUBLIC or base not in where:
+                    continue  # the public header, or one of tools/ itself
+                elif (rel, base) in TOOL_EXCEPTIONS:
+                    used.add((rel, base))
+                elif where[base] != "core":
+                    errors.append("%s includes %s of the runtime's %s layer: tools/ and bench/ use %s (or, without a "
+                                  "GPU, core/ headers)" % (rel, base, where[base], PUBLIC))
+for rel, base in sorted(set(TOOL_EXCEPTIONS) - used):
+    errors.append("%s no longer includes %s: remove its exception from tests/layers.py" % (rel, base))
 
 for e in errors:
     print("FAIL " + e)

@@ -280,27 +280,24 @@ static void test_stepwise(model *m, const tokenizer *t, generate_session *s, gen
     free(prompt2);
 }
 
-// Returns false (having checked nothing) when the GPU does not run the file's types.
-static bool test_with_model(const char *path) {
-    model_params mp = {.device = -1, .n_ctx = 256, .n_seq = 2, .n_ubatch = 64, .kv = KV_F16, .quiet = true};
+// What the tests of one model share: the model, its tokenizer, sessions on its two
+// sequences, a prompt, and the greedy answer to it (test_greedy writes those).
+typedef struct gen_fixture {
+    const char *path;
     model *m;
-    int rc = model_load(path, &mp, &m);
-    if (rc == VKPHI_ERR_UNSUPPORTED) {
-        printf("%s: %s\n", path, vkphi_last_error());
-        return false;
-    }
-    if (rc != VKPHI_OK) {
-        CHECK(false, "model_load %s: %s", path, vkphi_last_error());
-        return true;
-    }
-    tokenizer *t = tokenizer_create(model_gguf(m));
-    CHECK(t != NULL, "tokenizer: %s", vkphi_last_error());
-    generate_session *s = generate_session_create(m, t, 0), *s1 = generate_session_create(m, t, 1);
-    CHECK(s && s1, "generate_session_create: %s", vkphi_last_error());
-    CHECK(generate_session_create(m, t, 2) == NULL, "a session on a sequence the model lacks must fail");
-    if (!t || !s || !s1) goto done;
+    tokenizer *t;
+    generate_session *s, *s1; // sequences 0 and 1
+    int32_t *prompt;
+    size_t n_prompt;
+    collect c0;    // the greedy answer's text as streamed
+    int32_t g[64]; // its tokens, then its end token if it has one
+    size_t n_g;    // its tokens before the end token
+} gen_fixture;
 
-    // Bad calls.
+// Bad calls.
+static void test_bad_calls(const gen_fixture *fx) {
+    model *m = fx->m;
+    generate_session *s = fx->s;
     generate_result res;
     generate_params gp = greedy(4);
     CHECK(generate_run(s, &gp, on_text, NULL, &res) == VKPHI_ERR_ARG, "run before any prefill must fail");
@@ -310,23 +307,28 @@ static bool test_with_model(const char *path) {
     int32_t *big = calloc(300, sizeof *big);
     CHECK(generate_prefill(s, big, 300, NULL) == VKPHI_ERR_ARG, "a prompt longer than the context must fail");
     free(big);
+}
 
-    // Greedy: the reference's argmax at every step.
+// Greedy: the reference's argmax at every step.
+static void test_greedy(gen_fixture *fx) {
+    tokenizer *t = fx->t;
+    generate_session *s = fx->s;
     const char *text = "The quick brown fox jumps over the lazy dog. Once upon a time";
-    int32_t *prompt = NULL;
-    size_t n_prompt = 0;
-    CHECK(tokenizer_encode(t, text, strlen(text), false, &prompt, &n_prompt) == VKPHI_OK, "encode");
+    CHECK(tokenizer_encode(t, text, strlen(text), false, &fx->prompt, &fx->n_prompt) == VKPHI_OK, "encode");
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
     uint32_t reused = 99;
     CHECK(generate_prefill(s, prompt, n_prompt, &reused) == VKPHI_OK, "prefill: %s", vkphi_last_error());
     CHECK(reused == 0, "a fresh session reuses nothing (%u)", reused);
-    collect c0 = {0};
-    gp = greedy(24);
-    CHECK(generate_run(s, &gp, on_text, &c0, &res) == VKPHI_OK, "run: %s", vkphi_last_error());
-    size_t n_g = res.n_tokens;
-    int32_t g[64];
+    collect *c0 = &fx->c0;
+    generate_params gp = greedy(24);
+    generate_result res;
+    CHECK(generate_run(s, &gp, on_text, c0, &res) == VKPHI_OK, "run: %s", vkphi_last_error());
+    const size_t n_g = fx->n_g = res.n_tokens;
+    int32_t *g = fx->g;
     memcpy(g, res.tokens, n_g * sizeof *g);
     if (res.eog_token >= 0) g[n_g] = res.eog_token;
-    printf("greedy: %zu tokens, finish %s: \"%s\"\n", n_g, generate_finish_name(res.finish), c0.text);
+    printf("greedy: %zu tokens, finish %s: \"%s\"\n", n_g, generate_finish_name(res.finish), c0->text);
     CHECK((res.finish == GENERATE_FINISH_LENGTH && n_g == 24) ||
               (res.finish == GENERATE_FINISH_STOP && res.eog_token >= 0),
           "greedy run: finish %s after %zu tokens", generate_finish_name(res.finish), n_g);
@@ -337,7 +339,7 @@ static bool test_with_model(const char *path) {
     size_t n_cached;
     generate_cached(s, &n_cached);
     CHECK(n_cached == n_prompt + n_g - 1, "the last sampled token is not in the cache: %zu cached", n_cached);
-    check_against_ref(path, prompt, n_prompt, g, n_g + (res.eog_token >= 0));
+    check_against_ref(fx->path, prompt, n_prompt, g, n_g + (res.eog_token >= 0));
     // The streamed text is the decoding of the tokens (special ones are not shown).
     {
         int32_t shown[64];
@@ -347,11 +349,23 @@ static bool test_with_model(const char *path) {
         char *dec;
         size_t dec_len;
         CHECK(tokenizer_decode(t, shown, n_shown, &dec, &dec_len) == VKPHI_OK, "decode");
-        CHECK(dec_len == c0.len && !memcmp(dec, c0.text, dec_len), "streamed \"%s\" vs decoded \"%s\"", c0.text, dec);
+        CHECK(dec_len == c0->len && !memcmp(dec, c0->text, dec_len), "streamed \"%s\" vs decoded \"%s\"", c0->text,
+              dec);
         free(dec);
     }
+}
 
-    // Max tokens, and the same prompt again: everything but the last prompt token reused.
+// Max tokens, and the same prompt again: everything but the last prompt token reused.
+static void test_max_tokens(const gen_fixture *fx) {
+    generate_session *s = fx->s;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    const collect *c0 = &fx->c0;
+    const int32_t *g = fx->g;
+    const size_t n_g = fx->n_g;
+    generate_result res;
+    generate_params gp;
+    uint32_t reused;
     collect c1 = {0};
     CHECK(generate_prefill(s, prompt, n_prompt, &reused) == VKPHI_OK, "prefill again");
     CHECK(reused == n_prompt - 1, "same prompt again: %u reused, want %zu", reused, n_prompt - 1);
@@ -361,81 +375,102 @@ static bool test_with_model(const char *path) {
         CHECK(res.finish == GENERATE_FINISH_LENGTH && !res.context_full && res.n_tokens == 5,
               "max 5 tokens: finish %s, %zu tokens", generate_finish_name(res.finish), res.n_tokens);
         CHECK(!memcmp(res.tokens, g, 5 * sizeof *g), "greedy after prefix reuse gives the same tokens");
-        CHECK(!strncmp(c0.text, c1.text, c1.len), "same text: \"%s\" vs \"%s\"", c1.text, c0.text);
+        CHECK(!strncmp(c0->text, c1.text, c1.len), "same text: \"%s\" vs \"%s\"", c1.text, c0->text);
     }
     gp = greedy(0);
     CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK &&
               generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK && res.finish == GENERATE_FINISH_LENGTH &&
               res.n_tokens == 0 && res.stats.n_gen == 0,
           "max_tokens 0 samples nothing");
+}
 
-    // Stop strings spanning two tokens: find two neighbouring tokens with ASCII text.
-    {
-        size_t k = 0, cut = 0;
-        char stop[64] = "";
-        for (size_t i = 1; i + 1 < c0.n_calls && i + 1 < 24 && !stop[0]; i++) {
-            size_t a0 = c0.pieces[i - 1], a1 = c0.pieces[i], a2 = c0.pieces[i + 1];
-            if (a1 - a0 < 2 || a2 - a1 < 1) continue;
-            bool ascii = true;
-            for (size_t j = a0; j < a2; j++)
-                ascii &= (unsigned char)c0.text[j] < 0x80;
-            if (!ascii) continue;
-            // the last character of token i and the first of token i + 1, where
-            // they first appear together
-            snprintf(stop, sizeof stop, "%.*s", 2, c0.text + a1 - 1);
-            if ((size_t)(strstr(c0.text, stop) - c0.text) != a1 - 1) {
-                stop[0] = 0;
-                continue;
-            }
-            k = i;
+// Stop strings spanning two tokens: find two neighbouring tokens with ASCII text.
+static void test_stop_strings(const gen_fixture *fx) {
+    generate_session *s = fx->s;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    const collect *c0 = &fx->c0;
+    generate_result res;
+    generate_params gp;
+    size_t k = 0, cut = 0;
+    char stop[64] = "";
+    for (size_t i = 1; i + 1 < c0->n_calls && i + 1 < 24 && !stop[0]; i++) {
+        size_t a0 = c0->pieces[i - 1], a1 = c0->pieces[i], a2 = c0->pieces[i + 1];
+        if (a1 - a0 < 2 || a2 - a1 < 1) continue;
+        bool ascii = true;
+        for (size_t j = a0; j < a2; j++)
+            ascii &= (unsigned char)c0->text[j] < 0x80;
+        if (!ascii) continue;
+        // the last character of token i and the first of token i + 1, where
+        // they first appear together
+        snprintf(stop, sizeof stop, "%.*s", 2, c0->text + a1 - 1);
+        if ((size_t)(strstr(c0->text, stop) - c0->text) != a1 - 1) {
+            stop[0] = 0;
+            continue;
         }
-        CHECK(stop[0] != 0, "no two neighbouring ASCII tokens in the greedy text \"%s\"", c0.text);
-        if (stop[0]) {
-            cut = (size_t)(strstr(c0.text, stop) - c0.text);
-            collect c2 = {.forbidden = stop};
-            const char *stops[] = {"never-appears", stop};
-            gp = greedy(24);
-            gp.stop = stops;
-            gp.n_stop = 2;
-            CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-            CHECK(generate_run(s, &gp, on_text, &c2, &res) == VKPHI_OK, "run with stop strings");
-            printf("stop string \"%s\" across tokens %zu and %zu: \"%s\"\n", stop, k, k + 1, c2.text);
-            CHECK(res.finish == GENERATE_FINISH_STOP && res.stop_index == 1 && res.eog_token < 0,
-                  "finish %s stop_index %d", generate_finish_name(res.finish), res.stop_index);
-            CHECK(c2.len == cut && !memcmp(c2.text, c0.text, cut), "text before the stop: \"%s\", want \"%.*s\"",
-                  c2.text, (int)cut, c0.text);
-            CHECK(!c2.saw_forbidden, "the stop string was handed out");
-
-            // A stop string whose start appears but which never completes: the
-            // held-back text comes out in the end, the whole text is unchanged.
-            char never[80];
-            snprintf(never, sizeof never, "%s\x01", stop);
-            const char *stops2[] = {never};
-            collect c3 = {0};
-            gp.stop = stops2;
-            gp.n_stop = 1;
-            CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-            CHECK(generate_run(s, &gp, on_text, &c3, &res) == VKPHI_OK, "run");
-            CHECK(c3.len == c0.len && !memcmp(c3.text, c0.text, c0.len), "held-back text released: \"%s\" vs \"%s\"",
-                  c3.text, c0.text);
-            // While held back, the text of token k's last character was not handed out yet.
-            CHECK(c3.n_calls > k && c3.pieces[k] < c0.pieces[k], "text was held back at token %zu (%zu vs %zu)", k,
-                  c3.pieces[k], c0.pieces[k]);
-        }
+        k = i;
     }
-
-    // Abort from the callback.
-    {
-        collect c4 = {.abort_after = 3};
+    CHECK(stop[0] != 0, "no two neighbouring ASCII tokens in the greedy text \"%s\"", c0->text);
+    if (stop[0]) {
+        cut = (size_t)(strstr(c0->text, stop) - c0->text);
+        collect c2 = {.forbidden = stop};
+        const char *stops[] = {"never-appears", stop};
         gp = greedy(24);
+        gp.stop = stops;
+        gp.n_stop = 2;
         CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-        CHECK(generate_run(s, &gp, on_text, &c4, &res) == VKPHI_OK, "run");
-        if (n_g >= 3)
-            CHECK(res.finish == GENERATE_FINISH_ABORT && res.n_tokens == 3, "abort after 3 calls: %s, %zu tokens",
-                  generate_finish_name(res.finish), res.n_tokens);
-    }
+        CHECK(generate_run(s, &gp, on_text, &c2, &res) == VKPHI_OK, "run with stop strings");
+        printf("stop string \"%s\" across tokens %zu and %zu: \"%s\"\n", stop, k, k + 1, c2.text);
+        CHECK(res.finish == GENERATE_FINISH_STOP && res.stop_index == 1 && res.eog_token < 0, "finish %s stop_index %d",
+              generate_finish_name(res.finish), res.stop_index);
+        CHECK(c2.len == cut && !memcmp(c2.text, c0->text, cut), "text before the stop: \"%s\", want \"%.*s\"", c2.text,
+              (int)cut, c0->text);
+        CHECK(!c2.saw_forbidden, "the stop string was handed out");
 
-    // End-of-generation tokens stop it (pushed up with a logit bias).
+        // A stop string whose start appears but which never completes: the
+        // held-back text comes out in the end, the whole text is unchanged.
+        char never[80];
+        snprintf(never, sizeof never, "%s\x01", stop);
+        const char *stops2[] = {never};
+        collect c3 = {0};
+        gp.stop = stops2;
+        gp.n_stop = 1;
+        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+        CHECK(generate_run(s, &gp, on_text, &c3, &res) == VKPHI_OK, "run");
+        CHECK(c3.len == c0->len && !memcmp(c3.text, c0->text, c0->len), "held-back text released: \"%s\" vs \"%s\"",
+              c3.text, c0->text);
+        // While held back, the text of token k's last character was not handed out yet.
+        CHECK(c3.n_calls > k && c3.pieces[k] < c0->pieces[k], "text was held back at token %zu (%zu vs %zu)", k,
+              c3.pieces[k], c0->pieces[k]);
+    }
+}
+
+// Abort from the callback.
+static void test_abort(const gen_fixture *fx) {
+    generate_session *s = fx->s;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    const size_t n_g = fx->n_g;
+    generate_result res;
+    generate_params gp;
+    collect c4 = {.abort_after = 3};
+    gp = greedy(24);
+    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+    CHECK(generate_run(s, &gp, on_text, &c4, &res) == VKPHI_OK, "run");
+    if (n_g >= 3)
+        CHECK(res.finish == GENERATE_FINISH_ABORT && res.n_tokens == 3, "abort after 3 calls: %s, %zu tokens",
+              generate_finish_name(res.finish), res.n_tokens);
+}
+
+// End-of-generation tokens stop it (pushed up with a logit bias).
+static void test_end_tokens(const gen_fixture *fx) {
+    tokenizer *t = fx->t;
+    generate_session *s = fx->s;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    generate_result res;
+    generate_params gp;
+    size_t n_cached;
     const char *eogs[] = {"<|im_end|>", "<|endoftext|>"};
     for (int e = 0; e < 2; e++) {
         int32_t id = tokenizer_token_id(t, eogs[e]);
@@ -453,139 +488,194 @@ static bool test_with_model(const char *path) {
               "%s: finish %s eog %d, %zu tokens, %zu cached", eogs[e], generate_finish_name(res.finish), res.eog_token,
               res.n_tokens, n_cached);
     }
+}
 
-    // Forced tokens (the tests' VKPHI_TEST_OUTPUT): emitted and streamed as sampled ones,
-    // an end token among them stops the run, sampling takes over after them.
-    {
-        const char *forced = "Hello there<|im_end|>";
-        int32_t *f = NULL;
-        size_t nf = 0;
-        CHECK(tokenizer_encode(t, forced, strlen(forced), true, &f, &nf) == VKPHI_OK && nf >= 3, "encode forced");
-        collect c6 = {0};
-        gp = greedy(24);
-        gp.force = f;
-        gp.n_force = nf;
-        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-        CHECK(generate_run(s, &gp, on_text, &c6, &res) == VKPHI_OK, "run forced");
-        CHECK(res.finish == GENERATE_FINISH_STOP && res.n_tokens == nf - 1 && c6.len == 11 &&
-                  !memcmp(c6.text, "Hello there", 11),
-              "forced: '%.*s', %zu tokens, %s", (int)c6.len, c6.text, res.n_tokens, generate_finish_name(res.finish));
-        collect c7 = {0};
-        gp.n_force = nf - 1; // without the end token: greedy sampling goes on after it
-        gp.max_tokens = (int32_t)nf + 2;
-        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-        CHECK(generate_run(s, &gp, on_text, &c7, &res) == VKPHI_OK, "run forced then sampled");
-        CHECK(res.n_tokens >= nf - 1 && !memcmp(res.tokens, f, (nf - 1) * sizeof *f) && c7.len >= 11 &&
-                  !memcmp(c7.text, "Hello there", 11),
-              "forced then sampled: '%.*s'", (int)c7.len, c7.text);
-        int32_t out_of_vocab = (int32_t)model_get_config(m)->n_vocab;
-        gp.force = &out_of_vocab;
-        gp.n_force = 1;
-        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-        CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_ERR_ARG, "a forced token outside the vocabulary fails");
-        free(f);
-    }
+// Forced tokens (the tests' VKPHI_TEST_OUTPUT): emitted and streamed as sampled ones,
+// an end token among them stops the run, sampling takes over after them.
+static void test_forced(const gen_fixture *fx) {
+    model *m = fx->m;
+    tokenizer *t = fx->t;
+    generate_session *s = fx->s;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    generate_result res;
+    generate_params gp;
+    const char *forced = "Hello there<|im_end|>";
+    int32_t *f = NULL;
+    size_t nf = 0;
+    CHECK(tokenizer_encode(t, forced, strlen(forced), true, &f, &nf) == VKPHI_OK && nf >= 3, "encode forced");
+    collect c6 = {0};
+    gp = greedy(24);
+    gp.force = f;
+    gp.n_force = nf;
+    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+    CHECK(generate_run(s, &gp, on_text, &c6, &res) == VKPHI_OK, "run forced");
+    CHECK(res.finish == GENERATE_FINISH_STOP && res.n_tokens == nf - 1 && c6.len == 11 &&
+              !memcmp(c6.text, "Hello there", 11),
+          "forced: '%.*s', %zu tokens, %s", (int)c6.len, c6.text, res.n_tokens, generate_finish_name(res.finish));
+    collect c7 = {0};
+    gp.n_force = nf - 1; // without the end token: greedy sampling goes on after it
+    gp.max_tokens = (int32_t)nf + 2;
+    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+    CHECK(generate_run(s, &gp, on_text, &c7, &res) == VKPHI_OK, "run forced then sampled");
+    CHECK(res.n_tokens >= nf - 1 && !memcmp(res.tokens, f, (nf - 1) * sizeof *f) && c7.len >= 11 &&
+              !memcmp(c7.text, "Hello there", 11),
+          "forced then sampled: '%.*s'", (int)c7.len, c7.text);
+    int32_t out_of_vocab = (int32_t)model_get_config(m)->n_vocab;
+    gp.force = &out_of_vocab;
+    gp.n_force = 1;
+    CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+    CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_ERR_ARG, "a forced token outside the vocabulary fails");
+    free(f);
+}
 
-    // Seeded sampling repeats; another seed (very likely) does not.
-    {
-        int32_t first[16];
-        size_t n_first = 0;
-        for (int rep = 0; rep < 3; rep++) {
-            generate_params sp = generate_default_params();
-            sp.max_tokens = 12;
-            sp.sampling.temperature = 1.5f;
-            sp.sampling.top_k = 0;
-            sp.sampling.top_p = 1;
-            sp.sampling.min_p = 0;
-            sp.sampling.seed = rep < 2 ? 1234 : 99;
-            CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
-            CHECK(generate_run(s, &sp, NULL, NULL, &res) == VKPHI_OK, "run");
-            if (rep == 0) {
-                n_first = res.n_tokens;
-                memcpy(first, res.tokens, n_first * sizeof *first);
-            } else if (rep == 1) {
-                CHECK(res.n_tokens == n_first && !memcmp(res.tokens, first, n_first * sizeof *first),
-                      "the same seed gives the same tokens");
-            } else {
-                CHECK(res.n_tokens != n_first || memcmp(res.tokens, first, n_first * sizeof *first),
-                      "another seed gives other tokens");
-            }
+// Seeded sampling repeats; another seed (very likely) does not.
+static void test_seeded(const gen_fixture *fx) {
+    generate_session *s = fx->s;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    generate_result res;
+    int32_t first[16];
+    size_t n_first = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        generate_params sp = generate_default_params();
+        sp.max_tokens = 12;
+        sp.sampling.temperature = 1.5f;
+        sp.sampling.top_k = 0;
+        sp.sampling.top_p = 1;
+        sp.sampling.min_p = 0;
+        sp.sampling.seed = rep < 2 ? 1234 : 99;
+        CHECK(generate_prefill(s, prompt, n_prompt, NULL) == VKPHI_OK, "prefill");
+        CHECK(generate_run(s, &sp, NULL, NULL, &res) == VKPHI_OK, "run");
+        if (rep == 0) {
+            n_first = res.n_tokens;
+            memcpy(first, res.tokens, n_first * sizeof *first);
+        } else if (rep == 1) {
+            CHECK(res.n_tokens == n_first && !memcmp(res.tokens, first, n_first * sizeof *first),
+                  "the same seed gives the same tokens");
+        } else {
+            CHECK(res.n_tokens != n_first || memcmp(res.tokens, first, n_first * sizeof *first),
+                  "another seed gives other tokens");
         }
     }
+}
 
-    // A two-turn chat: the second turn prefills only itself, and gives what a fresh
-    // sequence gives for the whole conversation.
-    {
-        int32_t im_end = tokenizer_token_id(t, "<|im_end|>");
-        chat_message turn1[] = {{"system", "You are terse."}, {"user", "Name a colour."}};
-        int32_t *ids = NULL;
-        size_t n_ids = 0;
-        CHECK(chat_build(t, turn1, 2, true, &ids, &n_ids) == VKPHI_OK, "chat_build");
-        generate_reset(s);
-        CHECK(generate_prefill(s, ids, n_ids, &reused) == VKPHI_OK && reused == 0, "turn 1 prefill (%u reused)",
-              reused);
-        gp = greedy(8);
-        CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK, "turn 1");
-        // The conversation as the model saw it: the answer's tokens, <|im_end|>, turn 2.
-        int32_t *conv = malloc((n_ids + res.n_tokens + 64) * sizeof *conv);
-        size_t n_conv = 0;
-        memcpy(conv, ids, n_ids * sizeof *conv), n_conv = n_ids;
-        memcpy(conv + n_conv, res.tokens, res.n_tokens * sizeof *conv), n_conv += res.n_tokens;
-        conv[n_conv++] = im_end;
-        chat_message turn2 = {"user", "Another one?"};
-        int32_t *u2 = NULL;
-        size_t n_u2 = 0;
-        CHECK(chat_build(t, &turn2, 1, true, &u2, &n_u2) == VKPHI_OK && n_u2 < 60, "chat_build turn 2");
-        memcpy(conv + n_conv, u2, n_u2 * sizeof *conv), n_conv += n_u2;
-        size_t before;
-        generate_cached(s, &before);
-        CHECK(generate_prefill(s, conv, n_conv, &reused) == VKPHI_OK, "turn 2 prefill: %s", vkphi_last_error());
-        printf("two-turn chat: turn 2 is %zu tokens, %u reused from the cache, %zu evaluated\n", n_conv, reused,
-               n_conv - reused);
-        CHECK(reused == before && n_conv - reused == n_conv - before, "turn 2 reused %u of the %zu cached tokens",
-              reused, before);
-        CHECK(n_conv - reused <= n_u2 + 2, "turn 2 evaluated %zu tokens; the new turn is %zu", n_conv - reused,
-              n_u2 + 1);
-        gp = greedy(8);
-        CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK, "turn 2");
-        int32_t a2[8];
-        size_t n_a2 = res.n_tokens;
-        memcpy(a2, res.tokens, n_a2 * sizeof *a2);
-        CHECK(generate_prefill(s1, conv, n_conv, &reused) == VKPHI_OK && reused == 0, "fresh sequence prefill");
-        CHECK(generate_run(s1, &gp, NULL, NULL, &res) == VKPHI_OK, "fresh sequence run");
-        CHECK(res.n_tokens == n_a2 && !memcmp(res.tokens, a2, n_a2 * sizeof *a2),
-              "turn 2 with the reused prefix differs from a fresh sequence");
-        // Sequence 1's work did not disturb sequence 0.
-        CHECK(generate_prefill(s, conv, n_conv, &reused) == VKPHI_OK && reused == n_conv - 1, "prefill again (%u)",
-              reused);
-        CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK && res.n_tokens == n_a2 &&
-                  !memcmp(res.tokens, a2, n_a2 * sizeof *a2),
-              "sequence 0 changed after sequence 1 ran");
-        free(u2), free(conv), free(ids);
+// A two-turn chat: the second turn prefills only itself, and gives what a fresh
+// sequence gives for the whole conversation.
+static void test_chat_turns(const gen_fixture *fx) {
+    tokenizer *t = fx->t;
+    generate_session *s = fx->s;
+    generate_session *s1 = fx->s1;
+    generate_result res;
+    generate_params gp;
+    uint32_t reused;
+    int32_t im_end = tokenizer_token_id(t, "<|im_end|>");
+    chat_message turn1[] = {{"system", "You are terse."}, {"user", "Name a colour."}};
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    CHECK(chat_build(t, turn1, 2, true, &ids, &n_ids) == VKPHI_OK, "chat_build");
+    generate_reset(s);
+    CHECK(generate_prefill(s, ids, n_ids, &reused) == VKPHI_OK && reused == 0, "turn 1 prefill (%u reused)", reused);
+    gp = greedy(8);
+    CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK, "turn 1");
+    // The conversation as the model saw it: the answer's tokens, <|im_end|>, turn 2.
+    int32_t *conv = malloc((n_ids + res.n_tokens + 64) * sizeof *conv);
+    size_t n_conv = 0;
+    memcpy(conv, ids, n_ids * sizeof *conv), n_conv = n_ids;
+    memcpy(conv + n_conv, res.tokens, res.n_tokens * sizeof *conv), n_conv += res.n_tokens;
+    conv[n_conv++] = im_end;
+    chat_message turn2 = {"user", "Another one?"};
+    int32_t *u2 = NULL;
+    size_t n_u2 = 0;
+    CHECK(chat_build(t, &turn2, 1, true, &u2, &n_u2) == VKPHI_OK && n_u2 < 60, "chat_build turn 2");
+    memcpy(conv + n_conv, u2, n_u2 * sizeof *conv), n_conv += n_u2;
+    size_t before;
+    generate_cached(s, &before);
+    CHECK(generate_prefill(s, conv, n_conv, &reused) == VKPHI_OK, "turn 2 prefill: %s", vkphi_last_error());
+    printf("two-turn chat: turn 2 is %zu tokens, %u reused from the cache, %zu evaluated\n", n_conv, reused,
+           n_conv - reused);
+    CHECK(reused == before && n_conv - reused == n_conv - before, "turn 2 reused %u of the %zu cached tokens", reused,
+          before);
+    CHECK(n_conv - reused <= n_u2 + 2, "turn 2 evaluated %zu tokens; the new turn is %zu", n_conv - reused, n_u2 + 1);
+    gp = greedy(8);
+    CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK, "turn 2");
+    int32_t a2[8];
+    size_t n_a2 = res.n_tokens;
+    memcpy(a2, res.tokens, n_a2 * sizeof *a2);
+    CHECK(generate_prefill(s1, conv, n_conv, &reused) == VKPHI_OK && reused == 0, "fresh sequence prefill");
+    CHECK(generate_run(s1, &gp, NULL, NULL, &res) == VKPHI_OK, "fresh sequence run");
+    CHECK(res.n_tokens == n_a2 && !memcmp(res.tokens, a2, n_a2 * sizeof *a2),
+          "turn 2 with the reused prefix differs from a fresh sequence");
+    // Sequence 1's work did not disturb sequence 0.
+    CHECK(generate_prefill(s, conv, n_conv, &reused) == VKPHI_OK && reused == n_conv - 1, "prefill again (%u)", reused);
+    CHECK(generate_run(s, &gp, NULL, NULL, &res) == VKPHI_OK && res.n_tokens == n_a2 &&
+              !memcmp(res.tokens, a2, n_a2 * sizeof *a2),
+          "sequence 0 changed after sequence 1 ran");
+    free(u2), free(conv), free(ids);
+}
+
+// A full context: LENGTH with context_full, every position used.
+static void test_full_context(const gen_fixture *fx) {
+    generate_session *s1 = fx->s1;
+    const int32_t *prompt = fx->prompt;
+    const size_t n_prompt = fx->n_prompt;
+    generate_result res;
+    generate_params gp;
+    uint32_t reused;
+    size_t n_cached;
+    uint32_t n_ctx = generate_n_ctx(s1);
+    int32_t *fill = malloc(n_ctx * sizeof *fill);
+    for (uint32_t i = 0; i < n_ctx - 4; i++)
+        fill[i] = prompt[i % n_prompt];
+    gp = greedy(-1);
+    gp.bias = NULL;
+    CHECK(generate_prefill(s1, fill, n_ctx - 4, &reused) == VKPHI_OK, "prefill %u tokens: %s", n_ctx - 4,
+          vkphi_last_error());
+    CHECK(generate_run(s1, &gp, NULL, NULL, &res) == VKPHI_OK, "run to the end of the context");
+    generate_cached(s1, &n_cached);
+    if (res.eog_token < 0)
+        CHECK(res.finish == GENERATE_FINISH_LENGTH && res.context_full && n_cached == n_ctx && res.n_tokens == 5,
+              "full context: finish %s, full %d, %zu cached, %zu tokens", generate_finish_name(res.finish),
+              res.context_full, n_cached, res.n_tokens);
+    free(fill);
+}
+
+// Returns false (having checked nothing) when the GPU does not run the file's types.
+static bool test_with_model(const char *path) {
+    model_params mp = {.device = -1, .n_ctx = 256, .n_seq = 2, .n_ubatch = 64, .kv = KV_F16, .quiet = true};
+    model *m;
+    int rc = model_load(path, &mp, &m);
+    if (rc == VKPHI_ERR_UNSUPPORTED) {
+        printf("%s: %s\n", path, vkphi_last_error());
+        return false;
     }
-
-    test_stepwise(m, t, s, s1, prompt, n_prompt, path);
-
-    // A full context: LENGTH with context_full, every position used.
-    {
-        uint32_t n_ctx = generate_n_ctx(s1);
-        int32_t *fill = malloc(n_ctx * sizeof *fill);
-        for (uint32_t i = 0; i < n_ctx - 4; i++)
-            fill[i] = prompt[i % n_prompt];
-        gp = greedy(-1);
-        gp.bias = NULL;
-        CHECK(generate_prefill(s1, fill, n_ctx - 4, &reused) == VKPHI_OK, "prefill %u tokens: %s", n_ctx - 4,
-              vkphi_last_error());
-        CHECK(generate_run(s1, &gp, NULL, NULL, &res) == VKPHI_OK, "run to the end of the context");
-        generate_cached(s1, &n_cached);
-        if (res.eog_token < 0)
-            CHECK(res.finish == GENERATE_FINISH_LENGTH && res.context_full && n_cached == n_ctx && res.n_tokens == 5,
-                  "full context: finish %s, full %d, %zu cached, %zu tokens", generate_finish_name(res.finish),
-                  res.context_full, n_cached, res.n_tokens);
-        free(fill);
+    if (rc != VKPHI_OK) {
+        CHECK(false, "model_load %s: %s", path, vkphi_last_error());
+        return true;
     }
-    free(prompt);
-done:
+    gen_fixture *fx = calloc(1, sizeof *fx);
+    CHECK(fx != NULL, "out of memory");
+    tokenizer *t = tokenizer_create(model_gguf(m));
+    CHECK(t != NULL, "tokenizer: %s", vkphi_last_error());
+    generate_session *s = generate_session_create(m, t, 0), *s1 = generate_session_create(m, t, 1);
+    CHECK(s && s1, "generate_session_create: %s", vkphi_last_error());
+    CHECK(generate_session_create(m, t, 2) == NULL, "a session on a sequence the model lacks must fail");
+    if (fx && t && s && s1) {
+        *fx = (gen_fixture){.path = path, .m = m, .t = t, .s = s, .s1 = s1};
+        test_bad_calls(fx);
+        test_greedy(fx);
+        test_max_tokens(fx);
+        test_stop_strings(fx);
+        test_abort(fx);
+        test_end_tokens(fx);
+        test_forced(fx);
+        test_seeded(fx);
+        test_chat_turns(fx);
+        test_stepwise(m, t, s, s1, fx->prompt, fx->n_prompt, path);
+        test_full_context(fx);
+        free(fx->prompt);
+    }
+    free(fx);
     generate_session_destroy(s);
     generate_session_destroy(s1);
     tokenizer_destroy(t);

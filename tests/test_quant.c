@@ -99,10 +99,8 @@ static void check_block(uint32_t type, const uint8_t *blk, const float *want, si
     CHECK(bad == 0, "%s: %d values wrong, first at %zu: got %g want %g", what, bad, first, got[first], want[first]);
 }
 
-static void test_known_answers(void) {
-    uint8_t b[256 * 4];
-    float want[256];
-
+static void test_known_floats(void) {
+    uint8_t b[16];
     // F32, F16, BF16: plain little-endian numbers.
     const uint8_t f16_bytes[] = {0x00, 0x3c, 0x00, 0xc0, 0x55, 0x35, 0x00, 0x7c, 0x01, 0x00, 0xff, 0x7b, 0x00, 0x80, 0x00, 0x38};
     const float f16_want[] = {1.0f, -2.0f, 0.333251953125f, INFINITY, 5.9604644775390625e-08f, 65504.0f, -0.0f, 0.5f};
@@ -113,7 +111,11 @@ static void test_known_answers(void) {
     const float f32_vals[] = {1.5f, -0.25f, 1e30f, -7.0f};
     memcpy(b, f32_vals, sizeof f32_vals);
     check_block(GGML_TYPE_F32, b, f32_vals, 4, "F32");
+}
 
+static void test_known_q4_0_q8_0(void) {
+    uint8_t b[256 * 4];
+    float want[256];
     // Q4_0: d = 0.5; byte j holds value j (low nibble) and value j+16 (high nibble).
     put_f16(b, 0.5f);
     for (int j = 0; j < 16; j++) {
@@ -135,7 +137,11 @@ static void test_known_answers(void) {
         want[j] = (float)q * 0.25f;
     }
     check_block(GGML_TYPE_Q8_0, b, want, 32, "Q8_0");
+}
 
+static void test_known_q4_k_q5_k(void) {
+    uint8_t b[256 * 4];
+    float want[256];
     // Q4_K / Q5_K: d = 1, dmin = 0.5; eight 6-bit (scale, min) pairs. Bytes 0..3:
     // scale j (low 6 bits) + top 2 bits of scale j+4; bytes 4..7: the same for mins;
     // bytes 8..11: low nibble = low 4 bits of scale j+4, high nibble = of min j+4.
@@ -168,7 +174,11 @@ static void test_known_answers(void) {
         want[e] = (float)(sc[e / 32] * q) - 0.5f * (float)mn[e / 32];
     }
     check_block(GGML_TYPE_Q5_K, b, want, 256, "Q5_K");
+}
 
+static void test_known_q6_k_q3_k(void) {
+    uint8_t b[256 * 4];
+    float want[256];
     // Q6_K: ql[128] qh[64] int8 scales[16] f16 d (at 208). Value e: half h = e/128,
     // r = e%128, k = r/32, l = r%32; low 4 bits in ql[64h + 32*(k&1) + l] (high
     // nibble when k >= 2), top 2 bits in qh[32h + l] bits 2k; scale index e/16.
@@ -203,7 +213,11 @@ static void test_known_answers(void) {
         want[e] = 0.5f * (float)(s3[e / 16] - 32) * (float)(v - 4);
     }
     check_block(GGML_TYPE_Q3_K, b, want, 256, "Q3_K");
+}
 
+static void test_known_q4_1_q5(void) {
+    uint8_t b[256 * 4];
+    float want[256];
     // Q4_1: f16 d = 0.5, f16 m = -3, nibbles as Q4_0's; value = q * d + m.
     put_f16(b, 0.5f);
     put_f16(b + 2, -3.0f);
@@ -231,7 +245,11 @@ static void test_known_answers(void) {
         }
         check_block(t ? GGML_TYPE_Q5_1 : GGML_TYPE_Q5_0, b, want, 32, t ? "Q5_1" : "Q5_0");
     }
+}
 
+static void test_known_q2_k(void) {
+    uint8_t b[256 * 4];
+    float want[256];
     // Q2_K: scales[16] (low nibble scale, high nibble min), qs[64], f16 d (at 80),
     // f16 dmin (82). Value e: 2 bits in qs[32*(e/128) + e%32] at bits 2*((e%128)/32);
     // sub-block e/16; value = d*scale * q - dmin*min.
@@ -247,7 +265,11 @@ static void test_known_answers(void) {
         want[e] = 0.5f * (float)s2[e / 16] * (float)q - 0.25f * (float)m2[e / 16];
     }
     check_block(GGML_TYPE_Q2_K, b, want, 256, "Q2_K");
+}
 
+static void test_known_iq4(void) {
+    uint8_t b[256 * 4];
+    float want[256];
     // IQ4_NL: f16 d = 0.5, nibbles as Q4_0's index the 16 levels of the format.
     static const int iq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
     put_f16(b, 0.5f);
@@ -278,7 +300,10 @@ static void test_known_answers(void) {
         want[e] = 0.25f * (float)(sx[ib] - 32) * (float)iq4[q];
     }
     check_block(GGML_TYPE_IQ4_XS, b, want, 256, "IQ4_XS");
+}
 
+static void test_known_quantizers(void) {
+    uint8_t b[256 * 4];
     // Quantizer known answers where the arithmetic is exact.
     // Q8_0: the largest magnitude is 127, so d = 1 and values round half away from zero.
     float x[32] = {127, -127, 0.5f, -0.5f, 1.49f, 2.5f, -2.5f, 0};
@@ -294,6 +319,19 @@ static void test_known_answers(void) {
     CHECK(b[0] == 0x00 && b[1] == 0x3c, "Q4_0 d = 1.0 (got %02x%02x)", b[1], b[0]);
     for (int j = 0; j < 8; j++) CHECK((b[2 + j] & 15) == q4_want[j], "Q4_0 level %d: %d, want %d", j, b[2 + j] & 15, q4_want[j]);
     for (int j = 0; j < 16; j++) CHECK(b[2 + j] >> 4 == 8, "Q4_0 zero in the second half");
+}
+
+// A hand-packed block of every supported type, then the quantizers where the
+// arithmetic is exact.
+static void test_known_answers(void) {
+    test_known_floats();
+    test_known_q4_0_q8_0();
+    test_known_q4_k_q5_k();
+    test_known_q6_k_q3_k();
+    test_known_q4_1_q5();
+    test_known_q2_k();
+    test_known_iq4();
+    test_known_quantizers();
 }
 
 // ---- round trips ----

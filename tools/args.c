@@ -10,9 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chat.h"
-#include "gguf.h"
-#include "mkmodel.h"
 #include "vkphi.h"
 
 int args_fail(const char *fmt, ...) {
@@ -103,12 +100,9 @@ static char *unescape(const char *s) {
 
 static bool is(const char *a, const char *s1, const char *s2) { return !strcmp(a, s1) || (s2 && !strcmp(a, s2)); }
 
-int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i) {
-    const char *o = argv[*i];
-    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-    long n;
-    float x;
-    sampler_params *sp = &a->gen.sampling;
+// The options of one group: argv[*i] is o, v the next argument (NULL: none). Each
+// returns 1 when it consumed o (and v, advancing *i), 0 when o is not one of its
+// options, -1 after printing one error line when v is missing or bad.
 #define NEED_VALUE(what)                                                                                               \
     do {                                                                                                               \
         if (!v) {                                                                                                      \
@@ -122,138 +116,157 @@ int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i) {
         args_fail("option '%s' wants %s, not '%s'", o, what, v);                                                       \
         return -1;                                                                                                     \
     } while (0)
-    if (groups & ARGS_MODEL) {
-        if (is(o, "-m", "--model")) {
-            NEED_VALUE("a GGUF file");
-            a->model = v;
-            return 1;
-        }
-        if (is(o, "--device", NULL)) {
-            NEED_VALUE("a device number (see vkphi devices)");
-            if (!args_parse_long(v, 0, 1000, &n)) BAD("a device number (see vkphi devices)");
-            a->mp.device = (int)n;
-            return 1;
-        }
-        if (is(o, "-c", "--ctx") || is(o, "--ctx-size", NULL)) {
-            NEED_VALUE("a number of tokens");
-            if (!args_parse_long(v, 0, 1 << 24, &n)) BAD("a number of tokens (0: the model's context)");
-            a->mp.n_ctx = (uint32_t)n;
-            a->ctx_given = true;
-            return 1;
-        }
-        if (is(o, "--ubatch", "-ub") || is(o, "--ubatch-size", NULL)) {
-            NEED_VALUE("a number of tokens");
-            if (!args_parse_long(v, 1, 1 << 16, &n)) BAD("a number of tokens from 1 to 65536");
-            a->mp.n_ubatch = (uint32_t)n;
-            return 1;
-        }
-        if (is(o, "--kv", NULL)) {
-            NEED_VALUE("f16 or q8_0");
-            if (!strcmp(v, "f16"))
-                a->mp.kv = KV_F16;
-            else if (!strcmp(v, "q8_0"))
-                a->mp.kv = KV_Q8_0;
-            else
-                BAD("f16 or q8_0");
-            return 1;
-        }
-        if (is(o, "-q", "--quiet")) {
-            a->quiet = true;
-            return 1;
-        }
+
+static int parse_model_option(cli_args *a, const char *o, const char *v, int *i) {
+    long n;
+    if (is(o, "-m", "--model")) {
+        NEED_VALUE("a GGUF file");
+        a->model = v;
+        return 1;
     }
-    if (groups & ARGS_SAMPLING) {
-        if (is(o, "-n", "--n-predict") || is(o, "--max-tokens", NULL)) {
-            NEED_VALUE("a number of tokens");
-            if (!args_parse_long(v, -1, INT32_MAX, &n)) BAD("a number of tokens (-1: no limit)");
-            a->gen.max_tokens = (int32_t)n;
-            return 1;
-        }
-        if (is(o, "--temp", "--temperature")) {
-            NEED_VALUE("a temperature");
-            if (!args_parse_float(v, 0, 1e6f, &x)) BAD("a temperature >= 0");
-            sp->temperature = x;
-            return 1;
-        }
-        if (is(o, "--top-k", NULL)) {
-            NEED_VALUE("a number of tokens");
-            if (!args_parse_long(v, 0, INT32_MAX, &n)) BAD("a number of tokens >= 0 (0: off)");
-            sp->top_k = (int32_t)n;
-            return 1;
-        }
-        if (is(o, "--top-p", NULL)) {
-            NEED_VALUE("a probability");
-            if (!args_parse_float(v, 0, 1, &x)) BAD("a probability from 0 to 1 (1: off)");
-            sp->top_p = x;
-            return 1;
-        }
-        if (is(o, "--min-p", NULL)) {
-            NEED_VALUE("a probability");
-            if (!args_parse_float(v, 0, 1, &x)) BAD("a probability from 0 to 1 (0: off)");
-            sp->min_p = x;
-            return 1;
-        }
-        if (is(o, "--repeat-penalty", NULL)) {
-            NEED_VALUE("a penalty");
-            if (!args_parse_float(v, 1e-6f, 1e6f, &x)) BAD("a penalty > 0 (1: off)");
-            sp->repeat_penalty = x;
-            return 1;
-        }
-        if (is(o, "--presence-penalty", NULL)) {
-            NEED_VALUE("a penalty");
-            if (!args_parse_float(v, -1e6f, 1e6f, &x)) BAD("a number (0: off)");
-            sp->presence_penalty = x;
-            return 1;
-        }
-        if (is(o, "--frequency-penalty", NULL)) {
-            NEED_VALUE("a penalty");
-            if (!args_parse_float(v, -1e6f, 1e6f, &x)) BAD("a number (0: off)");
-            sp->frequency_penalty = x;
-            return 1;
-        }
-        if (is(o, "--repeat-last-n", NULL)) {
-            NEED_VALUE("a number of tokens");
-            if (!args_parse_long(v, 0, INT32_MAX, &n)) BAD("a number of tokens >= 0");
-            sp->repeat_last_n = (int32_t)n;
-            return 1;
-        }
-        if (is(o, "--seed", "-s")) {
-            NEED_VALUE("a number");
-            char *end;
-            errno = 0;
-            if (!strcmp(v, "-1")) {
-                a->seed_given = false;
-                return 1;
-            }
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || !*v || *v == '-') BAD("a number >= 0 (-1: random)");
-            sp->seed = s;
-            a->seed_given = true;
-            return 1;
-        }
-        if (is(o, "--stop", NULL)) {
-            NEED_VALUE("a string");
-            if (!*v) BAD("a string that is not empty");
-            char **st = realloc(a->stop, (a->n_stop + 1) * sizeof *st);
-            char *copy = st ? unescape(v) : NULL;
-            if (st) a->stop = st;
-            if (!copy) {
-                args_fail("out of memory");
-                return -1;
-            }
-            a->stop[a->n_stop++] = copy;
-            a->gen.stop = (const char *const *)a->stop;
-            a->gen.n_stop = a->n_stop;
-            return 1;
-        }
+    if (is(o, "--device", NULL)) {
+        NEED_VALUE("a device number (see vkphi devices)");
+        if (!args_parse_long(v, 0, 1000, &n)) BAD("a device number (see vkphi devices)");
+        a->mp.device = (int)n;
+        return 1;
     }
-    if ((groups & ARGS_TEMPLATE) && is(o, "--chat-template", NULL)) {
+    if (is(o, "-c", "--ctx") || is(o, "--ctx-size", NULL)) {
+        NEED_VALUE("a number of tokens");
+        if (!args_parse_long(v, 0, 1 << 24, &n)) BAD("a number of tokens (0: the model's context)");
+        a->mp.n_ctx = (uint32_t)n;
+        a->ctx_given = true;
+        return 1;
+    }
+    if (is(o, "--ubatch", "-ub") || is(o, "--ubatch-size", NULL)) {
+        NEED_VALUE("a number of tokens");
+        if (!args_parse_long(v, 1, 1 << 16, &n)) BAD("a number of tokens from 1 to 65536");
+        a->mp.n_ubatch = (uint32_t)n;
+        return 1;
+    }
+    if (is(o, "--kv", NULL)) {
+        NEED_VALUE("f16 or q8_0");
+        if (!strcmp(v, "f16"))
+            a->mp.kv = KV_F16;
+        else if (!strcmp(v, "q8_0"))
+            a->mp.kv = KV_Q8_0;
+        else
+            BAD("f16 or q8_0");
+        return 1;
+    }
+    if (is(o, "-q", "--quiet")) {
+        a->quiet = true;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_sampling_option(cli_args *a, const char *o, const char *v, int *i) {
+    long n;
+    float x;
+    sampler_params *sp = &a->gen.sampling;
+    if (is(o, "-n", "--n-predict") || is(o, "--max-tokens", NULL)) {
+        NEED_VALUE("a number of tokens");
+        if (!args_parse_long(v, -1, INT32_MAX, &n)) BAD("a number of tokens (-1: no limit)");
+        a->gen.max_tokens = (int32_t)n;
+        return 1;
+    }
+    if (is(o, "--temp", "--temperature")) {
+        NEED_VALUE("a temperature");
+        if (!args_parse_float(v, 0, 1e6f, &x)) BAD("a temperature >= 0");
+        sp->temperature = x;
+        return 1;
+    }
+    if (is(o, "--top-k", NULL)) {
+        NEED_VALUE("a number of tokens");
+        if (!args_parse_long(v, 0, INT32_MAX, &n)) BAD("a number of tokens >= 0 (0: off)");
+        sp->top_k = (int32_t)n;
+        return 1;
+    }
+    if (is(o, "--top-p", NULL)) {
+        NEED_VALUE("a probability");
+        if (!args_parse_float(v, 0, 1, &x)) BAD("a probability from 0 to 1 (1: off)");
+        sp->top_p = x;
+        return 1;
+    }
+    if (is(o, "--min-p", NULL)) {
+        NEED_VALUE("a probability");
+        if (!args_parse_float(v, 0, 1, &x)) BAD("a probability from 0 to 1 (0: off)");
+        sp->min_p = x;
+        return 1;
+    }
+    if (is(o, "--repeat-penalty", NULL)) {
+        NEED_VALUE("a penalty");
+        if (!args_parse_float(v, 1e-6f, 1e6f, &x)) BAD("a penalty > 0 (1: off)");
+        sp->repeat_penalty = x;
+        return 1;
+    }
+    if (is(o, "--presence-penalty", NULL)) {
+        NEED_VALUE("a penalty");
+        if (!args_parse_float(v, -1e6f, 1e6f, &x)) BAD("a number (0: off)");
+        sp->presence_penalty = x;
+        return 1;
+    }
+    if (is(o, "--frequency-penalty", NULL)) {
+        NEED_VALUE("a penalty");
+        if (!args_parse_float(v, -1e6f, 1e6f, &x)) BAD("a number (0: off)");
+        sp->frequency_penalty = x;
+        return 1;
+    }
+    if (is(o, "--repeat-last-n", NULL)) {
+        NEED_VALUE("a number of tokens");
+        if (!args_parse_long(v, 0, INT32_MAX, &n)) BAD("a number of tokens >= 0");
+        sp->repeat_last_n = (int32_t)n;
+        return 1;
+    }
+    return 0;
+}
+
+// --seed and --stop, the sampling options that are not one number.
+static int parse_seed_stop_option(cli_args *a, const char *o, const char *v, int *i) {
+    if (is(o, "--seed", "-s")) {
+        NEED_VALUE("a number");
+        char *end;
+        errno = 0;
+        if (!strcmp(v, "-1")) {
+            a->seed_given = false;
+            return 1;
+        }
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || *end || !*v || *v == '-') BAD("a number >= 0 (-1: random)");
+        a->gen.sampling.seed = s;
+        a->seed_given = true;
+        return 1;
+    }
+    if (is(o, "--stop", NULL)) {
+        NEED_VALUE("a string");
+        if (!*v) BAD("a string that is not empty");
+        char **st = realloc(a->stop, (a->n_stop + 1) * sizeof *st);
+        char *copy = st ? unescape(v) : NULL;
+        if (st) a->stop = st;
+        if (!copy) {
+            args_fail("out of memory");
+            return -1;
+        }
+        a->stop[a->n_stop++] = copy;
+        a->gen.stop = (const char *const *)a->stop;
+        a->gen.n_stop = a->n_stop;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_template_option(cli_args *a, const char *o, const char *v, int *i) {
+    if (is(o, "--chat-template", NULL)) {
         NEED_VALUE("a chat format name (" CHAT_TEMPLATE_NAMES ")");
         if (chat_template_by_name(v) == CHAT_TEMPLATE_NONE) BAD("one of " CHAT_TEMPLATE_NAMES);
         a->chat_template = v;
         return 1;
     }
-    if ((groups & ARGS_REASONING) && is(o, "--reasoning", NULL)) {
+    return 0;
+}
+
+static int parse_reasoning_option(cli_args *a, const char *o, const char *v, int *i) {
+    if (is(o, "--reasoning", NULL)) {
         NEED_VALUE("hide, show or raw");
         if (!strcmp(v, "show"))
             a->reasoning = ARGS_REASONING_SHOW;
@@ -265,9 +278,21 @@ int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i) {
             BAD("hide, show or raw");
         return 1;
     }
+    return 0;
+}
 #undef NEED_VALUE
 #undef BAD
-    return 0;
+
+int args_parse(cli_args *a, unsigned groups, int argc, char **argv, int *i) {
+    const char *o = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    int k = 0;
+    if (!k && (groups & ARGS_MODEL)) k = parse_model_option(a, o, v, i);
+    if (!k && (groups & ARGS_SAMPLING)) k = parse_sampling_option(a, o, v, i);
+    if (!k && (groups & ARGS_SAMPLING)) k = parse_seed_stop_option(a, o, v, i);
+    if (!k && (groups & ARGS_TEMPLATE)) k = parse_template_option(a, o, v, i);
+    if (!k && (groups & ARGS_REASONING)) k = parse_reasoning_option(a, o, v, i);
+    return k;
 }
 
 void args_finish(cli_args *a) {

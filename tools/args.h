@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "generate.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "vkphi.h"
 
 enum args_group {
     ARGS_MODEL = 1,     // -m, --device, -c, --ubatch, --kv, -q

@@ -13,15 +13,8 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "bandwidth.h"
-#include "commands.h" // cmd_counters
+#include "commands.h" // internal: see report (cmd_counters_get, for the host-side figures per token)
 #include "subcommands.h"
-#include "gguf.h"
-#include "mkmodel.h"
-#include "memory_plan.h"
-#include "model.h"
-#include "quant.h"
-#include "quant_recipe.h"
 #include "vkphi.h"
 
 #define MAX_KERNELS 64
@@ -230,7 +223,17 @@ static int run_parallel(const bench_opts *o, model *m, bench_report *rep) {
     return rc;
 }
 
-static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
+// One evaluation of n tokens at pos in sequence 0, the logits of the last: 0, or 1
+// after an error line.
+static int eval(model *m, const int32_t *toks, long n, long pos, float *logits) {
+    if (model_eval(m, 0, toks, (uint32_t)n, (uint32_t)pos, logits, NULL) != VKPHI_OK)
+        return args_fail("%s", vkphi_last_error());
+    return 0;
+}
+
+// Describes the file, sizes the context for the tests and loads the model (timed);
+// notes where its weights went. 0, or 1 after an error line.
+static int load_model(const bench_opts *o, const char *path, bench_report *rep, model **m) {
     gguf_file *f = gguf_open(path);
     if (!f) return args_fail("%s", vkphi_last_error());
     model_config cfg;
@@ -260,13 +263,113 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
                                          o->depth, need - o->depth);
     mp.quiet = true;
     note(o, "loading %s\n", path);
-    model *m = NULL;
     double t0 = vkphi_now();
-    if (model_load(path, &mp, &m) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
+    if (model_load(path, &mp, m) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
     rep->load_s = vkphi_now() - t0;
-    const mem_plan *plan = model_memory_plan(m);
+    const mem_plan *plan = model_memory_plan(*m);
     for (int i = 0; i < MEM_N_PLACES; i++) rep->weights_in[i] = plan->weights[i];
     memory_plan_layers(plan, MEM_HOST, rep->host_layers, sizeof rep->host_layers);
+    return 0;
+}
+
+// What the pp and tg tests work with: the model, random tokens (the depth's first,
+// then the test's), a row of logits and a time per repetition.
+typedef struct bench_run {
+    const bench_opts *o;
+    model *m;
+    const int32_t *tok;
+    float *logits;
+    double *tps;
+    char suffix[32]; // "@dDEPTH" when the depth is not 0
+} bench_run;
+
+// Prompt processing: p tokens in one evaluation, at the depth.
+static int run_pp(const bench_run *b, bench_report *rep) {
+    const bench_opts *o = b->o;
+    int rc = 0;
+    note(o, "running pp%s\n", "");
+    for (long r = 0; r <= o->r && !rc; r++) {
+        double t0 = vkphi_now();
+        rc = eval(b->m, b->tok + o->depth, o->p, o->depth, b->logits);
+        if (r > 0) b->tps[r - 1] = o->p / (vkphi_now() - t0);
+    }
+    test_result *t = &rep->tests[rep->n_tests++];
+    snprintf(t->name, sizeof t->name, "pp%ld%s", o->p, b->suffix);
+    if (!rc) mean_stdev(b->tps, (int)o->r, &t->tps, &t->stdev);
+    return rc;
+}
+
+// Generation: n single-token steps from the depth, with the host's side of a step
+// (CPU time, recordings, dispatches, barriers, submits) and the bytes it reads.
+static int run_tg(const bench_run *b, bench_report *rep) {
+    const bench_opts *o = b->o;
+    int rc = 0;
+    note(o, "running tg%s\n", "");
+    cmd_counters c0 = {0}, c1 = {0};
+    double cpu0 = 0;
+    for (long r = 0; r <= o->r && !rc; r++) {
+        if (r == 1) cmd_counters_get(&c0), cpu0 = thread_cpu_s();
+        double t0 = vkphi_now();
+        for (long i = 0; i < o->n && !rc; i++) rc = eval(b->m, b->tok + o->depth + i, 1, o->depth + i, b->logits);
+        if (r > 0) b->tps[r - 1] = o->n / (vkphi_now() - t0);
+    }
+    cmd_counters_get(&c1);
+    double steps = (double)o->n * (double)o->r;
+    test_result *t = &rep->tests[rep->n_tests++];
+    if (steps > 0) {
+        t->host_us = (thread_cpu_s() - cpu0) * 1e6 / steps;
+        t->recordings = (double)(c1.recordings - c0.recordings) / steps;
+        t->dispatches = (double)(c1.dispatches - c0.dispatches) / steps;
+        t->barriers = (double)(c1.barriers - c0.barriers) / steps;
+        t->submits = (double)(c1.submits - c0.submits) / steps;
+    }
+    snprintf(t->name, sizeof t->name, "tg%ld%s", o->n, b->suffix);
+    t->is_tg = true;
+    if (!rc) mean_stdev(b->tps, (int)o->r, &t->tps, &t->stdev);
+    // Step i (at position depth + i) reads every weight once and the keys and
+    // values of depth + i + 1 tokens: on average depth + (n + 1) / 2.
+    t->bytes_per_token = (double)model_weight_bytes(b->m) +
+                         (double)model_kv_bytes_per_token(b->m) * ((double)o->depth + (o->n + 1) / 2.0);
+    t->gbps = t->tps * t->bytes_per_token / 1e9;
+    t->roofline = rep->peak > 0 ? t->gbps / rep->peak : 0;
+    return rc;
+}
+
+// Per-kernel GPU time: decode steps when there are any, else one prompt; largest
+// first. The names point into the model until run_model copies them.
+static int run_kernels(const bench_run *b, bench_report *rep) {
+    const bench_opts *o = b->o;
+    int rc = 0;
+    model_set_profiling(b->m, true);
+    const char *names[MAX_KERNELS];
+    double ms[MAX_KERNELS];
+    long steps = o->n > 0 ? (o->n < 16 ? o->n : 16) : 1;
+    rep->kernels_of = o->n > 0 ? "tg" : "pp";
+    for (long s = 0; s < steps && !rc; s++) {
+        if (o->n > 0) rc = eval(b->m, b->tok + o->depth + s, 1, o->depth + s, b->logits);
+        else rc = eval(b->m, b->tok + o->depth, o->p, o->depth, b->logits);
+        uint32_t k = rc ? 0 : model_kernel_times(b->m, names, ms, MAX_KERNELS);
+        for (uint32_t i = 0; i < k; i++) {
+            int j = 0;
+            while (j < rep->n_kernels && strcmp(rep->kernels[j].name, names[i])) j++;
+            if (j == rep->n_kernels) {
+                if (j == MAX_KERNELS) continue;
+                rep->kernels[rep->n_kernels++] = (kernel_time){names[i], 0, 0};
+            }
+            rep->kernels[j].ms += ms[i] / steps;
+        }
+    }
+    model_set_profiling(b->m, false);
+    double total = 0;
+    for (int i = 0; i < rep->n_kernels; i++) total += rep->kernels[i].ms;
+    for (int i = 0; i < rep->n_kernels; i++) rep->kernels[i].percent = total > 0 ? 100 * rep->kernels[i].ms / total : 0;
+    qsort(rep->kernels, (size_t)rep->n_kernels, sizeof rep->kernels[0], cmp_kernel);
+    return rc;
+}
+
+static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
+    model *m = NULL;
+    if (load_model(o, path, rep, &m)) return 1;
 
     const uint32_t V = model_get_config(m)->n_vocab;
     const long n_tok = o->depth + o->p + o->n + 16;
@@ -276,98 +379,26 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
     int rc = tok && logits && tps ? 0 : args_fail("out of host memory");
     uint64_t seed = 42;
     if (!rc) random_tokens(tok, n_tok, V, &seed);
-#define EVAL(toks, n, pos)                                                                                          \
-    do {                                                                                                            \
-        if (!rc && model_eval(m, 0, (toks), (uint32_t)(n), (uint32_t)(pos), logits, NULL) != VKPHI_OK)             \
-            rc = args_fail("%s", vkphi_last_error());                                                               \
-    } while (0)
+    bench_run b = {o, m, tok, logits, tps, ""};
 
     // Time to first token: the first prompt after loading, cold (pipelines made on
     // first use are part of what a user waits for).
     rep->ttft_tokens = o->p > 0 ? o->p : 1;
-    t0 = vkphi_now();
-    EVAL(tok, rep->ttft_tokens, 0);
+    double t0 = vkphi_now();
+    if (!rc) rc = eval(m, tok, rep->ttft_tokens, 0, logits);
     rep->ttft_ms = (vkphi_now() - t0) * 1e3;
     // The depth, once.
     if (o->depth > 0) note(o, "filling the KV cache to depth %s\n", "");
     for (long done = 0; done < o->depth && !rc; done += 512) {
         long k = o->depth - done < 512 ? o->depth - done : 512;
-        EVAL(tok + done, k, done);
+        rc = eval(m, tok + done, k, done, logits);
     }
-    char suffix[32] = "";
-    if (o->depth > 0) snprintf(suffix, sizeof suffix, "@d%ld", o->depth);
+    if (o->depth > 0) snprintf(b.suffix, sizeof b.suffix, "@d%ld", o->depth);
     if (o->n_parallel && !rc) rc = run_parallel(o, m, rep);
+    if (o->p > 0 && !rc && !o->n_parallel) rc = run_pp(&b, rep);
+    if (o->n > 0 && !rc && !o->n_parallel) rc = run_tg(&b, rep);
+    if (!rc && !o->n_parallel) rc = run_kernels(&b, rep);
 
-    if (o->p > 0 && !rc && !o->n_parallel) { // prompt processing: p tokens in one evaluation, at the depth
-        note(o, "running pp%s\n", "");
-        for (long r = 0; r <= o->r && !rc; r++) {
-            t0 = vkphi_now();
-            EVAL(tok + o->depth, o->p, o->depth);
-            if (r > 0) tps[r - 1] = o->p / (vkphi_now() - t0);
-        }
-        test_result *t = &rep->tests[rep->n_tests++];
-        snprintf(t->name, sizeof t->name, "pp%ld%s", o->p, suffix);
-        if (!rc) mean_stdev(tps, (int)o->r, &t->tps, &t->stdev);
-    }
-    if (o->n > 0 && !rc && !o->n_parallel) { // generation: n single-token steps from the depth
-        note(o, "running tg%s\n", "");
-        cmd_counters c0 = {0}, c1 = {0};
-        double cpu0 = 0;
-        for (long r = 0; r <= o->r && !rc; r++) {
-            if (r == 1) cmd_counters_get(&c0), cpu0 = thread_cpu_s();
-            t0 = vkphi_now();
-            for (long i = 0; i < o->n && !rc; i++) EVAL(tok + o->depth + i, 1, o->depth + i);
-            if (r > 0) tps[r - 1] = o->n / (vkphi_now() - t0);
-        }
-        cmd_counters_get(&c1);
-        double steps = (double)o->n * (double)o->r;
-        test_result *t = &rep->tests[rep->n_tests++];
-        if (steps > 0) {
-            t->host_us = (thread_cpu_s() - cpu0) * 1e6 / steps;
-            t->recordings = (double)(c1.recordings - c0.recordings) / steps;
-            t->dispatches = (double)(c1.dispatches - c0.dispatches) / steps;
-            t->barriers = (double)(c1.barriers - c0.barriers) / steps;
-            t->submits = (double)(c1.submits - c0.submits) / steps;
-        }
-        snprintf(t->name, sizeof t->name, "tg%ld%s", o->n, suffix);
-        t->is_tg = true;
-        if (!rc) mean_stdev(tps, (int)o->r, &t->tps, &t->stdev);
-        // Step i (at position depth + i) reads every weight once and the keys and
-        // values of depth + i + 1 tokens: on average depth + (n + 1) / 2.
-        t->bytes_per_token = (double)model_weight_bytes(m) +
-                             (double)model_kv_bytes_per_token(m) * ((double)o->depth + (o->n + 1) / 2.0);
-        t->gbps = t->tps * t->bytes_per_token / 1e9;
-        t->roofline = rep->peak > 0 ? t->gbps / rep->peak : 0;
-    }
-
-    // Per-kernel GPU time: decode steps when there are any, else one prompt.
-    if (!rc && !o->n_parallel) {
-        model_set_profiling(m, true);
-        const char *names[MAX_KERNELS];
-        double ms[MAX_KERNELS];
-        long steps = o->n > 0 ? (o->n < 16 ? o->n : 16) : 1;
-        rep->kernels_of = o->n > 0 ? "tg" : "pp";
-        for (long s = 0; s < steps && !rc; s++) {
-            if (o->n > 0) EVAL(tok + o->depth + s, 1, o->depth + s);
-            else EVAL(tok + o->depth, o->p, o->depth);
-            uint32_t k = rc ? 0 : model_kernel_times(m, names, ms, MAX_KERNELS);
-            for (uint32_t i = 0; i < k; i++) {
-                int j = 0;
-                while (j < rep->n_kernels && strcmp(rep->kernels[j].name, names[i])) j++;
-                if (j == rep->n_kernels) {
-                    if (j == MAX_KERNELS) continue;
-                    rep->kernels[rep->n_kernels++] = (kernel_time){names[i], 0, 0};
-                }
-                rep->kernels[j].ms += ms[i] / steps;
-            }
-        }
-        model_set_profiling(m, false);
-        double total = 0;
-        for (int i = 0; i < rep->n_kernels; i++) total += rep->kernels[i].ms;
-        for (int i = 0; i < rep->n_kernels; i++) rep->kernels[i].percent = total > 0 ? 100 * rep->kernels[i].ms / total : 0;
-        qsort(rep->kernels, (size_t)rep->n_kernels, sizeof rep->kernels[0], cmp_kernel);
-    }
-#undef EVAL
     // The kernel names point into the model: copy them before it goes.
     static char kernel_names[MAX_KERNELS][48];
     for (int i = 0; i < rep->n_kernels; i++) {
@@ -557,65 +588,122 @@ static void print_text(const bench_report *r, bool with_model, bool md) {
 
 // ---- the command ----
 
-int cmd_bench(int argc, char **argv) {
-    bench_opts o = {.p = 512, .n = 128, .r = 5, .depth = 0};
-    args_init(&o.a, 0);
+// --parallel's value: a list, 4 or 1,2,4,8. 0, or 1 after an error line.
+static int parse_parallel(bench_opts *o, const char *v) {
+    const char *p = v;
+    int rc = 0;
+    o->n_parallel = 0;
+    while (!rc && p && *p) {
+        char item[32];
+        size_t len = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)(len < 31 ? len : 31), p);
+        if (o->n_parallel == MAX_PARALLEL)
+            rc = args_fail("option '--parallel' takes at most %d values", MAX_PARALLEL);
+        else if (!args_parse_long(item, 1, MAX_SEQUENCES, &o->parallel[o->n_parallel++]))
+            rc = args_fail("option '--parallel' wants numbers of sequences from 1 to %d, like 4 or 1,2,4,8; "
+                           "not '%s'", MAX_SEQUENCES, v);
+        p += len + (p[len] == ',');
+    }
+    if (!rc && o->n_parallel == 0) rc = args_fail("option '--parallel' needs a number of sequences, like 4");
+    return rc;
+}
+
+// The command line into o: 0 to go on, 1 after an error line, 2 after the help.
+static int parse_bench_args(bench_opts *o, int argc, char **argv) {
     int rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long *target = !strcmp(a, "-p") ? &o.p : !strcmp(a, "-n") ? &o.n : !strcmp(a, "-r") ? &o.r : !strcmp(a, "-d") ? &o.depth : NULL;
+        long *target = !strcmp(a, "-p") ? &o->p : !strcmp(a, "-n") ? &o->n : !strcmp(a, "-r") ? &o->r : !strcmp(a, "-d") ? &o->depth : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bench_usage(stdout);
-            args_free(&o.a);
-            return 0;
+            return 2;
         } else if (target) {
-            const long lo = target == &o.r ? 1 : 0, hi = target == &o.r ? 1000 : 1 << 20;
+            const long lo = target == &o->r ? 1 : 0, hi = target == &o->r ? 1000 : 1 << 20;
             if (!v) rc = args_fail("option '%s' needs a number", a);
             else if (!args_parse_long(v, lo, hi, target)) rc = args_fail("option '%s' wants a number from %ld to %ld, not '%s'", a, lo, hi, v);
             i++;
         } else if (!strcmp(a, "--json")) {
-            o.json = true;
+            o->json = true;
         } else if (!strcmp(a, "--markdown")) {
-            o.markdown = true;
+            o->markdown = true;
         } else if (!strcmp(a, "--bandwidth")) {
-            o.bandwidth_only = true;
+            o->bandwidth_only = true;
         } else if (!strcmp(a, "--parallel")) {
-            // A list: 4, or 1,2,4,8.
-            const char *p = v;
-            o.n_parallel = 0;
-            while (!rc && p && *p) {
-                char item[32];
-                size_t len = strcspn(p, ",");
-                snprintf(item, sizeof item, "%.*s", (int)(len < 31 ? len : 31), p);
-                if (o.n_parallel == MAX_PARALLEL)
-                    rc = args_fail("option '--parallel' takes at most %d values", MAX_PARALLEL);
-                else if (!args_parse_long(item, 1, MAX_SEQUENCES, &o.parallel[o.n_parallel++]))
-                    rc = args_fail("option '--parallel' wants numbers of sequences from 1 to %d, like 4 or 1,2,4,8; "
-                                   "not '%s'", MAX_SEQUENCES, v);
-                p += len + (p[len] == ',');
-            }
-            if (!rc && o.n_parallel == 0) rc = args_fail("option '--parallel' needs a number of sequences, like 4");
+            rc = parse_parallel(o, v);
             i++;
         } else if (!strcmp(a, "--peak")) {
             float x;
             if (!v || !args_parse_float(v, 1e-3f, 1e6f, &x)) rc = args_fail("option '--peak' wants a bandwidth in GB/s");
-            o.peak_given = x;
+            o->peak_given = x;
             i++;
         } else {
-            int k = args_parse(&o.a, ARGS_MODEL, argc, argv, &i);
+            int k = args_parse(&o->a, ARGS_MODEL, argc, argv, &i);
             if (k < 0) rc = 1;
             else if (k == 0) rc = args_fail("unknown option '%s' for bench (see vkphi bench --help)", a);
         }
     }
-    if (!rc && o.json && o.markdown) rc = args_fail("--json and --markdown exclude each other");
-    if (!rc && !o.bandwidth_only && o.p == 0 && o.n == 0) rc = args_fail("nothing to measure: -p and -n are both 0");
-    if (!rc && o.n_parallel && o.n == 0) rc = args_fail("nothing to measure: --parallel needs -n > 0");
-    if (!rc && o.n_parallel && o.depth)
+    if (!rc && o->json && o->markdown) rc = args_fail("--json and --markdown exclude each other");
+    if (!rc && !o->bandwidth_only && o->p == 0 && o->n == 0) rc = args_fail("nothing to measure: -p and -n are both 0");
+    if (!rc && o->n_parallel && o->n == 0) rc = args_fail("nothing to measure: --parallel needs -n > 0");
+    if (!rc && o->n_parallel && o->depth)
         rc = args_fail("-d does not apply to --parallel (each sequence starts from its -p-token prompt)");
+    return rc ? 1 : 0;
+}
+
+// The model's path (-m, or the built-in default, generated on first use), checked to
+// open as GGUF. 0, or 1 after an error line.
+static int model_path(const bench_opts *o, char *path, size_t size) {
+    int rc = 0;
+    if (o->a.model) {
+        snprintf(path, size, "%s", o->a.model);
+    } else {
+        int generated = 0;
+        if (!o->a.quiet) vkphi_set_log_level(VKPHI_LOG_INFO); // "generating ..." on first use
+        if (mkmodel_default_path(path, size, &generated) != VKPHI_OK)
+            rc = args_fail("cannot prepare the built-in default model: %s", vkphi_last_error());
+        vkphi_set_log_level(VKPHI_LOG_WARN);
+    }
+    gguf_file *f = rc ? NULL : gguf_open(path);
+    if (!rc && !f) rc = args_fail("%s", vkphi_last_error());
+    gguf_close(f);
+    return rc;
+}
+
+// The device: its description, and its bandwidth unless --peak gives it. 0, or 1
+// after an error line.
+static int measure_device(const bench_opts *o, bench_report *rep) {
+    device *d = NULL;
+    int rc = 0;
+    if (device_create(o->a.mp.device, &d) != VKPHI_OK) return args_fail("%s", vkphi_last_error());
+    rep->dev = *device_get_info(d);
+    char ver[64];
+    device_driver_version_str(&rep->dev, ver, sizeof ver);
+    snprintf(rep->driver, sizeof rep->driver, "%s %s", rep->dev.driver_name,
+             rep->dev.driver_info[0] ? rep->dev.driver_info : ver);
+    snprintf(rep->api, sizeof rep->api, "%u.%u.%u", VK_API_VERSION_MAJOR(rep->dev.api_version),
+             VK_API_VERSION_MINOR(rep->dev.api_version), VK_API_VERSION_PATCH(rep->dev.api_version));
+    if (o->peak_given > 0) {
+        rep->peak = o->peak_given;
+    } else {
+        note(o, "measuring the memory bandwidth%s\n", "");
+        bandwidth_result bw;
+        if (bandwidth_measure(d, &bw) != VKPHI_OK) rc = args_fail("bandwidth test: %s", vkphi_last_error());
+        rep->peak = bw.gb_per_s;
+        rep->bw = bw;
+        rep->peak_measured = true;
+    }
+    device_destroy(d);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_opts o = {.p = 512, .n = 128, .r = 5, .depth = 0};
+    args_init(&o.a, 0);
+    int rc = parse_bench_args(&o, argc, argv);
     if (rc) {
         args_free(&o.a);
-        return 1;
+        return rc == 2 ? 0 : 1;
     }
 
     bench_report *rep = calloc(1, sizeof *rep);
@@ -625,48 +713,8 @@ int cmd_bench(int argc, char **argv) {
 
     // The model first, so that a bad path fails before anything is measured.
     char path[4096] = "";
-    if (!o.bandwidth_only) {
-        if (o.a.model) {
-            snprintf(path, sizeof path, "%s", o.a.model);
-        } else {
-            int generated = 0;
-            if (!o.a.quiet) vkphi_set_log_level(VKPHI_LOG_INFO); // "generating ..." on first use
-            if (mkmodel_default_path(path, sizeof path, &generated) != VKPHI_OK)
-                rc = args_fail("cannot prepare the built-in default model: %s", vkphi_last_error());
-            vkphi_set_log_level(VKPHI_LOG_WARN);
-        }
-        gguf_file *f = rc ? NULL : gguf_open(path);
-        if (!rc && !f) rc = args_fail("%s", vkphi_last_error());
-        gguf_close(f);
-    }
-
-    // The device: its description, and its bandwidth unless --peak gives it.
-    device *d = NULL;
-    if (rc) {
-        // nothing more
-    } else if (device_create(o.a.mp.device, &d) != VKPHI_OK) {
-        rc = args_fail("%s", vkphi_last_error());
-    } else {
-        rep->dev = *device_get_info(d);
-        char ver[64];
-        device_driver_version_str(&rep->dev, ver, sizeof ver);
-        snprintf(rep->driver, sizeof rep->driver, "%s %s", rep->dev.driver_name,
-                 rep->dev.driver_info[0] ? rep->dev.driver_info : ver);
-        snprintf(rep->api, sizeof rep->api, "%u.%u.%u", VK_API_VERSION_MAJOR(rep->dev.api_version),
-                 VK_API_VERSION_MINOR(rep->dev.api_version), VK_API_VERSION_PATCH(rep->dev.api_version));
-        if (o.peak_given > 0) {
-            rep->peak = o.peak_given;
-        } else {
-            note(&o, "measuring the memory bandwidth%s\n", "");
-            bandwidth_result bw;
-            if (bandwidth_measure(d, &bw) != VKPHI_OK) rc = args_fail("bandwidth test: %s", vkphi_last_error());
-            rep->peak = bw.gb_per_s;
-            rep->bw = bw;
-            rep->peak_measured = true;
-        }
-        device_destroy(d);
-    }
-
+    if (!o.bandwidth_only) rc = model_path(&o, path, sizeof path);
+    if (!rc) rc = measure_device(&o, rep);
     if (!rc && !o.bandwidth_only) rc = run_model(&o, path, rep);
     if (!rc) {
         if (o.json) print_json(rep, !o.bandwidth_only);

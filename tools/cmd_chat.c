@@ -9,9 +9,7 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "chat.h"
 #include "subcommands.h"
-#include "generate.h"
 #include "vkphi.h"
 
 static void usage(FILE *f) {

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "subcommands.h"
-#include "memory_plan.h"
 #include "vkphi.h"
 
 static const char *yn(bool b) { return b ? "yes" : "no"; }

@@ -8,7 +8,7 @@
 #include "common.h"
 #include "gguf.h"
 #include "model_config.h"
-#include "quant.h"
+#include "quant_types.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: vkphi info -m FILE\n\n"

@@ -10,8 +10,6 @@
 
 #include "args.h"
 #include "subcommands.h"
-#include "gguf.h"
-#include "model.h"
 #include "vkphi.h"
 
 static void usage(FILE *f) {
@@ -90,83 +88,65 @@ static bool write_f32le(FILE *fp, const float *x, size_t n) {
     return true;
 }
 
-int cmd_logits(int argc, char **argv) {
-    cli_args a;
-    args_init(&a, 0);
-    const char *tokens_path = NULL, *out_path = NULL;
+// The command line: 0 to go on, 1 after an error line, 2 after the help.
+static int parse_logits_args(cli_args *a, const char **tokens_path, const char **out_path, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        int r = args_parse(&a, ARGS_MODEL, argc, argv, &i);
+        int r = args_parse(a, ARGS_MODEL, argc, argv, &i);
         if (r < 0) return 1;
         if (r > 0) continue;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             usage(stdout);
-            return 0;
+            return 2;
         } else if (!strcmp(o, "--tokens") || !strcmp(o, "--out")) {
             if (i + 1 >= argc) return args_fail("option '%s' needs a file name", o);
-            *(o[2] == 't' ? &tokens_path : &out_path) = argv[++i];
+            *(o[2] == 't' ? tokens_path : out_path) = argv[++i];
         } else {
             return args_fail("%s '%s' for logits (see vkphi logits --help)",
                              o[0] == '-' ? "unknown option" : "unexpected argument", o);
         }
     }
-    if (!a.model) return args_fail("logits needs a model: -m MODEL (see vkphi logits --help)");
-    if (!tokens_path) return args_fail("logits needs the token ids: --tokens FILE");
-    if (!out_path) return args_fail("logits needs an output file: --out OUT");
-    args_finish(&a);
+    if (!a->model) return args_fail("logits needs a model: -m MODEL (see vkphi logits --help)");
+    if (!*tokens_path) return args_fail("logits needs the token ids: --tokens FILE");
+    if (!*out_path) return args_fail("logits needs an output file: --out OUT");
+    return 0;
+}
 
-    char *text = args_read_file(tokens_path, NULL);
-    if (!text) return 1;
-    int32_t *ids = NULL;
-    long n = parse_tokens(tokens_path, text, &ids);
-    free(text);
-    if (n < 0) return 1;
-
-    // Check the ids and the context against the file's hyperparameters before the
-    // weights are loaded.
-    int rc = 1;
-    model *m = NULL;
-    float *rows = NULL, *last = NULL;
-    FILE *fp = NULL;
-    bool created = false;
+// Checks the ids and the context against the file's hyperparameters before the
+// weights are loaded, and sets the context (the number of tokens unless --ctx).
+// Prints one error line and returns 1 on failure.
+static int check_tokens(cli_args *a, const char *tokens_path, const int32_t *ids, long n) {
     model_config cfg;
-    gguf_file *f = gguf_open(a.model);
-    if (!f) {
-        args_fail("%s", vkphi_last_error());
-        goto done;
-    }
+    gguf_file *f = gguf_open(a->model);
+    if (!f) return args_fail("%s", vkphi_last_error());
     int crc = model_config_read(f, &cfg);
     gguf_close(f);
-    if (crc != VKPHI_OK) {
-        args_fail("%s", vkphi_last_error());
-        goto done;
-    }
+    if (crc != VKPHI_OK) return args_fail("%s", vkphi_last_error());
     for (long i = 0; i < n; i++)
-        if ((uint32_t)ids[i] >= cfg.n_vocab) {
-            args_fail("%s: token %ld is id %d, but the model's vocabulary has %u tokens (0 to %u)", tokens_path, i + 1,
-                      ids[i], cfg.n_vocab, cfg.n_vocab - 1);
-            goto done;
-        }
-    uint32_t n_ctx = a.ctx_given ? (a.mp.n_ctx ? a.mp.n_ctx : cfg.n_ctx_train) : (uint32_t)n;
+        if ((uint32_t)ids[i] >= cfg.n_vocab)
+            return args_fail("%s: token %ld is id %d, but the model's vocabulary has %u tokens (0 to %u)", tokens_path,
+                             i + 1, ids[i], cfg.n_vocab, cfg.n_vocab - 1);
+    uint32_t n_ctx = a->ctx_given ? (a->mp.n_ctx ? a->mp.n_ctx : cfg.n_ctx_train) : (uint32_t)n;
     if ((unsigned long)n > n_ctx) {
-        if (a.ctx_given)
-            args_fail("%s holds %ld tokens, more than the context of %u (--ctx)", tokens_path, n, n_ctx);
-        else
-            args_fail("%s holds %ld tokens, more than the model's context of %u", tokens_path, n, cfg.n_ctx_train);
-        goto done;
+        if (a->ctx_given)
+            return args_fail("%s holds %ld tokens, more than the context of %u (--ctx)", tokens_path, n, n_ctx);
+        return args_fail("%s holds %ld tokens, more than the model's context of %u", tokens_path, n, cfg.n_ctx_train);
     }
-    a.mp.n_ctx = n_ctx;
-    a.ctx_given = true;
-    if (args_load_model(&a, 1, &m, NULL)) goto done; // ids in, logits out: no tokenizer needed
-    if (model_n_ctx(m) < (uint32_t)n) {
-        args_fail("%s holds %ld tokens, more than the context of %u", tokens_path, n, model_n_ctx(m));
-        goto done;
-    }
+    a->mp.n_ctx = n_ctx;
+    a->ctx_given = true;
+    return 0;
+}
 
-    // One ubatch at a time, so memory stays at ubatch rows of logits.
-    uint32_t ub = a.mp.n_ubatch, n_vocab = model_get_config(m)->n_vocab;
-    rows = malloc((size_t)ub * n_vocab * sizeof(float));
-    last = malloc((size_t)n_vocab * sizeof(float));
+// Evaluates the n ids one ubatch at a time (so memory stays at ubatch rows of
+// logits) and writes every row to out_path; on failure removes the file (no partial
+// output), prints one error line and returns 1.
+static int write_logits(model *m, uint32_t ub, const int32_t *ids, long n, const char *out_path, bool quiet) {
+    int rc = 1;
+    uint32_t n_vocab = model_get_config(m)->n_vocab;
+    float *rows = malloc((size_t)ub * n_vocab * sizeof(float));
+    float *last = malloc((size_t)n_vocab * sizeof(float));
+    FILE *fp = NULL;
+    bool created = false;
     if (!rows || !last) {
         args_fail("out of memory for %u rows of %u logits", ub, n_vocab);
         goto done;
@@ -196,15 +176,43 @@ int cmd_logits(int argc, char **argv) {
         goto done;
     }
     fp = NULL;
-    if (!a.quiet)
+    if (!quiet)
         fprintf(stderr, "%ld tokens in %.3f s (%.1f tokens/s, ubatch %u): %ld rows of %u logits written to %s\n", n,
                 secs, n / secs, ub, n, n_vocab, out_path);
     rc = 0;
 done:
     if (fp) fclose(fp);
-    if (rc != 0 && created) unlink(out_path); // no partial output
+    if (rc != 0 && created) unlink(out_path);
     free(rows);
     free(last);
+    return rc;
+}
+
+int cmd_logits(int argc, char **argv) {
+    cli_args a;
+    args_init(&a, 0);
+    const char *tokens_path = NULL, *out_path = NULL;
+    int rc = parse_logits_args(&a, &tokens_path, &out_path, argc, argv);
+    if (rc) return rc == 2 ? 0 : 1;
+    args_finish(&a);
+
+    char *text = args_read_file(tokens_path, NULL);
+    if (!text) return 1;
+    int32_t *ids = NULL;
+    long n = parse_tokens(tokens_path, text, &ids);
+    free(text);
+    if (n < 0) return 1;
+
+    rc = 1;
+    model *m = NULL;
+    if (check_tokens(&a, tokens_path, ids, n)) goto done;
+    if (args_load_model(&a, 1, &m, NULL)) goto done; // ids in, logits out: no tokenizer needed
+    if (model_n_ctx(m) < (uint32_t)n) {
+        args_fail("%s holds %ld tokens, more than the context of %u", tokens_path, n, model_n_ctx(m));
+        goto done;
+    }
+    rc = write_logits(m, a.mp.n_ubatch, ids, n, out_path, a.quiet);
+done:
     free(ids);
     model_free(m);
     args_free(&a);

@@ -8,8 +8,6 @@
 #include <unistd.h>
 
 #include "subcommands.h"
-#include "mkmodel.h"
-#include "quant_recipe.h"
 #include "vkphi.h"
 
 static void mkmodel_usage(FILE *f) {

@@ -8,13 +8,7 @@
 #include <string.h>
 
 #include "args.h"
-#include "bandwidth.h"
 #include "subcommands.h"
-#include "gguf.h"
-#include "memory_plan.h"
-#include "mkmodel.h"
-#include "model.h"
-#include "quant_recipe.h"
 #include "vkphi.h"
 
 static void usage(FILE *out) {

@@ -7,9 +7,7 @@
 #include <unistd.h>
 
 #include "subcommands.h"
-#include "common.h"
-#include "quant_recipe.h"
-#include "quantize.h"
+#include "vkphi.h"
 
 static void progress(double fraction, void *user) {
     (void)user;

@@ -8,8 +8,6 @@
 
 #include "args.h"
 #include "subcommands.h"
-#include "gguf.h"
-#include "tokenizer.h"
 #include "vkphi.h"
 
 static void usage(FILE *f) {

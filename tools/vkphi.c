@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "subcommands.h"
-#include "device.h"
+#include "vkphi.h"
 
 struct command {
     const char *name;

@@ -19,8 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "chat.h"
-#include "common.h"
+#include "vkphi.h"
 
 #define SRV_MAX_STOP 4 // as OpenAI documents
 

@@ -8,10 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chat.h"
 #include "engine.h"
-#include "generate.h"
-#include "tokenizer.h"
+#include "vkphi.h"
 
 enum srv_endpoint { SRV_EP_CHAT, SRV_EP_COMPLETION };
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common.h"
+#include "vkphi.h"
 
 // A prompt is evaluated in chunks cut at the positions that are multiples of the
 // chunk size (SRV_CHUNK, less when the step limit is small), whatever the load, so

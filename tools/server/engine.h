@@ -20,9 +20,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "generate.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "vkphi.h"
 
 typedef struct srv_engine srv_engine;
 typedef struct srv_task srv_task;

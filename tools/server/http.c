@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "vkphi.h"
 
 #define SRV_WAIT_MS 100 // how often a waiting connection checks that its client is still there
 

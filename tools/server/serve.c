@@ -17,12 +17,8 @@
 #include "../args.h"
 #include "../subcommands.h"
 #include "api.h"
-#include "chat.h"
 #include "engine.h"
-#include "gguf.h"
 #include "http.h"
-#include "model.h"
-#include "tokenizer.h"
 #include "vkphi.h"
 
 #define SRV_MAX_BODY (4u << 20) // request bodies above 4 MiB get 413
@@ -117,125 +113,94 @@ static void model_names(const char *path, char *id, size_t id_size, char *file, 
     if (!id[0]) snprintf(id, id_size, "vkphi");
 }
 
-int cmd_serve(int argc, char **argv) {
-    const char *host = "127.0.0.1", *api_key = getenv("VKPHI_API_KEY");
-    long port = 8080, parallel = 4;
+typedef struct serve_opts {
     cli_args a;
-    args_init(&a, -1);
+    const char *host, *api_key; // api_key NULL: none
+    long port, parallel;
+} serve_opts;
+
+// The command line into o: 0 to go on, 1 after an error line, 2 after the help.
+static int parse_serve_args(serve_opts *o, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
+        const char *opt = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = args_parse(&a, ARGS_MODEL | ARGS_TEMPLATE, argc, argv, &i);
-        if (r < 0) goto bad_args;
+        int r = args_parse(&o->a, ARGS_MODEL | ARGS_TEMPLATE, argc, argv, &i);
+        if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
             usage(stdout);
-            args_free(&a);
-            return 0;
-        } else if (!strcmp(o, "--host")) {
-            if (!v || !*v) {
-                args_fail("option '--host' needs an address such as 127.0.0.1");
-                goto bad_args;
-            }
-            host = argv[++i];
-        } else if (!strcmp(o, "--port")) {
-            if (!args_parse_long(v, 0, 65535, &port)) {
-                args_fail("option '--port' needs a port number from 0 to 65535");
-                goto bad_args;
-            }
+            return 2;
+        } else if (!strcmp(opt, "--host")) {
+            if (!v || !*v) return args_fail("option '--host' needs an address such as 127.0.0.1");
+            o->host = argv[++i];
+        } else if (!strcmp(opt, "--port")) {
+            if (!args_parse_long(v, 0, 65535, &o->port))
+                return args_fail("option '--port' needs a port number from 0 to 65535");
             i++;
-        } else if (!strcmp(o, "--api-key")) {
-            if (!v || !*v) {
-                args_fail("option '--api-key' needs a key");
-                goto bad_args;
-            }
-            api_key = argv[++i];
-        } else if (!strcmp(o, "--parallel") || !strcmp(o, "-np")) {
-            if (!args_parse_long(v, 1, SRV_MAX_PARALLEL, &parallel)) {
-                args_fail("option '%s' needs a number of slots from 1 to %d", o, SRV_MAX_PARALLEL);
-                goto bad_args;
-            }
+        } else if (!strcmp(opt, "--api-key")) {
+            if (!v || !*v) return args_fail("option '--api-key' needs a key");
+            o->api_key = argv[++i];
+        } else if (!strcmp(opt, "--parallel") || !strcmp(opt, "-np")) {
+            if (!args_parse_long(v, 1, SRV_MAX_PARALLEL, &o->parallel))
+                return args_fail("option '%s' needs a number of slots from 1 to %d", opt, SRV_MAX_PARALLEL);
             i++;
         } else {
-            args_fail("unknown option '%s' for serve (see vkphi serve --help)", o);
-            goto bad_args;
+            return args_fail("unknown option '%s' for serve (see vkphi serve --help)", opt);
         }
     }
-    if (api_key && !*api_key) api_key = NULL;
+    if (o->api_key && !*o->api_key) o->api_key = NULL;
+    return 0;
+}
 
-    // Listen first, then load: a load balancer's health check gets 503 ("loading") at
-    // once instead of a refused connection, and the API answers 503 with an error
-    // until srv_http_ready. The model loads here on the main thread, which has
-    // nothing else to do meanwhile; SIGINT and SIGTERM keep their default action
-    // (end the process) until the model is up, as there is nothing to drain yet.
-    signal(SIGPIPE, SIG_IGN);
-    model *m = NULL;
-    tokenizer *tok = NULL;
-    int ret = 1;
-    srv_engine *e = NULL;
-    srv_http *h = NULL;
-    srv_http_config hc = {host, (uint16_t)port, api_key, SRV_MAX_BODY, a.quiet};
-    if (!(h = srv_http_start(&hc))) {
-        args_fail("%s", vkphi_last_error());
-        goto done;
-    }
-    bool v6 = strchr(host, ':') != NULL;
-    fprintf(stderr,
-            "vkphi serve: listening on http://%s%s%s:%u (OpenAI base URL http://%s%s%s:%u/v1); loading the model\n",
-            v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h), v6 ? "[" : "", host, v6 ? "]" : "", srv_http_port(h));
-    test_load_delay();
-    if (args_load_model(&a, (uint32_t)parallel, &m, &tok) != 0) goto done;
-    const char *model_path = gguf_name(model_gguf(m)); // -m, or the built-in model's file
-    // One prompt step and one decode step before the server is ready: drivers that compile
-    // shaders on first use (Mesa's, with a cold cache) do so now, not in the first request.
-    if (model_n_ctx(m) >= 3) {
-        int32_t warm[3] = {0, 0, 0};
-        float *logits = malloc(sizeof(float) * model_get_config(m)->n_vocab);
-        int wrc = logits ? model_eval(m, 0, warm, 2, 0, logits, NULL) : VKPHI_ERR_NOMEM;
-        if (wrc == VKPHI_OK) wrc = model_eval(m, 0, warm + 2, 1, 2, logits, NULL);
-        free(logits);
-        if (wrc != VKPHI_OK) {
-            args_fail("%s: the first evaluation failed: %s", model_path,
-                 wrc == VKPHI_ERR_NOMEM ? "out of memory" : vkphi_last_error());
-            goto done;
-        }
-    }
-    if (!(e = srv_engine_create(m, tok, (uint32_t)parallel, a.mp.n_ubatch ? a.mp.n_ubatch : 512))) {
-        args_fail("%s", vkphi_last_error());
-        goto done;
-    }
+// One prompt step and one decode step before the server is ready: drivers that compile
+// shaders on first use (Mesa's, with a cold cache) do so now, not in the first request.
+// 0, or 1 after an error line.
+static int warm_up(model *m, const char *model_path) {
+    if (model_n_ctx(m) < 3) return 0;
+    int32_t warm[3] = {0, 0, 0};
+    float *logits = malloc(sizeof(float) * model_get_config(m)->n_vocab);
+    int wrc = logits ? model_eval(m, 0, warm, 2, 0, logits, NULL) : VKPHI_ERR_NOMEM;
+    if (wrc == VKPHI_OK) wrc = model_eval(m, 0, warm + 2, 1, 2, logits, NULL);
+    free(logits);
+    if (wrc != VKPHI_OK)
+        return args_fail("%s: the first evaluation failed: %s", model_path,
+                         wrc == VKPHI_ERR_NOMEM ? "out of memory" : vkphi_last_error());
+    return 0;
+}
 
-    char id[256], file[256];
-    model_names(model_path, id, sizeof id, file, sizeof file);
+// What the API tells clients about the model, and the strings it points to.
+typedef struct serve_api {
+    srv_api api;
+    char id[256], file[256], tmpl_error[512];
+} serve_api;
+
+static void api_describe(serve_api *s, const cli_args *a, model *m, const tokenizer *tok, const char *model_path) {
+    model_names(model_path, s->id, sizeof s->id, s->file, sizeof s->file);
     struct stat st;
     // The chat format: a file whose template we do not render still serves
     // /v1/completions; its chat requests get the reason.
     enum chat_template tmpl = CHAT_TEMPLATE_NONE;
-    char tmpl_error[512] = "";
-    if (chat_template_choose(model_gguf(m), tok, a.chat_template, &tmpl) != VKPHI_OK) {
-        snprintf(tmpl_error, sizeof tmpl_error, "%s", vkphi_last_error());
-        fprintf(stderr, "vkphi serve: warning: %s; /v1/chat/completions is refused\n", tmpl_error);
+    s->tmpl_error[0] = 0;
+    if (chat_template_choose(model_gguf(m), tok, a->chat_template, &tmpl) != VKPHI_OK) {
+        snprintf(s->tmpl_error, sizeof s->tmpl_error, "%s", vkphi_last_error());
+        fprintf(stderr, "vkphi serve: warning: %s; /v1/chat/completions is refused\n", s->tmpl_error);
     }
-    srv_api api = {
+    s->api = (srv_api){
         .t = tok,
         .tmpl = tmpl,
-        .tmpl_error = tmpl_error[0] ? tmpl_error : NULL,
-        .force = a.gen.force,
-        .n_force = a.gen.n_force,
-        .model_id = id,
-        .model_file = file,
+        .tmpl_error = s->tmpl_error[0] ? s->tmpl_error : NULL,
+        .force = a->gen.force,
+        .n_force = a->gen.n_force,
+        .model_id = s->id,
+        .model_file = s->file,
         .created = stat(model_path, &st) == 0 ? (long long)st.st_mtime : 0,
         .n_vocab = model_get_config(m)->n_vocab,
         .n_ctx = model_n_ctx(m),
     };
-    if (install_signals() != 0) {
-        args_fail("cannot set up signal handling: %s", strerror(errno));
-        goto done;
-    }
-    srv_http_ready(h, &api, e);
-    fprintf(stderr, "vkphi serve: ready: model '%s' on %s, %ld slot%s of %u tokens%s\n", id, model_device_name(m),
-            parallel, parallel == 1 ? "" : "s", model_n_ctx(m), api_key ? ", API key required" : "");
+}
 
+// Serves until SIGINT or SIGTERM, then shuts down in order; h is stopped after.
+static void serve_until_signal(srv_http *h, srv_engine *e) {
     int sig = wait_for_signal();
     // A second Ctrl-C ends the process at once.
     signal(SIGINT, SIG_DFL);
@@ -245,6 +210,56 @@ int cmd_serve(int argc, char **argv) {
     srv_engine_shutdown(e); // queued and running requests end now (their clients get an error)
     srv_http_drain(h, 3.0); // let those errors reach the clients
     srv_http_stop(h);       // close the connections, join their threads
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o = {.host = "127.0.0.1", .api_key = getenv("VKPHI_API_KEY"), .port = 8080, .parallel = 4};
+    args_init(&o.a, -1);
+    int ret = parse_serve_args(&o, argc, argv);
+    if (ret) {
+        args_free(&o.a);
+        return ret == 2 ? 0 : 1;
+    }
+
+    // Listen first, then load: a load balancer's health check gets 503 ("loading") at
+    // once instead of a refused connection, and the API answers 503 with an error
+    // until srv_http_ready. The model loads here on the main thread, which has
+    // nothing else to do meanwhile; SIGINT and SIGTERM keep their default action
+    // (end the process) until the model is up, as there is nothing to drain yet.
+    signal(SIGPIPE, SIG_IGN);
+    model *m = NULL;
+    tokenizer *tok = NULL;
+    ret = 1;
+    srv_engine *e = NULL;
+    srv_http *h = NULL;
+    srv_http_config hc = {o.host, (uint16_t)o.port, o.api_key, SRV_MAX_BODY, o.a.quiet};
+    if (!(h = srv_http_start(&hc))) {
+        args_fail("%s", vkphi_last_error());
+        goto done;
+    }
+    bool v6 = strchr(o.host, ':') != NULL;
+    fprintf(stderr,
+            "vkphi serve: listening on http://%s%s%s:%u (OpenAI base URL http://%s%s%s:%u/v1); loading the model\n",
+            v6 ? "[" : "", o.host, v6 ? "]" : "", srv_http_port(h), v6 ? "[" : "", o.host, v6 ? "]" : "",
+            srv_http_port(h));
+    test_load_delay();
+    if (args_load_model(&o.a, (uint32_t)o.parallel, &m, &tok) != 0) goto done;
+    const char *model_path = gguf_name(model_gguf(m)); // -m, or the built-in model's file
+    if (warm_up(m, model_path)) goto done;
+    if (!(e = srv_engine_create(m, tok, (uint32_t)o.parallel, o.a.mp.n_ubatch ? o.a.mp.n_ubatch : 512))) {
+        args_fail("%s", vkphi_last_error());
+        goto done;
+    }
+    serve_api sa;
+    api_describe(&sa, &o.a, m, tok, model_path);
+    if (install_signals() != 0) {
+        args_fail("cannot set up signal handling: %s", strerror(errno));
+        goto done;
+    }
+    srv_http_ready(h, &sa.api, e);
+    fprintf(stderr, "vkphi serve: ready: model '%s' on %s, %ld slot%s of %u tokens%s\n", sa.id, model_device_name(m),
+            o.parallel, o.parallel == 1 ? "" : "s", model_n_ctx(m), o.api_key ? ", API key required" : "");
+    serve_until_signal(h, e);
     h = NULL;
     ret = 0;
 done:
@@ -254,9 +269,6 @@ done:
     srv_engine_destroy(e);
     tokenizer_destroy(tok);
     model_free(m);
-    args_free(&a);
+    args_free(&o.a);
     return ret;
-bad_args:
-    args_free(&a);
-    return 1;
 }
