@@ -31,7 +31,8 @@ typedef struct layer {
     uint32_t n_qkv;                      // 1 (fused) or 3
     gpu_weight attn_output;              // (n_embd, n_embd)
     gpu_weight up[2];                    // fused: up[0] is (n_embd, 2 n_ff) = [G;U]; split: gate, up
-    uint32_t n_up;
+    uint32_t n_up;                       // 1 (fused) or 2
+    bool glu_fused;                      // [G;U] one tensor within one binding: decode folds SwiGLU into it
     gpu_weight ffn_down;                 // (n_ff, n_embd)
     gpu_buffer k_cache, v_cache;         // (n_seq * n_ctx rows, kv_dim)
     kv_layer kv;
@@ -455,6 +456,9 @@ int model_load(const char *path, const model_params *params, model **out) {
             L->n_up = 1;
             rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[0], &done, total);
         }
+        // Settled here, not while recording: the decode step's gate/up kernel applies
+        // SwiGLU itself when [G;U] is one tensor that one storage binding holds.
+        if (!rc) L->glu_fused = L->n_up == 1 && op_matvec_glu_fits(device_get_info(m->dev), &L->up[0]);
         if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, &done, total);
         // KV cache for this layer.
         uint32_t rows = m->n_seq * m->n_ctx;
@@ -684,7 +688,6 @@ static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
     const model_config *cf = &m->cfg;
     uint32_t E = cf->n_embd, F = cf->n_ff;
     attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
-    const device_info *info = device_get_info(m->dev);
     cmd_barrier(c); // after the previous submission's writes
     cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
     cmd_barrier(c);
@@ -706,7 +709,7 @@ static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
         STAMP(matmul_label(m, L->attn_output.type, 1));
         cmd_barrier(c);
         // act = SiLU(G) * U, [G;U] = W_up (RMSNorm(x) * ffn_norm)
-        if (L->n_up == 1 && op_matvec_glu_fits(info, &L->up[0])) {
+        if (L->glu_fused) {
             TRY(op_matvec_norm(c, m->k, &L->up[0], buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->act), B, E, F,
                                cf->rms_eps, true));
             STAMP(matmul_label(m, L->up[0].type, 1));
