@@ -25,13 +25,18 @@
 #define RING 3
 #define MAX_PROFILE 64
 
+// A matrix stored whole (n = 1) or in parts (the Llama layout's q, k, v or gate,
+// up) whose outputs fill consecutive columns of one activation row.
+typedef struct weight_parts {
+    gpu_weight part[3];
+    uint32_t n;
+} weight_parts;
+
 typedef struct layer {
     gpu_buffer attn_norm, ffn_norm;      // (n_embd) f32
-    gpu_weight qkv[3];                   // fused: qkv[0] is (n_embd, n_embd + 2 kv_dim); split: q, k, v
-    uint32_t n_qkv;                      // 1 (fused) or 3
+    weight_parts qkv;                    // fused: (n_embd, n_embd + 2 kv_dim); split: q, k, v
     gpu_weight attn_output;              // (n_embd, n_embd)
-    gpu_weight up[2];                    // fused: up[0] is (n_embd, 2 n_ff) = [G;U]; split: gate, up
-    uint32_t n_up;                       // 1 (fused) or 2
+    weight_parts up;                     // fused: (n_embd, 2 n_ff) = [G;U]; split: gate, up
     bool glu_fused;                      // [G;U] one tensor within one binding: decode folds SwiGLU into it
     gpu_weight ffn_down;                 // (n_ff, n_embd)
     gpu_buffer k_cache, v_cache;         // (n_seq * n_ctx rows, kv_dim)
@@ -435,30 +440,30 @@ int model_load(const char *path, const model_params *params, model **out) {
         rc = load_norm(m, LAYER_TENSOR("attn_norm"), w, &L->attn_norm);
         if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), w, &L->ffn_norm);
         if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"))) {
-            L->n_qkv = 1;
-            rc = load_weight(m, name, w, &L->qkv[0], &done, total);
+            L->qkv.n = 1;
+            rc = load_weight(m, name, w, &L->qkv.part[0], &done, total);
         } else if (!rc) {
-            L->n_qkv = 3;
+            L->qkv.n = 3;
             const char *parts[] = {"attn_q", "attn_k", "attn_v"};
             for (int i = 0; !rc && i < 3; i++) {
                 snprintf(name, sizeof name, "blk.%u.%s.weight", l, parts[i]);
-                rc = load_weight(m, name, w, &L->qkv[i], &done, total);
+                rc = load_weight(m, name, w, &L->qkv.part[i], &done, total);
             }
             total += 2;
         }
         if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), w, &L->attn_output, &done, total);
         if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate"))) {
-            L->n_up = 2;
-            rc = load_weight(m, name, w, &L->up[0], &done, total);
-            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[1], &done, total);
+            L->up.n = 2;
+            rc = load_weight(m, name, w, &L->up.part[0], &done, total);
+            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up.part[1], &done, total);
             total += 1;
         } else if (!rc) {
-            L->n_up = 1;
-            rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[0], &done, total);
+            L->up.n = 1;
+            rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up.part[0], &done, total);
         }
         // Settled here, not while recording: the decode step's gate/up kernel applies
         // SwiGLU itself when [G;U] is one tensor that one storage binding holds.
-        if (!rc) L->glu_fused = L->n_up == 1 && op_matvec_glu_fits(device_get_info(m->dev), &L->up[0]);
+        if (!rc) L->glu_fused = L->up.n == 1 && op_matvec_glu_fits(device_get_info(m->dev), &L->up.part[0]);
         if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, &done, total);
         // KV cache for this layer.
         uint32_t rows = m->n_seq * m->n_ctx;
@@ -592,63 +597,81 @@ static const char *matmul_label(const model *m, uint32_t type, uint32_t n_tokens
         if (m->profiling) cmd_timestamp(c, label);                                         \
     } while (0)
 
-// y = W x over B tokens, W fused or split into parts that fill consecutive columns of y.
-static int matmul_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, const gpu_buffer *x, uint32_t x_stride,
-                        const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
+// What one recording of the layers is for: its kind and its shape.
+//   FWD_PROMPT: a prompt chunk, B >= 2 tokens of one sequence at positions pos..,
+//     its KV rows from row0; one kernel per op (RMSNorm, matrix, RoPE, KV store,
+//     attention, SwiGLU), the matrix kernels reading B tokens at a time.
+//   FWD_DECODE: a decode step, B tokens, each the next one of its own sequence,
+//     whose (row0, pos) the kernels read from the step buffer, so the recording is
+//     replayed; RMSNorm, RoPE, the KV store and (where the weight allows) SwiGLU are
+//     folded into the matrix-vector and attention kernels.
+enum fwd_kind { FWD_PROMPT, FWD_DECODE };
+typedef struct fwd_step {
+    enum fwd_kind kind;
+    uint32_t B;         // tokens
+    uint32_t pos, row0; // a prompt chunk's first position and its sequence's first KV row
+    buf_view tokens;    // a decode step's (row0, pos) per token
+    buf_view grid;      // a decode step's attention grid (VkDispatchIndirectCommand)
+} fwd_step;
+
+// The profile label of a matrix kernel: a decode step runs the one-token kernel whatever its B.
+static const char *step_label(const model *m, const fwd_step *s, uint32_t type) {
+    return matmul_label(m, type, s->kind == FWD_DECODE ? 1 : s->B);
+}
+
+// y = W (RMSNorm(x) * norm), W whole or in parts that fill consecutive columns of
+// y. A prompt chunk norms x into xn first; a decode step folds the norm into the
+// matrix-vector kernel.
+static int norm_matmul(model *m, cmd_ctx *c, const fwd_step *s, const gpu_buffer *norm, const weight_parts *w,
+                       const gpu_buffer *y, uint32_t y_stride) {
+    const model_config *cf = &m->cfg;
+    uint32_t E = cf->n_embd;
+    if (s->kind == FWD_PROMPT) {
+        TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(norm), buf_all(&m->xn), s->B, E, E, E, cf->rms_eps));
+        STAMP("rmsnorm");
+        cmd_barrier(c);
+    }
     uint64_t col = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < w->n; i++) {
+        const gpu_weight *p = &w->part[i];
         buf_view yv = buf_sub(y, col * 4, y->size - col * 4);
-        TRY(op_matmul(c, m->k, &w[i], buf_all(x), yv, B, x_stride, y_stride));
-        STAMP(matmul_label(m, w[i].type, B));
-        col += w[i].n_out;
+        if (s->kind == FWD_PROMPT)
+            TRY(op_matmul(c, m->k, p, buf_all(&m->xn), yv, s->B, E, y_stride));
+        else
+            TRY(op_matvec_norm(c, m->k, p, buf_all(&m->x), buf_all(norm), yv, s->B, E, y_stride, cf->rms_eps, false));
+        STAMP(step_label(m, s, p->type));
+        col += p->n_out;
     }
     return VKPHI_OK;
 }
 
-// One transformer layer over B >= 2 tokens of one sequence (a prompt chunk) at
-// positions pos.., sequence rows from row0.
-static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32_t pos, uint32_t row0) {
+// attn = softmax(Q K^T / sqrt(d)) V, causal, over each token's own sequence, after
+// RoPE on Q and K and this step's K and V into the cache. A decode step does all
+// of it in one kernel (and its merge).
+static int attention(model *m, cmd_ctx *c, const fwd_step *s, const kv_layer *kv) {
     const model_config *cf = &m->cfg;
-    uint32_t E = cf->n_embd, F = cf->n_ff;
+    uint32_t E = cf->n_embd;
     attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
-
-    // xn = RMSNorm(x) * attn_norm
-    TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->attn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
-    STAMP("rmsnorm");
-    cmd_barrier(c);
-    // [Q;K;V] = W_qkv xn
-    TRY(matmul_parts(m, c, L->qkv, L->n_qkv, &m->xn, E, &m->qkv, m->qkv_dim, B));
-    cmd_barrier(c);
+    if (s->kind == FWD_DECODE) {
+        attn_decode_args ad = {buf_all(&m->qkv), m->qkv_dim, E, s->tokens, &m->rope_cfg,
+                               buf_all(&m->rope), buf_all(&m->part), buf_all(&m->attn), E, s->B, m->n_ctx, 0,
+                               s->grid};
+        TRY(op_attn_decode(c, m->k, kv, &a, &ad));
+        STAMP("attention");
+        return VKPHI_OK;
+    }
     // RoPE on the Q and K heads, which lie side by side at the start of each row.
-    TRY(op_rope(c, m->k, buf_all(&m->qkv), buf_all(&m->rope), B, cf->n_head + cf->n_head_kv, cf->head_dim, m->qkv_dim, 0,
-                pos, &m->rope_cfg));
+    TRY(op_rope(c, m->k, buf_all(&m->qkv), buf_all(&m->rope), s->B, cf->n_head + cf->n_head_kv, cf->head_dim,
+                m->qkv_dim, 0, s->pos, &m->rope_cfg));
     STAMP("rope");
     cmd_barrier(c);
     // K and V of these tokens into the cache.
-    TRY(op_kv_store(c, m->k, &L->kv, buf_all(&m->qkv), m->qkv_dim, E, B, row0 + pos));
+    TRY(op_kv_store(c, m->k, kv, buf_all(&m->qkv), m->qkv_dim, E, s->B, s->row0 + s->pos));
     STAMP("kv_store");
     cmd_barrier(c);
-    // attn = softmax(Q K^T / sqrt(d)) V, causal, over positions 0 .. pos+B-1
-    TRY(op_attn_prefill(c, m->k, &L->kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, B, pos, row0));
+    // Over positions 0 .. pos+B-1.
+    TRY(op_attn_prefill(c, m->k, kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, s->B, s->pos, s->row0));
     STAMP("attention");
-    cmd_barrier(c);
-    // x += W_o attn (the matrix kernel adds into the residual stream)
-    TRY(op_matmul_add(c, m->k, &L->attn_output, buf_all(&m->attn), buf_all(&m->x), B, E, E));
-    STAMP(matmul_label(m, L->attn_output.type, B));
-    cmd_barrier(c);
-    // xn = RMSNorm(x) * ffn_norm
-    TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
-    STAMP("rmsnorm");
-    cmd_barrier(c);
-    // [G;U] = W_up xn;  act = SiLU(G) * U
-    TRY(matmul_parts(m, c, L->up, L->n_up, &m->xn, E, &m->up, 2 * F, B));
-    cmd_barrier(c);
-    TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), B, F, 2 * F, F));
-    STAMP("swiglu");
-    cmd_barrier(c);
-    // x += W_down act
-    TRY(op_matmul_add(c, m->k, &L->ffn_down, buf_all(&m->act), buf_all(&m->x), B, F, E));
-    STAMP(matmul_label(m, L->ffn_down.type, B));
     return VKPHI_OK;
 }
 
@@ -664,65 +687,73 @@ static int matvec_add(model *m, cmd_ctx *c, const gpu_weight *w, const gpu_buffe
     return VKPHI_OK;
 }
 
-// y = W (RMSNorm(x) * norm) for B tokens, W fused or split into parts that fill
-// consecutive columns of y (the norm folded into the matrix-vector kernel).
-static int matvec_norm_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, const gpu_buffer *norm,
-                             const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
-    uint64_t col = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        TRY(op_matvec_norm(c, m->k, &w[i], buf_all(&m->x), buf_all(norm), buf_sub(y, col * 4, y->size - col * 4), B,
-                           m->cfg.n_embd, y_stride, m->cfg.rms_eps, false));
-        STAMP(matmul_label(m, w[i].type, 1));
-        col += w[i].n_out;
-    }
+// x += W v, v's rows v_stride wide: the matrix kernel adds into the residual stream.
+static int add_matmul(model *m, cmd_ctx *c, const fwd_step *s, const gpu_weight *w, const gpu_buffer *v,
+                      uint32_t v_stride) {
+    uint32_t E = m->cfg.n_embd;
+    if (s->kind == FWD_PROMPT)
+        TRY(op_matmul_add(c, m->k, w, buf_all(v), buf_all(&m->x), s->B, v_stride, E));
+    else
+        TRY(matvec_add(m, c, w, v, v_stride, &m->x, E, s->B));
+    STAMP(step_label(m, s, w->type));
     return VKPHI_OK;
 }
 
-// A decode step: B tokens, each the next one of its own sequence, their (row0,
-// pos) in the step buffer and their embeddings in in_host. Everything that changes
-// from step to step is read from those buffers, so the recording is replayed
-// (record_decode runs once per B). Six dispatches per layer: QKV (RMSNorm folded
-// in), attention (RoPE and the KV store folded in) and its merge, the output
-// projection (added into x), gate/up (RMSNorm and SwiGLU folded in), down.
+// act = SiLU(G) * U where [G;U] = W_up (RMSNorm(x) * norm): in a decode step one
+// kernel when the layer's [G;U] allows it (fused, settled at load), else the
+// gate/up product and then SwiGLU on its own.
+static int norm_glu(model *m, cmd_ctx *c, const fwd_step *s, const gpu_buffer *norm, const weight_parts *w,
+                    bool fused) {
+    const model_config *cf = &m->cfg;
+    uint32_t F = cf->n_ff;
+    if (s->kind == FWD_DECODE && fused) {
+        TRY(op_matvec_norm(c, m->k, &w->part[0], buf_all(&m->x), buf_all(norm), buf_all(&m->act), s->B, cf->n_embd, F,
+                           cf->rms_eps, true));
+        STAMP(step_label(m, s, w->part[0].type));
+        return VKPHI_OK;
+    }
+    TRY(norm_matmul(m, c, s, norm, w, &m->up, 2 * F));
+    cmd_barrier(c);
+    TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), s->B, F, 2 * F, F));
+    STAMP("swiglu");
+    return VKPHI_OK;
+}
+
+// One transformer layer (PHI4.md), for a prompt chunk or a decode step alike:
+//   h   = x + W_o Attn(RoPE(Q), RoPE(K), V)   where [Q;K;V] = W_qkv RMSNorm(x) * attn_norm
+//   out = h + W_down (SiLU(G) * U)            where [G;U]   = W_up RMSNorm(h) * ffn_norm
+static int record_layer(model *m, cmd_ctx *c, const fwd_step *s, const layer *L) {
+    uint32_t E = m->cfg.n_embd, F = m->cfg.n_ff;
+    // [Q;K;V] = W_qkv (RMSNorm(x) * attn_norm)
+    TRY(norm_matmul(m, c, s, &L->attn_norm, &L->qkv, &m->qkv, m->qkv_dim));
+    cmd_barrier(c);
+    // attn = Attn(RoPE(Q), RoPE(K), V), this step's K and V into the cache
+    TRY(attention(m, c, s, &L->kv));
+    cmd_barrier(c);
+    // x += W_o attn
+    TRY(add_matmul(m, c, s, &L->attn_output, &m->attn, E));
+    cmd_barrier(c);
+    // act = SiLU(G) * U   where [G;U] = W_up (RMSNorm(x) * ffn_norm)
+    TRY(norm_glu(m, c, s, &L->ffn_norm, &L->up, L->glu_fused));
+    cmd_barrier(c);
+    // x += W_down act
+    return add_matmul(m, c, s, &L->ffn_down, &m->act, F);
+}
+
+// A decode step over B tokens, their (row0, pos) in the step buffer and their
+// embeddings in in_host, then the output head. Everything that changes from step
+// to step is read from those buffers, so the recording is replayed (record_decode
+// runs once per B).
 static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
     const model_config *cf = &m->cfg;
-    uint32_t E = cf->n_embd, F = cf->n_ff;
-    attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
+    uint32_t E = cf->n_embd;
+    uint64_t grid = step_grid_offset(m->max_decode);
+    fwd_step s = {FWD_DECODE, B, 0, 0, buf_sub(&m->step, 0, 8ull * B), buf_sub(&m->step, grid, 16)};
     cmd_barrier(c); // after the previous submission's writes
     cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
     cmd_barrier(c);
-    uint64_t grid = step_grid_offset(m->max_decode);
     for (uint32_t l = 0; l < cf->n_layer; l++) {
-        const layer *L = &m->layers[l];
-        // [Q;K;V] = W_qkv (RMSNorm(x) * attn_norm)
-        TRY(matvec_norm_parts(m, c, L->qkv, L->n_qkv, &L->attn_norm, &m->qkv, m->qkv_dim, B));
-        cmd_barrier(c);
-        // RoPE, K and V into the cache, attention over each token's own sequence.
-        attn_decode_args ad = {buf_all(&m->qkv), m->qkv_dim, E, buf_sub(&m->step, 0, 8ull * B), &m->rope_cfg,
-                               buf_all(&m->rope), buf_all(&m->part), buf_all(&m->attn), E, B, m->n_ctx, 0,
-                               buf_sub(&m->step, grid, 16)};
-        TRY(op_attn_decode(c, m->k, &L->kv, &a, &ad));
-        STAMP("attention");
-        cmd_barrier(c);
-        // x += W_o attn
-        TRY(matvec_add(m, c, &L->attn_output, &m->attn, E, &m->x, E, B));
-        STAMP(matmul_label(m, L->attn_output.type, 1));
-        cmd_barrier(c);
-        // act = SiLU(G) * U, [G;U] = W_up (RMSNorm(x) * ffn_norm)
-        if (L->glu_fused) {
-            TRY(op_matvec_norm(c, m->k, &L->up[0], buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->act), B, E, F,
-                               cf->rms_eps, true));
-            STAMP(matmul_label(m, L->up[0].type, 1));
-        } else { // split gate and up, or a weight beyond one binding: SwiGLU on its own
-            TRY(matvec_norm_parts(m, c, L->up, L->n_up, &L->ffn_norm, &m->up, 2 * F, B));
-            cmd_barrier(c);
-            TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), B, F, 2 * F, F));
-            STAMP("swiglu");
-        }
-        cmd_barrier(c);
-        // x += W_down act
-        TRY(matvec_add(m, c, &L->ffn_down, &m->act, F, &m->x, E, B));
-        STAMP(matmul_label(m, L->ffn_down.type, 1));
+        TRY(record_layer(m, c, &s, &m->layers[l]));
         cmd_barrier(c);
     }
     // logits = W_out (RMSNorm(x) * output_norm), in windows of whole rows that fit a binding.
@@ -789,7 +820,7 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
         const uint8_t *row = (const uint8_t *)m->tok_embd->data + (uint64_t)tokens[t] * quant_row_bytes(m->tok_embd->type, E);
         TRY(quant_dequantize_row(m->tok_embd->type, row, (float *)m->in_host.mapped + (uint64_t)t * E, E));
     }
-    uint32_t row0 = seq * m->n_ctx;
+    fwd_step s = {FWD_PROMPT, B, pos, seq * m->n_ctx};
     cmd_ctx *c;
     for (uint32_t l = 0; l < cf->n_layer; l++) {
         TRY(ring_begin(m, &c));
@@ -797,7 +828,7 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
             cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
             cmd_barrier(c);
         }
-        TRY(record_layer(m, c, &m->layers[l], B, pos, row0));
+        TRY(record_layer(m, c, &s, &m->layers[l]));
         TRY(cmd_submit(c, false));
     }
     if (rows == 0) return ring_finish(m);
