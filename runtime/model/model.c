@@ -270,6 +270,53 @@ static int alloc_scratch(model *m) {
     return rc;
 }
 
+// A matrix of layer l stored whole (tensor `whole`) or, split, in n parts (the
+// Llama layout's `parts`) whose outputs fill consecutive columns. The progress
+// total counted it as one tensor.
+static int load_parts(model *m, uint32_t l, enum mem_place where, bool split, const char *whole,
+                      const char *const *parts, uint32_t n, weight_parts *w, uint32_t *done, uint32_t *total) {
+    char name[96];
+    int rc = VKPHI_OK;
+    w->n = split ? n : 1;
+    for (uint32_t i = 0; !rc && i < w->n; i++) {
+        snprintf(name, sizeof name, "blk.%u.%s.weight", l, split ? parts[i] : whole);
+        rc = load_weight(m, name, where, &w->part[i], done, *total);
+    }
+    if (split) *total += n - 1;
+    return rc;
+}
+
+// Layer l's norms and weights (the weight layout settled here for the forward
+// pass), and its KV cache.
+static int load_layer(model *m, uint32_t l, uint32_t *done, uint32_t *total) {
+    layer *L = &m->layers[l];
+    bool q8 = m->params.kv == KV_Q8_0;
+    enum mem_place w = l < m->plan.layers_device ? MEM_DEVICE : MEM_HOST; // this layer's weights
+    static const char *const qkv[] = {"attn_q", "attn_k", "attn_v"}, *const gate_up[] = {"ffn_gate", "ffn_up"};
+    char name[96];
+#define LAYER_TENSOR(fmt) (snprintf(name, sizeof name, "blk.%u." fmt ".weight", l), name)
+    int rc = load_norm(m, LAYER_TENSOR("attn_norm"), w, &L->attn_norm);
+    if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), w, &L->ffn_norm);
+    bool split = !gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"));
+    if (!rc) rc = load_parts(m, l, w, split, "attn_qkv", qkv, 3, &L->qkv, done, total);
+    if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), w, &L->attn_output, done, *total);
+    split = gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate")) != NULL;
+    if (!rc) rc = load_parts(m, l, w, split, "ffn_up", gate_up, 2, &L->up, done, total);
+    // Settled here, not while recording: the decode step's gate/up kernel applies
+    // SwiGLU itself when [G;U] is one tensor that one storage binding holds.
+    if (!rc) L->glu_fused = L->up.n == 1 && op_matvec_glu_fits(device_get_info(m->dev), &L->up.part[0]);
+    if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, done, *total);
+#undef LAYER_TENSOR
+    // KV cache for this layer.
+    uint32_t rows = m->n_seq * m->n_ctx;
+    uint64_t kv_bytes = kv_layer_bytes(m->kv_dim, rows, q8);
+    enum mem_place kw = l < m->plan.kv_layers_device ? MEM_DEVICE : MEM_HOST;
+    if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->k_cache);
+    if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->v_cache);
+    L->kv = (kv_layer){&L->k_cache, &L->v_cache, m->kv_dim, rows, q8};
+    return rc;
+}
+
 int model_load(const char *path, const model_params *params, model **out) {
     *out = NULL;
     model *m = calloc(1, sizeof *m);
@@ -333,48 +380,7 @@ int model_load(const char *path, const model_params *params, model **out) {
     m->layers = calloc(c->n_layer, sizeof *m->layers);
     if (!m->tensors || !m->layers) { model_free(m); return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); }
     uint32_t done = 0, total = c->n_layer * 5 + 1;
-    char name[96];
-#define LAYER_TENSOR(fmt) (snprintf(name, sizeof name, "blk.%u." fmt ".weight", l), name)
-    for (uint32_t l = 0; !rc && l < c->n_layer; l++) {
-        layer *L = &m->layers[l];
-        enum mem_place w = l < m->plan.layers_device ? MEM_DEVICE : MEM_HOST; // this layer's weights
-        rc = load_norm(m, LAYER_TENSOR("attn_norm"), w, &L->attn_norm);
-        if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), w, &L->ffn_norm);
-        if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"))) {
-            L->qkv.n = 1;
-            rc = load_weight(m, name, w, &L->qkv.part[0], &done, total);
-        } else if (!rc) {
-            L->qkv.n = 3;
-            const char *parts[] = {"attn_q", "attn_k", "attn_v"};
-            for (int i = 0; !rc && i < 3; i++) {
-                snprintf(name, sizeof name, "blk.%u.%s.weight", l, parts[i]);
-                rc = load_weight(m, name, w, &L->qkv.part[i], &done, total);
-            }
-            total += 2;
-        }
-        if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), w, &L->attn_output, &done, total);
-        if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate"))) {
-            L->up.n = 2;
-            rc = load_weight(m, name, w, &L->up.part[0], &done, total);
-            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up.part[1], &done, total);
-            total += 1;
-        } else if (!rc) {
-            L->up.n = 1;
-            rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up.part[0], &done, total);
-        }
-        // Settled here, not while recording: the decode step's gate/up kernel applies
-        // SwiGLU itself when [G;U] is one tensor that one storage binding holds.
-        if (!rc) L->glu_fused = L->up.n == 1 && op_matvec_glu_fits(device_get_info(m->dev), &L->up.part[0]);
-        if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, &done, total);
-        // KV cache for this layer.
-        uint32_t rows = m->n_seq * m->n_ctx;
-        uint64_t kv_bytes = kv_layer_bytes(m->kv_dim, rows, params->kv == KV_Q8_0);
-        enum mem_place kw = l < m->plan.kv_layers_device ? MEM_DEVICE : MEM_HOST;
-        if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->k_cache);
-        if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->v_cache);
-        L->kv = (kv_layer){&L->k_cache, &L->v_cache, m->kv_dim, rows, params->kv == KV_Q8_0};
-    }
-#undef LAYER_TENSOR
+    for (uint32_t l = 0; !rc && l < c->n_layer; l++) rc = load_layer(m, l, &done, &total);
     enum mem_place hw = m->plan.head_device ? MEM_DEVICE : MEM_HOST;
     if (!rc) rc = load_norm(m, "output_norm.weight", hw, &m->output_norm);
     if (!rc) // a tied output head reuses the token embedding
