@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The model's insides, shared by model.c (load, memory, free) and forward.c (the
-// forward pass); nothing outside runtime/model/ includes this.
+// forward pass); nothing outside runtime/model/ includes this. It does not include
+// model.h, whose own model.c includes this header (an include cycle): each .c
+// includes model.h first, for the `model` typedef.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,8 +13,8 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "memory_plan.h"
-#include "model.h"
 #include "model_config.h"
+#include "model_params.h"
 #include "ops.h"
 
 // Command buffers in flight: the host records layer i+1 while the GPU runs layer i.
@@ -94,5 +96,5 @@ static inline uint64_t step_grid_offset(uint32_t max_decode) { return (8ull * ma
 
 // forward.c: drops the recorded decode steps (they write the buffers that model.c
 // frees); grows the logits buffers to `rows` rows (one at load).
-void forward_drop_graphs(model *m);
-int forward_ensure_logit_rows(model *m, uint32_t rows);
+void forward_drop_graphs(struct model *m);
+int forward_ensure_logit_rows(struct model *m, uint32_t rows);
