@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Phi-4 on Vulkan: load, memory plan, resident weights, KV cache, forward pass.
-// The forward pass reads like the math in PHI4.md, one commented dispatch per op.
+// Phi-4 on Vulkan: load, memory plan, resident weights, KV cache. The forward pass
+// is forward.c; the struct both share is model_internal.h.
 #include "model.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,77 +16,11 @@
 #include "kernels.h"
 #include "memory_plan.h"
 #include "model_config.h"
+#include "model_internal.h"
 #include "ops.h"
 #include "quant.h"
 #include "repack.h"
 #include "select.h"
-
-// Command buffers in flight: the host records layer i+1 while the GPU runs layer i.
-#define RING 3
-#define MAX_PROFILE 64
-
-typedef struct layer {
-    gpu_buffer attn_norm, ffn_norm;      // (n_embd) f32
-    gpu_weight qkv[3];                   // fused: qkv[0] is (n_embd, n_embd + 2 kv_dim); split: q, k, v
-    uint32_t n_qkv;                      // 1 (fused) or 3
-    gpu_weight attn_output;              // (n_embd, n_embd)
-    gpu_weight up[2];                    // fused: up[0] is (n_embd, 2 n_ff) = [G;U]; split: gate, up
-    uint32_t n_up;
-    gpu_weight ffn_down;                 // (n_ff, n_embd)
-    gpu_buffer k_cache, v_cache;         // (n_seq * n_ctx rows, kv_dim)
-    kv_layer kv;
-} layer;
-
-struct model {
-    gguf_file *f;
-    model_config cfg;
-    model_params params;
-    uint32_t n_ctx, n_seq, n_ubatch, kv_dim, qkv_dim;
-    device *dev;
-    kernels *k;
-    cmd_ctx *ring[RING];
-    bool ring_fresh[RING]; // submitted since its timestamps were last collected
-    uint32_t ring_next;
-
-    mem_arena *arena;    // the blocks every planned buffer is bound into
-    mem_plan plan;       // where each layer's weights and KV cache live (memory.h)
-    gpu_buffer *tensors; // one buffer per uploaded tensor
-    uint32_t n_tensors;
-    layer *layers;
-    gpu_buffer output_norm;
-    gpu_weight output;
-    const gguf_tensor *tok_embd; // looked up on the host, from the mapped file
-    uint64_t weight_bytes;
-
-    // Activations for one ubatch of B = n_ubatch tokens, rows of the given width.
-    gpu_buffer x;       // (B, n_embd) residual stream
-    gpu_buffer xn;      // (B, n_embd) normed
-    gpu_buffer qkv;     // (B, n_embd + 2 kv_dim)
-    gpu_buffer attn;    // (B, n_embd)
-    gpu_buffer up;      // (B, 2 n_ff)
-    gpu_buffer act;     // (B, n_ff)
-    gpu_buffer tmp;     // (B, n_embd)
-    gpu_buffer part;    // decode attention partials, for up to max_decode tokens
-    gpu_buffer step;    // host-visible: the decode step's (row0, pos) per token, then its attention grid
-    gpu_buffer rope;    // (n_ctx, n_rot/2) cos, sin
-    rope_spec rope_cfg; // pairing, base, LongRoPE factors (the set this context picks) and attn_factor
-    float *rope_factors; // (n_rot/2) LongRoPE factors that rope_cfg points to
-    gpu_buffer logits;  // (logit_rows, n_vocab)
-    gpu_buffer in_host;     // (B, n_embd) host-visible: token embeddings in
-    gpu_buffer logits_host; // (logit_rows, n_vocab) host-visible: logits out
-    uint32_t logit_rows;
-
-    // Decode steps (one token from each of B sequences) are recorded once per B and
-    // replayed: graph[B - 1] (NULL until first used). The per-step values live in
-    // `step`, and the embeddings in in_host, both written by the host before each submit.
-    uint32_t max_decode; // most tokens of one decode step: min(n_seq, n_ubatch)
-    cmd_ctx **graph;
-
-    bool profiling;
-    uint32_t n_prof;
-    const char *prof_name[MAX_PROFILE];
-    double prof_ms[MAX_PROFILE];
-};
 
 // ---- load ----
 
@@ -186,13 +119,9 @@ static int prepare_kernels(model *m) {
 
 // Every scratch buffer and its size for one ubatch of B = n_ubatch tokens at a
 // context of n_ctx: the memory plan and the allocation both read this one list.
-// (The logits buffers grow on demand: ensure_logit_rows.)
+// (The logits buffers grow on demand: forward_ensure_logit_rows.)
 struct scratch { gpu_buffer *b; uint64_t bytes; enum buffer_kind kind; const char *what; };
 #define N_SCRATCH 11
-// The step buffer: (row0, pos) per decode token, then the attention grid
-// (VkDispatchIndirectCommand) at this offset past the tokens.
-static uint64_t step_grid_offset(uint32_t max_decode) { return (8ull * max_decode + 15) & ~15ull; }
-
 static void scratch_list(model *m, uint32_t n_ctx, struct scratch s[N_SCRATCH]) {
     const model_config *c = &m->cfg;
     uint64_t B = m->n_ubatch;
@@ -341,25 +270,50 @@ static int alloc_scratch(model *m) {
     return rc;
 }
 
-// The logits buffers grow on demand: one row normally, a whole ubatch when every
-// position's logits are asked for.
-static void graphs_drop(model *m) {
-    for (uint32_t i = 0; m->graph && i < m->max_decode; i++) {
-        cmd_destroy(m->graph[i]);
-        m->graph[i] = NULL;
+// A matrix of layer l stored whole (tensor `whole`) or, split, in n parts (the
+// Llama layout's `parts`) whose outputs fill consecutive columns. The progress
+// total counted it as one tensor.
+static int load_parts(model *m, uint32_t l, enum mem_place where, bool split, const char *whole,
+                      const char *const *parts, uint32_t n, weight_parts *w, uint32_t *done, uint32_t *total) {
+    char name[96];
+    int rc = VKPHI_OK;
+    w->n = split ? n : 1;
+    for (uint32_t i = 0; !rc && i < w->n; i++) {
+        snprintf(name, sizeof name, "blk.%u.%s.weight", l, split ? parts[i] : whole);
+        rc = load_weight(m, name, where, &w->part[i], done, *total);
     }
+    if (split) *total += n - 1;
+    return rc;
 }
 
-static int ensure_logit_rows(model *m, uint32_t rows) {
-    if (rows <= m->logit_rows) return VKPHI_OK;
-    graphs_drop(m); // they write the buffers replaced here
-    buffer_destroy(m->dev, &m->logits);
-    buffer_destroy(m->dev, &m->logits_host);
-    m->logit_rows = 0;
-    uint64_t bytes = 4ull * rows * m->cfg.n_vocab;
-    int rc = buffer_create(m->dev, bytes, BUFFER_DEVICE, "the logits", &m->logits);
-    if (!rc) rc = buffer_create(m->dev, bytes, BUFFER_HOST, "the logits readback", &m->logits_host);
-    if (!rc) m->logit_rows = rows;
+// Layer l's norms and weights (the weight layout settled here for the forward
+// pass), and its KV cache.
+static int load_layer(model *m, uint32_t l, uint32_t *done, uint32_t *total) {
+    layer *L = &m->layers[l];
+    bool q8 = m->params.kv == KV_Q8_0;
+    enum mem_place w = l < m->plan.layers_device ? MEM_DEVICE : MEM_HOST; // this layer's weights
+    static const char *const qkv[] = {"attn_q", "attn_k", "attn_v"}, *const gate_up[] = {"ffn_gate", "ffn_up"};
+    char name[96];
+#define LAYER_TENSOR(fmt) (snprintf(name, sizeof name, "blk.%u." fmt ".weight", l), name)
+    int rc = load_norm(m, LAYER_TENSOR("attn_norm"), w, &L->attn_norm);
+    if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), w, &L->ffn_norm);
+    bool split = !gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"));
+    if (!rc) rc = load_parts(m, l, w, split, "attn_qkv", qkv, 3, &L->qkv, done, total);
+    if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), w, &L->attn_output, done, *total);
+    split = gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate")) != NULL;
+    if (!rc) rc = load_parts(m, l, w, split, "ffn_up", gate_up, 2, &L->up, done, total);
+    // Settled here, not while recording: the decode step's gate/up kernel applies
+    // SwiGLU itself when [G;U] is one tensor that one storage binding holds.
+    if (!rc) L->glu_fused = L->up.n == 1 && op_matvec_glu_fits(device_get_info(m->dev), &L->up.part[0]);
+    if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, done, *total);
+#undef LAYER_TENSOR
+    // KV cache for this layer.
+    uint32_t rows = m->n_seq * m->n_ctx;
+    uint64_t kv_bytes = kv_layer_bytes(m->kv_dim, rows, q8);
+    enum mem_place kw = l < m->plan.kv_layers_device ? MEM_DEVICE : MEM_HOST;
+    if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->k_cache);
+    if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->v_cache);
+    L->kv = (kv_layer){&L->k_cache, &L->v_cache, m->kv_dim, rows, q8};
     return rc;
 }
 
@@ -426,52 +380,14 @@ int model_load(const char *path, const model_params *params, model **out) {
     m->layers = calloc(c->n_layer, sizeof *m->layers);
     if (!m->tensors || !m->layers) { model_free(m); return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); }
     uint32_t done = 0, total = c->n_layer * 5 + 1;
-    char name[96];
-#define LAYER_TENSOR(fmt) (snprintf(name, sizeof name, "blk.%u." fmt ".weight", l), name)
-    for (uint32_t l = 0; !rc && l < c->n_layer; l++) {
-        layer *L = &m->layers[l];
-        enum mem_place w = l < m->plan.layers_device ? MEM_DEVICE : MEM_HOST; // this layer's weights
-        rc = load_norm(m, LAYER_TENSOR("attn_norm"), w, &L->attn_norm);
-        if (!rc) rc = load_norm(m, LAYER_TENSOR("ffn_norm"), w, &L->ffn_norm);
-        if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("attn_qkv"))) {
-            L->n_qkv = 1;
-            rc = load_weight(m, name, w, &L->qkv[0], &done, total);
-        } else if (!rc) {
-            L->n_qkv = 3;
-            const char *parts[] = {"attn_q", "attn_k", "attn_v"};
-            for (int i = 0; !rc && i < 3; i++) {
-                snprintf(name, sizeof name, "blk.%u.%s.weight", l, parts[i]);
-                rc = load_weight(m, name, w, &L->qkv[i], &done, total);
-            }
-            total += 2;
-        }
-        if (!rc) rc = load_weight(m, LAYER_TENSOR("attn_output"), w, &L->attn_output, &done, total);
-        if (!rc && gguf_find_tensor(m->f, LAYER_TENSOR("ffn_gate"))) {
-            L->n_up = 2;
-            rc = load_weight(m, name, w, &L->up[0], &done, total);
-            if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[1], &done, total);
-            total += 1;
-        } else if (!rc) {
-            L->n_up = 1;
-            rc = load_weight(m, LAYER_TENSOR("ffn_up"), w, &L->up[0], &done, total);
-        }
-        if (!rc) rc = load_weight(m, LAYER_TENSOR("ffn_down"), w, &L->ffn_down, &done, total);
-        // KV cache for this layer.
-        uint32_t rows = m->n_seq * m->n_ctx;
-        uint64_t kv_bytes = kv_layer_bytes(m->kv_dim, rows, params->kv == KV_Q8_0);
-        enum mem_place kw = l < m->plan.kv_layers_device ? MEM_DEVICE : MEM_HOST;
-        if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->k_cache);
-        if (!rc) rc = mem_arena_buffer(m->arena, kw, kv_bytes, "the KV cache", &L->v_cache);
-        L->kv = (kv_layer){&L->k_cache, &L->v_cache, m->kv_dim, rows, params->kv == KV_Q8_0};
-    }
-#undef LAYER_TENSOR
+    for (uint32_t l = 0; !rc && l < c->n_layer; l++) rc = load_layer(m, l, &done, &total);
     enum mem_place hw = m->plan.head_device ? MEM_DEVICE : MEM_HOST;
     if (!rc) rc = load_norm(m, "output_norm.weight", hw, &m->output_norm);
     if (!rc) // a tied output head reuses the token embedding
         rc = load_weight(m, gguf_find_tensor(m->f, "output.weight") ? "output.weight" : "token_embd.weight", hw,
                          &m->output, &done, total);
     if (!rc) rc = alloc_scratch(m);
-    if (!rc) rc = ensure_logit_rows(m, 1);
+    if (!rc) rc = forward_ensure_logit_rows(m, 1);
     if (!rc) rc = kernels_wait(m->k);
     if (rc) { model_free(m); return rc; }
     *out = m;
@@ -481,7 +397,7 @@ int model_load(const char *path, const model_params *params, model **out) {
 void model_free(model *m) {
     if (!m) return;
     if (m->dev) {
-        graphs_drop(m);
+        forward_drop_graphs(m);
         for (int i = 0; i < RING; i++) cmd_destroy(m->ring[i]);
         for (uint32_t i = 0; i < m->n_tensors; i++) buffer_destroy(m->dev, &m->tensors[i]);
         for (uint32_t l = 0; m->layers && l < m->cfg.n_layer; l++) {
@@ -516,428 +432,3 @@ uint64_t model_kv_bytes_per_token(const model *m) {
     return 2ull * m->cfg.n_layer * kv_layer_bytes(m->kv_dim, 1, m->params.kv == KV_Q8_0);
 }
 void model_set_profiling(model *m, bool on) { m->profiling = on; }
-
-// ---- profiling ----
-
-static void profile_collect(model *m, cmd_ctx *c) {
-    const char *labels[CMD_MAX_TIMESTAMPS];
-    double ms[CMD_MAX_TIMESTAMPS];
-    uint32_t n = cmd_timestamps(c, labels, ms, CMD_MAX_TIMESTAMPS);
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t j = 0;
-        while (j < m->n_prof && m->prof_name[j] != labels[i]) j++;
-        if (j == m->n_prof) {
-            if (m->n_prof == MAX_PROFILE) continue;
-            m->prof_name[m->n_prof] = labels[i];
-            m->prof_ms[m->n_prof++] = 0;
-        }
-        m->prof_ms[j] += ms[i] - ms[i - 1];
-    }
-}
-
-uint32_t model_kernel_times(model *m, const char **names, double *ms, uint32_t max) {
-    uint32_t n = m->n_prof < max ? m->n_prof : max;
-    for (uint32_t i = 0; i < n; i++) {
-        names[i] = m->prof_name[i];
-        ms[i] = m->prof_ms[i];
-    }
-    return n;
-}
-
-// ---- forward pass ----
-
-// The next command context of the ring, its previous work finished and collected.
-static int ring_begin(model *m, cmd_ctx **out) {
-    uint32_t i = m->ring_next;
-    cmd_ctx *c = m->ring[i];
-    m->ring_next = (i + 1) % RING;
-    int rc = cmd_wait(c);
-    if (rc) return rc;
-    if (m->profiling && m->ring_fresh[i]) profile_collect(m, c);
-    m->ring_fresh[i] = true;
-    rc = cmd_begin(c);
-    if (rc) return rc;
-    cmd_barrier(c); // orders this buffer after the previous submission's writes
-    if (m->profiling) cmd_timestamp(c, "begin");
-    *out = c;
-    return VKPHI_OK;
-}
-
-static int ring_finish(model *m) {
-    int rc = VKPHI_OK;
-    for (int i = 0; i < RING; i++) {
-        int r = cmd_wait(m->ring[i]);
-        if (!rc) rc = r;
-        if (m->profiling && m->ring_fresh[i]) profile_collect(m, m->ring[i]);
-        m->ring_fresh[i] = false;
-    }
-    return rc;
-}
-
-// The profile's name of the kernel a product over n_tokens of the forward pass's
-// (aligned) rows runs.
-static const char *matmul_label(const model *m, uint32_t type, uint32_t n_tokens) {
-    matmul_choice ch;
-    return kernels_choose_matmul(m->k, type, n_tokens, true, true, &ch) ? "matmul" : ch.label;
-}
-
-#define TRY(call)                                                                          \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        if (rc_) return rc_;                                                               \
-    } while (0)
-#define STAMP(label)                                                                       \
-    do {                                                                                   \
-        if (m->profiling) cmd_timestamp(c, label);                                         \
-    } while (0)
-
-// y = W x over B tokens, W fused or split into parts that fill consecutive columns of y.
-static int matmul_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, const gpu_buffer *x, uint32_t x_stride,
-                        const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
-    uint64_t col = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        buf_view yv = buf_sub(y, col * 4, y->size - col * 4);
-        TRY(op_matmul(c, m->k, &w[i], buf_all(x), yv, B, x_stride, y_stride));
-        STAMP(matmul_label(m, w[i].type, B));
-        col += w[i].n_out;
-    }
-    return VKPHI_OK;
-}
-
-// One transformer layer over B >= 2 tokens of one sequence (a prompt chunk) at
-// positions pos.., sequence rows from row0.
-static int record_layer(model *m, cmd_ctx *c, const layer *L, uint32_t B, uint32_t pos, uint32_t row0) {
-    const model_config *cf = &m->cfg;
-    uint32_t E = cf->n_embd, F = cf->n_ff;
-    attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
-
-    // xn = RMSNorm(x) * attn_norm
-    TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->attn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
-    STAMP("rmsnorm");
-    cmd_barrier(c);
-    // [Q;K;V] = W_qkv xn
-    TRY(matmul_parts(m, c, L->qkv, L->n_qkv, &m->xn, E, &m->qkv, m->qkv_dim, B));
-    cmd_barrier(c);
-    // RoPE on the Q and K heads, which lie side by side at the start of each row.
-    TRY(op_rope(c, m->k, buf_all(&m->qkv), buf_all(&m->rope), B, cf->n_head + cf->n_head_kv, cf->head_dim, m->qkv_dim, 0,
-                pos, &m->rope_cfg));
-    STAMP("rope");
-    cmd_barrier(c);
-    // K and V of these tokens into the cache.
-    TRY(op_kv_store(c, m->k, &L->kv, buf_all(&m->qkv), m->qkv_dim, E, B, row0 + pos));
-    STAMP("kv_store");
-    cmd_barrier(c);
-    // attn = softmax(Q K^T / sqrt(d)) V, causal, over positions 0 .. pos+B-1
-    TRY(op_attn_prefill(c, m->k, &L->kv, &a, buf_all(&m->qkv), m->qkv_dim, buf_all(&m->attn), E, B, pos, row0));
-    STAMP("attention");
-    cmd_barrier(c);
-    // x += W_o attn (the matrix kernel adds into the residual stream)
-    TRY(op_matmul_add(c, m->k, &L->attn_output, buf_all(&m->attn), buf_all(&m->x), B, E, E));
-    STAMP(matmul_label(m, L->attn_output.type, B));
-    cmd_barrier(c);
-    // xn = RMSNorm(x) * ffn_norm
-    TRY(op_rmsnorm(c, m->k, buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->xn), B, E, E, E, cf->rms_eps));
-    STAMP("rmsnorm");
-    cmd_barrier(c);
-    // [G;U] = W_up xn;  act = SiLU(G) * U
-    TRY(matmul_parts(m, c, L->up, L->n_up, &m->xn, E, &m->up, 2 * F, B));
-    cmd_barrier(c);
-    TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), B, F, 2 * F, F));
-    STAMP("swiglu");
-    cmd_barrier(c);
-    // x += W_down act
-    TRY(op_matmul_add(c, m->k, &L->ffn_down, buf_all(&m->act), buf_all(&m->x), B, F, E));
-    STAMP(matmul_label(m, L->ffn_down.type, B));
-    return VKPHI_OK;
-}
-
-// y[t, :] += W x[t, :] for a decode step's B tokens: the matrix-vector kernel for
-// any B (KERNEL_FEW_TOKENS at a time), so a token's sums never depend on B.
-static int matvec_add(model *m, cmd_ctx *c, const gpu_weight *w, const gpu_buffer *x, uint32_t x_stride,
-                      const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
-    for (uint32_t t0 = 0; t0 < B; t0 += KERNEL_FEW_TOKENS) {
-        uint32_t n = B - t0 < KERNEL_FEW_TOKENS ? B - t0 : KERNEL_FEW_TOKENS;
-        uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
-        TRY(op_matmul_add(c, m->k, w, buf_sub(x, xo, x->size - xo), buf_sub(y, yo, y->size - yo), n, x_stride, y_stride));
-    }
-    return VKPHI_OK;
-}
-
-// y = W (RMSNorm(x) * norm) for B tokens, W fused or split into parts that fill
-// consecutive columns of y (the norm folded into the matrix-vector kernel).
-static int matvec_norm_parts(model *m, cmd_ctx *c, const gpu_weight *w, uint32_t n, const gpu_buffer *norm,
-                             const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
-    uint64_t col = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        TRY(op_matvec_norm(c, m->k, &w[i], buf_all(&m->x), buf_all(norm), buf_sub(y, col * 4, y->size - col * 4), B,
-                           m->cfg.n_embd, y_stride, m->cfg.rms_eps, false));
-        STAMP(matmul_label(m, w[i].type, 1));
-        col += w[i].n_out;
-    }
-    return VKPHI_OK;
-}
-
-// A decode step: B tokens, each the next one of its own sequence, their (row0,
-// pos) in the step buffer and their embeddings in in_host. Everything that changes
-// from step to step is read from those buffers, so the recording is replayed
-// (record_decode runs once per B). Six dispatches per layer: QKV (RMSNorm folded
-// in), attention (RoPE and the KV store folded in) and its merge, the output
-// projection (added into x), gate/up (RMSNorm and SwiGLU folded in), down.
-static int record_decode(model *m, cmd_ctx *c, uint32_t B) {
-    const model_config *cf = &m->cfg;
-    uint32_t E = cf->n_embd, F = cf->n_ff;
-    attn_shape a = {cf->n_head, cf->n_head_kv, cf->head_dim, 1.0f / sqrtf((float)cf->head_dim)};
-    const device_info *info = device_get_info(m->dev);
-    cmd_barrier(c); // after the previous submission's writes
-    cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
-    cmd_barrier(c);
-    uint64_t grid = step_grid_offset(m->max_decode);
-    for (uint32_t l = 0; l < cf->n_layer; l++) {
-        const layer *L = &m->layers[l];
-        // [Q;K;V] = W_qkv (RMSNorm(x) * attn_norm)
-        TRY(matvec_norm_parts(m, c, L->qkv, L->n_qkv, &L->attn_norm, &m->qkv, m->qkv_dim, B));
-        cmd_barrier(c);
-        // RoPE, K and V into the cache, attention over each token's own sequence.
-        attn_decode_args ad = {buf_all(&m->qkv), m->qkv_dim, E, buf_sub(&m->step, 0, 8ull * B), &m->rope_cfg,
-                               buf_all(&m->rope), buf_all(&m->part), buf_all(&m->attn), E, B, m->n_ctx, 0,
-                               buf_sub(&m->step, grid, 16)};
-        TRY(op_attn_decode(c, m->k, &L->kv, &a, &ad));
-        STAMP("attention");
-        cmd_barrier(c);
-        // x += W_o attn
-        TRY(matvec_add(m, c, &L->attn_output, &m->attn, E, &m->x, E, B));
-        STAMP(matmul_label(m, L->attn_output.type, 1));
-        cmd_barrier(c);
-        // act = SiLU(G) * U, [G;U] = W_up (RMSNorm(x) * ffn_norm)
-        if (L->n_up == 1 && op_matvec_glu_fits(info, &L->up[0])) {
-            TRY(op_matvec_norm(c, m->k, &L->up[0], buf_all(&m->x), buf_all(&L->ffn_norm), buf_all(&m->act), B, E, F,
-                               cf->rms_eps, true));
-            STAMP(matmul_label(m, L->up[0].type, 1));
-        } else { // split gate and up, or a weight beyond one binding: SwiGLU on its own
-            TRY(matvec_norm_parts(m, c, L->up, L->n_up, &L->ffn_norm, &m->up, 2 * F, B));
-            cmd_barrier(c);
-            TRY(op_swiglu(c, m->k, buf_all(&m->up), buf_all(&m->act), B, F, 2 * F, F));
-            STAMP("swiglu");
-        }
-        cmd_barrier(c);
-        // x += W_down act
-        TRY(matvec_add(m, c, &L->ffn_down, &m->act, F, &m->x, E, B));
-        STAMP(matmul_label(m, L->ffn_down.type, 1));
-        cmd_barrier(c);
-    }
-    // logits = W_out (RMSNorm(x) * output_norm), in windows of whole rows that fit a binding.
-    uint64_t row_bytes = 4ull * cf->n_vocab;
-    TRY(op_matvec_norm(c, m->k, &m->output, buf_all(&m->x), buf_all(&m->output_norm), buf_sub(&m->logits, 0, B * row_bytes),
-                       B, E, cf->n_vocab, cf->rms_eps, false));
-    STAMP(matmul_label(m, m->output.type, 1));
-    cmd_barrier(c);
-    cmd_copy(c, &m->logits, 0, &m->logits_host, 0, B * row_bytes);
-    return VKPHI_OK;
-}
-
-// One decode step over toks[0..B) (distinct sequences, B <= max_decode); logits
-// (B rows) to out.
-static int eval_decode(model *m, const model_token *toks, uint32_t B, float *out) {
-    const model_config *cf = &m->cfg;
-    uint32_t E = cf->n_embd;
-    TRY(ensure_logit_rows(m, B));
-    uint32_t *step = m->step.mapped, max_len = 0;
-    for (uint32_t t = 0; t < B; t++) {
-        const uint8_t *row = (const uint8_t *)m->tok_embd->data + (uint64_t)toks[t].id * quant_row_bytes(m->tok_embd->type, E);
-        TRY(quant_dequantize_row(m->tok_embd->type, row, (float *)m->in_host.mapped + (uint64_t)t * E, E));
-        step[2 * t] = toks[t].seq * m->n_ctx;
-        step[2 * t + 1] = toks[t].pos;
-        if (toks[t].pos + 1 > max_len) max_len = toks[t].pos + 1;
-    }
-    uint32_t *grid = (uint32_t *)((uint8_t *)m->step.mapped + step_grid_offset(m->max_decode));
-    grid[0] = attn_decode_chunks(max_len);
-    grid[1] = cf->n_head_kv;
-    grid[2] = B;
-    if (m->profiling) { // recorded afresh, with timestamps between the kernels
-        cmd_ctx *c;
-        TRY(ring_begin(m, &c));
-        TRY(record_decode(m, c, B));
-        TRY(cmd_submit(c, false));
-        TRY(ring_finish(m));
-    } else {
-        TRY(ring_finish(m)); // nothing else in flight
-        cmd_ctx **g = &m->graph[B - 1];
-        if (!*g) {
-            TRY(cmd_create(m->dev, g));
-            int rc = cmd_begin_reusable(*g);
-            if (!rc) rc = record_decode(m, *g, B);
-            if (!rc) rc = cmd_end(*g);
-            if (rc) {
-                cmd_destroy(*g);
-                *g = NULL;
-                return rc;
-            }
-        }
-        TRY(cmd_resubmit(*g, true));
-    }
-    if (out) TRY(buffer_read(m->dev, &m->logits_host, 0, out, 4ull * B * cf->n_vocab));
-    return VKPHI_OK;
-}
-
-// One ubatch: embeddings in, every layer, logits for `rows` last positions out.
-static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B, uint32_t pos, uint32_t rows) {
-    const model_config *cf = &m->cfg;
-    uint32_t E = cf->n_embd;
-    // Token embeddings, dequantized on the host from the mapped file: this keeps the
-    // (n_embd x n_vocab) table out of device memory.
-    for (uint32_t t = 0; t < B; t++) {
-        const uint8_t *row = (const uint8_t *)m->tok_embd->data + (uint64_t)tokens[t] * quant_row_bytes(m->tok_embd->type, E);
-        TRY(quant_dequantize_row(m->tok_embd->type, row, (float *)m->in_host.mapped + (uint64_t)t * E, E));
-    }
-    uint32_t row0 = seq * m->n_ctx;
-    cmd_ctx *c;
-    for (uint32_t l = 0; l < cf->n_layer; l++) {
-        TRY(ring_begin(m, &c));
-        if (l == 0) {
-            cmd_copy(c, &m->in_host, 0, &m->x, 0, 4ull * B * E);
-            cmd_barrier(c);
-        }
-        TRY(record_layer(m, c, &m->layers[l], B, pos, row0));
-        TRY(cmd_submit(c, false));
-    }
-    if (rows == 0) return ring_finish(m);
-    // logits = W_out RMSNorm(x[last rows]) * output_norm
-    TRY(ring_begin(m, &c));
-    cmd_copy(c, &m->x, 4ull * (B - rows) * E, &m->tmp, 0, 4ull * rows * E);
-    cmd_barrier(c);
-    TRY(op_rmsnorm(c, m->k, buf_all(&m->tmp), buf_all(&m->output_norm), buf_all(&m->xn), rows, E, E, E, cf->rms_eps));
-    STAMP("rmsnorm");
-    cmd_barrier(c);
-    // In windows of whole rows that each fit a storage-buffer binding (512 rows of
-    // Phi-4's 100352 logits are 205 MB; lavapipe binds 128 MiB).
-    const device_info *info = device_get_info(m->dev);
-    uint64_t row_bytes = 4ull * cf->n_vocab, slack = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
-    uint32_t step = (uint32_t)((info->max_storage_buffer_range - slack) / row_bytes);
-    if (step == 0) return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a row of %u logits exceeds the device's storage-buffer range",
-                                     cf->n_vocab);
-    for (uint32_t t0 = 0; t0 < rows; t0 += step) {
-        uint32_t n = rows - t0 < step ? rows - t0 : step, s0 = t0;
-        // A last window of KERNEL_FEW_TOKENS rows or fewer would take the matrix-vector
-        // kernel; it reaches back instead (rows done twice come out the same bits), so
-        // every row goes through the kernel its request size picks, windows or not.
-        if (rows > KERNEL_FEW_TOKENS && n <= KERNEL_FEW_TOKENS && step > KERNEL_FEW_TOKENS)
-            s0 = rows - (KERNEL_FEW_TOKENS + 1), n = KERNEL_FEW_TOKENS + 1;
-        TRY(op_matmul(c, m->k, &m->output, buf_sub(&m->xn, 4ull * s0 * E, 4ull * n * E),
-                      buf_sub(&m->logits, s0 * row_bytes, n * row_bytes), n, E, cf->n_vocab));
-    }
-    STAMP(matmul_label(m, m->output.type, rows));
-    cmd_barrier(c);
-    cmd_copy(c, &m->logits, 0, &m->logits_host, 0, 4ull * rows * cf->n_vocab);
-    TRY(cmd_submit(c, false));
-    return ring_finish(m);
-}
-
-// Tokens of one sequence at positions pos.. in ubatches: a single token (a piece
-// of one) goes through the decode step, so it computes exactly as it would in a
-// decode step with other sequences.
-static int eval_sequence(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
-                         float *logits_all) {
-    const model_config *cf = &m->cfg;
-    uint64_t row_bytes = 4ull * cf->n_vocab;
-    for (uint32_t off = 0; off < n; off += m->n_ubatch) {
-        uint32_t B = n - off < m->n_ubatch ? n - off : m->n_ubatch;
-        bool last = off + B == n;
-        if (B == 1) {
-            model_token t = {tokens[off], seq, pos + off, true};
-            float *dst = logits_all ? logits_all + (uint64_t)off * cf->n_vocab : last ? logits : NULL;
-            TRY(eval_decode(m, &t, 1, dst));
-            if (last && logits && logits_all) memcpy(logits, dst, row_bytes);
-            continue;
-        }
-        uint32_t rows = logits_all ? B : last ? 1 : 0; // positions whose logits we need
-        TRY(ensure_logit_rows(m, rows));
-        TRY(eval_ubatch(m, seq, tokens + off, B, pos + off, rows));
-        if (logits_all) TRY(buffer_read(m->dev, &m->logits_host, 0, logits_all + (uint64_t)off * cf->n_vocab, rows * row_bytes));
-        if (last && logits) TRY(buffer_read(m->dev, &m->logits_host, (uint64_t)(rows - 1) * row_bytes, logits, row_bytes));
-    }
-    return VKPHI_OK;
-}
-
-int model_eval(model *m, uint32_t seq, const int32_t *tokens, uint32_t n, uint32_t pos, float *logits,
-               float *logits_all) {
-    const model_config *cf = &m->cfg;
-    if (seq >= m->n_seq) return vkphi_fail(VKPHI_ERR_ARG, "sequence %u does not exist (%u sequences)", seq, m->n_seq);
-    if (n == 0) return VKPHI_OK;
-    if ((uint64_t)pos + n > m->n_ctx)
-        return vkphi_fail(VKPHI_ERR_ARG, "%u tokens at position %u do not fit in the context of %u tokens", n, pos, m->n_ctx);
-    for (uint32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || (uint32_t)tokens[i] >= cf->n_vocab)
-            return vkphi_fail(VKPHI_ERR_ARG, "token id %d is outside the vocabulary (0..%u)", tokens[i], cf->n_vocab - 1);
-    m->n_prof = 0;
-    return eval_sequence(m, seq, tokens, n, pos, logits, logits_all);
-}
-
-int model_eval_batch(model *m, const model_token *t, uint32_t n, float *logits) {
-    const model_config *cf = &m->cfg;
-    uint64_t row_bytes = 4ull * cf->n_vocab;
-    // Checks: sequences exist, ids in the vocabulary, positions in the context, each
-    // sequence's tokens side by side at consecutive positions.
-    for (uint32_t i = 0; i < n; i++) {
-        if (t[i].seq >= m->n_seq)
-            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: sequence %u does not exist (%u sequences)", i, t[i].seq,
-                              m->n_seq);
-        if (t[i].id < 0 || (uint32_t)t[i].id >= cf->n_vocab)
-            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: id %d is outside the vocabulary (0..%u)", i, t[i].id,
-                              cf->n_vocab - 1);
-        if (t[i].pos >= m->n_ctx)
-            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: position %u is outside the context of %u tokens", i,
-                              t[i].pos, m->n_ctx);
-        if (t[i].logits && !logits) return vkphi_fail(VKPHI_ERR_ARG, "batch token %u wants logits but there is no buffer", i);
-        bool joined = i > 0 && t[i - 1].seq == t[i].seq;
-        if (joined && t[i - 1].pos + 1 != t[i].pos)
-            return vkphi_fail(VKPHI_ERR_ARG, "batch token %u of sequence %u is at position %u after one at %u", i,
-                              t[i].seq, t[i].pos, t[i - 1].pos);
-        for (uint32_t j = 0; !joined && j < i; j++)
-            if (t[j].seq == t[i].seq)
-                return vkphi_fail(VKPHI_ERR_ARG, "batch token %u: the tokens of sequence %u are not side by side", i,
-                                  t[i].seq);
-    }
-    m->n_prof = 0;
-    // Where each wanted row of logits goes.
-    uint64_t *dst = malloc(sizeof *dst * (n ? n : 1));
-    model_token *dec = malloc(sizeof *dec * (n ? n : 1));
-    uint32_t *dec_at = malloc(sizeof *dec_at * (n ? n : 1));
-    float *rows = malloc(row_bytes * (m->max_decode ? m->max_decode : 1));
-    int rc = dst && dec && dec_at && rows ? VKPHI_OK : vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-    for (uint32_t i = 0, k = 0; i < n; i++) dst[i] = t[i].logits ? (uint64_t)k++ * cf->n_vocab : UINT64_MAX;
-    // Sequences with one token: decode steps of up to max_decode tokens, each weight
-    // read once per step. Longer runs (prompt chunks): one sequence at a time.
-    uint32_t n_dec = 0;
-    for (uint32_t i = 0; !rc && i < n;) {
-        uint32_t e = i + 1;
-        while (e < n && t[e].seq == t[i].seq) e++;
-        if (e - i == 1) {
-            dec[n_dec] = t[i];
-            dec_at[n_dec++] = i;
-        } else {
-            int32_t *ids = malloc(sizeof(int32_t) * (e - i));
-            float *all = malloc(row_bytes * (e - i));
-            rc = ids && all ? VKPHI_OK : vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
-            for (uint32_t j = i; !rc && j < e; j++) ids[j - i] = t[j].id;
-            bool every = false;
-            for (uint32_t j = i; j + 1 < e; j++) every |= t[j].logits;
-            if (!rc) rc = eval_sequence(m, t[i].seq, ids, e - i, t[i].pos, every ? NULL : all, every ? all : NULL);
-            for (uint32_t j = i; !rc && j < e; j++)
-                if (t[j].logits) memcpy(logits + dst[j], every ? all + (uint64_t)(j - i) * cf->n_vocab : all, row_bytes);
-            free(ids);
-            free(all);
-        }
-        i = e;
-    }
-    for (uint32_t d0 = 0; !rc && d0 < n_dec; d0 += m->max_decode) {
-        uint32_t B = n_dec - d0 < m->max_decode ? n_dec - d0 : m->max_decode;
-        rc = eval_decode(m, dec + d0, B, rows);
-        for (uint32_t j = 0; !rc && j < B; j++)
-            if (dec[d0 + j].logits) memcpy(logits + dst[dec_at[d0 + j]], rows + (uint64_t)j * cf->n_vocab, row_bytes);
-    }
-    free(dst);
-    free(dec);
-    free(dec_at);
-    free(rows);
-    return rc;
-}

@@ -8,20 +8,7 @@
 
 #include "gguf.h"
 #include "model_config.h"
-
-enum kv_type { KV_F16, KV_Q8_0 };
-
-typedef struct model_params {
-    int device;            // -1: VKPHI_DEVICE or the best device
-    uint32_t n_ctx;        // tokens per sequence; 0: the trained context if it fits, else the most that fits
-    uint32_t n_seq;        // sequences (server slots), each with n_ctx tokens of KV cache; 0 means 1
-    uint32_t n_ubatch;     // most tokens per forward step (prefill); 0: 512
-    enum kv_type kv;
-    bool quiet;            // do not log the memory plan (it goes to vkphi_log at INFO level)
-    // Called while the weights upload, with the fraction done (0..1); may be NULL.
-    void (*on_progress)(double fraction, void *user);
-    void *progress_user;
-} model_params;
+#include "model_params.h" // enum kv_type, model_params: what model_load is asked for
 
 typedef struct model model;
 
