@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "commands.h" // internal: see report (cmd_counters_get, for the host-side figures per token)
 #include "subcommands.h"
 #include "vkphi.h"
 
@@ -305,15 +304,15 @@ static int run_tg(const bench_run *b, bench_report *rep) {
     const bench_opts *o = b->o;
     int rc = 0;
     note(o, "running tg%s\n", "");
-    cmd_counters c0 = {0}, c1 = {0};
+    model_counters c0 = {0}, c1 = {0};
     double cpu0 = 0;
     for (long r = 0; r <= o->r && !rc; r++) {
-        if (r == 1) cmd_counters_get(&c0), cpu0 = thread_cpu_s();
+        if (r == 1) model_get_counters(&c0), cpu0 = thread_cpu_s();
         double t0 = vkphi_now();
         for (long i = 0; i < o->n && !rc; i++) rc = eval(b->m, b->tok + o->depth + i, 1, o->depth + i, b->logits);
         if (r > 0) b->tps[r - 1] = o->n / (vkphi_now() - t0);
     }
-    cmd_counters_get(&c1);
+    model_get_counters(&c1);
     double steps = (double)o->n * (double)o->r;
     test_result *t = &rep->tests[rep->n_tests++];
     if (steps > 0) {

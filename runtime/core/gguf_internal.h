@@ -2,13 +2,13 @@
 // What the GGUF reader (gguf.c) and writer (gguf_write.c) share: the sizes of the
 // value types, the default alignment, and the reader's file structure, whose
 // values gguf_writer_copy_kv copies as they are stored. Internal to those two
-// files; gguf.h is the interface. Include it after gguf.h, whose types it uses:
-// it cannot include gguf.h itself, since gguf.c includes it and tests/layers.py
-// refuses include cycles between modules.
+// files; gguf.h is the interface.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "gguf.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "gguf.c and gguf_write.c assume a little-endian host (numeric arrays are copied as they are)"

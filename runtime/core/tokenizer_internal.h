@@ -17,7 +17,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-typedef struct tokenizer tokenizer; // as in tokenizer.h, which this header cannot include (C11 allows the repeat)
+#include "tokenizer.h"
 
 struct tokenizer {
     uint32_t n_vocab;

@@ -128,6 +128,12 @@ uint64_t device_budget(const device *d);
 // for a plan made now; a no-op for simulated heaps.
 void device_refresh_budgets(const device *d, device_info *info);
 
+// The offset alignment vkphi binds storage buffers at: the device's
+// minStorageBufferOffsetAlignment, at least 16 bytes (shaders read 16-byte words).
+static inline uint64_t device_binding_align(const device_info *info) {
+    return info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
+}
+
 const char *device_type_name(VkPhysicalDeviceType t);
 const char *device_vendor_name(uint32_t vendor_id);
 // Driver version as the vendor writes it (NVIDIA's 10.8.8.6 packing, Mesa's major.minor.patch).

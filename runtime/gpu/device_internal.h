@@ -2,14 +2,14 @@
 // What the device layer's three files share: device.c (instance, choice, logical
 // device), device_probe.c (what a physical device offers) and device_limits.c (the
 // VKPHI_LIMITS / VKPHI_HEAPS overrides for tests). Internal to them; device.h is the
-// interface. Include it after device.h, whose types it uses: it cannot include
-// device.h itself, since device.c includes it and tests/layers.py refuses include
-// cycles between modules.
+// interface.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <volk.h>
+
+#include "device.h"
 
 // VK_KHR_cooperative_matrix, which Debian 12's Vulkan headers (1.3.239) predate:
 // the values and structures of the registry, declared here when the headers lack them.

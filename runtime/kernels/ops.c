@@ -105,7 +105,7 @@ static int weight_window_rows(const device_info *info, const gpu_weight *w, uint
     // Windows start on 16-byte boundaries (at least): shaders read weights in 16-byte
     // words, and a window of whole words then never reaches past its buffer, whose
     // size buffer_create rounds to 16 bytes.
-    uint64_t align = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
+    uint64_t align = device_binding_align(info);
     uint64_t row_step = align / gcd64(w->row_bytes, align);
     *max_rows = (info->max_storage_buffer_range & ~15ull) / w->row_bytes;
     *max_rows -= *max_rows % row_step;
@@ -131,7 +131,7 @@ static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows)
 // start (devices require 16 to 256 bytes); *delta gets the floats in between,
 // which the kernel adds to its indices (push constants, not sub-views).
 static int view_aligned(const device_info *info, buf_view *v, uint32_t *delta) {
-    uint64_t a = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
+    uint64_t a = device_binding_align(info);
     uint64_t base = v->offset - v->offset % a;
     *delta = (uint32_t)((v->offset - base) / 4);
     v->range += v->offset - base;
@@ -144,19 +144,28 @@ static int view_aligned(const device_info *info, buf_view *v, uint32_t *delta) {
     return VKPHI_OK;
 }
 
+// Tokens in the chunk from t0 of n_tokens that the matrix-vector kernels take at once.
+static uint32_t vec_chunk(uint32_t n_tokens, uint32_t t0) {
+    return n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
+}
+
+// y = W x (add: y += W x) over n_tokens token rows, by the kernel select.c chooses;
+// vec_only: the matrix-vector kernel whatever the count (kernels_choose_matvec).
 static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
-                  uint32_t x_stride, uint32_t y_stride, uint32_t add) {
-    const device_info *info = device_get_info(cmd_device(c));
+                  uint32_t x_stride, uint32_t y_stride, uint32_t add, bool vec_only) {
     matmul_choice ch; // (x's rows start on 16-byte boundaries where its offset does: bindings align to 16 or more)
-    int rc = kernels_choose_matmul(k, w->type, n_tokens, x_stride % 4 == 0, x.offset % 16 == 0, &ch);
+    int rc = vec_only ? kernels_choose_matvec(w->type, n_tokens, &ch)
+                      : kernels_choose_matmul(k, w->type, n_tokens, x_stride % 4 == 0, x.offset % 16 == 0, &ch);
     if (rc) return rc;
-    if (ch.path == MATMUL_VEC_CHUNKS) {
+    if (vec_only && (x_stride % 4 || x.offset % 16))
+        return vkphi_fail(VKPHI_ERR_ARG, "the matrix-vector kernels need x rows on 16-byte boundaries");
+    const device_info *info = device_get_info(cmd_device(c));
+    if (ch.path == MATMUL_VEC_CHUNKS) { // the matrix-vector kernel, a chunk of tokens at a time
         for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
-            uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
             uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
             buf_view xc = {x.buf, x.offset + xo, x.range > xo ? x.range - xo : 0};
             buf_view yc = {y.buf, y.offset + yo, y.range > yo ? y.range - yo : 0};
-            if ((rc = matmul(c, k, w, xc, yc, n, x_stride, y_stride, add))) return rc;
+            if ((rc = matmul(c, k, w, xc, yc, vec_chunk(n_tokens, t0), x_stride, y_stride, add, vec_only))) return rc;
         }
         return VKPHI_OK;
     }
@@ -201,7 +210,7 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
                    uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu) {
     const device_info *info = device_get_info(cmd_device(c));
     matmul_choice ch; // the fused forms are matrix-vector kernels
-    int rc = kernels_choose_matmul(k, w->type, 1, true, true, &ch);
+    int rc = kernels_choose_matvec(w->type, n_tokens, &ch);
     if (rc) return rc;
     uint32_t x_off, y_off;
     rc = view_aligned(info, &x, &x_off);
@@ -218,7 +227,7 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
     buf_view grid = x;
     if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
     for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
-        uint32_t n = n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
+        uint32_t n = vec_chunk(n_tokens, t0);
         const pipeline *p = kernels_get_vec(k, ch.id, n);
         if (!p) return VKPHI_ERR_VULKAN;
         uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
@@ -241,12 +250,12 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
 
 int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
               uint32_t x_stride, uint32_t y_stride) {
-    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 0);
+    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 0, false);
 }
 
 int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride) {
-    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 1);
+    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 1, false);
 }
 
 // ---- row lookup ----
@@ -385,4 +394,9 @@ int op_attn_prefill(cmd_ctx *c, kernels *k, const kv_layer *kv, const attn_shape
     uint32_t tokens_per_tile = p->spec[1] / (a->n_head / a->n_head_kv);
     cmd_dispatch(c, p, v, 4, &pc, sizeof pc, div_up(n_tokens, tokens_per_tile), a->n_head_kv, 1);
     return VKPHI_OK;
+}
+
+int op_matvec_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
+                  uint32_t x_stride, uint32_t y_stride) {
+    return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 1, true);
 }

@@ -81,6 +81,15 @@ int kernels_choose_matmul(const kernels *k, uint32_t type, uint32_t n_tokens, bo
     return VKPHI_OK;
 }
 
+int kernels_choose_matvec(uint32_t type, uint32_t n_tokens, matmul_choice *out) {
+    struct matmul_kernels ids;
+    if (!matmul_kernel_ids(type, &ids))
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(type), type);
+    *out = (matmul_choice){n_tokens <= KERNEL_FEW_TOKENS ? MATMUL_VEC : MATMUL_VEC_CHUNKS, ids.vec, NULL};
+    out->label = label(out->path, type);
+    return VKPHI_OK;
+}
+
 uint32_t kernels_matmul_list(const kernels *k, uint32_t type, enum kernel_id out[2]) {
     matmul_choice one = {0}, many = {0};
     if (kernels_choose_matmul(k, type, 1, true, true, &one) ||

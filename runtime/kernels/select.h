@@ -36,6 +36,10 @@ bool kernels_matmul_supports(uint32_t type);
 // sentence for a type without kernels.
 int kernels_choose_matmul(const kernels *k, uint32_t type, uint32_t n_tokens, bool rows_aligned, bool start_aligned,
                           matmul_choice *out);
+// The matrix-vector kernel for n_tokens aligned token rows, any number of them
+// (MATMUL_VEC_CHUNKS past KERNEL_FEW_TOKENS): a decode step's products and the fused
+// forms, where a token's sums must not depend on how many tokens share the step.
+int kernels_choose_matvec(uint32_t type, uint32_t n_tokens, matmul_choice *out);
 // The kernels a model with weights of this type may run, for kernels_prepare: the
 // one for a single token and the one for many; returns how many were written.
 uint32_t kernels_matmul_list(const kernels *k, uint32_t type, enum kernel_id out[2]);

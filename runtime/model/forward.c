@@ -193,26 +193,16 @@ static int attention(model *m, cmd_ctx *c, const fwd_step *s, const kv_layer *kv
     return VKPHI_OK;
 }
 
-// y[t, :] += W x[t, :] for a decode step's B tokens: the matrix-vector kernel for
-// any B (KERNEL_FEW_TOKENS at a time), so a token's sums never depend on B.
-static int matvec_add(model *m, cmd_ctx *c, const gpu_weight *w, const gpu_buffer *x, uint32_t x_stride,
-                      const gpu_buffer *y, uint32_t y_stride, uint32_t B) {
-    for (uint32_t t0 = 0; t0 < B; t0 += KERNEL_FEW_TOKENS) {
-        uint32_t n = B - t0 < KERNEL_FEW_TOKENS ? B - t0 : KERNEL_FEW_TOKENS;
-        uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
-        TRY(op_matmul_add(c, m->k, w, buf_sub(x, xo, x->size - xo), buf_sub(y, yo, y->size - yo), n, x_stride, y_stride));
-    }
-    return VKPHI_OK;
-}
-
 // x += W v, v's rows v_stride wide: the matrix kernel adds into the residual stream.
+// A decode step's tokens take the matrix-vector kernel whatever their number, so a
+// token's sums never depend on how many share the step.
 static int add_matmul(model *m, cmd_ctx *c, const fwd_step *s, const gpu_weight *w, const gpu_buffer *v,
                       uint32_t v_stride) {
     uint32_t E = m->cfg.n_embd;
     if (s->kind == FWD_PROMPT)
         TRY(op_matmul_add(c, m->k, w, buf_all(v), buf_all(&m->x), s->B, v_stride, E));
     else
-        TRY(matvec_add(m, c, w, v, v_stride, &m->x, E, s->B));
+        TRY(op_matvec_add(c, m->k, w, buf_all(v), buf_all(&m->x), s->B, v_stride, E));
     STAMP(step_label(m, s, w->type));
     return VKPHI_OK;
 }
@@ -360,17 +350,22 @@ static int eval_ubatch(model *m, uint32_t seq, const int32_t *tokens, uint32_t B
     // In windows of whole rows that each fit a storage-buffer binding (512 rows of
     // Phi-4's 100352 logits are 205 MB; lavapipe binds 128 MiB).
     const device_info *info = device_get_info(m->dev);
-    uint64_t row_bytes = 4ull * cf->n_vocab, slack = info->min_storage_offset_align > 16 ? info->min_storage_offset_align : 16;
+    uint64_t row_bytes = 4ull * cf->n_vocab, slack = device_binding_align(info);
     uint32_t step = (uint32_t)((info->max_storage_buffer_range - slack) / row_bytes);
     if (step == 0) return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "a row of %u logits exceeds the device's storage-buffer range",
                                      cf->n_vocab);
+    matmul_choice want, got;
+    TRY(kernels_choose_matmul(m->k, m->output.type, rows, true, true, &want));
     for (uint32_t t0 = 0; t0 < rows; t0 += step) {
-        uint32_t n = rows - t0 < step ? rows - t0 : step, s0 = t0;
-        // A last window of KERNEL_FEW_TOKENS rows or fewer would take the matrix-vector
-        // kernel; it reaches back instead (rows done twice come out the same bits), so
-        // every row goes through the kernel its request size picks, windows or not.
-        if (rows > KERNEL_FEW_TOKENS && n <= KERNEL_FEW_TOKENS && step > KERNEL_FEW_TOKENS)
-            s0 = rows - (KERNEL_FEW_TOKENS + 1), n = KERNEL_FEW_TOKENS + 1;
+        uint32_t n = rows - t0 < step ? rows - t0 : step;
+        // A short last window may take another kernel than the request's size picks
+        // (the matrix-vector one); it reaches back to the fewest rows that take the
+        // request's kernel instead (rows done twice come out the same bits), so every
+        // row goes through the kernel its request size picks, windows or not.
+        while (n < step && n < rows && !kernels_choose_matmul(m->k, m->output.type, n, true, true, &got) &&
+               got.id != want.id)
+            n++;
+        uint32_t s0 = rows - n < t0 ? rows - n : t0;
         TRY(op_matmul(c, m->k, &m->output, buf_sub(&m->xn, 4ull * s0 * E, 4ull * n * E),
                       buf_sub(&m->logits, s0 * row_bytes, n * row_bytes), n, E, cf->n_vocab));
     }

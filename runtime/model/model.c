@@ -432,3 +432,9 @@ uint64_t model_kv_bytes_per_token(const model *m) {
     return 2ull * m->cfg.n_layer * kv_layer_bytes(m->kv_dim, 1, m->params.kv == KV_Q8_0);
 }
 void model_set_profiling(model *m, bool on) { m->profiling = on; }
+
+void model_get_counters(model_counters *out) {
+    cmd_counters c;
+    cmd_counters_get(&c);
+    *out = (model_counters){c.recordings, c.dispatches, c.barriers, c.submits};
+}

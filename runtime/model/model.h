@@ -53,6 +53,13 @@ void model_set_profiling(model *m, bool on);
 // Per-kernel GPU time of the last model_eval, when the device has timestamps:
 // fills up to max (name, milliseconds) pairs summed by kernel; returns the count.
 uint32_t model_kernel_times(model *m, const char **names, double *ms, uint32_t max);
+// What this process has recorded and run so far, for the benchmark's per-token
+// figures: command buffers recorded, dispatches and barriers submitted (a buffer
+// submitted again counts its dispatches again), queue submissions.
+typedef struct model_counters {
+    uint64_t recordings, dispatches, barriers, submits;
+} model_counters;
+void model_get_counters(model_counters *out);
 // What the model asks of memory (memory.h's mem_model) with n_seq sequences and
 // ubatches of n_ubatch tokens (0: 512): each layer's weight bytes, the head, the
 // KV shape, the scratch. out->layer_bytes is malloc'ed: free((void *)it).
