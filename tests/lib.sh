@@ -3,6 +3,7 @@
 # exit, and the checks. Source it first; `failed` is 1 once a check failed, `passed`
 # counts the checks that passed.
 VKPHI=${VKPHI:?set VKPHI to the vkphi binary}
+TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 failed=0 passed=0 shared_skipped=0
@@ -54,14 +55,30 @@ finish() {
 # The rest of the test needs ../shared: without it, the test ends here (finish).
 need_shared() { have_shared "$1" || finish; }
 
-# M: a small Phi-4-shaped model: the shared Q8_0 reference file, or one written here.
+# Writes OUT: mkmodel's tiny preset (Q8_0) with the vocabulary of the reference files,
+# Phi-4's first 4096 tokens and its 96 special ones (tests/tiny_vocab.py): the shape,
+# tokenizer and sizes of ../shared/reference/tiny-phi4-Q8_0.gguf, other random weights.
+write_tiny() { # out
+    python3 "$TESTS/tiny_vocab.py" "${VKPHI_TEST_DATA:-$TESTS/data}/phi4-tokenizer.gguf" "$TMP/tiny-vocab.gguf" 2>"$TMP/err" &&
+        "$VKPHI" mkmodel --preset tiny --type Q8_0 --tokenizer "$TMP/tiny-vocab.gguf" -o "$1" >/dev/null 2>>"$TMP/err"
+}
+
+# M: a small Phi-4-shaped model: the shared Q8_0 reference file, or one of its shape
+# written here (write_tiny) when ../shared is absent; without python3 too, mkmodel's
+# tiny preset with Phi-4's whole vocabulary (slower; tests that rely on the reference
+# file's sizes need python3 anyway and check for it first).
 pick_model() {
-    if have_shared "the reference model tiny-phi4-Q8_0.gguf (one written here instead)"; then
+    if have_shared "the reference model tiny-phi4-Q8_0.gguf (one of its shape is written here instead)"; then
         M=$SHARED/reference/tiny-phi4-Q8_0.gguf
     else
         [ "$failed" -eq 0 ] || exit 1
         M=$TMP/tiny-Q8_0.gguf
-        "$VKPHI" mkmodel --preset tiny --type Q8_0 -o "$M" >/dev/null 2>"$TMP/err" || { bad "mkmodel: $(cat "$TMP/err")"; exit 1; }
+        if command -v python3 >/dev/null; then
+            write_tiny "$M" || { bad "writing a model of the reference file's shape: $(cat "$TMP/err")"; exit 1; }
+        else
+            echo "note: python3 is absent: mkmodel's tiny preset with Phi-4's whole vocabulary instead"
+            "$VKPHI" mkmodel --preset tiny --type Q8_0 -o "$M" >/dev/null 2>"$TMP/err" || { bad "mkmodel: $(cat "$TMP/err")"; exit 1; }
+        fi
     fi
     echo "model: $M"
 }
