@@ -9,9 +9,10 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-tok=${VKPHI_SHARED_DIR:-/nonexistent}/phi4-mini-tokenizer.gguf
-[ -r "$tok" ] || { echo "skip: $tok is missing"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: python3 is needed"; exit 77; }
+command -v python3 >/dev/null || { echo "skipped: python3 is needed"; exit 77; }
+need_shared "Phi-4-mini's tokenizer (phi4-mini-tokenizer.gguf)"
+tok=$SHARED/phi4-mini-tokenizer.gguf
+[ -r "$tok" ] || { bad "$tok is missing"; exit 1; }
 
 # A copy of the tokenizer file with one string value changed in place (same length).
 edit_value() { # src dst key old new

@@ -31,6 +31,36 @@ if [ "$size" -gt 115000000 ] && [ "$size" -lt 125000000 ]; then ok "size $size";
 ids=$("$VKPHI" tokenize -m "$TMP/a.gguf" "Hello world" 2>&1)
 if [ "$ids" == "[9906,1917]" ]; then ok "tokenizer in the file"; else bad "tokenizer in the file: $ids"; fi
 
+# Without ../shared, tests run on a model written by write_tiny (lib.sh) in place of
+# ../shared/reference/tiny-phi4-Q8_0.gguf: it has the reference files' vocabulary and,
+# where ../shared is there to compare, that file's tensors (names, types, shapes,
+# bytes), tokenizer and token ids.
+if command -v python3 >/dev/null; then
+    if write_tiny "$TMP/t.gguf"; then
+        "$VKPHI" info -m "$TMP/t.gguf" >"$TMP/t.info" 2>&1
+        grep -qF "tokenizer: model gpt2, pre dbrx, vocabulary 4192, 3840 merges, bos 4097, eos 4105" "$TMP/t.info" &&
+            grep -qx "runnable: yes" "$TMP/t.info" && ok "write_tiny: the reference files' vocabulary, runnable" ||
+            bad "write_tiny: $(grep -E '^(tokenizer|runnable):' "$TMP/t.info")"
+        if have_shared "write_tiny's model compared with the reference file"; then
+            ref=$SHARED/reference/tiny-phi4-Q8_0.gguf
+            "$VKPHI" info -m "$ref" >"$TMP/r.info" 2>&1
+            # Past the file: and name: lines; the tensors may come in another order.
+            if diff <(tail -n +3 "$TMP/t.info" | sort) <(tail -n +3 "$TMP/r.info" | sort) >"$TMP/diff"; then
+                ok "write_tiny: the reference file's tensors and tokenizer"
+            else
+                bad "write_tiny's model differs from $ref: $(cat "$TMP/diff")"
+            fi
+            text="<|im_start|>user<|im_sep|>Hello, world! Wie geht's? 12345 <|im_end|><|endoftext|>"
+            expect "write_tiny: the reference file's token ids" "$("$VKPHI" tokenize -m "$TMP/t.gguf" --special "$text" 2>&1)" \
+                "$("$VKPHI" tokenize -m "$ref" --special "$text" 2>&1)"
+        fi
+    else
+        bad "write_tiny: $(cat "$TMP/err")"
+    fi
+else
+    echo "skipped: python3 (for write_tiny) is absent"
+fi
+
 # No temporary files left beside the outputs.
 if ls "$TMP" | grep -q partial; then bad "temporary files left: $(ls "$TMP")"; else ok "no temporary files"; fi
 

@@ -7,12 +7,12 @@
 # memory), checks a curl client that gives up mid-stream, a clean shutdown on SIGTERM,
 # and batch invariance at 8 slots.
 set -uo pipefail
-: "${VKPHI:?set VKPHI to the vkphi binary}"
 here=$(cd "$(dirname "$0")" && pwd)
-command -v python3 >/dev/null || { echo "skip: python3 is needed for the HTTP client checks"; exit 77; }
-command -v curl >/dev/null || { echo "skip: curl is needed"; exit 77; }
+. "$here/lib.sh"
+command -v python3 >/dev/null || { echo "skipped: python3 is needed for the HTTP client checks"; exit 77; }
+command -v curl >/dev/null || { echo "skipped: curl is needed"; exit 77; }
 
-tmp=$(mktemp -d)
+tmp=$TMP # removed by cleanup, which takes over lib.sh's trap
 pid=""
 client=""
 cleanup() {
@@ -28,16 +28,11 @@ trap 'exit 1' INT TERM HUP PIPE # so that cleanup runs then too
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# The shared tiny reference model decodes about 5x faster on lavapipe than mkmodel's
-# tiny preset (a 4192-token vocabulary instead of 100352): use it when it is there.
-model=${VKPHI_SHARED_DIR:-/nonexistent}/reference/tiny-phi4-Q8_0.gguf
-if [ ! -f "$model" ]; then
-    model=$tmp/tiny-serve.gguf
-    "$VKPHI" mkmodel --preset tiny --type Q8_0 -o "$model" >/dev/null || { echo "FAIL: mkmodel"; exit 1; }
-    soak=150
-else
-    soak=300
-fi
+# The shared tiny reference model, or one of its shape (a 4192-token vocabulary: it
+# decodes about 5x faster on lavapipe than Phi-4's 100352).
+pick_model
+model=$M
+soak=300
 id=$(basename "$model" .gguf)
 key="test-key-$$"
 parallel=4

@@ -70,8 +70,8 @@ else
 fi
 
 # The reference files of the remaining types: tensors and bytes per type.
-REF=${VKPHI_SHARED_DIR:-/nonexistent}/reference
-if [ -r "$REF/tiny-phi4-Q4_0-mix.gguf" ]; then
+if have_shared "info on the reference files of the remaining types"; then
+    REF=$SHARED/reference
     "$VKPHI" info -m "$REF/tiny-phi4-Q4_0-mix.gguf" >"$TMP/info" 2>&1
     grep -qE "^  Q4_0 +10 tensors +8830976 weights +4967424 bytes +4.50 bits/weight$" "$TMP/info" &&
         grep -qE "^  Q4_1 +3 tensors +2359296 weights +1474560 bytes +5.00 bits/weight$" "$TMP/info" &&

@@ -2,9 +2,11 @@
 #include "harness.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 int test_passed, test_failed;
+static int shared_skipped; // parts skipped for lack of ../shared
 
 uint32_t device_validation_total(void);
 
@@ -13,8 +15,13 @@ int test_finish(void) {
         test_failed++;
         fprintf(stderr, "FAIL: the Vulkan validation layer reported %u messages\n", device_validation_total());
     }
-    printf("%d passed, %d failed\n", test_passed, test_failed);
-    return test_failed ? 1 : 0;
+    if (shared_skipped) {
+        printf("%d passed, %d failed, %d skipped (../shared is absent)\n", test_passed, test_failed, shared_skipped);
+    } else {
+        printf("%d passed, %d failed\n", test_passed, test_failed);
+    }
+    if (test_failed) return 1;
+    return shared_skipped && !test_passed ? 77 : 0;
 }
 
 int test_skip(const char *why) {
@@ -22,11 +29,19 @@ int test_skip(const char *why) {
     return 77;
 }
 
-const char *test_shared_dir(void) {
-    const char *d = getenv("VKPHI_SHARED_DIR");
+const char *test_shared_dir(const char *what) {
+    const char *d = getenv("VKPHI_SHARED_DIR"), *require = getenv("VKPHI_REQUIRE_SHARED");
     struct stat st;
-    if (!d || stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
-    return d;
+    if (d && stat(d, &st) == 0 && S_ISDIR(st.st_mode)) return d;
+    if (require && *require && strcmp(require, "0") != 0) {
+        test_failed++;
+        fprintf(stderr, "FAIL %s: ../shared (VKPHI_SHARED_DIR=%s) is missing and VKPHI_REQUIRE_SHARED=%s\n", what,
+                d ? d : "", require);
+    } else {
+        shared_skipped++;
+        printf("skipped: %s: ../shared is absent (VKPHI_SHARED_DIR=%s)\n", what, d ? d : "");
+    }
+    return NULL;
 }
 
 const char *test_data_dir(void) {

@@ -22,13 +22,18 @@ extern int test_passed, test_failed;
         }                                                                                  \
     } while (0)
 
-// Ends the test: prints the tally; returns 0 when nothing failed.
+// Ends the test: prints the tally; returns 1 when a check failed, 77 (skipped: ctest
+// shows "Not Run") when nothing was checked because ../shared is absent, else 0.
 int test_finish(void);
 // Ends the test as skipped (ctest shows "Not Run"), with the reason.
 int test_skip(const char *why);
 
-// Directory of ../shared (reference models), or NULL when it is absent.
-const char *test_shared_dir(void);
+// Directory of ../shared (VKPHI_SHARED_DIR: the reference models) for `what`, the part
+// of the test that needs it. When it is absent: NULL, and the part is skipped (a
+// "skipped: WHAT: ../shared is absent" line; the test still passes if the rest does,
+// see test_finish) or, when VKPHI_REQUIRE_SHARED is set (CI has ../shared), failed.
+// tests/lib.sh's have_shared is the same for the shell tests.
+const char *test_shared_dir(const char *what);
 // Directory of tests/data.
 const char *test_data_dir(void);
 

@@ -522,7 +522,10 @@ check(mval(m0, "vkphi_ready") == 1 and mval(m0, "vkphi_slots") == args.parallel 
       mval(m0, "vkphi_slots_busy") == 0 and mval(m0, "vkphi_queue_depth") == 0,
       "/metrics gauges at rest: %r" % {k[0]: v for k, v in m0.items() if not k[1]})
 seq_usage = []
-for i, (prompt, maxt) in enumerate([("Metrics one.", 5), ("Metrics two, a bit longer.", 3), ("Metrics one.", 4)]):
+# The repeat comes right after the first: a prompt goes to the slot whose cache shares
+# the longest prefix with it, so the third, which shares the template's first tokens,
+# takes that slot too (its cached tokens: that common prefix).
+for i, (prompt, maxt) in enumerate([("Metrics one.", 5), ("Metrics one.", 4), ("Metrics two, a bit longer.", 3)]):
     status, r = jrequest("POST", CHAT, chat_body(user(prompt), temperature=0, max_tokens=maxt))
     check(status == 200, "metrics sequence request %d: %r" % (i, r))
     seq_usage.append(r.get("usage", {}))
@@ -542,7 +545,9 @@ def delta(name, **labels):
 want_prompt = sum(u.get("prompt_tokens", 0) for u in seq_usage)
 want_gen = sum(u.get("completion_tokens", 0) for u in seq_usage)
 want_cached = sum(u.get("prompt_tokens_details", {}).get("cached_tokens", 0) for u in seq_usage)
-check(want_cached >= seq_usage[0].get("prompt_tokens", 0) - 1, "the repeated prompt reused its slot: %r" % seq_usage)
+cached = [u.get("prompt_tokens_details", {}).get("cached_tokens", 0) for u in seq_usage]
+check(cached[1] >= seq_usage[0].get("prompt_tokens", 0) - 1 and 0 < cached[2] < seq_usage[2].get("prompt_tokens", 0),
+      "the repeated prompt reused its slot, the third its common prefix: %r" % seq_usage)
 check(delta("vkphi_requests_total", endpoint="/v1/chat/completions", code="2xx") == 3 and
       delta("vkphi_requests_total", endpoint="/v1/completions", code="2xx") == 1 and
       delta("vkphi_requests_total", endpoint="/v1/chat/completions", code="4xx") == 1 and

@@ -259,8 +259,7 @@ static void test_missing_markers(void) {
 // ---- Phi-4-mini (../shared/phi4-mini-tokenizer.gguf) ----
 
 static void test_mini(void) {
-    const char *shared = test_shared_dir();
-    CHECK(shared != NULL, "../shared (VKPHI_SHARED_DIR) is missing");
+    const char *shared = test_shared_dir("Phi-4-mini's chat format (phi4-mini-tokenizer.gguf)");
     if (!shared) return;
     char path[4096];
     snprintf(path, sizeof path, "%s/phi4-mini-tokenizer.gguf", shared);

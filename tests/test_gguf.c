@@ -932,9 +932,8 @@ int main(int argc, char **argv) {
     test_writer();
     test_model_check();
     test_corpus();
-    const char *dir = test_shared_dir();
+    const char *dir = test_shared_dir("the reference files");
     if (dir) test_reference_files(dir);
-    else printf("../shared is absent: skipping the reference files\n");
     // Clean up the temporary files.
     DIR *d = opendir(tmpdir);
     for (struct dirent *e; d && (e = readdir(d));) {

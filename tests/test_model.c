@@ -132,11 +132,13 @@ static void against_cpu(const char *path, uint32_t n, uint32_t ubatch, enum kv_t
 }
 
 int main(void) {
-    const char *dir = test_shared_dir();
-    if (!dir) return test_skip("../shared is absent: no reference models");
+    const char *dir = test_shared_dir("the reference models");
+    if (!dir) return test_finish();
     char path[1024];
     snprintf(path, sizeof path, "%s/reference/tokens.txt", dir);
-    if (!read_tokens(path, tokens, &n_tokens)) return test_skip("no reference/tokens.txt");
+    bool have_tokens = read_tokens(path, tokens, &n_tokens);
+    CHECK(have_tokens, "cannot read the token ids of %s", path);
+    if (!have_tokens) return test_finish();
     snprintf(path, sizeof path, "%s/reference/tokens300.txt", dir);
     CHECK(read_tokens(path, tokens300, &n_tokens300) && n_tokens300 == 300, "cannot read 300 ids from %s", path);
     const char *names[] = {"F16", "Q8_0", "Q4_0", "Q4_K_M"};

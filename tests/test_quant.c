@@ -832,8 +832,7 @@ int main(void) {
     test_iq_tables();
     test_round_trips();
     test_bad_arguments();
-    const char *dir = test_shared_dir();
+    const char *dir = test_shared_dir("the comparison with the reference quantizer");
     if (dir) test_against_reference(dir), test_iq_reference(dir);
-    else printf("../shared is absent: skipping the comparison with the reference quantizer\n");
     return test_finish();
 }

@@ -185,8 +185,8 @@ static void test_imatrix(const char *f16) {
 }
 
 int main(void) {
-    const char *dir = test_shared_dir();
-    if (!dir) return test_skip("../shared is absent: no reference models");
+    const char *dir = test_shared_dir("quantizing the reference models");
+    if (!dir) return test_finish();
     char f16[1024], path[1024];
     snprintf(f16, sizeof f16, "%s/reference/tiny-phi4-F16.gguf", dir);
     snprintf(path, sizeof path, "%s/reference/tokens.txt", dir);

@@ -800,8 +800,7 @@ static void test_small_vocab(void) {
 // ---- Phi-4-mini: o200k (tokenizer.ggml.pre = "gpt-4o") and its specials ----
 
 static void test_mini(void) {
-    const char *shared = test_shared_dir();
-    CHECK(shared != NULL, "../shared (VKPHI_SHARED_DIR) is missing: the o200k cases live there");
+    const char *shared = test_shared_dir("Phi-4-mini's o200k tokenizer and its cases (phi4-mini-tokenizer*)");
     if (!shared) return;
     char path[4096];
     snprintf(path, sizeof path, "%s/phi4-mini-tokenizer.gguf", shared);
