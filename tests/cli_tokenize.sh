@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 DATA=${VKPHI_TEST_DATA:?set VKPHI_TEST_DATA to tests/data}
-M="$DATA/phi4-tokenizer.gguf"
+M=${VKPHI_TOKENIZER_GGUF:?set VKPHI_TOKENIZER_GGUF to runtime/convert/phi4-tokenizer.gguf}
 
 
 expect "ids" "$("$VKPHI" tokenize -m "$M" "Hello world")" "[9906,1917]"

@@ -43,7 +43,7 @@ out=$("$VKPHI" run -m "$TMP/q.gguf" -p "Hello" -n 3 --temp 0 -q 2>"$TMP/err") &&
     bad "run on the quantized file: $(cat "$TMP/err")"
 
 # A readable file that vkphi cannot run: described, with the reason.
-"$VKPHI" info -m "$VKPHI_TEST_DATA/phi4-tokenizer.gguf" >"$TMP/info" 2>&1
+"$VKPHI" info -m "${VKPHI_TOKENIZER_GGUF:?set VKPHI_TOKENIZER_GGUF to runtime/convert/phi4-tokenizer.gguf}" >"$TMP/info" 2>&1
 grep -q "^runnable: no: .*block_count" "$TMP/info" && ok "info: $(grep runnable "$TMP/info")" || bad "info on a tokenizer-only file"
 
 # A model with a tensor type vkphi does not run (blk.1.ffn_up.weight re-labelled

@@ -18,7 +18,7 @@
 # repository is not written to) and a dictionary tests/fuzz/<target>.dict where there
 # is one. Every target runs even after another finds something; the script exits
 # non-zero when any did, and keeps the crashing inputs in fuzz-findings/<target>/.
-# The tokenizer targets read tests/data/phi4-tokenizer.gguf. Extra libFuzzer flags
+# The tokenizer targets read runtime/convert/phi4-tokenizer.gguf. Extra libFuzzer flags
 # can be given in FUZZ_FLAGS (e.g. FUZZ_FLAGS=-jobs=2).
 set -euo pipefail
 
@@ -84,7 +84,7 @@ build() {
     fi
     # shellcheck disable=SC2046
     "$cc" "${cflags[@]}" -fsanitize=fuzzer,address,undefined -Wl,--gc-sections \
-        -DVKPHI_FUZZ_TOKENIZER_PATH="\"$here/data/phi4-tokenizer.gguf\"" \
+        -DVKPHI_FUZZ_TOKENIZER_PATH="\"$root/runtime/convert/phi4-tokenizer.gguf\"" \
         -I"$rt" -I"$model" -I"$root/shaders/common" -I"$root/tools" "$here/fuzz_$t.c" $(sources "$t") $(libs "$t") -o "$work/fuzz_$t"
 }
 

@@ -3,7 +3,7 @@
 // and the server's requests share: the Phi-4 tokenizer loaded once, a UTF-8 check,
 // and an independent oracle for "bytes to valid UTF-8 with U+FFFD".
 //
-// The tokenizer file is tests/data/phi4-tokenizer.gguf: tests/fuzz.sh passes its path
+// The tokenizer file is runtime/convert/phi4-tokenizer.gguf: tests/fuzz.sh passes its path
 // as VKPHI_FUZZ_TOKENIZER_PATH at compile time; the environment variable
 // VKPHI_FUZZ_TOKENIZER overrides it.
 #pragma once
@@ -18,7 +18,7 @@
 #include "tokenizer.h"
 
 #ifndef VKPHI_FUZZ_TOKENIZER_PATH
-#define VKPHI_FUZZ_TOKENIZER_PATH "tests/data/phi4-tokenizer.gguf"
+#define VKPHI_FUZZ_TOKENIZER_PATH "runtime/convert/phi4-tokenizer.gguf"
 #endif
 
 // A failed property: say which, then abort so libFuzzer keeps the input.

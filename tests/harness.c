@@ -8,12 +8,14 @@
 int test_passed, test_failed;
 static int shared_skipped; // parts skipped for lack of ../shared
 
-uint32_t device_validation_total(void);
+// Messages of the Vulkan validation layer in this process: harness_gpu.c's, in the
+// tests that link it; none in the tests without Vulkan.
+__attribute__((weak)) uint32_t test_validation_messages(void) { return 0; }
 
 int test_finish(void) {
-    if (device_validation_total() > 0) {
+    if (test_validation_messages() > 0) {
         test_failed++;
-        fprintf(stderr, "FAIL: the Vulkan validation layer reported %u messages\n", device_validation_total());
+        fprintf(stderr, "FAIL: the Vulkan validation layer reported %u messages\n", test_validation_messages());
     }
     if (shared_skipped) {
         printf("%d passed, %d failed, %d skipped (../shared is absent)\n", test_passed, test_failed, shared_skipped);
@@ -47,6 +49,11 @@ const char *test_shared_dir(const char *what) {
 const char *test_data_dir(void) {
     const char *d = getenv("VKPHI_TEST_DATA");
     return d ? d : "tests/data";
+}
+
+const char *test_tokenizer_path(void) {
+    const char *p = getenv("VKPHI_TOKENIZER_GGUF");
+    return p ? p : "runtime/convert/phi4-tokenizer.gguf";
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -101,48 +108,4 @@ double test_mean_kl(const float *ref, const float *ours, uint32_t rows, uint32_t
     }
     if (top1) *top1 = rows ? (double)agree / rows : 1.0;
     return rows ? sum / rows : 0.0;
-}
-
-// ---- GPU tests ----
-#include "common.h"
-
-bool test_gpu_open(test_gpu *g) {
-    if (device_create(-1, &g->dev) != VKPHI_OK) {
-        fprintf(stderr, "no Vulkan device: %s\n", vkphi_last_error());
-        return false;
-    }
-    g->k = kernels_create(g->dev);
-    if (cmd_create(g->dev, &g->cmd) != VKPHI_OK) {
-        fprintf(stderr, "cmd_create: %s\n", vkphi_last_error());
-        return false;
-    }
-    return g->k != NULL;
-}
-
-void test_gpu_close(test_gpu *g) {
-    cmd_destroy(g->cmd);
-    kernels_destroy(g->k);
-    CHECK(device_validation_messages(g->dev) == 0, "the validation layer reported %u messages",
-          device_validation_messages(g->dev));
-    device_destroy(g->dev);
-}
-
-gpu_buffer test_upload(test_gpu *g, const void *data, uint64_t bytes) {
-    gpu_buffer b;
-    int rc = buffer_create(g->dev, bytes, BUFFER_DEVICE, "a test buffer", &b);
-    if (rc) { fprintf(stderr, "buffer_create: %s\n", vkphi_last_error()); abort(); }
-    if (data && buffer_write(g->dev, &b, 0, data, bytes)) { fprintf(stderr, "%s\n", vkphi_last_error()); abort(); }
-    return b;
-}
-
-void test_download(test_gpu *g, const gpu_buffer *b, void *out, uint64_t bytes) {
-    if (buffer_read(g->dev, b, 0, out, bytes)) { fprintf(stderr, "%s\n", vkphi_last_error()); abort(); }
-}
-
-bool test_vulkan_available(void) {
-    device_info *infos;
-    uint32_t n;
-    if (device_list(&infos, &n) != VKPHI_OK) return false;
-    free(infos);
-    return n > 0;
 }

@@ -25,6 +25,9 @@ extern int test_passed, test_failed;
 // Ends the test: prints the tally; returns 1 when a check failed, 77 (skipped: ctest
 // shows "Not Run") when nothing was checked because ../shared is absent, else 0.
 int test_finish(void);
+// Messages of the Vulkan validation layer in this process (test_finish fails the
+// test on any); 0 in the tests without Vulkan, which do not link harness_gpu.c.
+uint32_t test_validation_messages(void);
 // Ends the test as skipped (ctest shows "Not Run"), with the reason.
 int test_skip(const char *why);
 
@@ -36,6 +39,8 @@ int test_skip(const char *why);
 const char *test_shared_dir(const char *what);
 // Directory of tests/data.
 const char *test_data_dir(void);
+// Phi-4's tokenizer GGUF, the one the runtime embeds (runtime/convert/phi4-tokenizer.gguf).
+const char *test_tokenizer_path(void);
 
 // Deterministic random numbers for test inputs.
 void test_seed(uint64_t seed);
@@ -45,30 +50,6 @@ float test_rand_normal(void);
 
 // Largest |a[i]-b[i]| / (atol + rtol*|b[i]|) over n values: <= 1 passes.
 double test_max_rel_err(const float *a, const float *b, size_t n, double atol, double rtol);
-
-// ---- GPU tests ----
-#include "buffer.h"
-#include "commands.h"
-#include "device.h"
-#include "kernels.h"
-
-typedef struct test_gpu {
-    device *dev;
-    kernels *k;
-    cmd_ctx *cmd;
-} test_gpu;
-
-// True when there is a Vulkan device (VKPHI_LIMITS applied); tests that need one
-// skip otherwise.
-bool test_vulkan_available(void);
-// Opens the default device (lavapipe in CI) with the validation layer as the
-// environment asks; false (and a message) when there is no Vulkan device.
-bool test_gpu_open(test_gpu *g);
-// Checks that the validation layer reported nothing, then frees everything.
-void test_gpu_close(test_gpu *g);
-// A device buffer holding a copy of n floats (or bytes, for the _bytes form).
-gpu_buffer test_upload(test_gpu *g, const void *data, uint64_t bytes);
-void test_download(test_gpu *g, const gpu_buffer *b, void *out, uint64_t bytes);
 
 // Mean over rows of KL(softmax(ref row) || softmax(ours row)), rows of n logits;
 // *top1 (may be NULL) gets the fraction of rows whose argmax agrees.

@@ -59,7 +59,7 @@ need_shared() { have_shared "$1" || finish; }
 # Phi-4's first 4096 tokens and its 96 special ones (tests/tiny_vocab.py): the shape,
 # tokenizer and sizes of ../shared/reference/tiny-phi4-Q8_0.gguf, other random weights.
 write_tiny() { # out
-    python3 "$TESTS/tiny_vocab.py" "${VKPHI_TEST_DATA:-$TESTS/data}/phi4-tokenizer.gguf" "$TMP/tiny-vocab.gguf" 2>"$TMP/err" &&
+    python3 "$TESTS/tiny_vocab.py" "${VKPHI_TOKENIZER_GGUF:-$TESTS/../runtime/convert/phi4-tokenizer.gguf}" "$TMP/tiny-vocab.gguf" 2>"$TMP/err" &&
         "$VKPHI" mkmodel --preset tiny --type Q8_0 --tokenizer "$TMP/tiny-vocab.gguf" -o "$1" >/dev/null 2>>"$TMP/err"
 }
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "harness.h"
+#include "harness_gpu.h"
 #include "ops.h"
 #include "select.h"
 #include "ref.h"

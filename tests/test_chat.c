@@ -548,7 +548,7 @@ static void test_splitter(void) {
 
 int main(void) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/phi4-tokenizer.gguf", test_data_dir());
+    snprintf(path, sizeof path, "%s", test_tokenizer_path());
     gguf_file *f = gguf_open(path);
     CHECK(f != NULL, "gguf_open %s: %s", path, vkphi_last_error());
     if (!f) return test_finish();

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "harness.h"
+#include "harness_gpu.h"
 #include "kernels.h"
 #include "memory.h"
 #include "pipeline.h"

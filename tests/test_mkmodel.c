@@ -383,7 +383,7 @@ static void test_tokenizer_blob(void) {
     uint64_t size = 0;
     const unsigned char *blob = mkmodel_tokenizer_gguf(&size);
     char path[512];
-    snprintf(path, sizeof path, "%s/phi4-tokenizer.gguf", test_data_dir());
+    snprintf(path, sizeof path, "%s", test_tokenizer_path());
     FILE *fp = fopen(path, "rb");
     CHECK(fp != NULL, "%s opens", path);
     if (!fp) return;

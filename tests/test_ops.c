@@ -6,7 +6,7 @@
 
 #include "common.h"
 #include "gguf.h"
-#include "harness.h"
+#include "harness_gpu.h"
 #include "ops.h"
 #include "select.h"
 #include "ref.h"

@@ -15,7 +15,7 @@
 
 #include "common.h"
 #include "gguf.h"
-#include "harness.h"
+#include "harness_gpu.h"
 #include "ops.h"
 #include "quant.h"
 #include "quant_iq.h"

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Writes the vocabulary of ../shared/reference/tiny-phi4-*.gguf from Phi-4's own
-# (tests/data/phi4-tokenizer.gguf), so that tests can make a model of the reference
+# (runtime/convert/phi4-tokenizer.gguf), so that tests can make a model of the reference
 # files' shape without ../shared: `vkphi mkmodel --preset tiny --tokenizer OUT`.
 #
 #   python3 tiny_vocab.py IN.gguf OUT.gguf [N]

@@ -47,7 +47,7 @@ struct mem_model;
 int mkmodel_memory_needs(const mkmodel_preset *p, const char *type_name, double file_bytes, uint32_t n_seq,
                          uint32_t n_ubatch, struct mem_model *out);
 
-// The Phi-4 tokenizer GGUF embedded in the binary (tests/data/phi4-tokenizer.gguf).
+// The Phi-4 tokenizer GGUF embedded in the binary (runtime/convert/phi4-tokenizer.gguf).
 const void *mkmodel_tokenizer_gguf(uint64_t *size);
 
 // The built-in default model: preset MKMODEL_DEFAULT_PRESET in the mix

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Phi-4's tokenizer GGUF (tests/data/phi4-tokenizer.gguf), embedded in the binary
+/* Phi-4's tokenizer GGUF (runtime/convert/phi4-tokenizer.gguf), embedded in the binary
    for mkmodel: the directory holding it is on the include path (CMakeLists.txt). */
     .section .rodata
     .balign 64
