@@ -92,7 +92,7 @@ def stop_server():
 
 # ---- the end tokens, banned so that every request runs to -n tokens ----
 model_path = args.model
-if not model_path:  # where vkphi keeps its built-in model (runtime/mkmodel.c)
+if not model_path:  # where vkphi keeps its built-in model (runtime/convert/mkmodel.c)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.environ.get("HOME", "/"), ".cache")
     model_path = os.path.join(cache, "vkphi", "default-mini-Q4_K_M-v1.gguf")
 ban = {}

@@ -15,7 +15,7 @@
 #include "common/common.glsl"
 #include "common/kv.glsl"
 
-// Tile sizes (runtime/kernels.c): query rows per workgroup and keys per block.
+// Tile sizes (runtime/kernels/kernels.c): query rows per workgroup and keys per block.
 layout(constant_id = 1) const uint RQ = 32;
 layout(constant_id = 2) const uint BKV = 16;
 

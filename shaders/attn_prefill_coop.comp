@@ -4,7 +4,7 @@
 // score matrix), with the two products on cooperative matrices: S = Q K^T and
 // O += P V, f16 x f16 -> f32. Workgroup (query tile, head): BQ = 16 queries, keys
 // in blocks of BKV = 32; four subgroups share each product's TM x TN matrices.
-// head_dim a multiple of 32, at most 128 (runtime/ops.c checks; else the plain
+// head_dim a multiple of 32, at most 128 (runtime/kernels/select.c checks; else the plain
 // kernel runs). O stays in shared memory in f32: each block rescales it by the
 // softmax's correction alpha before adding P V, which a matrix in registers cannot
 // do row by row.

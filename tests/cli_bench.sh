@@ -76,7 +76,7 @@ for _ in range(nkv):
         elif key == "phi3.attention.head_count": heads = v
         else: embd = v
     else: skip_val(t)
-# Bytes each weight takes on the device (runtime/repack.h): a row's blocks of QK
+# Bytes each weight takes on the device (runtime/core/repack.h): a row's blocks of QK
 # values in tiles of G, each an H-byte header and S bytes per block, the last tile
 # only as long as its blocks need; the float types as in the file.
 TILE = {0: (1, 1, 0, 4), 1: (1, 1, 0, 2), 30: (1, 1, 0, 2), 2: (32, 4, 16, 16), 8: (32, 4, 16, 32),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Runs a command under one of the named limit profiles: VKPHI_LIMITS (runtime/device.h)
+# Runs a command under one of the named limit profiles: VKPHI_LIMITS (runtime/gpu/device.h)
 # makes the device report other GPUs' stricter limits, so the suite takes their
 # paths on lavapipe.
 #   tests/profiles.sh NAME COMMAND [ARGS...]   e.g. tests/profiles.sh minimal ctest --test-dir build

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The placement plan (runtime/memory.h) against the heap layouts of machines we do
+// The placement plan (runtime/gpu/memory.h) against the heap layouts of machines we do
 // not have, with Phi-4's real per-layer sizes: where each layer's weights, the KV
 // cache and the scratch go, the largest contexts, and the default context. Then the
 // arena on the real device (lavapipe): blocks within the limit, buffers bound into

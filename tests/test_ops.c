@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Each elementwise/row kernel and the float matrix kernels against the CPU
-// reference (runtime/ref.c) on random inputs, at ragged shapes and Phi-4's sizes.
+// reference (runtime/core/ref.c) on random inputs, at ragged shapes and Phi-4's sizes.
 #include <stdlib.h>
 #include <string.h>
 

@@ -449,7 +449,7 @@ static void test_bad_arguments(void) {
 }
 
 // ---- the codebook (IQ) types ----
-// Blocks packed here from the layouts in runtime/quant_iq.h, from grid entries
+// Blocks packed here from the layouts in runtime/core/quant_iq.h, from grid entries
 // whose values are copied from the format's definition (iq*_grid), so a slip in
 // quant_iq.c or in the shared table shows. Octet o (8 values; sub-block o/4,
 // octet o%4 within it) takes entry o%4 of the type's list below.
@@ -608,7 +608,7 @@ static void test_iq_known_answers(void) {
     check_block(GGML_TYPE_IQ1_M, b, want, 256, "IQ1_M");
 }
 
-// The shared grids (runtime/quant_iq_tables.h) against the definition: an FNV-1a
+// The shared grids (runtime/core/quant_iq_tables.h) against the definition: an FNV-1a
 // hash of every entry's values in order, one byte each (IQ1_S's -1 as 0xff),
 // computed from ggml's iq*_grid tables.
 #define IQ_GRID_IQ2XXS
@@ -779,7 +779,7 @@ static void test_against_reference(const char *dir) {
     gguf_close(src);
 }
 
-// ---- the device layout (runtime/repack.h) ----
+// ---- the device layout (runtime/core/repack.h) ----
 // Row sizes (whole 16-byte words, and not much more than the file's) and the f32
 // scales: an f16 scale, subnormal included, becomes exactly its value. The GPU
 // kernels' readers of each layout are tested against the CPU in test_quant_gpu.

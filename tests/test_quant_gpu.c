@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The quantized-weight kernels (matvec_q, matmul_q, get_rows) against the CPU
-// block formats of runtime/quant.c, for every type vkphi runs: hand-built blocks
+// block formats of runtime/core/quant.c, for every type vkphi runs: hand-built blocks
 // with known values (so that CPU and GPU cannot agree on the same mistake; for the
 // codebook types, whose known answers are in test_quant, blocks through every
 // entry of the grid the CPU and the shaders share), random
@@ -235,7 +235,7 @@ static double product_error(const qmat *m, const float *x, const float *y, uint3
     return worst;
 }
 
-// Bytes of one row in the device layout (runtime/repack.h), as the load makes it.
+// Bytes of one row in the device layout (runtime/core/repack.h), as the load makes it.
 static uint64_t dev_row_bytes(const qmat *m) { return repack_row_bytes(m->type, m->n_in); }
 
 // The matrix in the device layout, uploaded as the model's load does it.
@@ -445,7 +445,7 @@ static int32_t *rand_ids(uint32_t n, uint32_t n_rows) {
 }
 
 // ---- known-answer blocks ----
-// Each block is packed here from the layout description in runtime/quant.h (not
+// Each block is packed here from the layout description in runtime/core/quant.h (not
 // with quant.c's code), from chosen levels and scales whose values are exact in
 // f32; both the CPU and the GPU must give exactly these.
 
@@ -670,7 +670,7 @@ static void test_subnormal_block(uint32_t type) {
 
 // Every type, the codebook ones included: random blocks whose every f16 block
 // scale (d, and dmin / m) is a subnormal half, from the smallest (2^-24) up. The
-// load turns them into f32 (runtime/repack.c); the GPU's values must be the CPU's
+// load turns them into f32 (runtime/core/repack.c); the GPU's values must be the CPU's
 // exactly, and its products within the tolerance.
 static void test_subnormal_random(uint32_t type) {
     qmat m = mat_random(type, quant_block_elems(type) * 9, 5);
@@ -719,7 +719,7 @@ static void test_small_weights(uint32_t type) {
 }
 
 // ---- the codebook types: every grid entry ----
-// The shaders read the very arrays the CPU decodes with (runtime/quant_iq_tables.h,
+// The shaders read the very arrays the CPU decodes with (runtime/core/quant_iq_tables.h,
 // uploaded by kernels.c; test_quant checks them against the definition).
 // Random blocks whose octets then walk through every entry of the type's grid, in
 // order, looked up on the GPU and compared with the CPU exactly: a table or index

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // vkphi plan: where a model's weights, KV cache and scratch would go on each
-// device (runtime/memory.h), the contexts that fit, and the decode speed each
+// device (runtime/gpu/memory.h), the contexts that fit, and the decode speed each
 // placement allows. With --model-size 14B, the same for every Phi-4 download,
 // without a file: "which file fits my card?".
 #include <stdio.h>

@@ -38,7 +38,7 @@ int mkmodel_write_tokenizer(const mkmodel_preset *p, const char *type_name, uint
 // Bytes of tensor data a file of this preset and mix holds (0 for an unknown mix).
 uint64_t mkmodel_data_bytes(const mkmodel_preset *p, const char *type_name);
 
-// What a file of this preset and mix would ask of memory (memory.h), without the
+// What a file of this preset and mix would ask of memory (memory_plan.h), without the
 // file: model_memory_needs's numbers from the tensors mkmodel_write would write.
 // type_name a mix of quant_recipe.h; or one we do not make, with the published
 // file_bytes spread over the matrices by their sizes. out->layer_bytes is

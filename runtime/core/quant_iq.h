@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// CPU dequantization of the codebook (IQ) formats; runtime/quant.c dispatches here.
+// CPU dequantization of the codebook (IQ) formats; runtime/core/quant.c dispatches here.
 // Every block is 256 values in 8 sub-blocks of 32, each of 4 octets (8 values)
 // that take 8 magnitudes (IQ2) or two times 4 (IQ3) from a fixed grid
-// (runtime/quant_iq_tables.h) and 8 signs, under a sub-block scale:
+// (runtime/core/quant_iq_tables.h) and 8 signs, under a sub-block scale:
 //   IQ3_XXS  98 bytes: f16 d, qs[64] (grid indices, 2 per octet), 8 x u32: signs
 //                      7 bits per octet (bits 7l..7l+6), scale s in bits 28..31;
 //                      value = d (2s+1)/4 * grid * sign
@@ -35,6 +35,6 @@
 bool quant_iq_type(uint32_t type);
 // nb blocks of `type` at b into y (256 values each); the type must be one of the seven.
 void quant_iq_dequantize(uint32_t type, const uint8_t *b, float *y, uint64_t nb);
-// The grid `type` decodes with (runtime/quant_iq_tables.h), for upload to the GPU:
+// The grid `type` decodes with (runtime/core/quant_iq_tables.h), for upload to the GPU:
 // its words and their count; NULL for any other type. IQ1_S and IQ1_M share one.
 const uint32_t *quant_iq_grid(uint32_t type, uint32_t *n_words);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The fixed codebooks (grids) of the IQ formats, stored once. runtime/quant_iq.c
+// The fixed codebooks (grids) of the IQ formats, stored once. runtime/core/quant_iq.c
 // includes this for the CPU reference and hands the same arrays to the GPU, which
-// reads them from a storage buffer (runtime/kernels.c uploads them; the shaders,
+// reads them from a storage buffer (runtime/kernels/kernels.c uploads them; the shaders,
 // shaders/common/quant_iq*.glsl, bind it at binding 3). They are not compiled into
 // the shaders as constant arrays: lavapipe's LLVM backend takes 6 s per pipeline
 // for a 256-word constant array indexed at run time, 46 s for 1024 words and more

@@ -21,7 +21,7 @@ typedef struct bandwidth_result {
 // into one word per workgroup; their XOR must equal the XOR of the buffer, or this
 // fails: every byte was read. Returns 0 or an error code.
 int bandwidth_measure(device *d, bandwidth_result *out);
-// The same for the memory a place of the placement plan (memory.h) puts weights in:
+// The same for the memory a place of the placement plan (model/memory_plan.h) puts weights in:
 // MEM_HOST reads host-visible system memory over the bus, as spilled layers are.
 // Fails with one sentence when the device has no such heap.
 int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *out);

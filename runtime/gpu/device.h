@@ -55,7 +55,7 @@ typedef struct device_info {
     bool subgroup_size_control, compute_full_subgroups;
     bool fp16;                // shaderFloat16
     bool fast_f16;            // fp16 on hardware whose f16 arithmetic is at least f32's rate (the
-                              // prefill tiles use it: runtime/ops.c); judged on the real device
+                              // prefill tiles use it: runtime/kernels/select.c); judged on the real device
     bool int8;                // shaderInt8
     bool storage16, storage8; // 16/8-bit storage buffer access
     bool int_dot;             // VK_KHR_shader_integer_dot_product
@@ -90,7 +90,7 @@ typedef struct device device;
 #define DEVICE_LIMITS_ENV "VKPHI_LIMITS"
 
 // Tests only: VKPHI_HEAPS describes simulated memory heaps over the real device's
-// memory, so that the placement across heaps (memory.h) runs end to end on any
+// memory, so that the placement across heaps (model/memory_plan.h) runs end to end on any
 // device. A comma-separated list of KIND:SIZE, KIND `device` (device-local) or
 // `host` (host-visible system memory the GPU reads over the bus), SIZE in bytes
 // with an optional K, M or G: e.g. VKPHI_HEAPS=device:8M,host:2G. The heaps,

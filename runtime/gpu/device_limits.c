@@ -83,7 +83,7 @@ int device_limits_parse(limits_override *l) {
             ok = !strcmp(val, "1.2") || !strcmp(val, "1.3");
             l->api = !strcmp(val, "1.2") ? VK_API_VERSION_1_2 : VK_API_VERSION_1_3;
         } else
-            return vkphi_fail(VKPHI_ERR_ARG, "%s: unknown entry '%s%s%s' (see runtime/device.h)", DEVICE_LIMITS_ENV, key,
+            return vkphi_fail(VKPHI_ERR_ARG, "%s: unknown entry '%s%s%s' (see runtime/gpu/device.h)", DEVICE_LIMITS_ENV, key,
                               val ? "=" : "", val ? val : "");
         if (!ok)
             return vkphi_fail(VKPHI_ERR_ARG, "%s: '%s=%s' is not a valid value", DEVICE_LIMITS_ENV, key, val);

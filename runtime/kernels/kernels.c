@@ -167,7 +167,7 @@ static uint32_t attn_prefill_shared(uint32_t rq, uint32_t bkv) { return 16 * (rq
 // The tiling of common/matmul_tile.glsl (spec 0-5: WG, BM, BN, TM, TN, NBUF) for
 // slices BK deep, with `extra` bytes of shared memory besides the slices (a
 // codebook grid): the first candidate that fits the device, its tokens per tile
-// cut to `width` (the narrow variants for short prompts, runtime/ops.c). GPUs get
+// cut to `width` (the narrow variants for short prompts, kernels_get_matmul). GPUs get
 // 4 x 8 micro-tiles over 128 invocations, double-buffered. A CPU driver (lavapipe
 // on Mesa 22) turns every shared-memory read into a loop over the SIMD lanes, so
 // there the reads per fma decide: 8 x 8 micro-tiles take 4 vec4 reads per 64 fmas

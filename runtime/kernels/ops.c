@@ -90,7 +90,7 @@ static uint64_t gcd64(uint64_t a, uint64_t b) {
 
 // Checks w's shape against its type and finds the rows per window: as many as fit
 // in one storage-buffer range, a multiple of the count that keeps each window's
-// byte offset aligned for binding (rows in the device layout, runtime/repack.h:
+// byte offset aligned for binding (rows in the device layout, runtime/core/repack.h:
 // quantized rows are multiples of 16 bytes, float rows of 2 or 4: the gcd finds
 // the step).
 static int weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows) {

@@ -24,7 +24,7 @@
 
 // ---- load ----
 
-// Bytes of t on the device: its rows in the device layout (runtime/repack.h).
+// Bytes of t on the device: its rows in the device layout (runtime/core/repack.h).
 static uint64_t tensor_device_bytes(const gguf_tensor *t) {
     uint64_t rb = quant_row_bytes(t->type, t->ne[0]);
     return rb ? repack_tensor_bytes(t->type, t->ne[0], t->size / rb) : t->size;

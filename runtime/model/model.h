@@ -60,7 +60,7 @@ typedef struct model_counters {
     uint64_t recordings, dispatches, barriers, submits;
 } model_counters;
 void model_get_counters(model_counters *out);
-// What the model asks of memory (memory.h's mem_model) with n_seq sequences and
+// What the model asks of memory (memory_plan.h's mem_model) with n_seq sequences and
 // ubatches of n_ubatch tokens (0: 512): each layer's weight bytes, the head, the
 // KV shape, the scratch. out->layer_bytes is malloc'ed: free((void *)it).
 struct mem_model;
@@ -68,7 +68,7 @@ int model_memory_needs(const gguf_file *f, const model_config *cfg, uint32_t n_s
                        struct mem_model *out);
 // Only the scratch (for a model without a file: mkmodel_memory_needs).
 void model_scratch_needs(const model_config *cfg, uint32_t n_ubatch, struct mem_model *out);
-// Where the loaded model's buffers went (memory.h).
+// Where the loaded model's buffers went (memory_plan.h).
 const struct mem_plan *model_memory_plan(const model *m);
 // Bytes of weights read by one decode step, and the KV cache bytes per token.
 uint64_t model_weight_bytes(const model *m);

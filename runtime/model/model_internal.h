@@ -51,7 +51,7 @@ struct model {
     uint32_t ring_next;
 
     mem_arena *arena;    // the blocks every planned buffer is bound into
-    mem_plan plan;       // where each layer's weights and KV cache live (memory.h)
+    mem_plan plan;       // where each layer's weights and KV cache live (memory_plan.h)
     gpu_buffer *tensors; // one buffer per uploaded tensor
     uint32_t n_tensors;
     layer *layers;

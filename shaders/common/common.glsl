@@ -25,7 +25,7 @@ float f16_to_float(uint h) {
 }
 vec2 f16x2_to_vec2(uint w) { return vec2(f16_to_float(w & 0xffffu), f16_to_float(w >> 16)); }
 
-// f32 to f16 bits, rounded to nearest even like runtime/common.c's vkphi_f32_to_f16.
+// f32 to f16 bits, rounded to nearest even like runtime/core/common.c's vkphi_f32_to_f16.
 uint float_to_f16(float f) {
     uint x = floatBitsToUint(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
     if (ax > 0x7f800000u) return sign | 0x7e00u;  // NaN

@@ -10,13 +10,13 @@
 // invocations read neighbouring 16-byte words), TM / 4 + TN / 4 vec4 reads of
 // shared memory per TM x TN fmas. With NBUF = 2 the slices are double-buffered:
 // the next one is staged while this one is used, one barrier per step. All of
-// these are specialization constants, picked per device by runtime/kernels.c.
+// these are specialization constants, picked per device by runtime/kernels/kernels.c.
 //
 // Batch invariance: every output is one invocation's chain of fma over k = 0, 1,
 // ..., K-1, whatever the tile shape and n_tokens: tile shapes may change with the
-// batch (runtime/ops.c picks a narrower one for short prompts), results may not.
+// batch (runtime/kernels/kernels.c has a narrower one for short prompts), results may not.
 //
-// Built with F16MATH (the KERNEL_MATMUL_H_* kernels), the slices hold f16 (weights and
+// Built with F16MATH (the FAMILY_MATMUL_H kernels), the slices hold f16 (weights and
 // activations clamped to the f16 range and converted with the driver's rounding, which
 // Vulkan leaves open; the tests allow for either) and the micro-tile runs
 // in packed f16 arithmetic: per FK consecutive values of k each output's products

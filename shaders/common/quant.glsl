@@ -5,7 +5,7 @@
 // given, so the plain build of a shader that includes this is its Q8_0 kernel).
 // Each quant_<type>.glsl gives:
 //   QK, QB        values per block, and its bytes in the GGUF file
-//   QG, QT        the device layout (runtime/repack.c): tiles of QG blocks, QT
+//   QG, QT        the device layout (runtime/core/repack.c): tiles of QG blocks, QT
 //   QH, QS        bytes each: a QH-byte header (the blocks' scales), then QS bytes
 //                 per block (all multiples of 16); a row's last tile holds only
 //                 its remaining blocks, QH + r QS bytes
@@ -69,14 +69,14 @@ void q_init() {}
 // The handle of block b of row `row` in a weight of rows of K values: its tile's
 // byte offset plus its place in the tile (common/quant_common.glsl). Kernels
 // address blocks only through this and read them only through the readers above,
-// which know the type's device layout (mirrored by runtime/repack.c).
+// which know the type's device layout (mirrored by runtime/core/repack.c).
 uint q_blk(uint row, uint b, uint K) {
     uint nb = K / QK, r = nb % QG;
     uint row_bytes = nb / QG * QT + (r != 0u ? QH + r * QS : 0u);
     return row * row_bytes + b / QG * QT + b % QG;
 }
 
-// value = scale * q + offset, as the CPU computes it (runtime/quant.c). Exactly
+// value = scale * q + offset, as the CPU computes it (runtime/core/quant.c). Exactly
 // the CPU's value whether or not the compiler fuses the two: every product here is
 // exact in f32 (an f16 scale has 11 significant bits, a sub-block scale at most 7,
 // a level at most 6; IQ4_XS: a 17-bit scale times a 7-bit codebook level), so only

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Reading quantized weights in their device layout (runtime/repack.h): the load
+// Reading quantized weights in their device layout (runtime/core/repack.h): the load
 // repacks each row of GGUF blocks into tiles of QG blocks, QT bytes each (a
 // multiple of 16), whose block scales are f32 and whose quants sit at 16-byte
 // boundaries. So the quants are read as whole, aligned uvec4s, and a scale or a

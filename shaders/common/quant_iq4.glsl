@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Shared by IQ4_NL and IQ4_XS: the format's 16 levels (the one copy of the codebook,
-// shared with runtime/quant.c) and their lookup for four nibbles at once.
+// shared with runtime/core/quant.c) and their lookup for four nibbles at once.
 #include "iq4_values.h"
 
 const float IQ4_LEVELS[16] = float[16](IQ4_NL_VALUES);

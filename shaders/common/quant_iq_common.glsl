@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Shared by the codebook types (quant_iq*.glsl; layouts in runtime/quant_iq.h).
+// Shared by the codebook types (quant_iq*.glsl; layouts in runtime/core/quant_iq.h).
 // The includer defines IQ_GRID_WORDS, the length in words of its type's grid,
 // and q_group; q_pos and q_part are common to all of them (at the end).
 //
 // Where the grid lives: the host binds the type's grid (the very array the CPU
-// reference uses, runtime/quant_iq_tables.h, uploaded by runtime/kernels.c) at
+// reference uses, runtime/core/quant_iq_tables.h, uploaded by runtime/kernels/kernels.c) at
 // binding 3. Every 8 values look up one entry at an index that differs from thread
 // to thread, so q_init() first copies the grid to shared memory (1 to 8 KiB: a few
 // coalesced loads per thread, served by the cache after the first workgroup) and
