@@ -76,16 +76,19 @@ libs() {
     esac
 }
 
-cflags=(-g -O1 -std=c11 -D_GNU_SOURCE -fno-sanitize-recover=all -ffunction-sections -fdata-sections)
+cflags=(-g -O1 -std=c11 -D_GNU_SOURCE -DVK_NO_PROTOTYPES -fno-sanitize-recover=all -ffunction-sections -fdata-sections)
+# Every layer's headers: the server target's api.h reaches the public header, vkphi.h.
+includes=(-I"$root/runtime" -I"$rt" -I"$root/runtime/gpu" -I"$root/runtime/kernels" -I"$model"
+          -I"$root/runtime/convert" -I"$root/shaders/common")
 build() {
     local t=$1
     if [ "$t" = server ]; then
-        "$cc" "${cflags[@]}" -fsanitize=address,undefined -I"$rt" -I"$model" -c "$model/generate.c" -o "$work/generate.o"
+        "$cc" "${cflags[@]}" -fsanitize=address,undefined "${includes[@]}" -c "$model/generate.c" -o "$work/generate.o"
     fi
     # shellcheck disable=SC2046
     "$cc" "${cflags[@]}" -fsanitize=fuzzer,address,undefined -Wl,--gc-sections \
         -DVKPHI_FUZZ_TOKENIZER_PATH="\"$root/runtime/convert/phi4-tokenizer.gguf\"" \
-        -I"$rt" -I"$model" -I"$root/shaders/common" -I"$root/tools" "$here/fuzz_$t.c" $(sources "$t") $(libs "$t") -o "$work/fuzz_$t"
+        "${includes[@]}" -I"$root/tools" "$here/fuzz_$t.c" $(sources "$t") $(libs "$t") -o "$work/fuzz_$t"
 }
 
 failed=()
