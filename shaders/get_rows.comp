@@ -21,7 +21,7 @@
 
 layout(binding = 1) readonly buffer Ids { int ids[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P { uint K; uint n_tokens; uint row0; uint n_rows; uint o_stride; } p;
+layout(push_constant) uniform P { PUSH_GET_ROWS } p; // common/push_constants.h
 
 void main() {
 #ifdef QUANTIZED

@@ -10,6 +10,7 @@
 #include "kernels.h"
 #include "memory.h"
 #include "pipeline.h"
+#include "push_constants.h"
 #include "shaders.h"
 
 // ---- SPIR-V: read the embedded modules ----
@@ -202,11 +203,12 @@ static void test_limits(void) {
     setenv(DEVICE_LIMITS_ENV, "shared=16K,wg=128", 1);
     if (device_create(-1, &d) == VKPHI_OK) {
         pipeline p;
-        pipeline_desc big = {.shader = SHADER_SWIGLU, .n_bindings = 2, .push_size = 16, .n_spec = 1, .spec = {128},
+        const uint32_t push = sizeof(struct push_swiglu);
+        pipeline_desc big = {.shader = SHADER_SWIGLU, .n_bindings = 2, .push_size = push, .n_spec = 1, .spec = {128},
                              .shared_bytes = 16385};
         CHECK(pipeline_create(d, NULL, &big, &p) == VKPHI_ERR_UNSUPPORTED && strstr(vkphi_last_error(), "16385 bytes"),
               "too much shared memory: %s", vkphi_last_error());
-        pipeline_desc wide = {.shader = SHADER_SWIGLU, .n_bindings = 2, .push_size = 16, .n_spec = 1, .spec = {256}};
+        pipeline_desc wide = {.shader = SHADER_SWIGLU, .n_bindings = 2, .push_size = push, .n_spec = 1, .spec = {256}};
         CHECK(pipeline_create(d, NULL, &wide, &p) == VKPHI_ERR_UNSUPPORTED && strstr(vkphi_last_error(), "256"),
               "too wide a workgroup: %s", vkphi_last_error());
         kernels *k = kernels_create(d);

@@ -17,6 +17,7 @@
 #include "gguf.h"
 #include "harness.h"
 #include "ops.h"
+#include "push_constants.h"
 #include "quant.h"
 #include "quant_iq.h"
 #include "repack.h"
@@ -793,7 +794,8 @@ static void test_grid_entries(uint32_t type) {
 static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
     if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
     const bool iq = quant_iq_type(type); // binds its grid as a fourth buffer
-    pipeline_desc desc = {kernels_weight_shader(FAMILY_MATVEC, type), 5, 48, 4, {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
+    pipeline_desc desc = {kernels_weight_shader(FAMILY_MATVEC, type), 5, sizeof(struct push_matvec), 4,
+                          {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
     pipeline p;
     if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
         CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
@@ -803,8 +805,7 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     qmat m = mat_quantized(type, n_in, n_out);
     float *x = rand_vec(n_in), *y = xmalloc((size_t)n_out * 4);
     gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
-    struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; } pc = {
-        n_in, n_out, 0, 0, 1, n_in, n_out, 0, 0, 0, {0}};
+    struct push_matvec pc = {n_in, n_out, 0, 0, 1, n_in, n_out, 0, 0, 0};
     buf_view v[] = {buf_sub(&bw, 0, (dev_row_bytes(&m) * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), buf_all(&bx),
                     buf_all(&bx)};
     if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
@@ -870,14 +871,15 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
         uint32_t shared = (half ? 2 : 4) * t[4] * 32 * (t[0] + t[1]) + 4 * words;
         const device_info *info = device_get_info(g.dev);
         if (shared > info->max_shared_memory || wg > info->max_workgroup_invocations) continue; // (a limit profile)
-        pipeline_desc desc = {kernels_weight_shader(half ? FAMILY_MATMUL_H : FAMILY_MATMUL, type), iq ? 4 : 3, 32, half ? 7 : 6,
+        pipeline_desc desc = {kernels_weight_shader(half ? FAMILY_MATMUL_H : FAMILY_MATMUL, type), iq ? 4 : 3,
+                              sizeof(struct push_matmul), half ? 7 : 6,
                               {wg, t[0], t[1], t[2], t[3], t[4], MATMUL_H_CHUNK}, 0, shared};
         pipeline p;
         if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
             CHECK(0, "pipeline for %s tiled %u x %u: %s", quant_type_name(type), t[0], t[1], vkphi_last_error());
             continue;
         }
-        struct { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; } pc = {n_in, n_out, N, n_in, n_out, 0, 0, 0};
+        struct push_matmul pc = {n_in, n_out, N, n_in, n_out, 0, 0, 0};
         buf_view v[] = {buf_sub(&bw, 0, (dev_row_bytes(&m) * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), {0}};
         if (v[0].offset + v[0].range > bw.size) v[0].range = bw.size;
         if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "env.h"
 #include "gguf.h"
+#include "push_constants.h"
 #include "quant_iq.h"
 
 // Pipelines being created on worker threads (kernels_prepare): each worker takes
@@ -202,11 +203,11 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
     pipeline_desc d = {0};
     d.shader = family_shaders[f][(id - KERNEL_WEIGHTS) % KW_COUNT];
     d.n_bindings = grid ? 4 : 3;
-    d.push_size = 32;
+    d.push_size = sizeof(struct push_matmul);
     switch (f) {
     case FAMILY_MATVEC:
         d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
-        d.push_size = 48; d.n_spec = 4;
+        d.push_size = sizeof(struct push_matvec); d.n_spec = 4;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, grid != 0);
         d.spec[2] = info->subgroup_arith; d.spec[3] = 1; // tokens: kernels_get_vec
         d.shared_bytes = matvec_shared(&d) + grid;
@@ -231,7 +232,7 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
         d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid;
         break;
     case FAMILY_GET_ROWS:
-        d.push_size = 20; d.n_spec = 1; d.spec[0] = 64;
+        d.push_size = sizeof(struct push_get_rows); d.n_spec = 1; d.spec[0] = 64;
         d.shared_bytes = grid;
         break;
     case FAMILY_COUNT: break;
@@ -245,26 +246,38 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
     d.n_spec = 1;
     d.spec[0] = 256;
     switch (id) {
-    case KERNEL_RMSNORM: d.shader = SHADER_RMSNORM; d.n_bindings = 3; d.push_size = 16; d.spec[0] = reduce_wg(info);
-        d.shared_bytes = 4 * d.spec[0]; break; // common/reduce.glsl: WG floats
-    case KERNEL_ROPE: d.shader = SHADER_ROPE; d.n_bindings = 2; d.push_size = 32; d.spec[0] = 64; break;
-    case KERNEL_SWIGLU: d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = 16; d.spec[0] = elementwise_wg(info); break;
+    case KERNEL_RMSNORM:
+        d.shader = SHADER_RMSNORM; d.n_bindings = 3; d.push_size = sizeof(struct push_rmsnorm);
+        d.spec[0] = reduce_wg(info);
+        d.shared_bytes = 4 * d.spec[0]; // common/reduce.glsl: WG floats
+        break;
+    case KERNEL_ROPE:
+        d.shader = SHADER_ROPE; d.n_bindings = 2; d.push_size = sizeof(struct push_rope); d.spec[0] = 64;
+        break;
+    case KERNEL_SWIGLU:
+        d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = sizeof(struct push_swiglu);
+        d.spec[0] = elementwise_wg(info);
+        break;
     case KERNEL_KV_STORE_F16:
     case KERNEL_KV_STORE_Q8:
         d.shader = id == KERNEL_KV_STORE_F16 ? SHADER_KV_STORE : SHADER_KV_STORE_Q8;
-        d.n_bindings = 3; d.push_size = 24; d.spec[0] = 64;
+        d.n_bindings = 3; d.push_size = sizeof(struct push_kv_store); d.spec[0] = 64;
         break;
     case KERNEL_ATTN_DECODE_F16:
     case KERNEL_ATTN_DECODE_Q8:
         d.shader = id == KERNEL_ATTN_DECODE_F16 ? SHADER_ATTN_DECODE : SHADER_ATTN_DECODE_Q8;
-        d.n_bindings = 6; d.push_size = 48; d.spec[0] = 128; // one thread per head dimension
+        d.n_bindings = 6; d.push_size = sizeof(struct push_attn_decode);
+        d.spec[0] = 128; // one thread per head dimension
         d.shared_bytes = 4 * (2 * 8 * 128 + 2 * 128); // qs[MAX_G][128], sc[MAX_G][BLK], knew, vnew
         break;
-    case KERNEL_ATTN_COMBINE: d.shader = SHADER_ATTN_COMBINE; d.n_bindings = 3; d.push_size = 20; d.spec[0] = 128; break;
+    case KERNEL_ATTN_COMBINE:
+        d.shader = SHADER_ATTN_COMBINE; d.n_bindings = 3; d.push_size = sizeof(struct push_attn_combine);
+        d.spec[0] = 128;
+        break;
     case KERNEL_ATTN_PREFILL_F16:
     case KERNEL_ATTN_PREFILL_Q8:
         d.shader = id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8;
-        d.n_bindings = 4; d.push_size = 44; d.spec[0] = 128; d.n_spec = 3;
+        d.n_bindings = 4; d.push_size = sizeof(struct push_attn_prefill); d.spec[0] = 128; d.n_spec = 3;
         // Query rows (tokens x the heads of one KV group) x keys per block: each K/V
         // block serves RQ rows. 32 x 32 take 37,760 bytes of shared memory, 32 x 16
         // (lavapipe's 32 KiB) 27,264; the least a device may offer is 16 KiB, where
@@ -280,7 +293,7 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
     case KERNEL_ATTN_PREFILL_COOP_F16:
     case KERNEL_ATTN_PREFILL_COOP_Q8:
         d.shader = id == KERNEL_ATTN_PREFILL_COOP_F16 ? SHADER_ATTN_PREFILL_COOP : SHADER_ATTN_PREFILL_COOP_Q8;
-        d.n_bindings = 4; d.push_size = 44; d.n_spec = 4;
+        d.n_bindings = 4; d.push_size = sizeof(struct push_attn_prefill); d.n_spec = 4;
         d.spec[0] = 4 * info->subgroup_size;
         d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
         if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;

@@ -8,22 +8,11 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "push_constants.h"
 #include "quant.h"
 #include "quant_iq.h"
 #include "repack.h"
 #include "select.h"
-
-// Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
-struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
-struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens, neox; };
-struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
-struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; };
-struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; };
-_Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
-_Static_assert(sizeof(struct push_rope) == 32, "rope.comp push constants");
-_Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
-_Static_assert(sizeof(struct push_matvec) == 48, "matvec push constants");
-_Static_assert(sizeof(struct push_matmul) == 32, "matmul push constants");
 
 #define MAX_GROUPS_X 65535u
 
@@ -189,7 +178,7 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
         buf_view v[] = {weight_window(w, row0, rows), x, y, grid, x}; // binding 4: the norm weight, unused here
         if (vec) {
-            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off, 0, 0, {0}};
+            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off, 0, 0};
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
@@ -234,14 +223,14 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
         uint32_t xo = x_off + t0 * x_stride, yo = y_off + t0 * y_stride;
         if (glu) {
             buf_view v[] = {weight_window(w, 0, w->n_out), x, y, grid, norm};
-            struct push_matvec pc = {w->n_in, w->n_out / 2, yo, 0, n, x_stride, y_stride, xo, 2, eps, {0}};
+            struct push_matvec pc = {w->n_in, w->n_out / 2, yo, 0, n, x_stride, y_stride, xo, 2, eps};
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(w->n_out / 2, rows_per_group));
             continue;
         }
         for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
             uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
             buf_view v[] = {weight_window(w, row0, rows), x, y, grid, norm};
-            struct push_matvec pc = {w->n_in, rows, yo + (uint32_t)row0, 0, n, x_stride, y_stride, xo, 1, eps, {0}};
+            struct push_matvec pc = {w->n_in, rows, yo + (uint32_t)row0, 0, n, x_stride, y_stride, xo, 1, eps};
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, rows_per_group));
         }
     }
@@ -259,8 +248,6 @@ int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
 }
 
 // ---- row lookup ----
-struct push_get_rows { uint32_t K, n_tokens, row0, n_rows, o_stride; };
-_Static_assert(sizeof(struct push_get_rows) == 20, "get_rows.comp push constants");
 
 int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const int32_t *host_ids, buf_view out,
                 uint32_t n_tokens, uint32_t out_stride) {
@@ -302,21 +289,6 @@ int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const
 }
 
 // ---- attention ----
-struct push_kv_store { uint32_t kv_dim, qkv_stride, k_offset, n_tokens, row0, n_rows; };
-struct push_attn_decode {
-    uint32_t n_head, n_head_kv, head_dim, kv_dim, n_rows, chunk, max_chunks;
-    float scale;
-    uint32_t qkv_stride, k_offset, n_rot, neox;
-};
-struct push_attn_combine { uint32_t head_dim, max_chunks, chunk, out_stride, n_head; };
-struct push_attn_prefill {
-    uint32_t n_head, n_head_kv, head_dim, kv_dim, qkv_stride, o_stride, n_tokens, pos0, row0, n_rows;
-    float scale;
-};
-_Static_assert(sizeof(struct push_kv_store) == 24, "kv_store.comp push constants");
-_Static_assert(sizeof(struct push_attn_decode) == 48, "attn_decode.comp push constants");
-_Static_assert(sizeof(struct push_attn_combine) == 20, "attn_combine.comp push constants");
-_Static_assert(sizeof(struct push_attn_prefill) == 44, "attn_prefill.comp push constants");
 
 // KV positions per decode workgroup: small enough that a long context spreads over
 // many workgroups, large enough that the merge stays cheap.
