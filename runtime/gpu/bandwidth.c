@@ -11,6 +11,7 @@
 #include "common.h"
 #include "pipeline.h"
 #include "push_constants.h"
+#include "shaders.h"
 
 enum { BW_PASSES = 10 };
 
@@ -80,8 +81,8 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
     }
     if (!rc) cache = pipeline_cache_open(d);
     const struct push_bandwidth pc = {n_vec};
-    const pipeline_desc desc = {.shader = SHADER_BANDWIDTH, .n_bindings = 2, .push_size = sizeof pc, .n_spec = 1,
-                                .spec = {wg}};
+    const pipeline_desc desc = {.code = &shader_table[SHADER_BANDWIDTH], .n_bindings = 2, .push_size = sizeof pc,
+                                .n_spec = 1, .spec = {wg}};
     if (!rc) rc = pipeline_create(d, cache, &desc, &pipe);
     if (!rc) rc = cmd_create(d, &c);
 
