@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "get_rows.h"
 #include "harness.h"
 #include "kernels.h"
 #include "memory.h"
@@ -107,6 +108,17 @@ static void test_spirv(void) {
     check_modules(shader_table, SHADER_COUNT, quant_module, &quant_modules, &nosg);
     CHECK(quant_modules >= 3 * 19, "only %u quantized-weight modules found", quant_modules);
     CHECK(nosg >= 2, "only %u modules have builds without subgroup arithmetic", nosg);
+
+    // The tests' own kernels (tests/shaders/): the row lookup's builds for types of
+    // blocks decode halves the same way.
+    bool test_quant[TEST_SHADER_COUNT] = {0};
+    uint32_t test_quant_modules = 0, test_nosg = 0;
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+        const struct shader_code *code = get_rows_shader(t);
+        if (code && quant_block_elems(t) > 1) test_quant[code - test_shader_table] = true;
+    }
+    check_modules(test_shader_table, TEST_SHADER_COUNT, test_quant, &test_quant_modules, &test_nosg);
+    CHECK(test_quant_modules >= 19, "only %u quantized row-lookup modules found", test_quant_modules);
 }
 
 // Timestamps: a 36-bit counter that wrapped between two stamps.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The quantized-weight kernels (matvec_q, matmul_q, get_rows) against the CPU
+// The quantized-weight kernels (matvec_q, matmul_q, and the tests' get_rows) against the CPU
 // block formats of runtime/quant.c, for every type vkphi runs: hand-built blocks
 // with known values (so that CPU and GPU cannot agree on the same mistake; for the
 // codebook types, whose known answers are in test_quant, blocks through every
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "get_rows.h"
 #include "gguf.h"
 #include "harness.h"
 #include "ops.h"
@@ -24,6 +25,7 @@
 #include "select.h"
 
 static test_gpu g;
+static get_rows *lookup; // the row lookup, a kernel of the tests (get_rows.h)
 
 static const uint32_t qtypes[] = {GGML_TYPE_Q8_0,    GGML_TYPE_Q4_0,   GGML_TYPE_Q3_K,    GGML_TYPE_Q4_K,
                                   GGML_TYPE_Q5_K,    GGML_TYPE_Q6_K,   GGML_TYPE_Q4_1,    GGML_TYPE_Q5_0,
@@ -406,7 +408,7 @@ static void test_coopmat(void) {
 
 // ---- row lookup ----
 
-// Looks up ids through op_get_rows into rows of `stride` floats; checks every
+// Looks up ids through get_rows_record into rows of `stride` floats; checks every
 // looked-up row equals the CPU dequantization exactly and that the padding
 // between rows is untouched. host_ids: pass the host copy or not.
 static void check_get_rows(const qmat *m, const int32_t *ids, uint32_t n_tokens, bool host_ids, const char *what) {
@@ -417,8 +419,8 @@ static void check_get_rows(const qmat *m, const int32_t *ids, uint32_t n_tokens,
     gpu_buffer bw = upload_mat(m), bi = test_upload(&g, ids, (uint64_t)n_tokens * 4), bo = test_upload(&g, out, n_out * 4);
     gpu_weight w = weight_of(m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), host_ids ? ids : NULL, buf_all(&bo), n_tokens, stride) == 0, "%s",
-          vkphi_last_error());
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), host_ids ? ids : NULL, buf_all(&bo), n_tokens, stride) == 0,
+          "%s", vkphi_last_error());
     run();
     test_download(&g, &bo, out, n_out * 4);
     uint32_t bad = 0, first = 0;
@@ -606,7 +608,7 @@ static void test_known_block(uint32_t type) {
     gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, ids, sizeof ids), bo = test_upload(&g, NULL, sizeof out);
     gpu_weight w = weight_of(&m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), ids, buf_all(&bo), 4, n) == 0, "%s", vkphi_last_error());
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), ids, buf_all(&bo), 4, n) == 0, "%s", vkphi_last_error());
     run();
     test_download(&g, &bo, out, 4 * n * 4);
     CHECK(memcmp(out, want, n * 4) == 0 && memcmp(out + 3 * n, want, n * 4) == 0,
@@ -658,7 +660,7 @@ static void test_subnormal_block(uint32_t type) {
     gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, ids, sizeof ids), bo = test_upload(&g, NULL, sizeof out);
     gpu_weight w = weight_of(&m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), ids, buf_all(&bo), 2, n) == 0, "%s", vkphi_last_error());
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), ids, buf_all(&bo), 2, n) == 0, "%s", vkphi_last_error());
     run();
     test_download(&g, &bo, out, 2 * n * 4);
     CHECK(memcmp(out, want, n * 4) == 0 && memcmp(out + n, want, n * 4) == 0,
@@ -938,7 +940,7 @@ static void test_bad_input(void) {
     gpu_weight w = weight_of(&m, &bw);
     int32_t bad_ids[] = {0, 4};
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), bad_ids, buf_all(&bo), 2, 256) == VKPHI_ERR_ARG &&
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), bad_ids, buf_all(&bo), 2, 256) == VKPHI_ERR_ARG &&
               strstr(vkphi_last_error(), "token id 4"),
           "an id past the table is refused by name: %s", vkphi_last_error());
     w.n_in = 200; // not a whole number of blocks
@@ -951,7 +953,7 @@ static void test_bad_input(void) {
     w = weight_of(&m, &bw);
     w.type = 34; // TQ1_0: known, not run
     w.row_bytes = 54;
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), NULL, buf_all(&bo), 1, 256) == VKPHI_ERR_UNSUPPORTED &&
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), NULL, buf_all(&bo), 1, 256) == VKPHI_ERR_UNSUPPORTED &&
               strstr(vkphi_last_error(), "TQ1_0"),
           "an unsupported type is refused by name: %s", vkphi_last_error());
     run(); // nothing was recorded
@@ -1028,6 +1030,7 @@ int main(int argc, char **argv) {
     }
     test_seed(7);
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
+    if (!(lookup = get_rows_create(g.k))) return test_finish();
     policy0 = *kernels_policy(g.k);
     for (size_t i = 0; i < N_PARTS; i++) {
         if (want && strcmp(want, parts[i]) != 0) continue;
@@ -1035,6 +1038,7 @@ int main(int argc, char **argv) {
         part_fns[i]();
         printf("%s: %.1f s\n", parts[i], vkphi_now() - t0);
     }
+    get_rows_destroy(lookup);
     test_gpu_close(&g);
     return test_finish();
 }

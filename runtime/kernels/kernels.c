@@ -74,17 +74,14 @@ static const enum shader_id family_shaders[FAMILY_COUNT][KW_COUNT] = {
 #define MATMUL(name, id, blck, bytes, runs) FAMILY_SHADER(MATMUL, name, runs)
 #define MATMULH(name, id, blck, bytes, runs) FAMILY_SHADER(MATMULH, name, runs)
 #define MATMUL_COOP(name, id, blck, bytes, runs) FAMILY_SHADER(MATMUL_COOP, name, runs)
-#define GET_ROWS(name, id, blck, bytes, runs) FAMILY_SHADER(GET_ROWS, name, runs)
     [FAMILY_MATVEC] = {QUANT_TYPES(MATVEC)},
     [FAMILY_MATMUL] = {QUANT_TYPES(MATMUL)},
     [FAMILY_MATMUL_H] = {QUANT_TYPES(MATMULH)},
     [FAMILY_MATMUL_COOP] = {QUANT_TYPES(MATMUL_COOP)},
-    [FAMILY_GET_ROWS] = {QUANT_TYPES(GET_ROWS)},
 #undef MATVEC
 #undef MATMUL
 #undef MATMULH
 #undef MATMUL_COOP
-#undef GET_ROWS
 #undef FAMILY_SHADER
 };
 
@@ -234,10 +231,6 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
         d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
         if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
         d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid;
-        break;
-    case FAMILY_GET_ROWS:
-        d.push_size = sizeof(struct push_get_rows); d.n_spec = 1; d.spec[0] = 64;
-        d.shared_bytes = grid;
         break;
     case FAMILY_COUNT: break;
     }

@@ -25,7 +25,6 @@ enum kernel_family {
     FAMILY_MATMUL,      // tiled matrix-matrix products (matmul_f/q.comp)
     FAMILY_MATMUL_H,    // the same tiles in packed f16 arithmetic (F16MATH); none for F32 weights
     FAMILY_MATMUL_COOP, // matrix-matrix products on cooperative matrices (matmul_coop.comp)
-    FAMILY_GET_ROWS,    // row lookup with dequantization (get_rows.comp)
     FAMILY_COUNT
 };
 

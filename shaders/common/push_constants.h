@@ -6,7 +6,8 @@
 // the pipeline's push size, so the two cannot drift apart. Fields are 4-byte scalars
 // only, where GLSL's push-constant layout (std430) and C's agree on every offset.
 // Included by runtime/gpu/bandwidth.c, runtime/kernels/ops.c and kernels.c, the tests
-// and the shaders.
+// and (through common/common.glsl) every shader; the tests' own kernels declare their
+// blocks the same way (tests/shaders/).
 #ifndef VKPHI_PUSH_CONSTANTS_H
 #define VKPHI_PUSH_CONSTANTS_H
 
@@ -62,9 +63,6 @@
 #define PUSH_MATMUL                                                                                                    \
     PC_UINT K; PC_UINT M; PC_UINT N; PC_UINT x_stride; PC_UINT y_stride; PC_UINT row0; PC_UINT add; PC_UINT x_off;
 
-// get_rows.comp.
-#define PUSH_GET_ROWS PC_UINT K; PC_UINT n_tokens; PC_UINT row0; PC_UINT n_rows; PC_UINT o_stride;
-
 // bandwidth.comp: vectors to read.
 #define PUSH_BANDWIDTH PC_UINT n;
 
@@ -78,7 +76,6 @@ struct push_attn_combine { PUSH_ATTN_COMBINE };
 struct push_attn_prefill { PUSH_ATTN_PREFILL };
 struct push_matvec { PUSH_MATVEC };
 struct push_matmul { PUSH_MATMUL };
-struct push_get_rows { PUSH_GET_ROWS };
 struct push_bandwidth { PUSH_BANDWIDTH };
 #endif
 
