@@ -9,7 +9,7 @@
 layout(binding = 0) readonly buffer PART { float part[]; };
 layout(binding = 1) writeonly buffer O { float o[]; };
 layout(binding = 2) readonly buffer TOK { uvec2 tok[]; }; // (row0, pos) per token
-layout(push_constant) uniform P { uint head_dim; uint max_chunks; uint chunk; uint out_stride; uint n_head; } p;
+layout(push_constant) uniform P { PUSH_ATTN_COMBINE } p; // common/push_constants.h
 
 void main() {
     uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, d = gl_LocalInvocationID.x;

@@ -29,10 +29,7 @@ layout(binding = 2) buffer VC { uint vc[]; };
 layout(binding = 3) writeonly buffer PART { float part[]; }; // [token][n_head][max_chunks][head_dim + 2]
 layout(binding = 4) readonly buffer TOK { uvec2 tok[]; };    // (row0, pos) per token
 layout(binding = 5) readonly buffer T { vec2 cs[]; };        // RoPE (cos, sin) [pos][n_rot/2]
-layout(push_constant) uniform P {
-    uint n_head; uint n_head_kv; uint head_dim; uint kv_dim; uint n_rows; uint chunk; uint max_chunks; float scale;
-    uint qkv_stride; uint k_offset; uint n_rot; uint neox;
-} p;
+layout(push_constant) uniform P { PUSH_ATTN_DECODE } p; // common/push_constants.h
 
 shared float qs[MAX_G][128];
 shared float sc[MAX_G][BLK];

@@ -23,10 +23,7 @@ layout(binding = 0) readonly buffer QKV { float qkv[]; };
 layout(binding = 1) readonly buffer KC { uint kc[]; };
 layout(binding = 2) readonly buffer VC { uint vc[]; };
 layout(binding = 3) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P {
-    uint n_head; uint n_head_kv; uint head_dim; uint kv_dim; uint qkv_stride; uint o_stride; uint n_tokens; uint pos0;
-    uint row0; uint n_rows; float scale;
-} p;
+layout(push_constant) uniform P { PUSH_ATTN_PREFILL } p; // common/push_constants.h
 
 const uint KS4 = 33; // vec4s per key row (32 + 1 of padding)
 shared vec4 qs[RQ * 32];  // [row][d / 4], row = head in group * BT + token in tile

@@ -10,7 +10,7 @@
 
 layout(binding = 0) readonly buffer Src { uvec4 src[]; };
 layout(binding = 1) writeonly buffer Dst { uint dst[]; }; // one word per workgroup
-layout(push_constant) uniform P { uint n; } p;             // vectors to read
+layout(push_constant) uniform P { PUSH_BANDWIDTH } p; // common/push_constants.h
 
 shared uint wg_fold;
 

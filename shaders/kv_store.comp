@@ -9,7 +9,7 @@
 layout(binding = 0) readonly buffer QKV { float qkv[]; };
 layout(binding = 1) buffer KC { uint kc[]; };
 layout(binding = 2) buffer VC { uint vc[]; };
-layout(push_constant) uniform P { uint kv_dim; uint qkv_stride; uint k_offset; uint n_tokens; uint row0; uint n_rows; } p;
+layout(push_constant) uniform P { PUSH_KV_STORE } p; // common/push_constants.h
 
 #ifdef KV_Q8
 // One invocation per block of 32 values of K and of V.

@@ -40,10 +40,7 @@ const uint BM = 4u * TM, BN = 4u * TN;
 
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) buffer Y { float y[]; }; // p.add: y += W x (the residual)
-layout(push_constant) uniform P {
-    uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add;
-    uint x_off; // where x starts in its binding, in floats
-} p;
+layout(push_constant) uniform P { PUSH_MATMUL } p; // common/push_constants.h
 
 shared float16_t ws[BM * SA]; // ws[r][k]: weight rows, the A matrices (row-major)
 shared float16_t xs[BN * SA]; // xs[t][k]: token rows, the B matrices (column-major)

@@ -8,7 +8,7 @@
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer W { float w[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P { uint n; uint x_stride; uint o_stride; float eps; } p;
+layout(push_constant) uniform P { PUSH_RMSNORM } p; // common/push_constants.h
 
 void main() {
     uint row = flat_group();

@@ -11,9 +11,7 @@
 
 layout(binding = 0) buffer X { float x[]; };
 layout(binding = 1) readonly buffer T { vec2 cs[]; }; // [pos][n_rot/2] = (cos, sin)
-layout(push_constant) uniform P {
-    uint n_heads; uint head_dim; uint n_rot; uint x_stride; uint head_offset; uint pos0; uint n_tokens; uint neox;
-} p;
+layout(push_constant) uniform P { PUSH_ROPE } p; // common/push_constants.h
 
 void main() {
     uint half_rot = p.n_rot / 2;

@@ -7,7 +7,7 @@
 
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P { uint ff; uint n_tokens; uint x_stride; uint o_stride; } p;
+layout(push_constant) uniform P { PUSH_SWIGLU } p; // common/push_constants.h
 
 void main() {
     uint i = gl_GlobalInvocationID.x, t = gl_GlobalInvocationID.y;

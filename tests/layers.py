@@ -14,7 +14,7 @@ import sys
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
 LAYERS = ["core", "gpu", "kernels", "model", "convert"]  # bottom first
 # Headers generated or shared with the shaders, and the lowest layer that may include each.
-EXTERNAL = {"iq4_values.h": "core", "shaders.h": "gpu"}
+EXTERNAL = {"iq4_values.h": "core", "shaders.h": "gpu", "push_constants.h": "gpu"}
 VULKAN = re.compile(r'#\s*include\s*[<"](volk\.h|vulkan/[^>"]+)[>"]')
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 

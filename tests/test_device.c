@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "common.h"
+#include "get_rows.h"
 #include "harness_gpu.h"
 #include "kernels.h"
 #include "memory.h"
 #include "pipeline.h"
+#include "push_constants.h"
 #include "shaders.h"
 
 // ---- SPIR-V: read the embedded modules ----
@@ -57,21 +59,12 @@ static bool starts_with(const char *s, const char *p) { return strncmp(s, p, str
 // modules must decode halves by integer arithmetic. The KV-cache store must round
 // by itself: packHalf2x16's rounding is the driver's. Every module that uses
 // subgroup arithmetic has a build without it, and that build does not declare it.
-static void test_spirv(void) {
-    uint32_t quant_modules = 0, nosg = 0;
-    // The quantized-weight modules: each weight family's build for a type of blocks
-    // (kernels.h), and its build without subgroup arithmetic. (The packed-f16 tiles,
-    // FAMILY_MATMUL_H, work in halves by design.)
-    bool quant_module[SHADER_COUNT] = {0};
-    for (int f = 0; f < FAMILY_COUNT; f++)
-        for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
-            enum shader_id id = kernels_weight_shader((enum kernel_family)f, t);
-            if (f == FAMILY_MATMUL_H || id == SHADER_COUNT || quant_block_elems(t) == 1) continue;
-            quant_module[id] = true;
-            if (shader_table[id].nosg >= 0) quant_module[shader_table[id].nosg] = true;
-        }
-    for (int i = 0; i < SHADER_COUNT; i++) {
-        const struct shader_code *code = &shader_table[i];
+// The checks of one table of modules (the runtime's, the tests'); quant[i]: module i
+// is a quantized-weight module.
+static void check_modules(const struct shader_code *table, int n, const bool *quant, uint32_t *quant_modules,
+                          uint32_t *nosg) {
+    for (int i = 0; i < n; i++) {
+        const struct shader_code *code = &table[i];
         struct spv_facts f = {0};
         spv_walk(code, spv_collect, &f);
         // The cooperative-matrix modules: rewritten from NV to KHR (cmake/spv_coopmat.c),
@@ -82,24 +75,50 @@ static void test_spirv(void) {
                   f.coop_khr, f.coop_nv, f.coop_nv_ops, f.coop_khr_types);
         else
             CHECK(!f.coop_khr && !f.coop_nv, "%s declares cooperative matrices", code->name);
-        bool quant = quant_module[i];
-        if (quant) {
-            quant_modules++;
+        if (quant[i]) {
+            (*quant_modules)++;
             CHECK(f.unpack_half == 0, "%s decodes %u halves with unpackHalf2x16: subnormal block scales may be flushed",
                   code->name, f.unpack_half);
         }
         if (starts_with(code->name, "kv_store"))
             CHECK(f.pack_half == 0, "%s rounds with packHalf2x16, whose rounding the driver chooses", code->name);
-        if (f.sg_arith) CHECK(code->nosg >= 0, "%s uses subgroup arithmetic and has no build without it", code->name);
-        if (code->nosg >= 0) {
+        if (f.sg_arith) CHECK(code->nosg != NULL, "%s uses subgroup arithmetic and has no build without it", code->name);
+        if (code->nosg) {
             struct spv_facts g = {0};
-            spv_walk(&shader_table[code->nosg], spv_collect, &g);
-            CHECK(!g.sg_arith, "%s still declares subgroup arithmetic", shader_table[code->nosg].name);
-            nosg++;
+            spv_walk(code->nosg, spv_collect, &g);
+            CHECK(!g.sg_arith, "%s still declares subgroup arithmetic", code->nosg->name);
+            (*nosg)++;
         }
     }
+}
+
+static void test_spirv(void) {
+    uint32_t quant_modules = 0, nosg = 0;
+    // The quantized-weight modules: each weight family's build for a type of blocks
+    // (kernels.h), and its build without subgroup arithmetic. (The packed-f16 tiles,
+    // FAMILY_MATMUL_H, work in halves by design.)
+    bool quant_module[SHADER_COUNT] = {0};
+    for (int f = 0; f < FAMILY_COUNT; f++)
+        for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+            const struct shader_code *code = kernels_weight_shader((enum kernel_family)f, t);
+            if (f == FAMILY_MATMUL_H || !code || quant_block_elems(t) == 1) continue;
+            quant_module[code - shader_table] = true;
+            if (code->nosg) quant_module[code->nosg - shader_table] = true;
+        }
+    check_modules(shader_table, SHADER_COUNT, quant_module, &quant_modules, &nosg);
     CHECK(quant_modules >= 3 * 19, "only %u quantized-weight modules found", quant_modules);
     CHECK(nosg >= 2, "only %u modules have builds without subgroup arithmetic", nosg);
+
+    // The tests' own kernels (tests/shaders/): the row lookup's builds for types of
+    // blocks decode halves the same way.
+    bool test_quant[TEST_SHADER_COUNT] = {0};
+    uint32_t test_quant_modules = 0, test_nosg = 0;
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+        const struct shader_code *code = get_rows_shader(t);
+        if (code && quant_block_elems(t) > 1) test_quant[code - test_shader_table] = true;
+    }
+    check_modules(test_shader_table, TEST_SHADER_COUNT, test_quant, &test_quant_modules, &test_nosg);
+    CHECK(test_quant_modules >= 19, "only %u quantized row-lookup modules found", test_quant_modules);
 }
 
 // Timestamps: a 36-bit counter that wrapped between two stamps.
@@ -202,11 +221,13 @@ static void test_limits(void) {
     setenv(DEVICE_LIMITS_ENV, "shared=16K,wg=128", 1);
     if (device_create(-1, &d) == VKPHI_OK) {
         pipeline p;
-        pipeline_desc big = {.shader = SHADER_SWIGLU, .n_bindings = 2, .push_size = 16, .n_spec = 1, .spec = {128},
+        const uint32_t push = sizeof(struct push_swiglu);
+        const struct shader_code *swiglu = &shader_table[SHADER_SWIGLU];
+        pipeline_desc big = {.code = swiglu, .n_bindings = 2, .push_size = push, .n_spec = 1, .spec = {128},
                              .shared_bytes = 16385};
         CHECK(pipeline_create(d, NULL, &big, &p) == VKPHI_ERR_UNSUPPORTED && strstr(vkphi_last_error(), "16385 bytes"),
               "too much shared memory: %s", vkphi_last_error());
-        pipeline_desc wide = {.shader = SHADER_SWIGLU, .n_bindings = 2, .push_size = 16, .n_spec = 1, .spec = {256}};
+        pipeline_desc wide = {.code = swiglu, .n_bindings = 2, .push_size = push, .n_spec = 1, .spec = {256}};
         CHECK(pipeline_create(d, NULL, &wide, &p) == VKPHI_ERR_UNSUPPORTED && strstr(vkphi_last_error(), "256"),
               "too wide a workgroup: %s", vkphi_last_error());
         kernels *k = kernels_create(d);

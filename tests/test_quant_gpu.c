@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The quantized-weight kernels (matvec_q, matmul_q, get_rows) against the CPU
+// The quantized-weight kernels (matvec_q, matmul_q, and the tests' get_rows) against the CPU
 // block formats of runtime/core/quant.c, for every type vkphi runs: hand-built blocks
 // with known values (so that CPU and GPU cannot agree on the same mistake; for the
 // codebook types, whose known answers are in test_quant, blocks through every
@@ -14,15 +14,18 @@
 #include <string.h>
 
 #include "common.h"
+#include "get_rows.h"
 #include "gguf.h"
 #include "harness_gpu.h"
 #include "ops.h"
+#include "push_constants.h"
 #include "quant.h"
 #include "quant_iq.h"
 #include "repack.h"
 #include "select.h"
 
 static test_gpu g;
+static get_rows *lookup; // the row lookup, a kernel of the tests (get_rows.h)
 
 static const uint32_t qtypes[] = {GGML_TYPE_Q8_0,    GGML_TYPE_Q4_0,   GGML_TYPE_Q3_K,    GGML_TYPE_Q4_K,
                                   GGML_TYPE_Q5_K,    GGML_TYPE_Q6_K,   GGML_TYPE_Q4_1,    GGML_TYPE_Q5_0,
@@ -405,7 +408,7 @@ static void test_coopmat(void) {
 
 // ---- row lookup ----
 
-// Looks up ids through op_get_rows into rows of `stride` floats; checks every
+// Looks up ids through get_rows_record into rows of `stride` floats; checks every
 // looked-up row equals the CPU dequantization exactly and that the padding
 // between rows is untouched. host_ids: pass the host copy or not.
 static void check_get_rows(const qmat *m, const int32_t *ids, uint32_t n_tokens, bool host_ids, const char *what) {
@@ -416,8 +419,8 @@ static void check_get_rows(const qmat *m, const int32_t *ids, uint32_t n_tokens,
     gpu_buffer bw = upload_mat(m), bi = test_upload(&g, ids, (uint64_t)n_tokens * 4), bo = test_upload(&g, out, n_out * 4);
     gpu_weight w = weight_of(m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), host_ids ? ids : NULL, buf_all(&bo), n_tokens, stride) == 0, "%s",
-          vkphi_last_error());
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), host_ids ? ids : NULL, buf_all(&bo), n_tokens, stride) == 0,
+          "%s", vkphi_last_error());
     run();
     test_download(&g, &bo, out, n_out * 4);
     uint32_t bad = 0, first = 0;
@@ -605,7 +608,7 @@ static void test_known_block(uint32_t type) {
     gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, ids, sizeof ids), bo = test_upload(&g, NULL, sizeof out);
     gpu_weight w = weight_of(&m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), ids, buf_all(&bo), 4, n) == 0, "%s", vkphi_last_error());
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), ids, buf_all(&bo), 4, n) == 0, "%s", vkphi_last_error());
     run();
     test_download(&g, &bo, out, 4 * n * 4);
     CHECK(memcmp(out, want, n * 4) == 0 && memcmp(out + 3 * n, want, n * 4) == 0,
@@ -657,7 +660,7 @@ static void test_subnormal_block(uint32_t type) {
     gpu_buffer bw = upload_mat(&m), bi = test_upload(&g, ids, sizeof ids), bo = test_upload(&g, NULL, sizeof out);
     gpu_weight w = weight_of(&m, &bw);
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), ids, buf_all(&bo), 2, n) == 0, "%s", vkphi_last_error());
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), ids, buf_all(&bo), 2, n) == 0, "%s", vkphi_last_error());
     run();
     test_download(&g, &bo, out, 2 * n * 4);
     CHECK(memcmp(out, want, n * 4) == 0 && memcmp(out + n, want, n * 4) == 0,
@@ -793,7 +796,8 @@ static void test_grid_entries(uint32_t type) {
 static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool subgroup) {
     if (subgroup && !device_get_info(g.dev)->subgroup_arith) return;
     const bool iq = quant_iq_type(type); // binds its grid as a fourth buffer
-    pipeline_desc desc = {kernels_weight_shader(FAMILY_MATVEC, type), 5, 48, 4, {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
+    pipeline_desc desc = {kernels_weight_shader(FAMILY_MATVEC, type), 5, sizeof(struct push_matvec), 4,
+                          {wg, rows, subgroup, KERNEL_FEW_TOKENS}, 0};
     pipeline p;
     if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
         CHECK(0, "pipeline for %s with %u threads: %s", quant_type_name(type), wg, vkphi_last_error());
@@ -803,8 +807,7 @@ static void test_matvec_tuning(uint32_t type, uint32_t wg, uint32_t rows, bool s
     qmat m = mat_quantized(type, n_in, n_out);
     float *x = rand_vec(n_in), *y = xmalloc((size_t)n_out * 4);
     gpu_buffer bw = upload_mat(&m), bx = test_upload(&g, x, (uint64_t)n_in * 4), by = test_upload(&g, NULL, n_out * 4);
-    struct { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; } pc = {
-        n_in, n_out, 0, 0, 1, n_in, n_out, 0, 0, 0, {0}};
+    struct push_matvec pc = {n_in, n_out, 0, 0, 1, n_in, n_out, 0, 0, 0};
     buf_view v[] = {buf_sub(&bw, 0, (dev_row_bytes(&m) * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), buf_all(&bx),
                     buf_all(&bx)};
     if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
@@ -870,14 +873,15 @@ static void test_matmul_tilings(uint32_t type, bool every_tiling, bool half) {
         uint32_t shared = (half ? 2 : 4) * t[4] * 32 * (t[0] + t[1]) + 4 * words;
         const device_info *info = device_get_info(g.dev);
         if (shared > info->max_shared_memory || wg > info->max_workgroup_invocations) continue; // (a limit profile)
-        pipeline_desc desc = {kernels_weight_shader(half ? FAMILY_MATMUL_H : FAMILY_MATMUL, type), iq ? 4 : 3, 32, half ? 7 : 6,
+        pipeline_desc desc = {kernels_weight_shader(half ? FAMILY_MATMUL_H : FAMILY_MATMUL, type), iq ? 4 : 3,
+                              sizeof(struct push_matmul), half ? 7 : 6,
                               {wg, t[0], t[1], t[2], t[3], t[4], MATMUL_H_CHUNK}, 0, shared};
         pipeline p;
         if (pipeline_create(g.dev, NULL, &desc, &p) != VKPHI_OK) {
             CHECK(0, "pipeline for %s tiled %u x %u: %s", quant_type_name(type), t[0], t[1], vkphi_last_error());
             continue;
         }
-        struct { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; } pc = {n_in, n_out, N, n_in, n_out, 0, 0, 0};
+        struct push_matmul pc = {n_in, n_out, N, n_in, n_out, 0, 0, 0};
         buf_view v[] = {buf_sub(&bw, 0, (dev_row_bytes(&m) * n_out + 15) & ~15ull), buf_all(&bx), buf_all(&by), {0}};
         if (v[0].offset + v[0].range > bw.size) v[0].range = bw.size;
         if (iq) CHECK(kernels_iq_grid(g.k, type, &v[3]) == VKPHI_OK, "%s grid: %s", quant_type_name(type), vkphi_last_error());
@@ -936,7 +940,7 @@ static void test_bad_input(void) {
     gpu_weight w = weight_of(&m, &bw);
     int32_t bad_ids[] = {0, 4};
     cmd_begin(g.cmd);
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), bad_ids, buf_all(&bo), 2, 256) == VKPHI_ERR_ARG &&
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), bad_ids, buf_all(&bo), 2, 256) == VKPHI_ERR_ARG &&
               strstr(vkphi_last_error(), "token id 4"),
           "an id past the table is refused by name: %s", vkphi_last_error());
     w.n_in = 200; // not a whole number of blocks
@@ -949,7 +953,7 @@ static void test_bad_input(void) {
     w = weight_of(&m, &bw);
     w.type = 34; // TQ1_0: known, not run
     w.row_bytes = 54;
-    CHECK(op_get_rows(g.cmd, g.k, &w, buf_all(&bi), NULL, buf_all(&bo), 1, 256) == VKPHI_ERR_UNSUPPORTED &&
+    CHECK(get_rows_record(lookup, g.cmd, &w, buf_all(&bi), NULL, buf_all(&bo), 1, 256) == VKPHI_ERR_UNSUPPORTED &&
               strstr(vkphi_last_error(), "TQ1_0"),
           "an unsupported type is refused by name: %s", vkphi_last_error());
     run(); // nothing was recorded
@@ -1026,6 +1030,7 @@ int main(int argc, char **argv) {
     }
     test_seed(7);
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
+    if (!(lookup = get_rows_create(g.k))) return test_finish();
     policy0 = *kernels_policy(g.k);
     for (size_t i = 0; i < N_PARTS; i++) {
         if (want && strcmp(want, parts[i]) != 0) continue;
@@ -1033,6 +1038,7 @@ int main(int argc, char **argv) {
         part_fns[i]();
         printf("%s: %.1f s\n", parts[i], vkphi_now() - t0);
     }
+    get_rows_destroy(lookup);
     test_gpu_close(&g);
     return test_finish();
 }

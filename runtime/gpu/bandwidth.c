@@ -10,6 +10,8 @@
 #include "commands.h"
 #include "common.h"
 #include "pipeline.h"
+#include "push_constants.h"
+#include "shaders.h"
 
 enum { BW_PASSES = 10 };
 
@@ -78,7 +80,9 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
         for (uint64_t off = 0; !rc && off < bytes; off += chunk) rc = buffer_write(d, &src, off, pattern, chunk);
     }
     if (!rc) cache = pipeline_cache_open(d);
-    const pipeline_desc desc = {.shader = SHADER_BANDWIDTH, .n_bindings = 2, .push_size = 4, .n_spec = 1, .spec = {wg}};
+    const struct push_bandwidth pc = {n_vec};
+    const pipeline_desc desc = {.code = &shader_table[SHADER_BANDWIDTH], .n_bindings = 2, .push_size = sizeof pc,
+                                .n_spec = 1, .spec = {wg}};
     if (!rc) rc = pipeline_create(d, cache, &desc, &pipe);
     if (!rc) rc = cmd_create(d, &c);
 
@@ -87,7 +91,7 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
         // One submission: a warm-up pass, then the timed passes between timestamps.
         rc = cmd_begin(c);
         for (int k = 0; !rc && k <= BW_PASSES; k++) {
-            cmd_dispatch(c, &pipe, views, 2, &n_vec, 4, groups, 1, 1);
+            cmd_dispatch(c, &pipe, views, 2, &pc, sizeof pc, groups, 1, 1);
             cmd_barrier(c);
             cmd_timestamp(c, "bandwidth pass");
         }
@@ -104,7 +108,7 @@ int bandwidth_measure_place(device *d, enum mem_place where, bandwidth_result *o
         for (int k = 0; !rc && k <= BW_PASSES; k++) {
             const double t0 = vkphi_now();
             rc = cmd_begin(c);
-            if (!rc) cmd_dispatch(c, &pipe, views, 2, &n_vec, 4, groups, 1, 1);
+            if (!rc) cmd_dispatch(c, &pipe, views, 2, &pc, sizeof pc, groups, 1, 1);
             if (!rc) rc = cmd_submit(c, true);
             const double dt = vkphi_now() - t0;
             if (!rc && k > 0 && dt > 0) gbps[n_pass++] = bytes / dt / 1e9;

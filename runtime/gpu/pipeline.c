@@ -90,10 +90,11 @@ static bool spirv_has_capability(const struct shader_code *code, uint32_t cap) {
 int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pipeline *out) {
     memset(out, 0, sizeof *out);
     const device_info *info = device_get_info(d);
-    const struct shader_code *code = &shader_table[desc->shader];
+    const struct shader_code *code = desc->code;
+    if (!code) return vkphi_fail(VKPHI_ERR_ARG, "a pipeline without a shader");
     // Without subgroup arithmetic in compute shaders, the build of the kernel that
     // does not declare it (its reductions go through shared memory).
-    if (!info->subgroup_arith && code->nosg >= 0) code = &shader_table[code->nosg];
+    if (!info->subgroup_arith && code->nosg) code = code->nosg;
     if (!info->subgroup_arith && spirv_has_capability(code, SPV_CAPABILITY_GROUP_NON_UNIFORM_ARITHMETIC))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "shader %s uses subgroup arithmetic, which %s does not offer to compute "
                           "shaders", code->name, info->name);

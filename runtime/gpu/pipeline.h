@@ -5,14 +5,14 @@
 #include <stdint.h>
 
 #include "device.h"
-#include "shaders.h"
+#include "shader_code.h"
 
 #define PIPELINE_MAX_SPEC 8
 
 // Specialization constant i of the shader gets spec[i] (constant_id = i). By
 // convention constant 0 is the workgroup size (local_size_x_id = 0).
 typedef struct pipeline_desc {
-    enum shader_id shader;
+    const struct shader_code *code; // the module: an entry of a table cmake/shaders.cmake generates
     uint32_t n_bindings;  // storage buffers at bindings 0..n-1 of set 0
     uint32_t push_size;   // bytes of push constants
     uint32_t n_spec;

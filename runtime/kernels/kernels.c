@@ -11,7 +11,9 @@
 #include "common.h"
 #include "env.h"
 #include "gguf.h"
+#include "push_constants.h"
 #include "quant_iq.h"
+#include "shaders.h"
 
 // Pipelines being created on worker threads (kernels_prepare): each worker takes
 // the next id from `next` and writes only that id's pipeline and flag.
@@ -72,17 +74,14 @@ static const enum shader_id family_shaders[FAMILY_COUNT][KW_COUNT] = {
 #define MATMUL(name, id, blck, bytes, runs) FAMILY_SHADER(MATMUL, name, runs)
 #define MATMULH(name, id, blck, bytes, runs) FAMILY_SHADER(MATMULH, name, runs)
 #define MATMUL_COOP(name, id, blck, bytes, runs) FAMILY_SHADER(MATMUL_COOP, name, runs)
-#define GET_ROWS(name, id, blck, bytes, runs) FAMILY_SHADER(GET_ROWS, name, runs)
     [FAMILY_MATVEC] = {QUANT_TYPES(MATVEC)},
     [FAMILY_MATMUL] = {QUANT_TYPES(MATMUL)},
     [FAMILY_MATMUL_H] = {QUANT_TYPES(MATMULH)},
     [FAMILY_MATMUL_COOP] = {QUANT_TYPES(MATMUL_COOP)},
-    [FAMILY_GET_ROWS] = {QUANT_TYPES(GET_ROWS)},
 #undef MATVEC
 #undef MATMUL
 #undef MATMULH
 #undef MATMUL_COOP
-#undef GET_ROWS
 #undef FAMILY_SHADER
 };
 
@@ -107,9 +106,12 @@ uint32_t kernel_weight_type(enum kernel_id id) {
     return id >= KERNEL_WEIGHTS && id < KERNEL_COUNT ? wtype_ggml[(id - KERNEL_WEIGHTS) % KW_COUNT] : GGML_TYPE_COUNT;
 }
 
-enum shader_id kernels_weight_shader(enum kernel_family f, uint32_t type) {
+// The module of a shader id; NULL for SHADER_COUNT (no such build).
+static const struct shader_code *shader_of(enum shader_id s) { return s < SHADER_COUNT ? &shader_table[s] : NULL; }
+
+const struct shader_code *kernels_weight_shader(enum kernel_family f, uint32_t type) {
     int t = wtype_of(type);
-    return t < 0 || f >= FAMILY_COUNT ? SHADER_COUNT : family_shaders[f][t];
+    return t < 0 || f >= FAMILY_COUNT ? NULL : shader_of(family_shaders[f][t]);
 }
 
 // Elementwise kernels: 256 invocations where the device allows them.
@@ -200,13 +202,13 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
     const uint32_t type = kernel_weight_type(id), grid = grid_bytes(id);
     const bool is_float = quant_block_elems(type) == 1;
     pipeline_desc d = {0};
-    d.shader = family_shaders[f][(id - KERNEL_WEIGHTS) % KW_COUNT];
+    d.code = shader_of(family_shaders[f][(id - KERNEL_WEIGHTS) % KW_COUNT]);
     d.n_bindings = grid ? 4 : 3;
-    d.push_size = 32;
+    d.push_size = sizeof(struct push_matmul);
     switch (f) {
     case FAMILY_MATVEC:
         d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
-        d.push_size = 48; d.n_spec = 4;
+        d.push_size = sizeof(struct push_matvec); d.n_spec = 4;
         d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, grid != 0);
         d.spec[2] = info->subgroup_arith; d.spec[3] = 1; // tokens: kernels_get_vec
         d.shared_bytes = matvec_shared(&d) + grid;
@@ -230,10 +232,6 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
         if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
         d.shared_bytes = matmul_coop_shared(info->coopmat_m, info->coopmat_n) + grid;
         break;
-    case FAMILY_GET_ROWS:
-        d.push_size = 20; d.n_spec = 1; d.spec[0] = 64;
-        d.shared_bytes = grid;
-        break;
     case FAMILY_COUNT: break;
     }
     return d;
@@ -245,26 +243,38 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
     d.n_spec = 1;
     d.spec[0] = 256;
     switch (id) {
-    case KERNEL_RMSNORM: d.shader = SHADER_RMSNORM; d.n_bindings = 3; d.push_size = 16; d.spec[0] = reduce_wg(info);
-        d.shared_bytes = 4 * d.spec[0]; break; // common/reduce.glsl: WG floats
-    case KERNEL_ROPE: d.shader = SHADER_ROPE; d.n_bindings = 2; d.push_size = 32; d.spec[0] = 64; break;
-    case KERNEL_SWIGLU: d.shader = SHADER_SWIGLU; d.n_bindings = 2; d.push_size = 16; d.spec[0] = elementwise_wg(info); break;
+    case KERNEL_RMSNORM:
+        d.code = &shader_table[SHADER_RMSNORM]; d.n_bindings = 3; d.push_size = sizeof(struct push_rmsnorm);
+        d.spec[0] = reduce_wg(info);
+        d.shared_bytes = 4 * d.spec[0]; // common/reduce.glsl: WG floats
+        break;
+    case KERNEL_ROPE:
+        d.code = &shader_table[SHADER_ROPE]; d.n_bindings = 2; d.push_size = sizeof(struct push_rope); d.spec[0] = 64;
+        break;
+    case KERNEL_SWIGLU:
+        d.code = &shader_table[SHADER_SWIGLU]; d.n_bindings = 2; d.push_size = sizeof(struct push_swiglu);
+        d.spec[0] = elementwise_wg(info);
+        break;
     case KERNEL_KV_STORE_F16:
     case KERNEL_KV_STORE_Q8:
-        d.shader = id == KERNEL_KV_STORE_F16 ? SHADER_KV_STORE : SHADER_KV_STORE_Q8;
-        d.n_bindings = 3; d.push_size = 24; d.spec[0] = 64;
+        d.code = &shader_table[id == KERNEL_KV_STORE_F16 ? SHADER_KV_STORE : SHADER_KV_STORE_Q8];
+        d.n_bindings = 3; d.push_size = sizeof(struct push_kv_store); d.spec[0] = 64;
         break;
     case KERNEL_ATTN_DECODE_F16:
     case KERNEL_ATTN_DECODE_Q8:
-        d.shader = id == KERNEL_ATTN_DECODE_F16 ? SHADER_ATTN_DECODE : SHADER_ATTN_DECODE_Q8;
-        d.n_bindings = 6; d.push_size = 48; d.spec[0] = 128; // one thread per head dimension
+        d.code = &shader_table[id == KERNEL_ATTN_DECODE_F16 ? SHADER_ATTN_DECODE : SHADER_ATTN_DECODE_Q8];
+        d.n_bindings = 6; d.push_size = sizeof(struct push_attn_decode);
+        d.spec[0] = 128; // one thread per head dimension
         d.shared_bytes = 4 * (2 * 8 * 128 + 2 * 128); // qs[MAX_G][128], sc[MAX_G][BLK], knew, vnew
         break;
-    case KERNEL_ATTN_COMBINE: d.shader = SHADER_ATTN_COMBINE; d.n_bindings = 3; d.push_size = 20; d.spec[0] = 128; break;
+    case KERNEL_ATTN_COMBINE:
+        d.code = &shader_table[SHADER_ATTN_COMBINE]; d.n_bindings = 3; d.push_size = sizeof(struct push_attn_combine);
+        d.spec[0] = 128;
+        break;
     case KERNEL_ATTN_PREFILL_F16:
     case KERNEL_ATTN_PREFILL_Q8:
-        d.shader = id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8;
-        d.n_bindings = 4; d.push_size = 44; d.spec[0] = 128; d.n_spec = 3;
+        d.code = &shader_table[id == KERNEL_ATTN_PREFILL_F16 ? SHADER_ATTN_PREFILL : SHADER_ATTN_PREFILL_Q8];
+        d.n_bindings = 4; d.push_size = sizeof(struct push_attn_prefill); d.spec[0] = 128; d.n_spec = 3;
         // Query rows (tokens x the heads of one KV group) x keys per block: each K/V
         // block serves RQ rows. 32 x 32 take 37,760 bytes of shared memory, 32 x 16
         // (lavapipe's 32 KiB) 27,264; the least a device may offer is 16 KiB, where
@@ -279,8 +289,9 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
         break;
     case KERNEL_ATTN_PREFILL_COOP_F16:
     case KERNEL_ATTN_PREFILL_COOP_Q8:
-        d.shader = id == KERNEL_ATTN_PREFILL_COOP_F16 ? SHADER_ATTN_PREFILL_COOP : SHADER_ATTN_PREFILL_COOP_Q8;
-        d.n_bindings = 4; d.push_size = 44; d.n_spec = 4;
+        d.code = &shader_table[id == KERNEL_ATTN_PREFILL_COOP_F16 ? SHADER_ATTN_PREFILL_COOP
+                                                                : SHADER_ATTN_PREFILL_COOP_Q8];
+        d.n_bindings = 4; d.push_size = sizeof(struct push_attn_prefill); d.n_spec = 4;
         d.spec[0] = 4 * info->subgroup_size;
         d.spec[1] = info->coopmat_m; d.spec[2] = info->coopmat_n; d.spec[3] = info->coopmat_k;
         if (info->subgroup_size_control) d.subgroup_size = info->subgroup_size;
@@ -394,7 +405,7 @@ bool kernels_fit(const kernels *k, enum kernel_id id) {
         (16 % info->coopmat_m || 32 % info->coopmat_n || 32 % info->coopmat_k))
         return false;
     pipeline_desc d = describe(info, id, UINT32_MAX); // (the narrow variants need no more)
-    if (d.shader == SHADER_COUNT) return false; // no such build (F32 in packed f16)
+    if (!d.code) return false; // no such build (F32 in packed f16)
     return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
 }
 

@@ -25,7 +25,6 @@ enum kernel_family {
     FAMILY_MATMUL,      // tiled matrix-matrix products (matmul_f/q.comp)
     FAMILY_MATMUL_H,    // the same tiles in packed f16 arithmetic (F16MATH); none for F32 weights
     FAMILY_MATMUL_COOP, // matrix-matrix products on cooperative matrices (matmul_coop.comp)
-    FAMILY_GET_ROWS,    // row lookup with dequantization (get_rows.comp)
     FAMILY_COUNT
 };
 
@@ -55,8 +54,8 @@ enum kernel_id kernel_weights(enum kernel_family f, uint32_t type);
 enum kernel_family kernel_family_of(enum kernel_id id);
 uint32_t kernel_weight_type(enum kernel_id id); // enum ggml_type
 // The shader a weight kernel is built from (tests build other tunings of it);
-// SHADER_COUNT when there is none.
-enum shader_id kernels_weight_shader(enum kernel_family f, uint32_t type);
+// NULL when there is none.
+const struct shader_code *kernels_weight_shader(enum kernel_family f, uint32_t type);
 
 // Most tokens the matrix-vector kernels (FAMILY_MATVEC) take in one dispatch:
 // decode batches of up to this many sequences read each weight once.

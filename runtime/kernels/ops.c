@@ -8,22 +8,11 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "push_constants.h"
 #include "quant.h"
 #include "quant_iq.h"
 #include "repack.h"
 #include "select.h"
-
-// Push-constant blocks, mirrored from the shaders (sizes checked against kernels.c).
-struct push_rmsnorm { uint32_t n, x_stride, o_stride; float eps; };
-struct push_rope { uint32_t n_heads, head_dim, n_rot, x_stride, head_offset, pos0, n_tokens, neox; };
-struct push_swiglu { uint32_t ff, n_tokens, x_stride, o_stride; };
-struct push_matvec { uint32_t K, M, row0, add, n_tokens, x_stride, y_stride, x_off, mode; float eps; uint32_t pad[2]; };
-struct push_matmul { uint32_t K, M, N, x_stride, y_stride, row0, add, x_off; };
-_Static_assert(sizeof(struct push_rmsnorm) == 16, "rmsnorm.comp push constants");
-_Static_assert(sizeof(struct push_rope) == 32, "rope.comp push constants");
-_Static_assert(sizeof(struct push_swiglu) == 16, "swiglu.comp push constants");
-_Static_assert(sizeof(struct push_matvec) == 48, "matvec push constants");
-_Static_assert(sizeof(struct push_matmul) == 32, "matmul push constants");
 
 #define MAX_GROUPS_X 65535u
 
@@ -88,12 +77,11 @@ static uint64_t gcd64(uint64_t a, uint64_t b) {
     return a;
 }
 
-// Checks w's shape against its type and finds the rows per window: as many as fit
-// in one storage-buffer range, a multiple of the count that keeps each window's
-// byte offset aligned for binding (rows in the device layout, runtime/core/repack.h:
-// quantized rows are multiples of 16 bytes, float rows of 2 or 4: the gcd finds
-// the step).
-static int weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows) {
+// The rows per window: as many as fit in one storage-buffer range, a multiple of
+// the count that keeps each window's byte offset aligned for binding (rows in the
+// device layout, runtime/core/repack.h: quantized rows are multiples of 16 bytes, float
+// rows of 2 or 4: the gcd finds the step).
+int gpu_weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows) {
     if (w->n_in == 0 || w->row_bytes == 0 || w->row_bytes != repack_row_bytes(w->type, w->n_in))
         return vkphi_fail(VKPHI_ERR_ARG, "a %s weight of %u x %u with %llu-byte rows: rows of %u %s values take %llu bytes",
                           quant_type_name(w->type), w->n_out, w->n_in, (unsigned long long)w->row_bytes, w->n_in,
@@ -118,9 +106,9 @@ static int weight_window_rows(const device_info *info, const gpu_weight *w, uint
     return VKPHI_OK;
 }
 
-// The window of rows row0 .. row0+rows-1, in whole 16-byte words: shaders read
-// weights as uvec4 (F16 and BF16 rows may end mid-word).
-static buf_view weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows) {
+// In whole 16-byte words: shaders read weights as uvec4 (F16 and BF16 rows may end
+// mid-word).
+buf_view gpu_weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows) {
     buf_view wv = buf_sub(w->buf, w->offset + row0 * w->row_bytes, rows * w->row_bytes);
     wv.range = (wv.range + 15) & ~15ull;
     if (wv.offset + wv.range > w->buf->size) wv.range = w->buf->size - wv.offset;
@@ -180,16 +168,17 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
                             : coop ? kernels_get(k, ch.id) : kernels_get_matmul(k, ch.id, n_tokens);
     if (!p) return VKPHI_ERR_VULKAN;
     uint64_t max_rows;
-    rc = weight_window_rows(info, w, &max_rows);
+    rc = gpu_weight_window_rows(info, w, &max_rows);
     if (rc) return rc;
     buf_view grid = x; // the codebook types' fourth buffer (x stands in for the others)
     if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
     const uint32_t nv = quant_iq_type(w->type) ? 4 : 3;
     for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
         uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
-        buf_view v[] = {weight_window(w, row0, rows), x, y, grid, x}; // binding 4: the norm weight, unused here
+        // (binding 4, the norm weight, is unused here)
+        buf_view v[] = {gpu_weight_window(w, row0, rows), x, y, grid, x};
         if (vec) {
-            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off, 0, 0, {0}};
+            struct push_matvec pc = {w->n_in, rows, y_off + (uint32_t)row0, add, n_tokens, x_stride, y_stride, x_off, 0, 0};
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, p->spec[1])); // spec[1]: rows per workgroup
         } else {
             struct push_matmul pc = {w->n_in, rows, n_tokens, x_stride, y_stride, y_off + (uint32_t)row0, add, x_off};
@@ -203,7 +192,7 @@ static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
 
 bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w) {
     uint64_t max_rows = 0;
-    return weight_window_rows(info, w, &max_rows) == VKPHI_OK && max_rows >= w->n_out;
+    return gpu_weight_window_rows(info, w, &max_rows) == VKPHI_OK && max_rows >= w->n_out;
 }
 
 int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view norm, buf_view y,
@@ -220,7 +209,7 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
         return vkphi_fail(VKPHI_ERR_ARG, "a fused matrix-vector product needs x rows and the norm weight on 16-byte "
                           "boundaries");
     uint64_t max_rows;
-    if ((rc = weight_window_rows(info, w, &max_rows))) return rc;
+    if ((rc = gpu_weight_window_rows(info, w, &max_rows))) return rc;
     if (glu && (w->n_out % 2 || max_rows < w->n_out))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the fused gate/up kernel needs the whole %u-row weight in one binding",
                           w->n_out);
@@ -233,15 +222,15 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
         uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
         uint32_t xo = x_off + t0 * x_stride, yo = y_off + t0 * y_stride;
         if (glu) {
-            buf_view v[] = {weight_window(w, 0, w->n_out), x, y, grid, norm};
-            struct push_matvec pc = {w->n_in, w->n_out / 2, yo, 0, n, x_stride, y_stride, xo, 2, eps, {0}};
+            buf_view v[] = {gpu_weight_window(w, 0, w->n_out), x, y, grid, norm};
+            struct push_matvec pc = {w->n_in, w->n_out / 2, yo, 0, n, x_stride, y_stride, xo, 2, eps};
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(w->n_out / 2, rows_per_group));
             continue;
         }
         for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
             uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
-            buf_view v[] = {weight_window(w, row0, rows), x, y, grid, norm};
-            struct push_matvec pc = {w->n_in, rows, yo + (uint32_t)row0, 0, n, x_stride, y_stride, xo, 1, eps, {0}};
+            buf_view v[] = {gpu_weight_window(w, row0, rows), x, y, grid, norm};
+            struct push_matvec pc = {w->n_in, rows, yo + (uint32_t)row0, 0, n, x_stride, y_stride, xo, 1, eps};
             dispatch_flat(c, p, v, 5, &pc, sizeof pc, div_up(rows, rows_per_group));
         }
     }
@@ -258,65 +247,7 @@ int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
     return matmul(c, k, w, x, y, n_tokens, x_stride, y_stride, 1, false);
 }
 
-// ---- row lookup ----
-struct push_get_rows { uint32_t K, n_tokens, row0, n_rows, o_stride; };
-_Static_assert(sizeof(struct push_get_rows) == 20, "get_rows.comp push constants");
-
-int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const int32_t *host_ids, buf_view out,
-                uint32_t n_tokens, uint32_t out_stride) {
-    const enum kernel_id id = kernel_weights(FAMILY_GET_ROWS, w->type);
-    if (id == KERNEL_COUNT)
-        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no row-lookup kernel for weight type %s (%u)", quant_type_name(w->type),
-                          w->type);
-    GET_PIPE(p, k, id);
-    const device_info *info = device_get_info(cmd_device(c));
-    uint64_t max_rows;
-    int rc = weight_window_rows(info, w, &max_rows);
-    if (rc) return rc;
-    if (n_tokens == 0) return VKPHI_OK;
-    if (n_tokens > info->max_workgroup_count[1])
-        return vkphi_fail(VKPHI_ERR_ARG, "row lookup of %u tokens at once: the device takes at most %u", n_tokens,
-                          info->max_workgroup_count[1]);
-    if (out_stride < w->n_in || ids.range < (uint64_t)n_tokens * 4 ||
-        out.range < ((uint64_t)(n_tokens - 1) * out_stride + w->n_in) * 4)
-        return vkphi_fail(VKPHI_ERR_ARG, "row lookup of %u tokens of %u values: the id or output buffer is too small",
-                          n_tokens, w->n_in);
-    for (uint32_t t = 0; host_ids && t < n_tokens; t++)
-        if (host_ids[t] < 0 || (uint32_t)host_ids[t] >= w->n_out)
-            return vkphi_fail(VKPHI_ERR_ARG, "token id %d (position %u) is outside the %u rows of the table", host_ids[t],
-                              t, w->n_out);
-    // Quantized kernels take a part of 32 values per thread, float ones a value.
-    uint32_t per_row = quant_block_elems(w->type) > 1 ? w->n_in / 32 : w->n_in;
-    buf_view grid = {0}; // the codebook types' fourth buffer
-    if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
-    for (uint64_t row0 = 0; row0 < w->n_out; row0 += max_rows) {
-        uint32_t rows = (uint32_t)(w->n_out - row0 < max_rows ? w->n_out - row0 : max_rows);
-        bool needed = host_ids == NULL;
-        for (uint32_t t = 0; !needed && t < n_tokens; t++) needed = (uint64_t)host_ids[t] - row0 < rows;
-        if (!needed) continue;
-        struct push_get_rows pc = {w->n_in, n_tokens, (uint32_t)row0, rows, out_stride};
-        buf_view v[] = {weight_window(w, row0, rows), ids, out, grid};
-        cmd_dispatch(c, p, v, quant_iq_type(w->type) ? 4 : 3, &pc, sizeof pc, div_up(per_row, p->local_size), n_tokens, 1);
-    }
-    return VKPHI_OK;
-}
-
 // ---- attention ----
-struct push_kv_store { uint32_t kv_dim, qkv_stride, k_offset, n_tokens, row0, n_rows; };
-struct push_attn_decode {
-    uint32_t n_head, n_head_kv, head_dim, kv_dim, n_rows, chunk, max_chunks;
-    float scale;
-    uint32_t qkv_stride, k_offset, n_rot, neox;
-};
-struct push_attn_combine { uint32_t head_dim, max_chunks, chunk, out_stride, n_head; };
-struct push_attn_prefill {
-    uint32_t n_head, n_head_kv, head_dim, kv_dim, qkv_stride, o_stride, n_tokens, pos0, row0, n_rows;
-    float scale;
-};
-_Static_assert(sizeof(struct push_kv_store) == 24, "kv_store.comp push constants");
-_Static_assert(sizeof(struct push_attn_decode) == 48, "attn_decode.comp push constants");
-_Static_assert(sizeof(struct push_attn_combine) == 20, "attn_combine.comp push constants");
-_Static_assert(sizeof(struct push_attn_prefill) == 44, "attn_prefill.comp push constants");
 
 // KV positions per decode workgroup: small enough that a long context spreads over
 // many workgroups, large enough that the merge stays cheap.

@@ -21,6 +21,13 @@ typedef struct gpu_weight {
     uint64_t row_bytes;
 } gpu_weight;
 
+// A weight bigger than one storage-buffer binding is bound a window of rows at a
+// time: gpu_weight_window_rows checks w's shape against its type and its buffer and
+// gives *max_rows, the rows per window; gpu_weight_window the view of rows row0 ..
+// row0+rows-1 (rows <= *max_rows, row0 a multiple of it).
+int gpu_weight_window_rows(const device_info *info, const gpu_weight *w, uint64_t *max_rows);
+buf_view gpu_weight_window(const gpu_weight *w, uint64_t row0, uint32_t rows);
+
 // out[r,:] = x[r,:] / sqrt(mean(x[r,:]^2) + eps) * w  (w: n floats)
 int op_rmsnorm(cmd_ctx *c, kernels *k, buf_view x, buf_view w, buf_view out, uint32_t n_rows, uint32_t n,
                uint32_t x_stride, uint32_t out_stride, float eps);
@@ -63,17 +70,6 @@ int op_matvec_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_v
 int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view norm, buf_view y,
                    uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu);
 bool op_matvec_glu_fits(const device_info *info, const gpu_weight *w);
-// Row lookup (the token embedding): out[t, :] = dequant(W[ids[t], :]) in f32 for
-// t < n_tokens, token rows out_stride floats apart; ids holds n_tokens int32. Every
-// type op_matmul runs is supported; values equal quant_dequantize_row's exactly.
-// A table larger than the device's storage-buffer range is bound one window of
-// rows at a time, and each dispatch skips the ids outside its window. host_ids
-// (may be NULL) is the host's copy of the ids: with it, ids are checked against
-// the table (an error names the first bad one) and only windows holding one of
-// them are dispatched; without it every window is, and out-of-range ids are left
-// unwritten.
-int op_get_rows(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view ids, const int32_t *host_ids, buf_view out,
-                uint32_t n_tokens, uint32_t out_stride);
 
 // ---- attention over the KV cache ----
 // The KV cache of one layer: K and V buffers of n_rows rows (sequence s, position i

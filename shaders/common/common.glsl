@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Included first by every shader.
 #extension GL_EXT_control_flow_attributes : enable
+#include "push_constants.h" // the push-constant blocks, one declaration for GLSL and C
 
 // Constant 0 is the workgroup size everywhere (pipeline.h).
 layout(local_size_x_id = 0) in;

@@ -45,10 +45,7 @@ const uint WS4 = BM / 4u, XS4 = BN / 4u; // vec4s per k of each slice
 
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) buffer Y { float y[]; }; // p.add: y += W x (the residual)
-layout(push_constant) uniform P {
-    uint K; uint M; uint N; uint x_stride; uint y_stride; uint row0; uint add;
-    uint x_off; // where x starts in its binding, in floats
-} p;
+layout(push_constant) uniform P { PUSH_MATMUL } p; // common/push_constants.h
 
 shared TV ws[NBUF * BK * WS4]; // [buf][k][row / 4]
 shared TV xs[NBUF * BK * XS4]; // [buf][k][token / 4]

@@ -16,12 +16,7 @@ layout(constant_id = 3) const uint NT = 1;
 layout(binding = 1) readonly buffer X { vec4 x4[]; };
 layout(binding = 2) buffer Y { float y[]; };
 layout(binding = 4) readonly buffer NW { vec4 nw4[]; }; // the RMSNorm weight (modes 1, 2)
-layout(push_constant) uniform P {
-    uint K; uint M; uint row0; uint add; // add: y += W x (mode 0)
-    uint n_tokens; uint x_stride; uint y_stride; // tokens (<= NT) and their row strides, in floats
-    uint x_off; // where x starts in its binding, in floats (a multiple of 4)
-    uint mode; float eps; uint pad0; uint pad1;
-} p;
+layout(push_constant) uniform P { PUSH_MATVEC } p; // common/push_constants.h
 
 #include "common/reduce_rows.glsl"
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Row lookup (the token embedding): o[t, :] = dequant(W[ids[t], :]) for each token
-// t, into f32. The bound window holds rows row0 .. row0+n_rows-1 of the matrix
+// Row lookup, a kernel of the tests (tests/get_rows.h: the exact check of the GPU
+// block decoders, common/quant_*.glsl, against the CPU's): o[t, :] = dequant(W[ids[t], :])
+// for each token t, into f32. The bound window holds rows row0 .. row0+n_rows-1 of the matrix
 // (a big matrix is looked up one window at a time); tokens whose id falls outside
 // it are left alone. Values are exactly those of the CPU dequantization. Float
 // weights (F32, F16/BF16 by define) go element by element; quantized ones (Q8_0,
@@ -9,6 +10,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/common.glsl"
+#include "push_get_rows.h"
 #if defined(Q8_0) || defined(Q4_0) || defined(Q3_K) || defined(Q4_K) || defined(Q5_K) || defined(Q6_K) || \
     defined(Q4_1) || defined(Q5_0) || defined(Q5_1) || defined(Q2_K) || defined(IQ4_NL) || defined(IQ4_XS) || \
     defined(IQ3_XXS) || defined(IQ3_S) || defined(IQ2_XXS) || defined(IQ2_XS) || defined(IQ2_S) || defined(IQ1_S) || \
@@ -21,7 +23,7 @@
 
 layout(binding = 1) readonly buffer Ids { int ids[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P { uint K; uint n_tokens; uint row0; uint n_rows; uint o_stride; } p;
+layout(push_constant) uniform P { PUSH_GET_ROWS } p; // push_get_rows.h
 
 void main() {
 #ifdef QUANTIZED
