@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "common.h"
 #include "get_rows.h"
 #include "harness_gpu.h"
@@ -268,6 +269,36 @@ static void test_discrete_staging(void) {
     free(keep);
 }
 
+// A device made for compiling allocates nothing and submits nothing: buffers, arena
+// blocks and submissions are refused with a sentence, while pipelines compile and,
+// where the driver offers them, come with the compiler's figures.
+static void test_compile_only(void) {
+    device *d;
+    if (device_create_compiler(-1, &d) != VKPHI_OK) {
+        CHECK(0, "device_create_compiler: %s", vkphi_last_error());
+        return;
+    }
+    CHECK(device_for_compiling(d), "a compiling device says so");
+    gpu_buffer b;
+    CHECK(buffer_create(d, 256, BUFFER_DEVICE, "a test buffer", &b) == VKPHI_ERR_ARG &&
+              strstr(vkphi_last_error(), "compiling only"),
+          "a buffer on a compiling device: %s", vkphi_last_error());
+    kernels *k = kernels_create(d);
+    const pipeline *p = k ? kernels_get(k, KERNEL_RMSNORM) : NULL;
+    CHECK(p != NULL, "a pipeline compiles on a compiling device: %s", vkphi_last_error());
+    pipeline_stats st;
+    if (p) CHECK(pipeline_get_stats(d, p, &st) == VKPHI_OK && (st.n > 0) == device_get_info(d)->pipeline_stats,
+                 "%u statistics where the driver %s them", st.n, device_get_info(d)->pipeline_stats ? "offers" : "lacks");
+    cmd_ctx *c = NULL;
+    if (cmd_create(d, &c) == VKPHI_OK) { // (a null device has no fences: nothing to submit with)
+        CHECK(cmd_begin_reusable(c) == VKPHI_OK && cmd_end(c) == VKPHI_OK, "recording: %s", vkphi_last_error());
+        CHECK(cmd_resubmit(c, true) == VKPHI_ERR_ARG, "a submission on a compiling device is refused");
+    }
+    cmd_destroy(c); // (also after a failed create)
+    kernels_destroy(k);
+    device_destroy(d);
+}
+
 // Memory types a buffer must never land in, and host buffers that must be coherent
 // (buffer.c maps without flushing).
 static void test_memory_types(void) {
@@ -296,6 +327,7 @@ int main(void) {
     }
     test_limits();
     test_discrete_staging();
+    test_compile_only();
     CHECK(device_validation_total() == 0, "%u validation messages", device_validation_total());
     return test_finish();
 }

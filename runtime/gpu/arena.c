@@ -45,6 +45,8 @@ int mem_arena_create(device *d, const mem_arena_spec *spec, mem_arena **out) {
 // plan still has for this place, within block_max.
 static int new_block(mem_arena *a, enum mem_place p, uint32_t type, uint64_t need, const char *what, mem_block **out) {
     const device_info *info = device_get_info(a->d);
+    int rc = device_check_runs(a->d, "memory allocated");
+    if (rc) return rc;
     if (need > a->block_max)
         return vkphi_fail(VKPHI_ERR_NOMEM,
                           "%s needs %.1f MiB in one allocation, more than this device allows (%.1f MiB)", what,

@@ -26,6 +26,8 @@ static int find_memory_type(device *d, uint32_t type_bits, VkMemoryPropertyFlags
 int buffer_create(device *d, uint64_t size, enum buffer_kind kind, const char *what, gpu_buffer *out) {
     memset(out, 0, sizeof *out);
     const device_info *info = device_get_info(d);
+    int rc = device_check_runs(d, "a buffer allocated");
+    if (rc) return rc;
     // Whole 16-byte units: shaders read packed 16-bit data as uints and vec4s.
     size = size ? (size + 15) & ~15ull : 16;
     if (size > info->max_alloc_size)

@@ -231,6 +231,7 @@ int cmd_end(cmd_ctx *c) {
 int cmd_resubmit(cmd_ctx *c, bool wait) {
     if (!c->recorded) return vkphi_fail(VKPHI_ERR_ARG, "cmd_resubmit of a buffer that was not recorded to the end");
     int rc = cmd_wait(c);
+    if (!rc) rc = device_check_runs(c->dev, "work submitted");
     if (rc) return rc;
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;

@@ -25,6 +25,7 @@ struct device {
     void (*release)(device *d, void *obj);
     const char *extensions[8]; // enabled device extensions (string literals)
     uint32_t n_extensions;
+    bool compiler; // device_create_compiler: pipelines only, with their statistics
 };
 
 const char *vk_result_name(VkResult r) {
@@ -222,6 +223,8 @@ static int type_rank(VkPhysicalDeviceType t) {
 // Probes every device and keeps the one to use in d->physical and d->info: index,
 // else VKPHI_DEVICE, else the best by type and device-local memory (device.h).
 static int choose_physical(device *d, int index, uint32_t api, const limits_override *lim) {
+    // A device that runs nothing is never chosen to run a model.
+#define RANK(info) (!d->compiler && (info).compile_only ? -1 : type_rank((info).type))
     uint32_t n = 0;
     vkEnumeratePhysicalDevices(d->instance, &n, NULL);
     if (n == 0)
@@ -249,7 +252,7 @@ static int choose_physical(device *d, int index, uint32_t api, const limits_over
     if (index < 0) {
         index = 0;
         for (uint32_t i = 1; i < n; i++) {
-            int ri = type_rank(infos[i].type), rb = type_rank(infos[index].type);
+            int ri = RANK(infos[i]), rb = RANK(infos[index]);
             if (ri > rb || (ri == rb && device_local_bytes(&infos[i]) > device_local_bytes(&infos[index])))
                 index = (int)i;
         }
@@ -258,6 +261,10 @@ static int choose_physical(device *d, int index, uint32_t api, const limits_over
     d->info = infos[index];
     free(pds);
     free(infos);
+#undef RANK
+    if (d->info.compile_only && !d->compiler)
+        return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s compiles pipelines but cannot run them (RADV_FORCE_FAMILY is set "
+                          "without that GPU): use `vkphi kernels` on it, or unset RADV_FORCE_FAMILY", d->info.name);
     if (d->info.api_version < VK_API_VERSION_1_2)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "%s supports Vulkan %u.%u; vkphi needs 1.2 or newer", d->info.name,
                           VK_API_VERSION_MAJOR(d->info.api_version), VK_API_VERSION_MINOR(d->info.api_version));
@@ -290,6 +297,8 @@ static int create_logical(device *d) {
     if (!v13 && d->info.subgroup_size_control) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
     if (!v13 && d->info.int_dot) exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
     if (d->info.coopmat) exts[n_exts++] = COOPMAT_EXTENSION;
+    bool stats = d->compiler && d->info.pipeline_stats;
+    if (stats) exts[n_exts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
 
     // Enable only what the device has; shaders pick paths by specialization constants.
     VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
@@ -314,6 +323,10 @@ static int create_logical(device *d) {
     if (d->info.subgroup_size_control) { *tail = &fsgc; tail = &fsgc.pNext; }
     if (d->info.int_dot) { *tail = &fdot; tail = &fdot.pNext; }
     if (d->info.coopmat) { *tail = &fcm; tail = &fcm.pNext; }
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fexec = {
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    fexec.pipelineExecutableInfo = VK_TRUE;
+    if (stats) { *tail = &fexec; tail = &fexec.pNext; }
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -334,10 +347,11 @@ static int create_logical(device *d) {
     return VKPHI_OK;
 }
 
-int device_create(int index, device **out) {
+static int create(int index, bool compiler, device **out) {
     *out = NULL;
     device *d = calloc(1, sizeof *d);
     if (!d) return vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory");
+    d->compiler = compiler;
     limits_override lim;
     uint32_t api;
     int rc = device_limits_parse(&lim);
@@ -354,10 +368,20 @@ int device_create(int index, device **out) {
     return VKPHI_OK;
 }
 
+int device_create(int index, device **out) { return create(index, false, out); }
+int device_create_compiler(int index, device **out) { return create(index, true, out); }
+bool device_for_compiling(const device *d) { return d->compiler; }
+int device_check_runs(const device *d, const char *what) {
+    return d->compiler ? vkphi_fail(VKPHI_ERR_ARG, "%s on %s, a device made for compiling only", what, d->info.name)
+                       : VKPHI_OK;
+}
+
 void device_destroy(device *d) {
     if (!d) return;
     if (d->vk) {
-        vkDeviceWaitIdle(d->vk);
+        // Nothing was submitted to a compiling device (and RADV's null device has
+        // no queue to wait on: the wait crashes there).
+        if (!d->compiler) vkDeviceWaitIdle(d->vk);
         if (d->attached) d->release(d, d->attached);
     }
     if (d->vk) vkDestroyDevice(d->vk, NULL);

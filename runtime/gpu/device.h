@@ -67,6 +67,10 @@ typedef struct device_info {
     // all 0 when there is none (then coopmat is false).
     uint32_t coopmat_m, coopmat_n, coopmat_k;
     bool push_descriptor;     // VK_KHR_push_descriptor
+    bool pipeline_stats;      // VK_KHR_pipeline_executable_properties: the compiler's figures per
+                              // pipeline (registers, spills, shared memory, waves), pipeline_stats()
+    bool compile_only;        // a device that compiles pipelines but runs nothing (RADV's null
+                              // device, RADV_FORCE_FAMILY): only device_create_compiler takes it
     bool timestamps;
     uint32_t timestamp_bits;  // valid bits of a compute-queue timestamp (36 on some devices)
     float timestamp_period_ns;
@@ -104,6 +108,16 @@ int device_list(device_info **out, uint32_t *count);
 // Creates a logical device. index < 0 picks: VKPHI_DEVICE if set, else the discrete
 // GPU with the most device-local memory, else an integrated GPU, else any other.
 int device_create(int index, device **out);
+// A device to compile pipelines on and nothing else (`vkphi kernels`): it may be one
+// that runs nothing (device_info.compile_only), and where the driver offers
+// VK_KHR_pipeline_executable_properties its pipelines keep the compiler's
+// statistics (pipeline_stats in pipeline.h). Nothing may be allocated or submitted on it.
+int device_create_compiler(int index, device **out);
+// True for a device from device_create_compiler.
+bool device_for_compiling(const device *d);
+// VKPHI_OK on a device that runs work; on one made for compiling, an error naming
+// `what` (every allocation and submission asks first: the compile-only promise).
+int device_check_runs(const device *d, const char *what);
 void device_destroy(device *d);
 
 const device_info *device_get_info(const device *d);

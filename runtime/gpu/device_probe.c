@@ -134,6 +134,7 @@ void device_probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
     info->push_descriptor = has_extension(exts, n_ext, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
     bool ext_int_dot = has_extension(exts, n_ext, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     bool ext_sg_control = has_extension(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    bool ext_exec_props = has_extension(exts, n_ext, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     free(exts);
 
     VkPhysicalDeviceProperties base;
@@ -162,6 +163,12 @@ void device_probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
     memcpy(info->pipeline_cache_uuid, props.properties.pipelineCacheUUID, VK_UUID_SIZE);
     snprintf(info->driver_name, sizeof info->driver_name, "%s", p12.driverName);
     snprintf(info->driver_info, sizeof info->driver_info, "%s", p12.driverInfo);
+    // RADV's null device: RADV_FORCE_FAMILY=<family> without that GPU gives a device
+    // that compiles pipelines with ACO and runs nothing. Mesa 22.3's null winsys has no
+    // memory-usage query, so the budget query crashes on its APU families (vangogh,
+    // renoir, gfx1103_r1); it has no memory to budget anyway.
+    info->compile_only = p12.driverID == VK_DRIVER_ID_MESA_RADV && strncmp(info->name, "Null hardware", 13) == 0;
+    if (info->compile_only) info->has_budget = false;
     info->max_storage_buffer_range = lim->maxStorageBufferRange;
     info->min_storage_offset_align = lim->minStorageBufferOffsetAlignment;
     info->max_push_constants = lim->maxPushConstantsSize;
@@ -181,6 +188,13 @@ void device_probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
     }
 
     probe_features(inst, pd, v13, ext_sg_control, ext_int_dot, ext_coopmat, info);
+    if (ext_exec_props) {
+        VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fexec = {
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+        VkPhysicalDeviceFeatures2 feats = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fexec};
+        vkGetPhysicalDeviceFeatures2(pd, &feats);
+        info->pipeline_stats = fexec.pipelineExecutableInfo;
+    }
     probe_memory(pd, info);
 
     // Timestamps come from the compute queue (the first family with compute).

@@ -110,6 +110,8 @@ int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pip
     out->local_size = desc->n_spec ? desc->spec[0] : 1;
     out->push_descriptor = info->push_descriptor;
     memcpy(out->spec, desc->spec, sizeof out->spec);
+    out->subgroup_size = desc->subgroup_size && info->subgroup_size_control ? desc->subgroup_size : 0;
+    out->shared_bytes = desc->shared_bytes;
     out->name = code->name;
     if (desc->push_size > info->max_push_constants)
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "shader %s needs %u bytes of push constants; the device has %u",
@@ -156,12 +158,38 @@ int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pip
             ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
     }
     ci.layout = out->layout;
+    if (device_for_compiling(d) && info->pipeline_stats) ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkResult r = vkCreateComputePipelines(device_vk(d), c ? c->vk : VK_NULL_HANDLE, 1, &ci, NULL, &out->vk);
     vkDestroyShaderModule(device_vk(d), module, NULL);
     if (r != VK_SUCCESS) {
         pipeline_destroy(d, out);
         return vkphi_fail(VKPHI_ERR_VULKAN, "could not create the compute pipeline for shader %s: %s", code->name,
                           vk_result_name(r));
+    }
+    return VKPHI_OK;
+}
+
+int pipeline_get_stats(device *d, const pipeline *p, pipeline_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (!device_for_compiling(d) || !device_get_info(d)->pipeline_stats) return VKPHI_OK;
+    // A compute pipeline has one executable: its shader.
+    VkPipelineExecutableInfoKHR ei = {VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR};
+    ei.pipeline = p->vk;
+    ei.executableIndex = 0;
+    VkPipelineExecutableStatisticKHR st[PIPELINE_MAX_STATS];
+    uint32_t n = PIPELINE_MAX_STATS;
+    for (uint32_t i = 0; i < n; i++) st[i] = (VkPipelineExecutableStatisticKHR){VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+    VkResult r = vkGetPipelineExecutableStatisticsKHR(device_vk(d), &ei, &n, st);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vk_check_fail(r, "vkGetPipelineExecutableStatisticsKHR", __FILE__, __LINE__);
+    for (uint32_t i = 0; i < n; i++) {
+        pipeline_stat *o = &out->stat[out->n++];
+        snprintf(o->name, sizeof o->name, "%s", st[i].name);
+        switch (st[i].format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: o->value = st[i].value.b32; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: o->value = (double)st[i].value.i64; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: o->value = (double)st[i].value.u64; break;
+        default: o->value = st[i].value.f64; break;
+        }
     }
     return VKPHI_OK;
 }

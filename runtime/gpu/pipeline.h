@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "pipeline_stats.h"
 #include "shader_code.h"
 
 #define PIPELINE_MAX_SPEC 8
@@ -28,6 +29,7 @@ typedef struct pipeline {
     uint32_t n_bindings, push_size;
     uint32_t local_size; // spec[0]
     uint32_t spec[PIPELINE_MAX_SPEC];
+    uint32_t subgroup_size, shared_bytes; // as the description asked
     bool push_descriptor;
     const char *name;
 } pipeline;
@@ -40,3 +42,7 @@ void pipeline_cache_close(device *d, pipeline_cache *c);
 
 int pipeline_create(device *d, pipeline_cache *c, const pipeline_desc *desc, pipeline *out);
 void pipeline_destroy(device *d, pipeline *p);
+// The compiler's figures for p (pipeline_stats.h): on a device from
+// device_create_compiler whose driver offers them (device_info.pipeline_stats);
+// out->n is 0 elsewhere.
+int pipeline_get_stats(device *d, const pipeline *p, pipeline_stats *out);
