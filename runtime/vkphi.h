@@ -18,6 +18,8 @@
 //   device.h        gpu      the Vulkan devices: listing, choosing, their description
 //   bandwidth.h     gpu      the memory bandwidth a device attains (the benchmark's
 //                            roofline)
+//   kernel_report.h kernels  compiling every pipeline the runtime would use on a device,
+//                            with the compiler's figures, without running (vkphi kernels)
 //   memory_plan.h   model    where a model's buffers go (device-local or host-visible
 //                            memory), the context that fits, decode-speed estimates
 //   model.h         model    loading a model and evaluating tokens (model_load,
@@ -48,6 +50,8 @@
 
 #include "bandwidth.h"
 #include "device.h"
+
+#include "kernel_report.h"
 
 #include "generate.h"
 #include "memory_plan.h"

@@ -8,7 +8,7 @@ set -u
 # ---- the program ----
 v=$("$VKPHI" --version); [[ "$v" =~ ^vkphi\ [0-9]+\.[0-9]+\.[0-9]+$ ]] && ok "version: $v" || bad "version: '$v'"
 help=$("$VKPHI" --help)
-for c in run chat serve devices info quantize tokenize mkmodel bench logits; do
+for c in run chat serve devices kernels info quantize tokenize mkmodel bench logits; do
     [[ "$help" == *"  $c "* ]] || bad "--help does not list $c"
     "$VKPHI" "$c" --help >"$TMP/out" 2>&1 && grep -q "usage: vkphi $c" "$TMP/out" || bad "$c --help"
 done

@@ -514,3 +514,13 @@ void args_print_stats(const generate_stats *st) {
     if (st->n_gen) fprintf(stderr, " | time to first token %.3f s", st->ttft_s);
     fputc('\n', stderr);
 }
+
+void args_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}

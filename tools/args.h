@@ -75,6 +75,8 @@ bool args_answer_init(args_answer *o, enum args_reasoning mode, bool tty); // fa
 bool args_answer_put(args_answer *o, const char *text, size_t len);
 bool args_answer_end(args_answer *o); // hands out what was held back; frees the splitter
 
+// Writes s as a JSON string (quoted, escaped).
+void args_json_str(FILE *f, const char *s);
 // Prints "vkphi: error: ..." and a newline on stderr; returns 1 (the exit code).
 int args_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Strict number parsing of a whole string: false when s is not a number in [lo, hi].

@@ -413,22 +413,12 @@ static int run_model(const bench_opts *o, const char *path, bench_report *rep) {
 
 // ---- output ----
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 static void print_json(const bench_report *r, bool with_model) {
     FILE *f = stdout;
     fprintf(f, "{\n  \"device\": {\"name\": ");
-    json_str(f, r->dev.name);
+    args_json_str(f, r->dev.name);
     fprintf(f, ", \"vendor_id\": %u, \"driver\": ", r->dev.vendor_id);
-    json_str(f, r->driver);
+    args_json_str(f, r->driver);
     fprintf(f, ", \"api_version\": \"%s\"},\n", r->api);
     fprintf(f, "  \"peak_gb_per_s\": %.3f,\n", r->peak);
     fprintf(f, "  \"peak_measured\": %s,\n", r->peak_measured ? "true" : "false");
@@ -438,11 +428,11 @@ static void print_json(const bench_report *r, bool with_model) {
         return;
     }
     fprintf(f, ",\n  \"model\": {\"name\": ");
-    json_str(f, r->model_name);
+    args_json_str(f, r->model_name);
     fprintf(f, ", \"file_bytes\": %llu, \"quant_mix\": ", (unsigned long long)r->file_bytes);
-    json_str(f, r->quant_mix);
+    args_json_str(f, r->quant_mix);
     fprintf(f, ", \"tensor_types\": ");
-    json_str(f, r->type_shares);
+    args_json_str(f, r->type_shares);
     fprintf(f, "},\n  \"results\": [");
     for (int i = 0; i < r->n_tests; i++) {
         const test_result *t = &r->tests[i];
@@ -466,12 +456,12 @@ static void print_json(const bench_report *r, bool with_model) {
     fprintf(f, "\n  ],\n  \"kernels_of\": \"%s\",\n  \"kernels\": [", r->kernels_of ? r->kernels_of : "");
     for (int i = 0; i < r->n_kernels; i++) {
         fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
-        json_str(f, r->kernels[i].name);
+        args_json_str(f, r->kernels[i].name);
         fprintf(f, ", \"ms\": %.4f, \"percent\": %.2f}", r->kernels[i].ms, r->kernels[i].percent);
     }
     fprintf(f, "\n  ],\n  \"weights_device_bytes\": %llu,\n  \"weights_host_bytes\": %llu,\n  \"host_layers\": ",
             (unsigned long long)r->weights_in[MEM_DEVICE], (unsigned long long)r->weights_in[MEM_HOST]);
-    json_str(f, r->host_layers);
+    args_json_str(f, r->host_layers);
     fprintf(f, ",\n  \"heaps_simulated\": %s,\n  \"load_s\": %.3f,\n  \"ttft_ms\": %.2f\n}\n",
             r->dev.heaps_simulated ? "true" : "false", r->load_s, r->ttft_ms);
 }

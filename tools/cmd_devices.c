@@ -95,6 +95,8 @@ int cmd_devices(int argc, char **argv) {
         }
         if (d->timestamps) printf("  timestamps:              yes, %u valid bits\n", d->timestamp_bits);
         else printf("  timestamps:              no\n");
+        printf("  compiler statistics:     %s\n", d->pipeline_stats ? "yes (vkphi kernels --stats)" : "no");
+        if (d->compile_only) printf("  compiles only:           yes (RADV_FORCE_FAMILY without that GPU): vkphi kernels\n");
         if (i + 1 < n) printf("\n");
     }
     free(infos);

@@ -4,6 +4,7 @@
 #pragma once
 
 int cmd_devices(int argc, char **argv);
+int cmd_kernels(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);

@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"chat", cmd_chat, "chat with the model in the terminal"},
     {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API"},
     {"devices", cmd_devices, "list the Vulkan devices and what they support"},
+    {"kernels", cmd_kernels, "compile every kernel for a device: compile times, registers, spills (no run)"},
     {"info", cmd_info, "describe a GGUF model and whether vkphi can run it"},
     {"plan", cmd_plan, "where a model's memory goes on each device, the context that fits, the speed"},
     {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to Q8_0, Q4_K_M, ..."},

@@ -300,3 +300,13 @@ bool model_rope_factors(const gguf_file *f, const model_config *c, uint32_t n_ct
     memcpy(out, t->data, sizeof(float) * (c->n_rot / 2)); // checked F32 of n_rot/2 values; may be unaligned
     return true;
 }
+
+void model_matrix_types(const gguf_file *f, bool types[GGML_TYPE_COUNT]) {
+    bool has_output = gguf_find_tensor(f, "output.weight") != NULL;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        bool matrix = t->ne[1] > 1 && (!strncmp(t->name, "blk.", 4) || !strcmp(t->name, "output.weight") ||
+                                       (!has_output && !strcmp(t->name, "token_embd.weight")));
+        if (matrix && t->type < GGML_TYPE_COUNT) types[t->type] = true;
+    }
+}

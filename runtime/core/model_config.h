@@ -38,3 +38,8 @@ bool model_rope_factors(const gguf_file *f, const model_config *cfg, uint32_t n_
 // not supported), with a sentence naming the file and the key or tensor in
 // vkphi_last_error().
 int model_check(const gguf_file *f);
+
+// Marks types[t] for each weight type t of the file's matrices that the forward
+// pass multiplies by: every blk.* matrix and the output projection (the token
+// embedding where it is tied). The kernels a model needs follow from these.
+void model_matrix_types(const gguf_file *f, bool types[GGML_TYPE_COUNT]);

@@ -306,7 +306,8 @@ kernels *kernels_create(device *d) {
     kernels *k = calloc(1, sizeof *k);
     if (!k) { vkphi_fail(VKPHI_ERR_NOMEM, "out of host memory"); return NULL; }
     k->dev = d;
-    k->cache = pipeline_cache_open(d);
+    // A device made for compiling (`vkphi kernels`) times real compiles: no cache.
+    k->cache = device_for_compiling(d) ? NULL : pipeline_cache_open(d);
     const vkphi_env env = vkphi_env_read();
     const char *coop = env.coopmat ? env.coopmat : "", *half = env.f16math ? env.f16math : "";
     k->policy.coopmat = strcmp(coop, "0") != 0;

@@ -104,3 +104,16 @@ enum kernel_id kernels_choose_attn_prefill(const kernels *k, bool q8, uint32_t h
     if (kernels_policy(k)->coopmat && head_dim % 32 == 0 && head_dim <= 128 && kernels_fit(k, coop)) return coop;
     return q8 ? KERNEL_ATTN_PREFILL_Q8 : KERNEL_ATTN_PREFILL_F16;
 }
+
+uint32_t kernels_model_list(const kernels *k, const kernel_needs *needs, enum kernel_id *ids) {
+    const bool q8 = needs->kv_q8;
+    const enum kernel_id fixed[] = {
+        KERNEL_RMSNORM, KERNEL_ROPE, KERNEL_SWIGLU, KERNEL_ATTN_COMBINE,
+        q8 ? KERNEL_KV_STORE_Q8 : KERNEL_KV_STORE_F16, q8 ? KERNEL_ATTN_DECODE_Q8 : KERNEL_ATTN_DECODE_F16,
+        kernels_choose_attn_prefill(k, q8, needs->head_dim)};
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) ids[n++] = fixed[i];
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++)
+        if (needs->types[t] && n + 2 <= KERNEL_COUNT) n += kernels_matmul_list(k, t, ids + n);
+    return n;
+}

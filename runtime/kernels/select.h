@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gguf.h"
 #include "kernels.h"
 
 // How a matrix product y = W x over n tokens runs.
@@ -43,6 +44,17 @@ int kernels_choose_matvec(uint32_t type, uint32_t n_tokens, matmul_choice *out);
 // The kernels a model with weights of this type may run, for kernels_prepare: the
 // one for a single token and the one for many; returns how many were written.
 uint32_t kernels_matmul_list(const kernels *k, uint32_t type, enum kernel_id out[2]);
+// What a model needs of the kernels: the weight types of its matrices
+// (model_matrix_types), its KV cache's type and its head dimension.
+typedef struct kernel_needs {
+    bool types[GGML_TYPE_COUNT];
+    bool kv_q8;
+    uint32_t head_dim;
+} kernel_needs;
+// The kernels such a model's forward pass runs, for kernels_prepare and `vkphi
+// kernels`: the elementwise and attention kernels, and those of kernels_matmul_list
+// for each weight type. Writes at most KERNEL_COUNT ids; returns how many.
+uint32_t kernels_model_list(const kernels *k, const kernel_needs *needs, enum kernel_id *ids);
 // The prefill attention kernel over a KV cache (q8: 8-bit, else f16) for heads of
 // head_dim: on cooperative matrices where the policy allows them, the head
 // dimension is a multiple of 32 (at most 128) and the kernel fits the device.

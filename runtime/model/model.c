@@ -98,23 +98,10 @@ static int load_norm(model *m, const char *name, enum mem_place where, gpu_buffe
 // (kernels.h): the attention and elementwise kernels, and the matrix kernels of
 // each weight type it holds. Any not listed is still made on first use.
 static int prepare_kernels(model *m) {
-    bool q8 = m->params.kv == KV_Q8_0;
-    enum kernel_id ids[KERNEL_COUNT] = {
-        KERNEL_RMSNORM, KERNEL_ROPE, KERNEL_SWIGLU, KERNEL_ATTN_COMBINE,
-        q8 ? KERNEL_KV_STORE_Q8 : KERNEL_KV_STORE_F16, q8 ? KERNEL_ATTN_DECODE_Q8 : KERNEL_ATTN_DECODE_F16,
-        kernels_choose_attn_prefill(m->k, q8, m->cfg.head_dim)};
-    uint32_t n = 7;
-    bool has_output = gguf_find_tensor(m->f, "output.weight") != NULL;
-    bool seen[GGML_TYPE_COUNT] = {0};
-    for (int64_t i = 0; i < gguf_n_tensors(m->f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(m->f, i);
-        bool matrix = t->ne[1] > 1 && (!strncmp(t->name, "blk.", 4) || !strcmp(t->name, "output.weight") ||
-                                       (!has_output && !strcmp(t->name, "token_embd.weight")));
-        if (!matrix || t->type >= GGML_TYPE_COUNT || seen[t->type] || n + 2 > KERNEL_COUNT) continue;
-        seen[t->type] = true;
-        n += kernels_matmul_list(m->k, t->type, ids + n);
-    }
-    return kernels_prepare(m->k, ids, n);
+    kernel_needs needs = {.kv_q8 = m->params.kv == KV_Q8_0, .head_dim = m->cfg.head_dim};
+    model_matrix_types(m->f, needs.types);
+    enum kernel_id ids[KERNEL_COUNT];
+    return kernels_prepare(m->k, ids, kernels_model_list(m->k, &needs, ids));
 }
 
 // Every scratch buffer and its size for one ubatch of B = n_ubatch tokens at a
