@@ -155,33 +155,49 @@ else
     bad "$LLAMA is missing"
 fi
 
-# ---- the tiles in packed f16 arithmetic ----
-# VKPHI_F16MATH=1 takes prompts to them (GPUs whose f16 is fast take them by
-# default; with cooperative matrices off, as on such GPUs): the file with the least
-# margin (Phi-4-mini's shape, sharp attention) and a Phi-4-shaped one, at a prompt
-# of 512 (wide tiles) and of 37 (narrow ones), within 1e-4 of exact math; the label
-# in bench's profile says the path ran.
-export VKPHI_COOPMAT=0 VKPHI_F16MATH=1
-f16_logits() { # NAME MODEL WANT CTX: at --ubatch 512 and 37, mean KL <= 1e-4
-    local name=$1 model=$2 want=$3 ctx=$4 ub kl top1 nrows
+# ---- the rounder prompt paths: packed f16 tiles, cooperative matrices ----
+# path_logits LABEL NAME MODEL WANT CTX: under the environment the caller sets, at
+# --ubatch 512 (wide tiles) and 37 (narrow ones), mean KL <= 1e-4 from exact math on
+# the file with the least margin (Phi-4-mini's shape, sharp attention) and a
+# Phi-4-shaped one.
+path_logits() {
+    local label=$1 name=$2 model=$3 want=$4 ctx=$5 ub kl top1 nrows
     for ub in 512 37; do
-        out="$TMP/f16.$name.$ub.f32"
+        out="$TMP/path.$name.$ub.f32"
         kl=
         if "$VKPHI" logits -m "$model" --tokens "$REF/tokens.txt" --out "$out" --ubatch $ub --ctx "$ctx" -q 2>"$TMP/err" &&
             read -r kl top1 nrows < <(python3 "$TMP/compare.py" "$out" "$want" $(($(stat -c %s "$want") / 4 / N_TOK)) 2>&1) &&
             python3 -c "import sys; sys.exit(0 if float('$kl') <= 1e-4 else 1)" 2>/dev/null; then
-            ok "f16 tiles: $name --ubatch $ub: mean KL $kl from exact math"
+            ok "$label: $name --ubatch $ub: mean KL $kl from exact math"
         else
-            bad "f16 tiles: $name --ubatch $ub: KL '$kl' (bound 1e-4): $(cat "$TMP/err")"
+            bad "$label: $name --ubatch $ub: KL '$kl' (bound 1e-4): $(cat "$TMP/err")"
         fi
     done
 }
-[ -r "$MINI" ] && f16_logits mini "$MINI" "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" 256
 Q4KM=$REF/tiny-phi4-Q4_K_M.gguf
-f16_logits tiny-phi4-Q4_K_M "$Q4KM" "$REF/tiny-phi4-Q4_K_M.exact.f32" 512
-"$VKPHI" bench -m "$Q4KM" -p 64 -n 0 -r 1 --json >"$TMP/prof" 2>"$TMP/err"
-grep -q '"name": "matmul Q4_K f16"' "$TMP/prof" && ok "f16 tiles: bench's prompt profile names them" ||
-    bad "f16 tiles: no 'matmul Q4_K f16' in bench's prompt profile: $(head -c 300 "$TMP/prof") $(cat "$TMP/err")"
+# path_profile LABEL KERNEL: bench's prompt profile names the kernel, so the path ran.
+path_profile() {
+    "$VKPHI" bench -m "$Q4KM" -p 64 -n 0 -r 1 --json >"$TMP/prof" 2>"$TMP/err"
+    grep -q "\"name\": \"$2\"" "$TMP/prof" && ok "$1: bench's prompt profile names $2" ||
+        bad "$1: no '$2' in bench's prompt profile: $(head -c 300 "$TMP/prof") $(cat "$TMP/err")"
+}
+# VKPHI_F16MATH=1 takes prompts to the f16 tiles (GPUs whose f16 is fast take them by
+# default; with cooperative matrices off, as on such GPUs).
+export VKPHI_COOPMAT=0 VKPHI_F16MATH=1
+[ -r "$MINI" ] && path_logits "f16 tiles" mini "$MINI" "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" 256
+path_logits "f16 tiles" tiny-phi4-Q4_K_M "$Q4KM" "$REF/tiny-phi4-Q4_K_M.exact.f32" 512
+path_profile "f16 tiles" "matmul Q4_K f16"
+# VKPHI_COOPMAT=1 takes prompts to cooperative matrices wherever the device has them,
+# CPU drivers too, which the device policy keeps off them (Mesa 26's lavapipe
+# emulates them: kernels/policy.c).
+export VKPHI_COOPMAT=1 VKPHI_F16MATH=0
+if "$VKPHI" devices | grep -q "cooperative matrix: *yes"; then
+    [ -r "$MINI" ] && path_logits "cooperative matrices" mini "$MINI" "$REF/tiny-phi4-mini-Q4_K_M.exact.f32" 256
+    path_logits "cooperative matrices" tiny-phi4-Q4_K_M "$Q4KM" "$REF/tiny-phi4-Q4_K_M.exact.f32" 512
+    path_profile "cooperative matrices" "matmul Q4_K coopmat"
+else
+    echo "skipped: cooperative matrices (the device has none)"
+fi
 unset VKPHI_COOPMAT VKPHI_F16MATH
 
 # ---- bad input: exit 1, one line ----

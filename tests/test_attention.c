@@ -166,6 +166,23 @@ static void test_decode(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, 
     free(table), free(step), free(ref), free(out), free(tok), free(hist);
 }
 
+// Prefill batches across the 16-query tile and 32-key block edges.
+static void prefill_cases(bool q8) {
+    test_case(4, 1, 128, 0, 1, q8);
+    test_case(4, 1, 128, 0, 17, q8);
+    test_case(40, 10, 128, 13, 40, q8);
+    test_case(3, 3, 96, 33, 5, q8);
+    test_case(8, 2, 64, 0, 70, q8);
+    // Workgroups of one KV head's query rows (32 on lavapipe: 32 / G tokens):
+    // G = 4 (Phi-4) at ragged batches, G = 8, G = 3 (10 tokens, 30 of 32 rows), G = 1.
+    test_case(8, 2, 128, 0, 9, q8);
+    test_case(40, 10, 128, 0, 17, q8);
+    test_case(8, 2, 128, 3, 64, q8);
+    test_case(24, 3, 64, 5, 100, q8);
+    test_case(6, 2, 128, 0, 41, q8);
+    test_case(4, 4, 32, 7, 17, q8);
+}
+
 int main(void) {
     if (!test_gpu_open(&g)) return test_skip("no Vulkan device");
     test_seed(7);
@@ -178,20 +195,16 @@ int main(void) {
         test_decode(8, 1, 64, (uint32_t[]){700, 1}, 2, q8, 64, false); // 8 query heads per KV head, llama pairs
         test_decode(3, 3, 96, (uint32_t[]){17}, 1, q8, 96, true);      // no GQA, head dim 96 (Phi-3 mini)
         test_decode(24, 8, 128, (uint32_t[]){40, 513, 3}, 3, q8, 96, true); // partial RoPE (Phi-4-mini)
-        // prefill: batches across the 16-query tile and 32-key block edges
-        test_case(4, 1, 128, 0, 1, q8);
-        test_case(4, 1, 128, 0, 17, q8);
-        test_case(40, 10, 128, 13, 40, q8);
-        test_case(3, 3, 96, 33, 5, q8);
-        test_case(8, 2, 64, 0, 70, q8);
-        // Workgroups of one KV head's query rows (32 on lavapipe: 32 / G tokens):
-        // G = 4 (Phi-4) at ragged batches, G = 8, G = 3 (10 tokens, 30 of 32 rows), G = 1.
-        test_case(8, 2, 128, 0, 9, q8);
-        test_case(40, 10, 128, 0, 17, q8);
-        test_case(8, 2, 128, 3, 64, q8);
-        test_case(24, 3, 64, 5, 100, q8);
-        test_case(6, 2, 128, 0, 41, q8);
-        test_case(4, 4, 32, 7, 17, q8);
+        // prefill, on cooperative matrices too where the device has them (forced on:
+        // the device policy keeps them off CPU drivers)
+        kernel_policy p = *kernels_policy(g.k), coop = p;
+        coop.coopmat = true;
+        prefill_cases(q8);
+        if (device_get_info(g.dev)->coopmat) {
+            kernels_set_policy(g.k, &coop);
+            prefill_cases(q8);
+            kernels_set_policy(g.k, &p);
+        }
     }
     test_gpu_close(&g);
     return test_finish();

@@ -186,7 +186,7 @@ static const char *path_label(uint32_t type, uint32_t n_tokens) {
 }
 
 // The kernel policy the kernels were made with (from the environment), and changes
-// of it as VKPHI_COOPMAT (0, or f32) and VKPHI_F16MATH (0 or 1) would make.
+// of it as VKPHI_COOPMAT (0, 1 or f32) and VKPHI_F16MATH (0 or 1) would make.
 static kernel_policy policy0;
 static void set_coopmat(const char *v) {
     kernel_policy p = *kernels_policy(g.k);
@@ -372,9 +372,10 @@ static void check_invariance(const qmat *m, bool fused, bool wide) {
 // exact f32 result.
 static void test_coopmat(void) {
     const device_info *info = device_get_info(g.dev);
+    set_coopmat("1"); // as VKPHI_COOPMAT=1: also where the device policy keeps them off (CPU drivers)
     if (!coop_path(GGML_TYPE_Q4_K, 33)) {
-        printf("cooperative-matrix kernels: skipped (%s has no shape they can use%s)\n", info->name,
-               !policy0.coopmat ? ", or VKPHI_COOPMAT=0" : "");
+        printf("cooperative-matrix kernels: skipped (%s has no shape they can use)\n", info->name);
+        set_coopmat(NULL);
         return;
     }
     printf("cooperative-matrix kernels at %ux%ux%u on %s\n", info->coopmat_m, info->coopmat_n, info->coopmat_k, info->name);

@@ -76,7 +76,7 @@ int cmd_devices(int argc, char **argv) {
         printf("  shared memory:           %u bytes per workgroup\n", d->max_shared_memory);
         printf("  workgroup invocations:   %u\n", d->max_workgroup_invocations);
         printf("  push descriptors:        %s\n", yn(d->push_descriptor));
-        printf("  fp16 arithmetic:         %s%s\n", yn(d->fp16), d->fast_f16 ? " (fast: the prefill tiles compute in f16)" : "");
+        printf("  fp16 arithmetic:         %s\n", yn(d->fp16));
         printf("  int8 arithmetic:         %s\n", yn(d->int8));
         printf("  16/8-bit storage:        %s / %s\n", yn(d->storage16), yn(d->storage8));
         printf("  integer dot product:     %s\n", yn(d->int_dot));
@@ -96,6 +96,10 @@ int cmd_devices(int argc, char **argv) {
         if (d->timestamps) printf("  timestamps:              yes, %u valid bits\n", d->timestamp_bits);
         else printf("  timestamps:              no\n");
         printf("  compiler statistics:     %s\n", d->pipeline_stats ? "yes (vkphi kernels --stats)" : "no");
+        kernel_path_choice paths[KERNEL_POLICY_PATHS];
+        uint32_t np = kernel_report_policy(d, paths);
+        for (uint32_t p = 0; p < np; p++)
+            printf("  %-24s %s: %s\n", paths[p].path, paths[p].value, paths[p].why);
         if (d->compile_only) printf("  compiles only:           yes (RADV_FORCE_FAMILY without that GPU): vkphi kernels\n");
         if (i + 1 < n) printf("\n");
     }

@@ -40,8 +40,10 @@ static void print_text(const kernel_report *r, bool stats) {
     const device_info *d = &r->device;
     printf("device %u: %s, %s %s%s\n", d->index, d->name, d->driver_name, d->driver_info,
            d->compile_only ? " (compiles only)" : "");
-    printf("subgroup %u (%u-%u), shared memory %u bytes, cooperative matrices %s, f16 tiles %s\n", d->subgroup_size,
-           d->subgroup_min, d->subgroup_max, d->max_shared_memory, r->coopmat ? "on" : "off", r->f16math ? "on" : "off");
+    printf("subgroup %u (%u-%u), shared memory %u bytes\n", d->subgroup_size, d->subgroup_min, d->subgroup_max,
+           d->max_shared_memory);
+    for (int i = 0; i < KERNEL_POLICY_PATHS; i++)
+        printf("  %-21s %-4s %s\n", r->policy[i].path, r->policy[i].value, r->policy[i].why);
     printf("%-26s %-14s %5s %3s %6s %9s", "kernel", "variant", "wg", "sg", "shared", "compile");
     if (stats)
         for (size_t c = 0; c < N_COLUMNS; c++) printf(" %7s", columns[c].head);
@@ -78,10 +80,21 @@ static void print_json(const kernel_report *r, bool stats) {
     args_json_str(stdout, d->driver_info);
     printf(", \"vendor_id\": %u, \"device_id\": %u, \"compile_only\": %s, \"subgroup_size\": %u, "
            "\"subgroup_min\": %u, \"subgroup_max\": %u, \"shared_memory\": %u, \"coopmat\": %s, \"f16math\": %s, "
-           "\"validation_messages\": %u, \"total_ms\": %.1f,\n \"kernels\": [",
+           "\"validation_messages\": %u, \"total_ms\": %.1f,\n",
            d->vendor_id, d->device_id, d->compile_only ? "true" : "false", d->subgroup_size, d->subgroup_min,
            d->subgroup_max, d->max_shared_memory, r->coopmat ? "true" : "false", r->f16math ? "true" : "false",
            r->validation_messages, r->total_ms);
+    printf(" \"policy\": {");
+    for (int i = 0; i < KERNEL_POLICY_PATHS; i++) {
+        printf("%s", i ? ", " : "");
+        args_json_str(stdout, r->policy[i].path);
+        printf(": {\"value\": ");
+        args_json_str(stdout, r->policy[i].value);
+        printf(", \"why\": ");
+        args_json_str(stdout, r->policy[i].why);
+        printf("}");
+    }
+    printf("},\n \"kernels\": [");
     for (uint32_t i = 0; i < r->n; i++) {
         const kernel_report_entry *e = &r->entry[i];
         printf("%s\n  {\"kernel\": ", i ? "," : "");

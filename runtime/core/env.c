@@ -11,6 +11,7 @@ vkphi_env vkphi_env_read(void) {
         .heaps = getenv("VKPHI_HEAPS"),
         .coopmat = getenv("VKPHI_COOPMAT"),
         .f16math = getenv("VKPHI_F16MATH"),
+        .subgroup = getenv("VKPHI_SUBGROUP"),
         .cache_home = getenv("XDG_CACHE_HOME"),
         .home = getenv("HOME"),
     };

@@ -9,8 +9,10 @@ typedef struct vkphi_env {
     const char *validate;   // VKPHI_VALIDATE: nonzero turns the Khronos validation layer on
     const char *limits;     // VKPHI_LIMITS: stricter limits than the driver's (tests: device.h)
     const char *heaps;      // VKPHI_HEAPS: simulated memory heaps (tests: device.h)
-    const char *coopmat;    // VKPHI_COOPMAT: "0" never cooperative matrices, "f32" for F32 weights too
+    const char *coopmat;    // VKPHI_COOPMAT: "0" never cooperative matrices, "1" wherever the device has
+                            // them (also on CPU drivers), "f32" that and for F32 weights too
     const char *f16math;    // VKPHI_F16MATH: "1" the f16 tiles everywhere, "0" never
+    const char *subgroup;   // VKPHI_SUBGROUP: "32" or "64", the matrix-vector kernels' subgroup size
     const char *cache_home; // XDG_CACHE_HOME
     const char *home;       // HOME
 } vkphi_env;

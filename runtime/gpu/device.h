@@ -54,8 +54,8 @@ typedef struct device_info {
     bool subgroup_arith;      // subgroupAdd etc. in compute shaders
     bool subgroup_size_control, compute_full_subgroups;
     bool fp16;                // shaderFloat16
-    bool fast_f16;            // fp16 on hardware whose f16 arithmetic is at least f32's rate (the
-                              // prefill tiles use it: runtime/kernels/select.c); judged on the real device
+    bool cpu_driver;          // the driver runs on the CPU (lavapipe): judged on the real device,
+                              // whatever VKPHI_LIMITS makes it look like (kernels/policy.c)
     bool int8;                // shaderInt8
     bool storage16, storage8; // 16/8-bit storage buffer access
     bool int_dot;             // VK_KHR_shader_integer_dot_product

@@ -133,7 +133,7 @@ void device_limits_apply(const limits_override *l, device_info *info) {
     if (l->no_push) info->push_descriptor = false;
     if (l->no_sg_arith) info->subgroup_arith = false;
     if (l->no_int_dot) info->int_dot = false;
-    if (l->no_fp16) info->fp16 = info->fast_f16 = false;
+    if (l->no_fp16) info->fp16 = false;
     if (l->no_coopmat || !info->fp16) { // the kernels need both (the shapes stay listed)
         info->coopmat = false;
         info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;

@@ -47,8 +47,7 @@ static void coopmat_shapes(VkInstance inst, VkPhysicalDevice pd, device_info *in
     free(props);
 }
 
-// The features the kernels may use, the cooperative-matrix shape and whether f16
-// arithmetic pays. After the properties: fast_f16 reads the type and vendor.
+// The features the kernels may use and the cooperative-matrix shape.
 static void probe_features(VkInstance inst, VkPhysicalDevice pd, bool v13, bool ext_sg_control, bool ext_int_dot,
                            bool ext_coopmat, device_info *info) {
     VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
@@ -77,13 +76,6 @@ static void probe_features(VkInstance inst, VkPhysicalDevice pd, bool v13, bool 
     // use, need vulkanMemoryModelDeviceScope too.)
     info->coopmat = info->coopmat_m && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && info->fp16;
     if (!info->coopmat) info->coopmat_m = info->coopmat_n = info->coopmat_k = 0;
-    // f16 arithmetic at least as fast as f32: GPUs with shaderFloat16 (double rate on AMD
-    // since Vega, Intel, mobile), but not CPU drivers (lavapipe converts around every
-    // operation: 0.65x of f32 in the prefill tiles) nor NVIDIA GPUs without cooperative
-    // matrices (before Turing, f16 runs at a fraction of f32's rate). Decided before the
-    // limit profiles: a lavapipe made to look discrete is still a CPU.
-    info->fast_f16 = info->fp16 && info->type != VK_PHYSICAL_DEVICE_TYPE_CPU &&
-                     !(info->vendor_id == 0x10de && !info->coopmat);
 }
 
 // The memory heaps (with their budgets when the driver has VK_EXT_memory_budget) and
@@ -160,6 +152,7 @@ void device_probe(VkInstance inst, VkPhysicalDevice pd, uint32_t index, uint32_t
     info->driver_version = props.properties.driverVersion;
     info->api_version = props.properties.apiVersion;
     info->type = props.properties.deviceType;
+    info->cpu_driver = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     memcpy(info->pipeline_cache_uuid, props.properties.pipelineCacheUUID, VK_UUID_SIZE);
     snprintf(info->driver_name, sizeof info->driver_name, "%s", p12.driverName);
     snprintf(info->driver_info, sizeof info->driver_info, "%s", p12.driverInfo);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "env.h"
 #include "kernels.h"
 #include "pipeline.h"
 #include "select.h"
@@ -52,7 +53,7 @@ static void compile_variants(kernels *k, kernel_report *r, enum kernel_id id) {
     char v[24];
     switch (kernel_family_of(id)) {
     case FAMILY_MATVEC:
-        for (uint32_t t = 1; t <= KERNEL_FEW_TOKENS; t++) {
+        for (uint32_t t = 1; t <= kernels_few_tokens(k); t++) {
             snprintf(v, sizeof v, t == 1 ? "%u token" : "%u tokens", t);
             compile_one(k, r, id, t, v);
         }
@@ -76,7 +77,8 @@ int kernel_report_make(int device_index, const kernel_report_request *rq, kernel
     if (!k) { device_destroy(d); return VKPHI_ERR_NOMEM; }
     r->device = *device_get_info(d);
     r->coopmat = kernels_policy(k)->coopmat && r->device.coopmat;
-    r->f16math = kernels_policy(k)->f16math;
+    r->f16math = kernels_policy(k)->f16math && r->device.fp16;
+    kernel_report_policy(&r->device, r->policy);
     enum kernel_id ids[KERNEL_COUNT];
     uint32_t n = 0;
     if (rq->all) {
@@ -96,6 +98,25 @@ int kernel_report_make(int device_index, const kernel_report_request *rq, kernel
     r->validation_messages = device_validation_messages(d);
     device_destroy(d);
     return rc;
+}
+
+uint32_t kernel_report_policy(const device_info *info, kernel_path_choice out[KERNEL_POLICY_PATHS]) {
+    _Static_assert(KERNEL_POLICY_PATHS == POLICY_PATHS, "one line per path");
+    const vkphi_env env = vkphi_env_read();
+    kernel_policy p;
+    kernel_policy_decide(info, &env, &p);
+    const bool on[POLICY_PATHS] = {p.coopmat && info->coopmat, p.f16math, p.int_dot};
+    for (int i = 0; i < POLICY_PATHS; i++) {
+        out[i].path = kernel_policy_path_name((enum policy_path)i);
+        out[i].why = i == POLICY_COOPMAT && !info->coopmat
+                         ? "the device has no usable ones (f16 x f16 -> f32 at subgroup scope, VK_KHR_cooperative_matrix)"
+                         : p.why[i];
+        if (i == POLICY_SUBGROUP && p.matvec_subgroup) snprintf(out[i].value, sizeof out[i].value, "%u", p.matvec_subgroup);
+        else if (i == POLICY_SUBGROUP) snprintf(out[i].value, sizeof out[i].value, "%u", info->subgroup_size);
+        else if (i == POLICY_MATVEC_TOKENS) snprintf(out[i].value, sizeof out[i].value, "%u", p.matvec_tokens);
+        else snprintf(out[i].value, sizeof out[i].value, "%s", on[i] ? "on" : "off");
+    }
+    return POLICY_PATHS;
 }
 
 void kernel_report_free(kernel_report *r) {

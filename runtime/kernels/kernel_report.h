@@ -35,9 +35,21 @@ typedef struct kernel_report_entry {
     pipeline_stats stats; // n 0 where the driver reports none
 } kernel_report_entry;
 
+// One path of the device policy (kernels/policy.c) on a device: its name, its
+// setting ("on", "off", "32", "driver's") and the rule or variable that chose it.
+typedef struct kernel_path_choice {
+    const char *path;
+    char value[16];
+    const char *why;
+} kernel_path_choice;
+#define KERNEL_POLICY_PATHS 5
+// The device policy for a device as the environment now sets it; returns the count.
+uint32_t kernel_report_policy(const device_info *info, kernel_path_choice out[KERNEL_POLICY_PATHS]);
+
 typedef struct kernel_report {
     device_info device;
-    bool coopmat, f16math;   // the kernel policy on this device (kernels.h)
+    bool coopmat, f16math;   // the kernel policy on this device: the paths it takes
+    kernel_path_choice policy[KERNEL_POLICY_PATHS];
     uint32_t n;
     kernel_report_entry *entry;
     uint32_t validation_messages; // of the validation layer (VKPHI_VALIDATE=1) while compiling

@@ -121,7 +121,11 @@ static uint32_t elementwise_wg(const device_info *info) { return info->max_workg
 // of 5120 is 160 parts: one subgroup of 32 (NVIDIA, AMD wave32, Intel SIMD32)
 // covers it in 5 even steps and reduces with a single subgroupAdd; AMD's wave64
 // takes 64. Lavapipe (subgroups of 8 on CPU threads) also runs 32 threads.
-static uint32_t matvec_q_wg(const device_info *info) { return info->subgroup_size == 64 ? 64 : 32; }
+// The device policy may require a subgroup size (AMD RDNA: 32, policy.c); the
+// workgroup is then one subgroup of that size.
+static uint32_t matvec_q_wg(const device_info *info, const kernel_policy *p) {
+    return p->matvec_subgroup ? p->matvec_subgroup : info->subgroup_size == 64 ? 64 : 32;
+}
 // Rows per workgroup share each load of x: two keep enough workgroups in flight
 // on big GPUs; a CPU prefers fewer, bigger workgroups. The codebook types take
 // four on GPUs too: each workgroup first copies its type's grid (2-8 KiB) to
@@ -197,7 +201,8 @@ static void matmul_tiling(const device_info *info, uint32_t bk, uint32_t elem, u
 // A weight kernel: family f for weight type `type` (float types: one value per
 // block). The codebook types bind their grid as a fourth buffer and copy it to
 // shared memory.
-static pipeline_desc describe_weights(const device_info *info, enum kernel_id id, uint32_t width) {
+static pipeline_desc describe_weights(const kernels *k, enum kernel_id id, uint32_t width) {
+    const device_info *info = device_get_info(k->dev);
     const enum kernel_family f = kernel_family_of(id);
     const uint32_t type = kernel_weight_type(id), grid = grid_bytes(id);
     const bool is_float = quant_block_elems(type) == 1;
@@ -209,7 +214,8 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
     case FAMILY_MATVEC:
         d.n_bindings = 5; // weights, x, y, the codebook grid (unused by the others), the norm weight
         d.push_size = sizeof(struct push_matvec); d.n_spec = 4;
-        d.spec[0] = matvec_q_wg(info); d.spec[1] = matvec_q_rows(info, grid != 0);
+        d.spec[0] = matvec_q_wg(info, &k->policy); d.spec[1] = matvec_q_rows(info, grid != 0);
+        d.subgroup_size = k->policy.matvec_subgroup;
         d.spec[2] = info->subgroup_arith; d.spec[3] = 1; // tokens: kernels_get_vec
         d.shared_bytes = matvec_shared(&d) + grid;
         break;
@@ -237,8 +243,9 @@ static pipeline_desc describe_weights(const device_info *info, enum kernel_id id
     return d;
 }
 
-static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32_t width) {
-    if (kernel_family_of(id) != FAMILY_COUNT) return describe_weights(info, id, width);
+static pipeline_desc describe(const kernels *k, enum kernel_id id, uint32_t width) {
+    if (kernel_family_of(id) != FAMILY_COUNT) return describe_weights(k, id, width);
+    const device_info *info = device_get_info(k->dev);
     pipeline_desc d = {0};
     d.n_spec = 1;
     d.spec[0] = 256;
@@ -278,11 +285,15 @@ static pipeline_desc describe(const device_info *info, enum kernel_id id, uint32
         // Query rows (tokens x the heads of one KV group) x keys per block: each K/V
         // block serves RQ rows. 32 x 32 take 37,760 bytes of shared memory, 32 x 16
         // (lavapipe's 32 KiB) 27,264; the least a device may offer is 16 KiB, where
-        // 8 x 16 take 13,152 (8 rows: one token of a group of 8 heads).
+        // 8 x 16 take 13,152 (8 rows: one token of a group of 8 heads). On AMD a
+        // workgroup may take the whole of a CU's LDS (RADV: 64 KiB), so the tile takes
+        // at most half, leaving room for a second workgroup: 32 x 16 there (ACO on
+        // navi21: 4 waves per SIMD at 32 x 32, 6 at 32 x 16; vega10: 1 and 2; bench/AMD.md).
         {
             static const uint32_t tiles[][2] = {{32, 32}, {32, 16}, {16, 16}, {8, 16}};
+            const uint32_t budget = info->vendor_id == 0x1002 ? info->max_shared_memory / 2 : info->max_shared_memory;
             int i = 0;
-            while (i < 3 && attn_prefill_shared(tiles[i][0], tiles[i][1]) > info->max_shared_memory) i++;
+            while (i < 3 && attn_prefill_shared(tiles[i][0], tiles[i][1]) > budget) i++;
             d.spec[1] = tiles[i][0], d.spec[2] = tiles[i][1];
         }
         d.shared_bytes = attn_prefill_shared(d.spec[1], d.spec[2]);
@@ -309,14 +320,12 @@ kernels *kernels_create(device *d) {
     // A device made for compiling (`vkphi kernels`) times real compiles: no cache.
     k->cache = device_for_compiling(d) ? NULL : pipeline_cache_open(d);
     const vkphi_env env = vkphi_env_read();
-    const char *coop = env.coopmat ? env.coopmat : "", *half = env.f16math ? env.f16math : "";
-    k->policy.coopmat = strcmp(coop, "0") != 0;
-    k->policy.coopmat_f32 = strcmp(coop, "f32") == 0;
-    k->policy.f16math = strcmp(half, "1") == 0 || (strcmp(half, "0") != 0 && device_get_info(d)->fast_f16);
+    kernel_policy_decide(device_get_info(d), &env, &k->policy);
     return k;
 }
 
 const kernel_policy *kernels_policy(const kernels *k) { return &k->policy; }
+uint32_t kernels_few_tokens(const kernels *k) { return k->policy.matvec_tokens; }
 void kernels_set_policy(kernels *k, const kernel_policy *p) { k->policy = *p; }
 
 // Row of kernels.vec for a matrix-vector kernel id; -1 for the others.
@@ -344,7 +353,7 @@ void kernels_destroy(kernels *k) {
 const pipeline *kernels_get(kernels *k, enum kernel_id id) {
     if (k->job && kernels_wait(k) != VKPHI_OK) return NULL;
     if (!k->made[id]) {
-        pipeline_desc desc = describe(device_get_info(k->dev), id, UINT32_MAX);
+        pipeline_desc desc = describe(k, id, UINT32_MAX);
         if (pipeline_create(k->dev, k->cache, &desc, &k->pipes[id]) != VKPHI_OK) return NULL;
         k->made[id] = true;
     }
@@ -361,7 +370,7 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
     uint32_t j = n_tokens - 2;
     if (!k->vec_made[i][j]) {
         const device_info *info = device_get_info(k->dev);
-        pipeline_desc desc = describe(info, id, UINT32_MAX);
+        pipeline_desc desc = describe(k, id, UINT32_MAX);
         desc.spec[3] = n_tokens;
         // On a CPU (lavapipe turns every storage-buffer read into a loop over its SIMD
         // lanes) what decides is how many rows share each read of the tokens' x: 16
@@ -369,7 +378,14 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
         // to 2.03x of one sequence's throughput (vkphi bench --parallel 1,4), against
         // 4. Fewer rows for more tokens keep the unrolled rows x tokens body (and the JIT
         // compile) at 64. A row's sums do not depend on the rows beside it (batch invariance).
+        // On a GPU each row's decoded part stays in registers while every token's x
+        // passes (32 VGPRs a row), so rows x tokens set the register count: at two
+        // rows ACO gave 152-256 VGPRs from 2 tokens on (4-6 waves per SIMD, and
+        // spills at 10+ tokens for the codebook types' four rows); one row keeps
+        // matvec_q4_k at 120-144 VGPRs, 6-8 waves, without spills (tests/radv.sh,
+        // bench/AMD.md). The x reads it adds come from the cache: weights decide.
         if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) desc.spec[1] = n_tokens <= 4 ? 16 : n_tokens <= 8 ? 8 : 4;
+        else desc.spec[1] = 1;
         desc.shared_bytes = matvec_shared(&desc) + grid_bytes(id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
         k->vec_made[i][j] = true;
@@ -384,8 +400,8 @@ static bool is_matmul(enum kernel_id id) {
 const pipeline *kernels_get_matmul(kernels *k, enum kernel_id id, uint32_t n_tokens) {
     const uint32_t w = n_tokens <= 16 ? 0 : 1;
     if (!is_matmul(id) || n_tokens > 32) return kernels_get(k, id);
-    pipeline_desc desc = describe(device_get_info(k->dev), id, 16u << w);
-    pipeline_desc wide = describe(device_get_info(k->dev), id, UINT32_MAX);
+    pipeline_desc desc = describe(k, id, 16u << w);
+    pipeline_desc wide = describe(k, id, UINT32_MAX);
     if (desc.spec[2] == wide.spec[2]) return kernels_get(k, id); // the wide tile is no wider
     if (!k->narrow_made[w][id]) {
         if (pipeline_create(k->dev, k->cache, &desc, &k->narrow[w][id]) != VKPHI_OK) return NULL;
@@ -405,7 +421,7 @@ bool kernels_fit(const kernels *k, enum kernel_id id) {
     if ((id == KERNEL_ATTN_PREFILL_COOP_F16 || id == KERNEL_ATTN_PREFILL_COOP_Q8) &&
         (16 % info->coopmat_m || 32 % info->coopmat_n || 32 % info->coopmat_k))
         return false;
-    pipeline_desc d = describe(info, id, UINT32_MAX); // (the narrow variants need no more)
+    pipeline_desc d = describe(k, id, UINT32_MAX); // (the narrow variants need no more)
     if (!d.code) return false; // no such build (F32 in packed f16)
     return d.shared_bytes <= info->max_shared_memory && (d.n_spec == 0 || d.spec[0] <= info->max_workgroup_invocations);
 }
@@ -447,7 +463,7 @@ static void *prepare_worker(void *arg) {
         uint32_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n) break;
         enum kernel_id id = j->ids[i];
-        pipeline_desc desc = describe(device_get_info(j->k->dev), id, UINT32_MAX);
+        pipeline_desc desc = describe(j->k, id, UINT32_MAX);
         if (pipeline_create(j->k->dev, j->k->cache, &desc, &j->k->pipes[id]) == VKPHI_OK) {
             j->k->made[id] = true;
             continue;

@@ -6,6 +6,7 @@
 #pragma once
 #include "buffer.h"
 #include "pipeline.h"
+#include "policy.h"
 
 #include "quant_types.h"
 
@@ -57,9 +58,6 @@ uint32_t kernel_weight_type(enum kernel_id id); // enum ggml_type
 // NULL when there is none.
 const struct shader_code *kernels_weight_shader(enum kernel_family f, uint32_t type);
 
-// Most tokens the matrix-vector kernels (FAMILY_MATVEC) take in one dispatch:
-// decode batches of up to this many sequences read each weight once.
-#define KERNEL_FEW_TOKENS 16
 
 // Values of k whose products common/matmul_tile.glsl sums in f16 before adding the
 // sum into its f32 accumulator (the F16MATH builds): one f32 add per 4 f16 fmas.
@@ -71,17 +69,13 @@ const struct shader_code *kernels_weight_shader(enum kernel_family f, uint32_t t
 
 typedef struct kernels kernels;
 
-// What the device and the environment allow the choice of kernels (select.h),
-// settled when the kernels are created: no dispatch reads the environment.
-typedef struct kernel_policy {
-    bool coopmat;     // cooperative matrices where the device has them and they fit (VKPHI_COOPMAT=0: never)
-    bool coopmat_f32; // F32 weights on them too (VKPHI_COOPMAT=f32); else F32 keeps the exact f32 tiles
-    bool f16math;     // the tiles in packed f16 arithmetic: where the device's f16 is fast
-                      // (device_info.fast_f16); VKPHI_F16MATH=1 everywhere, =0 never
-} kernel_policy;
 
 kernels *kernels_create(device *d);
+// What the device policy (policy.h) and the environment allow the choice of kernels
+// (select.h), settled when the kernels are created: no dispatch reads the environment.
 const kernel_policy *kernels_policy(const kernels *k);
+// Most tokens one matrix-vector dispatch takes on this device (kernel_policy.matvec_tokens).
+uint32_t kernels_few_tokens(const kernels *k);
 // Another policy from now on (tests: each path on one device).
 void kernels_set_policy(kernels *k, const kernel_policy *p);
 void kernels_destroy(kernels *k); // also saves the pipeline cache

@@ -133,8 +133,9 @@ static int view_aligned(const device_info *info, buf_view *v, uint32_t *delta) {
 }
 
 // Tokens in the chunk from t0 of n_tokens that the matrix-vector kernels take at once.
-static uint32_t vec_chunk(uint32_t n_tokens, uint32_t t0) {
-    return n_tokens - t0 < KERNEL_FEW_TOKENS ? n_tokens - t0 : KERNEL_FEW_TOKENS;
+static uint32_t vec_chunk(const kernels *k, uint32_t n_tokens, uint32_t t0) {
+    const uint32_t few = kernels_few_tokens(k);
+    return n_tokens - t0 < few ? n_tokens - t0 : few;
 }
 
 // y = W x (add: y += W x) over n_tokens token rows, by the kernel select.c chooses;
@@ -142,18 +143,18 @@ static uint32_t vec_chunk(uint32_t n_tokens, uint32_t t0) {
 static int matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride, uint32_t add, bool vec_only) {
     matmul_choice ch; // (x's rows start on 16-byte boundaries where its offset does: bindings align to 16 or more)
-    int rc = vec_only ? kernels_choose_matvec(w->type, n_tokens, &ch)
+    int rc = vec_only ? kernels_choose_matvec(k, w->type, n_tokens, &ch)
                       : kernels_choose_matmul(k, w->type, n_tokens, x_stride % 4 == 0, x.offset % 16 == 0, &ch);
     if (rc) return rc;
     if (vec_only && (x_stride % 4 || x.offset % 16))
         return vkphi_fail(VKPHI_ERR_ARG, "the matrix-vector kernels need x rows on 16-byte boundaries");
     const device_info *info = device_get_info(cmd_device(c));
     if (ch.path == MATMUL_VEC_CHUNKS) { // the matrix-vector kernel, a chunk of tokens at a time
-        for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
+        for (uint32_t t0 = 0; t0 < n_tokens; t0 += kernels_few_tokens(k)) {
             uint64_t xo = 4ull * t0 * x_stride, yo = 4ull * t0 * y_stride;
             buf_view xc = {x.buf, x.offset + xo, x.range > xo ? x.range - xo : 0};
             buf_view yc = {y.buf, y.offset + yo, y.range > yo ? y.range - yo : 0};
-            if ((rc = matmul(c, k, w, xc, yc, vec_chunk(n_tokens, t0), x_stride, y_stride, add, vec_only))) return rc;
+            if ((rc = matmul(c, k, w, xc, yc, vec_chunk(k, n_tokens, t0), x_stride, y_stride, add, vec_only))) return rc;
         }
         return VKPHI_OK;
     }
@@ -199,7 +200,7 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
                    uint32_t n_tokens, uint32_t x_stride, uint32_t y_stride, float eps, bool glu) {
     const device_info *info = device_get_info(cmd_device(c));
     matmul_choice ch; // the fused forms are matrix-vector kernels
-    int rc = kernels_choose_matvec(w->type, n_tokens, &ch);
+    int rc = kernels_choose_matvec(k, w->type, n_tokens, &ch);
     if (rc) return rc;
     uint32_t x_off, y_off;
     rc = view_aligned(info, &x, &x_off);
@@ -215,8 +216,8 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
                           w->n_out);
     buf_view grid = x;
     if (quant_iq_type(w->type) && (rc = kernels_iq_grid(k, w->type, &grid))) return rc;
-    for (uint32_t t0 = 0; t0 < n_tokens; t0 += KERNEL_FEW_TOKENS) {
-        uint32_t n = vec_chunk(n_tokens, t0);
+    for (uint32_t t0 = 0; t0 < n_tokens; t0 += kernels_few_tokens(k)) {
+        uint32_t n = vec_chunk(k, n_tokens, t0);
         const pipeline *p = kernels_get_vec(k, ch.id, n);
         if (!p) return VKPHI_ERR_VULKAN;
         uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];

@@ -55,12 +55,12 @@ int op_matmul(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view 
 int op_matmul_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride);
 // y[t, :] += W . x[t, :] by the matrix-vector kernel for any number of tokens
-// (KERNEL_FEW_TOKENS at a time): a decode step's products, whose sums must not depend
+// (kernels_few_tokens at a time): a decode step's products, whose sums must not depend
 // on how many tokens share the step. Rows on 16-byte boundaries.
 int op_matvec_add(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_view y, uint32_t n_tokens,
                   uint32_t x_stride, uint32_t y_stride);
 // The fused matrix-vector forms, for any number of tokens in dispatches of up to
-// KERNEL_FEW_TOKENS (decode: one token per sequence):
+// kernels_few_tokens (decode: one token per sequence):
 //   y[t, :] = W . (RMSNorm(x[t, :]) * norm)       (norm: w->n_in floats; eps as op_rmsnorm)
 //   glu: W is the fused gate/up [G; U] (2F rows) and y[t, i] = SiLU(g_i) * u_i, F values,
 //        where (g; u) = W . (RMSNorm(x[t, :]) * norm).

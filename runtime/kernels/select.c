@@ -69,9 +69,10 @@ int kernels_choose_matmul(const kernels *k, uint32_t type, uint32_t n_tokens, bo
     // shared memory (the codebook types' grid on top of the tiles, on a 16 KiB device),
     // the matrix-vector kernel takes the tokens KERNEL_FEW_TOKENS at a time: each
     // weight is read once per chunk instead of once per tile, but it runs.
-    if (start_aligned && (n_tokens == 1 || (n_tokens <= KERNEL_FEW_TOKENS && rows_aligned)))
+    const uint32_t few = kernels_few_tokens(k);
+    if (start_aligned && (n_tokens == 1 || (n_tokens <= few && rows_aligned)))
         *out = (matmul_choice){MATMUL_VEC, ids.vec, NULL};
-    else if (n_tokens > KERNEL_FEW_TOKENS && rows_aligned && !kernels_fit(k, tiled) && !coop && kernels_fit(k, ids.vec))
+    else if (n_tokens > few && rows_aligned && !kernels_fit(k, tiled) && !coop && kernels_fit(k, ids.vec))
         *out = (matmul_choice){MATMUL_VEC_CHUNKS, ids.vec, NULL};
     else if (coop)
         *out = (matmul_choice){MATMUL_COOP, ids.coop, NULL};
@@ -81,11 +82,11 @@ int kernels_choose_matmul(const kernels *k, uint32_t type, uint32_t n_tokens, bo
     return VKPHI_OK;
 }
 
-int kernels_choose_matvec(uint32_t type, uint32_t n_tokens, matmul_choice *out) {
+int kernels_choose_matvec(const kernels *k, uint32_t type, uint32_t n_tokens, matmul_choice *out) {
     struct matmul_kernels ids;
     if (!matmul_kernel_ids(type, &ids))
         return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "no matrix kernel for weight type %s (%u)", quant_type_name(type), type);
-    *out = (matmul_choice){n_tokens <= KERNEL_FEW_TOKENS ? MATMUL_VEC : MATMUL_VEC_CHUNKS, ids.vec, NULL};
+    *out = (matmul_choice){n_tokens <= kernels_few_tokens(k) ? MATMUL_VEC : MATMUL_VEC_CHUNKS, ids.vec, NULL};
     out->label = label(out->path, type);
     return VKPHI_OK;
 }
@@ -93,7 +94,7 @@ int kernels_choose_matvec(uint32_t type, uint32_t n_tokens, matmul_choice *out) 
 uint32_t kernels_matmul_list(const kernels *k, uint32_t type, enum kernel_id out[2]) {
     matmul_choice one = {0}, many = {0};
     if (kernels_choose_matmul(k, type, 1, true, true, &one) ||
-        kernels_choose_matmul(k, type, KERNEL_FEW_TOKENS + 1, true, true, &many))
+        kernels_choose_matmul(k, type, kernels_few_tokens(k) + 1, true, true, &many))
         return 0;
     out[0] = one.id, out[1] = many.id;
     return 2;

@@ -14,8 +14,8 @@
 
 // How a matrix product y = W x over n tokens runs.
 enum matmul_path {
-    MATMUL_VEC,       // the matrix-vector kernel: each weight read once for all the tokens (at most KERNEL_FEW_TOKENS)
-    MATMUL_VEC_CHUNKS, // the matrix-vector kernel KERNEL_FEW_TOKENS tokens at a time: the tiles do not fit the device
+    MATMUL_VEC,       // the matrix-vector kernel: each weight read once for all the tokens (at most kernels_few_tokens)
+    MATMUL_VEC_CHUNKS, // the matrix-vector kernel kernels_few_tokens tokens at a time: the tiles do not fit the device
     MATMUL_TILES,     // the tiled matrix-matrix kernel, f32 arithmetic
     MATMUL_TILES_F16, // the same tiles in packed f16 arithmetic
     MATMUL_COOP,      // cooperative matrices (f16 inputs, f32 sums)
@@ -38,9 +38,9 @@ bool kernels_matmul_supports(uint32_t type);
 int kernels_choose_matmul(const kernels *k, uint32_t type, uint32_t n_tokens, bool rows_aligned, bool start_aligned,
                           matmul_choice *out);
 // The matrix-vector kernel for n_tokens aligned token rows, any number of them
-// (MATMUL_VEC_CHUNKS past KERNEL_FEW_TOKENS): a decode step's products and the fused
+// (MATMUL_VEC_CHUNKS past kernels_few_tokens): a decode step's products and the fused
 // forms, where a token's sums must not depend on how many tokens share the step.
-int kernels_choose_matvec(uint32_t type, uint32_t n_tokens, matmul_choice *out);
+int kernels_choose_matvec(const kernels *k, uint32_t type, uint32_t n_tokens, matmul_choice *out);
 // The kernels a model with weights of this type may run, for kernels_prepare: the
 // one for a single token and the one for many; returns how many were written.
 uint32_t kernels_matmul_list(const kernels *k, uint32_t type, enum kernel_id out[2]);
