@@ -181,6 +181,51 @@ static void test_matmul_invariance(uint32_t type, uint32_t n_in, uint32_t n_out)
     free(w), free(w16), free(x), free(all), free(part);
 }
 
+// A device policy may cap the tokens of one matrix-vector dispatch (RDNA3 under
+// Mesa 22: 8, kernels/policy.c): a decode step of more tokens then takes several
+// dispatches, and every token's sums keep the bits they have under the full 16, at
+// any step size.
+// y = W x by the decode path for n of the N tokens of bx, into out (n rows).
+static void matvec_step(const gpu_weight *gw, gpu_buffer *bx, gpu_buffer *by, const float *zero, uint32_t n,
+                        float *out) {
+    CHECK(buffer_write(g.dev, by, 0, zero, (size_t)n * gw->n_out * 4) == VKPHI_OK, "%s", vkphi_last_error());
+    begin();
+    CHECK(op_matvec_add(g.cmd, g.k, gw, buf_all(bx), buf_all(by), n, gw->n_in, gw->n_out) == 0, "%s", vkphi_last_error());
+    run();
+    test_download(&g, by, out, (size_t)n * gw->n_out * 4);
+}
+
+static void test_matvec_cap(void) {
+    const uint32_t n_in = 200, n_out = 67, N = 20, ns[] = {1, 7, 8, 9, 16, 20};
+    float *w = rand_vec((size_t)n_in * n_out, 1.0f), *x = rand_vec((size_t)N * n_in, 1.0f);
+    uint16_t *w16 = malloc((size_t)n_in * n_out * 2);
+    for (size_t i = 0; i < (size_t)n_in * n_out; i++) w16[i] = vkphi_f32_to_f16(w[i]);
+    float *zero = calloc((size_t)N * n_out, 4), *want = malloc((size_t)N * n_out * 4), *got = malloc((size_t)N * n_out * 4);
+    gpu_buffer bw = test_upload(&g, w16, (size_t)n_in * n_out * 2), bx = test_upload(&g, x, (size_t)N * n_in * 4);
+    gpu_buffer by = test_upload(&g, zero, (size_t)N * n_out * 4);
+    gpu_weight gw = {&bw, 0, GGML_TYPE_F16, n_in, n_out, (uint64_t)n_in * 2};
+    const kernel_policy p0 = *kernels_policy(g.k);
+    kernel_policy p = p0;
+    p.matvec_tokens = KERNEL_FEW_TOKENS;
+    kernels_set_policy(g.k, &p);
+    matvec_step(&gw, &bx, &by, zero, N, want); // the reference: all 20 under the full cap
+    for (uint32_t cap = KERNEL_FEW_TOKENS; cap >= 8; cap /= 2) {
+        p.matvec_tokens = cap;
+        kernels_set_policy(g.k, &p);
+        matmul_choice ch;
+        CHECK(kernels_choose_matvec(g.k, GGML_TYPE_F16, cap + 1, &ch) == 0 && ch.path == MATMUL_VEC_CHUNKS,
+              "past %u tokens the decode path takes several dispatches", cap);
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            matvec_step(&gw, &bx, &by, zero, ns[i], got);
+            CHECK(memcmp(want, got, (size_t)ns[i] * n_out * 4) == 0, "matvec, at most %u tokens a dispatch: %u tokens "
+                  "differ from the same tokens in a step of %u", cap, ns[i], N);
+        }
+    }
+    kernels_set_policy(g.k, &p0);
+    buffer_destroy(g.dev, &bw), buffer_destroy(g.dev, &bx), buffer_destroy(g.dev, &by);
+    free(w), free(w16), free(x), free(zero), free(want), free(got);
+}
+
 // Views at any offset, as the forward pass makes them: x from row x_row0 of a
 // larger activation matrix, y into columns y_col .. y_col+n_out-1 of rows
 // y_stride wide (split q/k/v weights fill consecutive columns; logits are written
@@ -272,6 +317,7 @@ int main(void) {
     }
     test_matmul_invariance(GGML_TYPE_F32, 37, 131);
     test_matmul_invariance(GGML_TYPE_F16, 200, 67);
+    test_matvec_cap();
     // A matrix larger than lavapipe's 128 MiB storage-buffer range: bound in slices.
     test_matmul(GGML_TYPE_F32, 8192, 4200, 1);
     test_matmul(GGML_TYPE_F32, 8192, 4200, 2);
