@@ -3,7 +3,8 @@
 # Everything a session with a real GPU should measure, in one run, so that its
 # minutes go to measuring:
 #   1. build (unless BUILD names a finished build directory),
-#   2. the device as vkphi sees it, and the test suite on the real driver,
+#   2. the device as vkphi sees it, every kernel compiled with the driver's
+#      figures (vkphi kernels --stats), and the test suite on the real driver,
 #   3. Phi-4-shaped models with random weights (Q4_K_M and Q8_0, full size),
 #   4. vkphi bench on each (pp512, tg128, roofline, kernel breakdown) as JSON,
 #      and the bandwidth kernel.
@@ -48,6 +49,10 @@ if [ ! -x "$build/bin/vkphi" ]; then
 fi
 vkphi=$build/bin/vkphi
 run devices.txt "$vkphi" devices || { say "no Vulkan device"; exit 1; }
+# Every kernel compiled by the real driver, with its compiler's figures where it
+# reports them (registers, spills, shared memory, waves): the device's own bench/AMD.md.
+run kernels.txt "$vkphi" kernels --stats
+run kernels.json "$vkphi" kernels --all --stats --json
 if [ "${TESTS:-1}" != 0 ]; then run ctest.txt ctest --test-dir "$build" --output-on-failure -j4; fi
 run bandwidth.json "$vkphi" bench --bandwidth --json
 
@@ -60,6 +65,13 @@ for t in $types; do
     run "bench-$preset-$t-nocoopmat.json" env VKPHI_COOPMAT=0 VKPHI_F16MATH=0 "$vkphi" bench -m "$m" -n 0 --json -q
     run "bench-$preset-$t-f16tiles.json" env VKPHI_COOPMAT=0 VKPHI_F16MATH=1 "$vkphi" bench -m "$m" -n 0 --json -q
     run "bench-$preset-$t-parallel.json" "$vkphi" bench -m "$m" --parallel 1,4,16 -p 32 -n 64 --json -q
+    # Where the subgroup size can be chosen (AMD RDNA: 32 or 64), decode at each, so the
+    # device policy's wave size is settled by a measurement (kernels/policy.c).
+    if grep -q "min 32, max 64, controllable" "$out/devices.txt"; then
+        for sg in 32 64; do
+            run "bench-$preset-$t-parallel-sg$sg.json" env VKPHI_SUBGROUP=$sg "$vkphi" bench -m "$m" --parallel 1,4,16 -p 32 -n 64 --json -q
+        done
+    fi
     if [ -n "${REF_BENCH:-}" ]; then
         run "ref-$preset-$t.txt" $REF_BENCH -m "$m" -p 512 -n 128 -ngl 99
     fi
