@@ -121,13 +121,14 @@ static uint32_t elementwise_wg(const device_info *info) { return info->max_workg
 // of 5120 is 160 parts: one subgroup of 32 (NVIDIA, AMD wave32, Intel SIMD32)
 // covers it in 5 even steps and reduces with a single subgroupAdd; AMD's wave64
 // takes 64. Lavapipe (subgroups of 8 on CPU threads) also runs 32 threads.
-// The device policy may require a subgroup size (AMD RDNA: 32, policy.c); the
+// The device policy may require a subgroup size (VKPHI_SUBGROUP, policy.c); the
 // workgroup is then one subgroup of that size.
 static uint32_t matvec_q_wg(const device_info *info, const kernel_policy *p) {
     return p->matvec_subgroup ? p->matvec_subgroup : info->subgroup_size == 64 ? 64 : 32;
 }
-// Rows per workgroup share each load of x: two keep enough workgroups in flight
-// on big GPUs; a CPU prefers fewer, bigger workgroups. The codebook types take
+// Rows per workgroup (for one token; kernels_get_vec sets them for more) share
+// each load of x: two keep enough workgroups in flight on big GPUs; a CPU
+// prefers fewer, bigger workgroups. The codebook types take
 // four on GPUs too: each workgroup first copies its type's grid (2-8 KiB) to
 // shared memory, and more rows spread that copy (Phi-4's 5120- to 35840-row
 // matrices still give over a thousand workgroups).
