@@ -2,6 +2,7 @@
 // The device policy (kernels/policy.c) on described devices: each path is chosen by
 // the rule its device should match, with a reason, and the VKPHI_* variables
 // override it. No GPU needed: the devices are device_info values.
+#include <stdio.h>
 #include <string.h>
 
 #include "harness.h"
@@ -41,12 +42,22 @@ int main(void) {
     // A lavapipe that VKPHI_LIMITS makes look discrete is still a CPU driver.
     lvp.type = DGPU;
     CHECK(!decide(&lvp, NULL, NULL, NULL).coopmat && !decide(&lvp, NULL, NULL, NULL).f16math, "a disguised lavapipe");
-    // AMD RDNA3 (navi31): cooperative matrices, f16 tiles, matvec in wave32.
+    // AMD RDNA3 (navi31, Mesa 25): cooperative matrices, f16 tiles, the driver's wave64
+    // (ACO's figures give wave32 no more waves), 16 tokens per matvec dispatch.
     device_info navi31 = dev(0x1002, 0x744c, DGPU, true, 32, 64);
+    snprintf(navi31.name, sizeof navi31.name, "AMD Radeon RX 7900 XTX (RADV NAVI31)");
+    navi31.driver_version = VK_MAKE_API_VERSION(0, 25, 0, 7);
     p = decide(&navi31, NULL, NULL, NULL);
-    CHECK(p.coopmat && p.f16math && p.matvec_subgroup == 32, "navi31: %d %d %u", p.coopmat, p.f16math, p.matvec_subgroup);
-    CHECK(decide(&navi31, "0", "0", "64").matvec_subgroup == 64 && !decide(&navi31, "0", NULL, NULL).coopmat,
+    CHECK(p.coopmat && p.f16math && p.matvec_subgroup == 0 && p.matvec_tokens == KERNEL_FEW_TOKENS, "navi31: %d %d %u %u",
+          p.coopmat, p.f16math, p.matvec_subgroup, p.matvec_tokens);
+    CHECK(strstr(p.why[POLICY_SUBGROUP], "wave64"), "RDNA's reason: %s", p.why[POLICY_SUBGROUP]);
+    CHECK(decide(&navi31, "0", "0", "32").matvec_subgroup == 32 && !decide(&navi31, "0", NULL, NULL).coopmat,
           "the variables override");
+    // RDNA3 under Mesa 22 (which names it GFX1100): at most 8 tokens per matvec dispatch.
+    device_info gfx1100 = navi31;
+    snprintf(gfx1100.name, sizeof gfx1100.name, "AMD Radeon RX 7900 XTX (RADV GFX1100)");
+    gfx1100.driver_version = VK_MAKE_API_VERSION(0, 22, 3, 6);
+    CHECK(decide(&gfx1100, NULL, NULL, NULL).matvec_tokens == 8, "gfx1100 under Mesa 22: 8 tokens a dispatch");
     // GCN (vega10): wave64 only, so the driver's size.
     device_info vega = dev(0x1002, 0x687f, DGPU, false, 64, 64);
     p = decide(&vega, NULL, NULL, "32");
