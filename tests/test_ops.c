@@ -181,10 +181,6 @@ static void test_matmul_invariance(uint32_t type, uint32_t n_in, uint32_t n_out)
     free(w), free(w16), free(x), free(all), free(part);
 }
 
-// A device policy may cap the tokens of one matrix-vector dispatch (RDNA3 under
-// Mesa 22: 8, kernels/policy.c): a decode step of more tokens then takes several
-// dispatches, and every token's sums keep the bits they have under the full 16, at
-// any step size.
 // y = W x by the decode path for n of the N tokens of bx, into out (n rows).
 static void matvec_step(const gpu_weight *gw, gpu_buffer *bx, gpu_buffer *by, const float *zero, uint32_t n,
                         float *out) {
@@ -195,6 +191,10 @@ static void matvec_step(const gpu_weight *gw, gpu_buffer *bx, gpu_buffer *by, co
     test_download(&g, by, out, (size_t)n * gw->n_out * 4);
 }
 
+// A device policy may cap the tokens of one matrix-vector dispatch (RDNA3 under
+// Mesa 22: 1, kernels/policy.c): a decode step of more tokens then takes several
+// dispatches, and every token's sums keep the bits they have under the full 16, at
+// any step size.
 static void test_matvec_cap(void) {
     const uint32_t n_in = 200, n_out = 67, N = 20, ns[] = {1, 7, 8, 9, 16, 20};
     float *w = rand_vec((size_t)n_in * n_out, 1.0f), *x = rand_vec((size_t)N * n_in, 1.0f);
@@ -209,7 +209,9 @@ static void test_matvec_cap(void) {
     p.matvec_tokens = KERNEL_FEW_TOKENS;
     kernels_set_policy(g.k, &p);
     matvec_step(&gw, &bx, &by, zero, N, want); // the reference: all 20 under the full cap
-    for (uint32_t cap = KERNEL_FEW_TOKENS; cap >= 8; cap /= 2) {
+    const uint32_t caps[] = {KERNEL_FEW_TOKENS, 8, 1};
+    for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+        const uint32_t cap = caps[c];
         p.matvec_tokens = cap;
         kernels_set_policy(g.k, &p);
         matmul_choice ch;

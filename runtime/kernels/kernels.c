@@ -380,13 +380,13 @@ const pipeline *kernels_get_vec(kernels *k, enum kernel_id id, uint32_t n_tokens
         // 4. Fewer rows for more tokens keep the unrolled rows x tokens body (and the JIT
         // compile) at 64. A row's sums do not depend on the rows beside it (batch invariance).
         // On a GPU each row's decoded part stays in registers while every token's x
-        // passes (32 VGPRs a row), so rows x tokens set the register count: at two
-        // rows ACO gave 152-256 VGPRs from 2 tokens on (4-6 waves per SIMD, and
-        // spills at 10+ tokens for the codebook types' four rows); one row keeps
-        // matvec_q4_k at 120-144 VGPRs, 6-8 waves, without spills (tests/radv.sh,
-        // bench/AMD.md). The x reads it adds come from the cache: weights decide.
+        // passes (32 VGPRs a row), so rows x tokens set the register count: the
+        // codebook types' four rows spilled from 10 tokens on (up to 221 VGPRs, every
+        // AMD family in tests/radv.sh); two, the least the fused gate/up takes (a row
+        // of G and its row of U), keep every type at 16 tokens within 200 VGPRs, 4-6
+        // waves on RDNA2, without spills (bench/AMD.md).
         if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) desc.spec[1] = n_tokens <= 4 ? 16 : n_tokens <= 8 ? 8 : 4;
-        else desc.spec[1] = 1;
+        else desc.spec[1] = 2;
         desc.shared_bytes = matvec_shared(&desc) + grid_bytes(id);
         if (pipeline_create(k->dev, k->cache, &desc, &k->vec[i][j]) != VKPHI_OK) return NULL;
         k->vec_made[i][j] = true;

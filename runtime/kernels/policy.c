@@ -73,9 +73,10 @@ static const policy_rule rules[] = {
      "token: 12 per SIMD either way on navi21, 24 in wave64 and 16 in wave32 on navi31; bench/AMD.md)"},
     {POLICY_SUBGROUP, any, 0, true, "the driver's subgroup size"},
     // How many tokens one matrix-vector dispatch takes.
-    {POLICY_MATVEC_TOKENS, radv_gfx11_mesa22, 8, true,
-     "Mesa 22's ACO keeps RDNA3 at 10 waves (at most 132 VGPRs in wave64, 144 in wave32): past 8 tokens the "
-     "matrix-vector kernels spill (tests/radv.sh on gfx1100 and gfx1103_r1; bench/AMD.md)"},
+    {POLICY_MATVEC_TOKENS, radv_gfx11_mesa22, 1, true,
+     "Mesa 22's ACO keeps RDNA3 at 10 waves (at most 132 VGPRs in wave64, 144 in wave32): the matrix-vector "
+     "kernels spill from 2 tokens on at the two rows the fused gate/up needs (tests/radv.sh on gfx1100 and "
+     "gfx1103_r1; bench/AMD.md), so a decode step takes one dispatch per token and prompts the tiles"},
     {POLICY_MATVEC_TOKENS, any, KERNEL_FEW_TOKENS, true,
      "decode batches of up to 16 sequences read each weight once, without spills on the AMD families "
      "tests/radv.sh compiles for"},
