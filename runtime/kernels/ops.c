@@ -221,6 +221,8 @@ int op_matvec_norm(cmd_ctx *c, kernels *k, const gpu_weight *w, buf_view x, buf_
         const pipeline *p = kernels_get_vec(k, ch.id, n);
         if (!p) return VKPHI_ERR_VULKAN;
         uint32_t rows_per_group = glu ? p->spec[1] / 2 : p->spec[1];
+        if (rows_per_group == 0) // (kernels.c gives the gate/up kernel pairs of rows)
+            return vkphi_fail(VKPHI_ERR_UNSUPPORTED, "the fused gate/up kernel needs an even number of rows per workgroup");
         uint32_t xo = x_off + t0 * x_stride, yo = y_off + t0 * y_stride;
         if (glu) {
             buf_view v[] = {gpu_weight_window(w, 0, w->n_out), x, y, grid, norm};
