@@ -66,7 +66,7 @@ static void print_text(const kernel_report *r, bool stats) {
             }
         printf("\n");
     }
-    if (stats && d->pipeline_stats == false) printf("(the driver reports no compiler statistics)\n");
+    if (stats && !d->pipeline_stats) printf("(the driver reports no compiler statistics)\n");
     printf("%u pipelines in %.0f ms\n", r->n, r->total_ms);
 }
 
